@@ -1,0 +1,164 @@
+import { FleetloadError } from '../errors.js';
+import { formatDuration } from '../scenario/duration.js';
+import { loadScenario, redactSecrets } from '../scenario/load.js';
+import { type Scenario, scenarioJsonSchema } from '../scenario/schema.js';
+import { formatSummary, LiveLine } from '../sinks/console.js';
+import { parseThreshold } from '../stats/thresholds.js';
+import { FLEETLOAD_VERSION } from '../version.js';
+import { parseRunArgs } from './args.js';
+import { MAIN_HELP, RUN_HELP } from './help.js';
+import { executeRun, type RunListener } from './run.js';
+
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  cwd: string;
+  /** where Ctrl-C comes from; the process by default */
+  signals?: NodeJS.EventEmitter;
+}
+
+const LATER = new Set(['consume', 'coordinator', 'worker', 'report', 'compare', 'certs']);
+
+/** Dispatches a command; returns the exit code. Throws FleetloadError for user mistakes. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    io.stdout.write(MAIN_HELP);
+    return 0;
+  }
+  if (cmd === '-v' || cmd === '--version' || cmd === 'version') {
+    io.stdout.write(`${FLEETLOAD_VERSION}\n`);
+    return 0;
+  }
+  switch (cmd) {
+    case 'run':
+      return runCmd(rest, io);
+    case 'schema':
+      io.stdout.write(`${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`);
+      return 0;
+    case 'plan':
+      return planCmd(rest, io);
+    default:
+      if (LATER.has(cmd)) {
+        throw new FleetloadError(
+          'E_USAGE',
+          `fleetload ${cmd} is not available in this version yet; see fleetload --help`,
+        );
+      }
+      throw new FleetloadError(
+        'E_USAGE',
+        `unknown command "${cmd}"; commands: run, schema, plan (fleetload --help)`,
+      );
+  }
+}
+
+function load(argv: string[], io: CliIo) {
+  const args = parseRunArgs(argv);
+  if (args.help) return undefined;
+  const loaded = loadScenario({ file: args.file, flags: args.flags, env: io.env, cwd: io.cwd });
+  // thresholds are input too: a bad one stops the run before anything starts
+  const thresholds = loaded.scenario.thresholds.map((t) => parseThreshold(t));
+  return { ...loaded, thresholds };
+}
+
+function planCmd(argv: string[], io: CliIo): number {
+  const loaded = load(argv, io);
+  if (!loaded) {
+    io.stdout.write(RUN_HELP);
+    return 0;
+  }
+  io.stdout.write(describePlan(loaded.scenario));
+  return 0;
+}
+
+export function describePlan(s: Scenario): string {
+  const rampMs = (s.devices / s.spawnRate) * 1000;
+  const rate = (s.devices * 1000) / s.intervalMs;
+  const steadyMs = Math.max(0, s.runTimeMs - rampMs);
+  // during the ramp, device i publishes from i/spawnRate on: on average half the ramp
+  const expected = Math.round((rate * (steadyMs + Math.min(rampMs, s.runTimeMs) / 2)) / 1000);
+  return [
+    `run ${s.runId}`,
+    `  broker        ${s.host ? redactSecrets({ host: s.host }).host : 'embedded (aedes, MQTT 3.1.1, free loopback port)'}`,
+    `  devices       ${s.devices} (${s.deviceId} …), clientId ${s.clientId}, topic ${s.topic}`,
+    `  ramp          ${s.spawnRate}/s → all connected after ${formatDuration(Math.round(rampMs))}` +
+      (rampMs > s.runTimeMs ? ` (longer than the run time ${formatDuration(s.runTimeMs)}!)` : ''),
+    `  messages      every ${formatDuration(s.intervalMs)} per device, QoS ${s.qos}, MQTT ${s.mqttVersion}` +
+      ` → ${rate.toFixed(1)} msg/s at full fleet, ≈${expected} in ${formatDuration(s.runTimeMs)}`,
+    `  consumer      ${s.consumer}`,
+    `  thresholds    ${s.thresholds.length ? s.thresholds.join(', ') : 'none'}`,
+    `  results       ${s.out}/${s.runId}/`,
+    '',
+  ].join('\n');
+}
+
+async function runCmd(argv: string[], io: CliIo): Promise<number> {
+  const loaded = load(argv, io);
+  if (!loaded) {
+    io.stdout.write(RUN_HELP);
+    return 0;
+  }
+  const { scenario, resolved, thresholds } = loaded;
+  // with --json, stdout carries only summary.json; everything for people goes to stderr
+  const human = scenario.json ? io.stderr : io.stdout;
+  const live = new LiveLine(human);
+  const signals = io.signals ?? process;
+  let interruptCount = 0;
+  let resolveInterrupt: () => void = () => {};
+  const interrupt = new Promise<void>((r) => {
+    resolveInterrupt = r;
+  });
+  const onSignal = () => {
+    interruptCount++;
+    if (interruptCount === 1) {
+      human.write('\nstopping: draining in-flight messages, writing the summary (Ctrl-C again to abort)\n');
+      resolveInterrupt();
+    } else {
+      // the embedded broker exits by itself when this process goes (it watches its IPC channel)
+      io.stderr.write('fleetload: aborted\n');
+      process.exit(130);
+    }
+  };
+  signals.on('SIGINT', onSignal);
+  signals.on('SIGTERM', onSignal);
+  const listener: RunListener = {
+    started: (i) =>
+      live.println(`fleetload ${FLEETLOAD_VERSION} · run ${i.runId} · ${i.url} · results in ${i.dir}`),
+    interval: (f) =>
+      live.update({
+        elapsedMs: f.elapsedMs,
+        runTimeMs: scenario.runTimeMs,
+        devicesConnected: f.interval.devicesConnected,
+        devicesTarget: scenario.devices,
+        sentPerSec: (f.interval.counters.sent * 1000) / Math.max(1, f.interval.durationMs),
+        receivedPerSec: (f.interval.counters.received * 1000) / Math.max(1, f.interval.durationMs),
+        ...(f.interval.histograms.e2e.totalCount > 0
+          ? {
+              e2eP50: f.interval.histograms.e2e.getValueAtPercentile(50) / 1000,
+              e2eP99: f.interval.histograms.e2e.getValueAtPercentile(99) / 1000,
+            }
+          : {}),
+        lost: f.gaps,
+        phase: f.phase,
+      }),
+  };
+  try {
+    const { summary, dir } = await executeRun({
+      scenario,
+      resolvedRedacted: redactSecrets(resolved),
+      thresholds,
+      listeners: [listener],
+      interrupt,
+      log: (line) => live.println(line),
+    });
+    live.done();
+    human.write(`${formatSummary(summary, dir, { color: Boolean(human.isTTY) })}\n`);
+    if (scenario.json) io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return summary.passed ? 0 : 1;
+  } finally {
+    live.done();
+    signals.off('SIGINT', onSignal);
+    signals.off('SIGTERM', onSignal);
+  }
+}

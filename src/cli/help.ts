@@ -1,0 +1,74 @@
+/** Help texts. Keep them true to what is implemented: a flag listed here is a flag parseRunArgs accepts. */
+
+export const MAIN_HELP = `fleetload — load-test IoT platforms with a fleet of simulated MQTT devices
+
+Usage: fleetload <command> [options]
+
+Commands:
+  run [scenario.yaml]   run a load test (fleetload run --help)
+  schema                print the JSON Schema of the scenario file
+  plan [scenario.yaml]  print the load plan without connecting
+
+Coming (not implemented yet):
+  consume               standalone consumer
+  coordinator, worker   distributed runs
+  report DIR            rebuild the HTML report of a run
+  compare A B           compare two runs
+  certs                 CA and per-device certificates
+
+Options:
+  -h, --help            show this help
+`;
+
+export const RUN_HELP = `Usage: fleetload run [scenario.yaml] [flags]
+
+Runs a load test. Settings come from, highest first: flags, FLEETLOAD_<FLAG> environment variables
+(e.g. FLEETLOAD_HOST, FLEETLOAD_DEVICES, FLEETLOAD_SPAWN_RATE, FLEETLOAD_RUN_TIME), the scenario file
+(camelCase keys: devices, spawnRate, runTime, …), then the defaults below. Empty variables are ignored;
+FLEETLOAD_THRESHOLD takes several expressions separated by commas or newlines.
+Durations: 500ms, 30s, 5m, 1h30m (a number needs its unit).
+
+Load:
+  -H, --host URL            broker: mqtt://, mqtts://, ws://, wss://   (default: embedded broker, MQTT 3.1.1)
+  -u, --devices N           devices to simulate                         (default: 100)
+  -r, --spawn-rate N        devices started per second                  (default: 50)
+  -t, --run-time D          test duration, ramp included                (default: 30s)
+  -i, --interval D          time between one device's messages, ≥ 1ms   (default: 1s)
+      --jitter D            random ± offset added to each send          (default: 0ms)
+      --qos 0|1|2           publish QoS                                 (default: 1)
+      --mqtt-version V      3.1.1 or 5 (5 needs --host)                 (default: 3.1.1)
+      --payload-size N      pad each message payload to N bytes         (default: 0: no padding)
+      --inflight N          QoS 1/2 messages in flight per device       (default: 64)
+      --workers N           local worker processes (only 1 for now)     (default: 1)
+
+Identity (templates: {deviceId} {index} {runId}; {index:6} pads to 6 digits):
+      --topic T             publish topic                    (default: fleetload/{runId}/{deviceId})
+      --device-id T         device id ({index} {runId} only) (default: dev-{index:6})
+      --client-id T         MQTT client id                   (default: {deviceId}-{runId})
+      --username T          MQTT username                    (default: none)
+      --password S          MQTT password, never written     (default: none)
+      --keepalive D         MQTT keepalive                   (default: 60s)
+      --connect-timeout D   time allowed for CONNACK         (default: 10s)
+
+Consumer:
+      --consumer mqtt|none  where delivered messages are read (default: mqtt, same broker)
+      --consumer-qos 0|1|2  consumer subscription QoS         (default: --qos)
+      --grace D             after the last send, wait for acks and deliveries (default: 5s)
+
+Output:
+      --run-id ID           run identifier: letters, digits, . _ -  (default: time-based)
+      --out DIR             results folder root               (default: ./fleetload-results)
+      --threshold EXPR      pass/fail rule, repeatable: e2e.p99<500, loss<0.1%  (default: none)
+      --json                print summary.json to stdout at the end
+      --headless            no web dashboard
+      --web-host HOST       dashboard address                 (default: 127.0.0.1)
+      --web-port N          dashboard port                    (default: 8089)
+  -h, --help                show this help
+
+Exit codes:
+  0  run completed and every threshold passed
+  1  a threshold failed
+  2  invalid input (flags, scenario, files, URLs): nothing started, nothing written
+  3  the system under test could not be reached
+  4  internal error (a bug)
+`;

@@ -1,0 +1,336 @@
+import { type EmbeddedBroker, startEmbeddedBroker } from '../broker/embedded.js';
+import { Consumer } from '../consumer/consumer.js';
+import { filterFromTemplate, openMqttSource, redactUrl, type Source } from '../consumer/mqtt-source.js';
+import { type Clock, systemClock } from '../engine/clock.js';
+import { Engine } from '../engine/engine.js';
+import { FleetloadError } from '../errors.js';
+import type { Scenario } from '../scenario/schema.js';
+import { ResultsFolder } from '../sinks/results.js';
+import { Aggregator, type MergedInterval } from '../stats/aggregate.js';
+import { summarize } from '../stats/histogram.js';
+import { GeneratorMonitor } from '../stats/monitor.js';
+import { Stats } from '../stats/stats.js';
+import type { Summary, TimeseriesRow } from '../stats/summary.js';
+import { evaluateThresholds, type Threshold } from '../stats/thresholds.js';
+import { FLEETLOAD_VERSION } from '../version.js';
+
+/**
+ * One run, as data flowing (DESIGN.md): scenario → engine + consumer → stats per interval → aggregator →
+ * sinks → summary + thresholds. A single-process run is the in-process coordinator with one worker.
+ */
+
+export interface IntervalFigures {
+  elapsedMs: number;
+  interval: MergedInterval;
+  /** holes below each device's highest seq seen so far (final loss comes at the end) */
+  gaps: number;
+  cpuPercent: number;
+  eventLoopLagP99Ms: number;
+  phase: 'ramp' | 'steady' | 'drain';
+}
+
+/** Typed events: the built-in sinks use them, and so can a user's. */
+export interface RunListener {
+  started?(info: { runId: string; url: string; dir: string }): void;
+  interval?(f: IntervalFigures): void;
+  finished?(summary: Summary): void;
+}
+
+export interface RunOptions {
+  scenario: Scenario;
+  /** the resolved scenario, secrets already redacted, for scenario.yaml */
+  resolvedRedacted: Record<string, unknown>;
+  thresholds: Threshold[];
+  listeners?: RunListener[];
+  clock?: Clock;
+  /** resolves when the user asks to stop (Ctrl-C) */
+  interrupt?: Promise<void>;
+  log?: (line: string) => void;
+}
+
+export interface RunResult {
+  summary: Summary;
+  dir: string;
+}
+
+const INTERVAL_MS = 1000;
+const DRAIN_POLL_MS = 50;
+
+export async function executeRun(o: RunOptions): Promise<RunResult> {
+  const s = o.scenario;
+  const clock = o.clock ?? systemClock;
+  const listeners = o.listeners ?? [];
+  const log = o.log ?? (() => {});
+  const results = await ResultsFolder.create(s.out, s.runId);
+  await results.writeScenario(o.resolvedRedacted);
+
+  let broker: EmbeddedBroker | undefined;
+  let source: Source | undefined;
+  let engine: Engine | undefined;
+  const monitor = new GeneratorMonitor();
+  const aggregator = new Aggregator();
+  const startedAt = new Date();
+  let interrupted = false;
+  let unreachable: FleetloadError | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  let url = s.host ?? '';
+  try {
+    if (!s.host) {
+      broker = await startEmbeddedBroker({ log });
+      url = broker.url;
+      log(`embedded broker (aedes) on ${url}`);
+    }
+    const engineStats = new Stats(clock.now());
+    const consumerStats = new Stats(clock.now());
+    const consumer = new Consumer({ stats: consumerStats, clock, runId: s.runId });
+    if (s.consumer === 'mqtt') {
+      source = await openMqttSource({
+        url,
+        filter: filterFromTemplate(s.topic, s.runId),
+        qos: s.consumerQos,
+        version: s.mqttVersion === '5' ? 5 : 4,
+        group: `fleetload-${s.runId}`,
+        clientId: `fleetload-consumer-${s.runId}`.slice(0, 64),
+        username: s.username?.includes('{') ? undefined : s.username,
+        password: s.password,
+        connectTimeoutMs: s.connectTimeoutMs,
+        onMessage: (payload) => consumer.onMessage(payload, clock.now()),
+      });
+      log(`consumer attached: ${source.description}`);
+    }
+
+    engine = new Engine({ scenario: s, url: new URL(url), stats: engineStats, clock });
+    for (const l of listeners) l.started?.({ runId: s.runId, url: redactUrl(url), dir: results.dir });
+    engine.start();
+    const eng = engine;
+    const startMs = eng.startAt;
+    const rampEndMs = startMs + (s.devices / s.spawnRate) * 1000;
+    let phase: IntervalFigures['phase'] = 'ramp';
+
+    const cut = (): void => {
+      const now = clock.now();
+      const merged = aggregator.merge([engineStats.snapshot(now), consumerStats.snapshot(now)]);
+      const g = monitor.sample();
+      const gaps = consumer.ledger.gaps;
+      const h = merged.histograms;
+      const row: TimeseriesRow = {
+        time: new Date(now).toISOString(),
+        devicesConnected: merged.devicesConnected,
+        sent: merged.counters.sent,
+        acked: merged.counters.acked,
+        failed: merged.counters.failed,
+        received: merged.counters.received,
+        lost: gaps,
+        e2eP50: q(h.e2e, 50),
+        e2eP95: q(h.e2e, 95),
+        e2eP99: q(h.e2e, 99),
+        ackP50: q(h.publishAck, 50),
+        ackP99: q(h.publishAck, 99),
+      };
+      // the last cut after the drain may be a sliver with nothing in it: no empty row for it
+      if (merged.durationMs < 200 && merged.counters.sent + merged.counters.received === 0) return;
+      results.appendRow(row);
+      const figures: IntervalFigures = {
+        elapsedMs: now - startMs,
+        interval: merged,
+        gaps,
+        cpuPercent: g.cpuPercent,
+        eventLoopLagP99Ms: g.eventLoopLagP99Ms,
+        phase,
+      };
+      for (const l of listeners) l.interval?.(figures);
+    };
+
+    // the run: ticks every second until run time is over, Ctrl-C, or nothing can connect
+    await new Promise<void>((resolve) => {
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        if (ticker) clearInterval(ticker);
+        ticker = undefined;
+        resolve();
+      };
+      o.interrupt?.then(() => {
+        interrupted = true;
+        finish();
+      });
+      ticker = setInterval(() => {
+        const now = clock.now();
+        if (now >= rampEndMs) phase = 'steady';
+        cut();
+        if (eng.everConnected === 0) {
+          const failures = aggregator.total.connectFailures;
+          if (failures >= Math.min(s.devices, 3) || now - startMs > 2 * s.connectTimeoutMs + 1000) {
+            const first = aggregator.errors()[0];
+            unreachable = new FleetloadError(
+              'E_UNREACHABLE',
+              `no device could connect to ${redactUrl(url)}` +
+                (first
+                  ? `: ${first.kind} ${first.code} (${first.reason})`
+                  : `within ${s.connectTimeoutMs} ms`),
+            );
+            finish();
+            return;
+          }
+        }
+        if (now >= eng.endAt) finish();
+      }, INTERVAL_MS);
+    });
+
+    // drain: no new messages; wait (bounded by grace) for acks and deliveries
+    eng.stopPublishing();
+    const publishEndMs = clock.now();
+    phase = 'drain';
+    if (!unreachable) {
+      const graceEnd = clock.now() + (interrupted ? Math.min(s.graceMs, 2000) : s.graceMs);
+      let nextCut = clock.now() + INTERVAL_MS;
+      const expected = () =>
+        aggregator.total.sent + engineStats.interval.sent - failedSoFar(aggregator, engineStats);
+      while (clock.now() < graceEnd) {
+        const acksPending = eng.inflight > 0;
+        const deliveriesPending =
+          s.consumer !== 'none' && uniqueReceived(aggregator, consumerStats) < expected();
+        if (!acksPending && !deliveriesPending) break;
+        await sleep(DRAIN_POLL_MS);
+        if (clock.now() >= nextCut) {
+          cut();
+          nextCut += INTERVAL_MS;
+        }
+      }
+    }
+    cut();
+
+    const expectedLast = new Map<string, number>();
+    const lastSeqs = eng.lastSeqs();
+    for (let i = 0; i < lastSeqs.length; i++) {
+      const last = lastSeqs[i] as number;
+      if (last > 0) expectedLast.set(eng.deviceId(i), last);
+    }
+    const lost = s.consumer === 'none' ? 0 : consumer.ledger.lost(expectedLast);
+    eng.stop();
+    await source?.close();
+    source = undefined;
+
+    const summary = buildSummary({
+      s,
+      url,
+      startedAt,
+      endedAt: new Date(),
+      aggregator,
+      monitor,
+      lost,
+      publishMs: Math.max(1, publishEndMs - startMs),
+      interrupted,
+      thresholds: o.thresholds,
+    });
+    if (unreachable) summary.passed = false;
+    await results.writeHistograms(
+      Object.fromEntries(Object.entries(aggregator.histograms).filter(([, h]) => h.totalCount > 0)),
+    );
+    await results.writeSummary(summary);
+    await results.close();
+    for (const l of listeners) l.finished?.(summary);
+    if (unreachable) throw unreachable;
+    return { summary, dir: results.dir };
+  } finally {
+    if (ticker) clearInterval(ticker);
+    engine?.stop();
+    await source?.close().catch(() => {});
+    monitor.stop();
+    await results.close().catch(() => {});
+    await broker?.stop();
+  }
+}
+
+function failedSoFar(a: Aggregator, engineStats: Stats): number {
+  return a.total.failed + engineStats.interval.failed;
+}
+
+function uniqueReceived(a: Aggregator, c: Stats): number {
+  const t = a.total;
+  const i = c.interval;
+  return (
+    t.received + i.received - (t.duplicated + i.duplicated) - (t.foreign + i.foreign) - (t.late + i.late)
+  );
+}
+
+const q = (h: MergedInterval['histograms']['e2e'], p: number): number =>
+  h.totalCount > 0 ? Math.round(h.getValueAtPercentile(p)) / 1000 : 0;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+interface SummaryInput {
+  s: Scenario;
+  url: string;
+  startedAt: Date;
+  endedAt: Date;
+  aggregator: Aggregator;
+  monitor: GeneratorMonitor;
+  lost: number;
+  publishMs: number;
+  interrupted: boolean;
+  thresholds: Threshold[];
+}
+
+export function buildSummary(i: SummaryInput): Summary {
+  const t = i.aggregator.total;
+  const h = i.aggregator.histograms;
+  const scheduleLag = summarize(h.scheduleLag);
+  const summary: Summary = {
+    runId: i.s.runId,
+    startedAt: i.startedAt.toISOString(),
+    endedAt: i.endedAt.toISOString(),
+    fleetloadVersion: FLEETLOAD_VERSION,
+    ...(i.interrupted ? { interrupted: true } : {}),
+    scenario: {
+      host: redactUrl(i.url),
+      devices: i.s.devices,
+      spawnRate: i.s.spawnRate,
+      runTimeMs: i.s.runTimeMs,
+      intervalMs: i.s.intervalMs,
+      qos: i.s.qos,
+      mqttVersion: i.s.mqttVersion,
+    },
+    devices: {
+      target: i.s.devices,
+      connectedPeak: i.aggregator.connectedPeak,
+      connectFailures: t.connectFailures,
+      reconnects: t.reconnects,
+    },
+    messages: {
+      scheduled: t.scheduled,
+      sent: t.sent,
+      acked: t.acked,
+      failed: t.failed,
+      unconfirmed: t.sent - t.acked - t.failed,
+      received: t.received,
+      lost: i.lost,
+      duplicated: t.duplicated,
+      reordered: t.reordered,
+      foreign: t.foreign,
+    },
+    latency: {
+      e2e: summarize(h.e2e),
+      publishAck: summarize(h.publishAck),
+      connect: summarize(h.connect),
+      scheduleLag,
+    },
+    rates: {
+      sentPerSec: Math.round((t.sent / i.publishMs) * 1000 * 10) / 10,
+      receivedPerSec: Math.round((t.received / i.publishMs) * 1000 * 10) / 10,
+    },
+    generator: {
+      cpuPercentPeak: i.monitor.cpuPercentPeak,
+      eventLoopLagP99: i.monitor.eventLoopLagP99,
+      saturated: i.monitor.saturated(scheduleLag.p99),
+    },
+    errors: i.aggregator.errors(),
+    thresholds: [],
+    passed: true,
+  };
+  summary.thresholds = evaluateThresholds(i.thresholds, summary);
+  // an interrupted run did not complete: it never passes, whatever its thresholds say
+  summary.passed = !i.interrupted && summary.thresholds.every((r) => r.passed);
+  return summary;
+}

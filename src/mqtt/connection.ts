@@ -1,0 +1,241 @@
+import {
+  bodyStart,
+  CMD,
+  type ConnectOptions,
+  DISCONNECT_V4,
+  DISCONNECT_V5,
+  encodeAck,
+  encodeConnect,
+  encodePublish,
+  encodePubrel,
+  FrameReader,
+  PINGREQ,
+  type ProtocolVersion,
+  parseFrame,
+} from './packets.js';
+import { connackReason, reasonName } from './reasons.js';
+import { openTransport, type Transport, type TransportOptions } from './transport.js';
+
+/**
+ * One device's MQTT connection, kept small: a transport, a frame reader, and the in-flight packet ids with their
+ * send times. It has no timers of its own (the engine's scheduler drives keepalive and timeouts) and no event
+ * emitter: it reports to one shared `ConnectionHandler`, passing the owner's `index`.
+ */
+
+export interface ConnectionHandler {
+  /** CONNACK accepted. */
+  connected(index: number, sessionPresent: boolean): void;
+  /** The connection attempt failed before CONNACK success: socket error, refusal, timeout. */
+  connectFailed(index: number, kind: string, code: number | string, reason: string): void;
+  /** An established connection closed (by the broker, the network, or us). `inflight` messages lost with it. */
+  closed(index: number, inflight: number, kind: string, code: number | string, reason: string): void;
+  /** PUBACK (QoS 1) or PUBCOMP (QoS 2) for a message written at `sentAt`; `reasonCode` ≥ 0x80 is a failure. */
+  acked(index: number, sentAt: number, reasonCode: number): void;
+  /** A PUBLISH arrived for this device (command topics). */
+  message?(index: number, topic: string, payload: Buffer): void;
+}
+
+export const State = { Idle: 0, Connecting: 1, Connected: 2, Closing: 3 } as const;
+export type State = (typeof State)[keyof typeof State];
+
+export type TransportFactory = (o: TransportOptions, onOpen: () => void) => Transport;
+
+export interface ConnectionConfig {
+  transport: TransportOptions;
+  /** opens the byte stream; real sockets by default, in-memory streams in tests */
+  open?: TransportFactory;
+  connect: ConnectOptions;
+  version: ProtocolVersion;
+}
+
+export class Connection {
+  state: State = State.Idle as State;
+  /** last time bytes were written, for keepalive */
+  lastWriteAt = 0;
+  startedAt = 0;
+  private t: Transport | undefined;
+  private readonly reader = new FrameReader();
+  /** packet id → time written; QoS 2 ids stay until PUBCOMP */
+  private readonly inflightAt = new Map<number, number>();
+  private nextId = 1;
+  private failedReported = false;
+
+  constructor(
+    readonly index: number,
+    private readonly handler: ConnectionHandler,
+  ) {}
+
+  get inflight(): number {
+    return this.inflightAt.size;
+  }
+
+  open(cfg: ConnectionConfig, now: number): void {
+    this.state = State.Connecting;
+    this.startedAt = now;
+    this.failedReported = false;
+    this.nextId = 1;
+    const connectPacket = encodeConnect(cfg.connect);
+    const version = cfg.version;
+    const t = (cfg.open ?? openTransport)(cfg.transport, () => {
+      t.stream.write(connectPacket);
+    });
+    this.t = t;
+    t.stream.on('data', (chunk: Buffer) => {
+      try {
+        this.reader.push(chunk, (buf, start, end) => this.onFrame(buf, start, end, version));
+      } catch (e) {
+        this.fail('protocol', 'malformed', (e as Error).message);
+      }
+    });
+    t.stream.on('error', (e: NodeJS.ErrnoException) => {
+      this.fail('socket', e.code ?? 'error', e.message);
+    });
+    t.stream.on('close', () => {
+      this.fail('socket', 'closed', 'connection closed by peer');
+    });
+  }
+
+  /** Writes one PUBLISH; returns the packet id (0 for QoS 0). Caller checks `state` and the window first. */
+  publish(
+    topic: Buffer,
+    qos: 0 | 1 | 2,
+    version: ProtocolVersion,
+    payload: string,
+    payloadBytes: number,
+    now: number,
+  ): number {
+    let id = 0;
+    if (qos > 0) {
+      id = this.allocId();
+      this.inflightAt.set(id, now);
+    }
+    (this.t as Transport).stream.write(encodePublish(topic, qos, id, version, payload, payloadBytes));
+    this.lastWriteAt = now;
+    return id;
+  }
+
+  ping(now: number): void {
+    if (this.state !== State.Connected || !this.t) return;
+    this.t.stream.write(PINGREQ);
+    this.lastWriteAt = now;
+  }
+
+  /** Polite close: DISCONNECT then end. In-flight messages are reported with `closed`. */
+  disconnect(version: ProtocolVersion): void {
+    const t = this.t;
+    if (!t) return;
+    if (this.state === State.Connected) {
+      this.state = State.Closing;
+      t.stream.end(version === 5 ? DISCONNECT_V5 : DISCONNECT_V4);
+    } else {
+      this.state = State.Closing;
+      t.stream.destroy();
+    }
+  }
+
+  /** Abort an attempt (connect timeout) or a dead connection. */
+  abort(kind: string, code: string, reason: string): void {
+    this.fail(kind, code, reason);
+  }
+
+  private allocId(): number {
+    // [MQTT-2.3.1-2] ids of in-flight messages are unique; skip ones still waiting
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = id === 65535 ? 1 : id + 1;
+      if (!this.inflightAt.has(id)) return id;
+    }
+  }
+
+  private fail(kind: string, code: number | string, reason: string): void {
+    if (this.failedReported) return;
+    this.failedReported = true;
+    const wasConnected = this.state === State.Connected || this.state === State.Closing;
+    const polite = this.state === State.Closing;
+    this.state = State.Idle;
+    const t = this.t;
+    this.t = undefined;
+    if (t) {
+      t.stream.removeAllListeners('data');
+      t.stream.on('error', () => {});
+      t.stream.destroy();
+    }
+    const inflight = this.inflightAt.size;
+    this.inflightAt.clear();
+    if (wasConnected) this.handler.closed(this.index, inflight, polite ? 'disconnect' : kind, code, reason);
+    else this.handler.connectFailed(this.index, kind, code, reason);
+  }
+
+  private onFrame(buf: Buffer, start: number, end: number, version: ProtocolVersion): void {
+    const type = (buf[start] as number) >> 4;
+    const body = bodyStart(buf, start);
+    switch (type) {
+      case CMD.puback:
+      case CMD.pubcomp: {
+        const id = ((buf[body] as number) << 8) | (buf[body + 1] as number);
+        const reason = end - body > 2 ? (buf[body + 2] as number) : 0;
+        const sentAt = this.inflightAt.get(id);
+        if (sentAt === undefined) return; // ack for an id we no longer track (after reconnect)
+        this.inflightAt.delete(id);
+        this.handler.acked(this.index, sentAt, reason);
+        return;
+      }
+      case CMD.pubrec: {
+        const id = ((buf[body] as number) << 8) | (buf[body + 1] as number);
+        const reason = end - body > 2 ? (buf[body + 2] as number) : 0;
+        if (reason >= 0x80) {
+          // [MQTT-4.3.3] v5: a PUBREC with a failure reason ends the exchange
+          const sentAt = this.inflightAt.get(id);
+          if (sentAt !== undefined) {
+            this.inflightAt.delete(id);
+            this.handler.acked(this.index, sentAt, reason);
+          }
+          return;
+        }
+        this.t?.stream.write(encodePubrel(id));
+        return;
+      }
+      case CMD.pingresp:
+        return;
+      case CMD.connack: {
+        // [MQTT-3.2.2] byte 1: session present flag, byte 2: return/reason code
+        const sessionPresent = ((buf[body] as number) & 1) === 1;
+        const code = buf[body + 1] as number;
+        if (code !== 0) {
+          this.fail('connack', code, connackReason(code, version));
+          return;
+        }
+        this.state = State.Connected;
+        this.handler.connected(this.index, sessionPresent);
+        return;
+      }
+      case CMD.publish: {
+        const p = parseFrame(buf.subarray(start, end), version);
+        if (p instanceof Error || p.cmd !== 'publish') return;
+        if (p.qos === 1 && p.messageId !== undefined)
+          this.t?.stream.write(encodeAck(CMD.puback, p.messageId));
+        if (p.qos === 2 && p.messageId !== undefined)
+          this.t?.stream.write(encodeAck(CMD.pubrec, p.messageId));
+        this.handler.message?.(
+          this.index,
+          p.topic,
+          Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload),
+        );
+        return;
+      }
+      case CMD.pubrel: {
+        const id = ((buf[body] as number) << 8) | (buf[body + 1] as number);
+        this.t?.stream.write(encodeAck(CMD.pubcomp, id));
+        return;
+      }
+      case CMD.disconnect: {
+        // v5: the server tells us why before closing
+        const reason = end - body > 0 ? (buf[body] as number) : 0;
+        this.fail('disconnect', reason, reasonName(reason));
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { createWebSocketStream, WebSocket } from 'ws';
+
+/**
+ * One interface for every transport: a Duplex byte stream plus an `opened` callback. TCP and TLS sockets are
+ * used as they are; WebSocket (`ws`/`wss`) is wrapped as a stream with the `mqtt` subprotocol.
+ */
+export interface TransportOptions {
+  url: URL;
+  /** TLS: skip certificate verification (explicit --insecure only) */
+  insecure?: boolean;
+  ca?: Buffer | undefined;
+  cert?: Buffer | undefined;
+  key?: Buffer | undefined;
+  servername?: string | undefined;
+  localAddress?: string | undefined;
+}
+
+export interface Transport {
+  stream: Duplex;
+  /** the underlying socket, for cork/uncork and setNoDelay */
+  socket: net.Socket | undefined;
+}
+
+export function defaultPort(protocol: string): number {
+  switch (protocol) {
+    case 'mqtts:':
+    case 'ssl:':
+    case 'tls:':
+      return 8883;
+    case 'ws:':
+      return 80;
+    case 'wss:':
+      return 443;
+    default:
+      return 1883;
+  }
+}
+
+export function isTls(protocol: string): boolean {
+  return protocol === 'mqtts:' || protocol === 'ssl:' || protocol === 'tls:' || protocol === 'wss:';
+}
+
+/** Opens a transport; `onOpen` fires when bytes can flow (after the TLS handshake / WebSocket upgrade). */
+export function openTransport(o: TransportOptions, onOpen: () => void): Transport {
+  const u = o.url;
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const port = u.port ? Number(u.port) : defaultPort(u.protocol);
+  if (u.protocol === 'ws:' || u.protocol === 'wss:') {
+    const ws = new WebSocket(u, 'mqtt', {
+      rejectUnauthorized: !o.insecure,
+      ca: o.ca,
+      cert: o.cert,
+      key: o.key,
+      servername: o.servername,
+      localAddress: o.localAddress,
+      perMessageDeflate: false,
+    } as ConstructorParameters<typeof WebSocket>[2]);
+    const stream = createWebSocketStream(ws);
+    ws.once('open', onOpen);
+    return { stream, socket: undefined };
+  }
+  if (isTls(u.protocol)) {
+    const s = tls.connect({
+      host,
+      port,
+      servername: o.servername ?? (net.isIP(host) ? undefined : host),
+      rejectUnauthorized: !o.insecure,
+      ca: o.ca,
+      cert: o.cert,
+      key: o.key,
+      localAddress: o.localAddress,
+    } as tls.ConnectionOptions);
+    s.setNoDelay(true);
+    s.once('secureConnect', onOpen);
+    return { stream: s, socket: s };
+  }
+  const s = net.connect({ host, port, localAddress: o.localAddress });
+  s.setNoDelay(true);
+  s.once('connect', onOpen);
+  return { stream: s, socket: s };
+}

@@ -1,0 +1,293 @@
+import type { LatencySummary } from '../stats/histogram.js';
+import type { Summary } from '../stats/summary.js';
+import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
+
+/**
+ * The terminal sink: a live status line while the run goes, and a short human summary at the end.
+ * On a TTY the live line redraws in place; anywhere else (CI logs, pipes) it is one plain, timestamped line per
+ * period with no escape codes.
+ */
+
+export interface LiveFigures {
+  elapsedMs: number;
+  runTimeMs: number;
+  devicesConnected: number;
+  devicesTarget: number;
+  sentPerSec: number;
+  receivedPerSec: number;
+  e2eP50?: number;
+  e2eP99?: number;
+  lost: number;
+  phase: 'ramp' | 'steady' | 'drain';
+}
+
+export type LiveStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+
+export interface LiveLineOptions {
+  /** not a TTY: seconds between plain lines (default 1) */
+  plainEverySec?: number;
+  /** clock for the plain lines' timestamps and pacing, ms since epoch (default Date.now) */
+  now?: () => number;
+}
+
+const CLEAR_LINE = '\r\x1b[K';
+
+export class LiveLine {
+  private readonly out: LiveStream;
+  private readonly tty: boolean;
+  private readonly periodMs: number;
+  private readonly now: () => number;
+  private lastPrintAt = Number.NEGATIVE_INFINITY;
+  private drawn = '';
+  private finished = false;
+
+  constructor(out: LiveStream, opts: LiveLineOptions = {}) {
+    this.out = out;
+    this.tty = out.isTTY === true;
+    this.periodMs = Math.max(0, (opts.plainEverySec ?? 1) * 1000);
+    this.now = opts.now ?? Date.now;
+  }
+
+  update(v: LiveFigures): void {
+    if (this.finished) return;
+    if (this.tty) {
+      this.drawn = fit(liveSegments(v), (this.out.columns ?? 80) - 1);
+      this.out.write(CLEAR_LINE + this.drawn);
+      return;
+    }
+    const t = this.now();
+    // a tenth of a period of slack, so updates that arrive every ~second are not skipped for being 1 ms early
+    if (t - this.lastPrintAt < this.periodMs * 0.9) return;
+    this.lastPrintAt = t;
+    this.out.write(
+      `${new Date(t).toISOString()} ${liveSegments(v)
+        .map((seg) => seg.text)
+        .join(' ')}\n`,
+    );
+  }
+
+  /**
+   * Writes a whole line of text without garbling the live line: on a TTY the live line is cleared, the text
+   * written, and the live line drawn again below it.
+   */
+  println(text: string): void {
+    if (this.tty && this.drawn !== '' && !this.finished) {
+      this.out.write(`${CLEAR_LINE}${text}\n${this.drawn}`);
+    } else {
+      this.out.write(`${text}\n`);
+    }
+  }
+
+  /** Ends the live line (a TTY keeps its last state on screen). Safe to call more than once. */
+  done(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.tty && this.drawn !== '') this.out.write('\n');
+  }
+}
+
+interface Segment {
+  text: string;
+  /** 0 is kept longest when the line must shrink */
+  rank: number;
+}
+
+/** The live figures in display order, ranked by what matters most when the terminal is narrow. */
+function liveSegments(v: LiveFigures): Segment[] {
+  const e2e =
+    v.e2eP50 === undefined && v.e2eP99 === undefined
+      ? 'e2e –'
+      : `e2e p50 ${ms(v.e2eP50)} p99 ${ms(v.e2eP99)}`;
+  return [
+    { text: `${v.phase} ${clock(v.elapsedMs)}/${clock(v.runTimeMs)}`, rank: 0 },
+    { text: `devices ${int(v.devicesConnected)}/${int(v.devicesTarget)}`, rank: 1 },
+    { text: `sent ${rate(v.sentPerSec)}/s`, rank: 2 },
+    { text: `received ${rate(v.receivedPerSec)}/s`, rank: 4 },
+    { text: e2e, rank: 5 },
+    { text: `lost ${int(v.lost)}`, rank: 3 },
+  ];
+}
+
+const SEP = ' · ';
+
+/**
+ * Joins the segments with " · ", keeping the best-ranked ones that fit in `width`, in display order; the
+ * first-ranked segment alone is cut if even it does not fit.
+ */
+function fit(segments: Segment[], width: number): string {
+  const keep = new Set<Segment>();
+  let len = 0;
+  for (const seg of [...segments].sort((a, b) => a.rank - b.rank)) {
+    const add = keep.size === 0 ? seg.text.length : seg.text.length + SEP.length;
+    if (len + add > width) continue;
+    keep.add(seg);
+    len += add;
+  }
+  if (keep.size === 0) {
+    const first = segments.reduce<Segment | undefined>((a, b) => (a && a.rank <= b.rank ? a : b), undefined);
+    return (first?.text ?? '').slice(0, Math.max(0, width));
+  }
+  return segments
+    .filter((seg) => keep.has(seg))
+    .map((seg) => seg.text)
+    .join(SEP);
+}
+
+// ---------------------------------------------------------------------------------------------- summary
+
+export interface SummaryFormatOptions {
+  /** ANSI colors (only on a TTY) */
+  color?: boolean;
+}
+
+const ansi = (code: string) => (on: boolean, s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
+const bold = ansi('1');
+const green = ansi('32');
+const red = ansi('31');
+const yellow = ansi('33');
+
+/** A short human summary of a run (about 20 lines), ending with the verdict and the results folder. */
+export function formatSummary(s: Summary, resultsDir?: string, opts: SummaryFormatOptions = {}): string {
+  const c = opts.color === true;
+  const m = s.messages;
+  const lines: string[] = [];
+  const label = (name: string) => name.padEnd(11);
+
+  const durationMs = Date.parse(s.endedAt) - Date.parse(s.startedAt);
+  lines.push(
+    bold(c, `fleetload run ${s.runId}`) +
+      ` · ${Number.isFinite(durationMs) ? seconds(durationMs) : '?'}` +
+      ` · ${s.scenario.host} · QoS ${s.scenario.qos} · MQTT ${s.scenario.mqttVersion}`,
+  );
+  lines.push(
+    label('devices') +
+      `target ${int(s.devices.target)} · peak ${int(s.devices.connectedPeak)} · ` +
+      `connect failures ${int(s.devices.connectFailures)} · reconnects ${int(s.devices.reconnects)}`,
+  );
+  lines.push(
+    label('messages') +
+      `scheduled ${int(m.scheduled)} · sent ${int(m.sent)} · acked ${int(m.acked)} · failed ${int(m.failed)} · ` +
+      `unconfirmed ${int(m.unconfirmed)}`,
+  );
+  const lost = `lost ${int(m.lost)}${m.sent > 0 ? ` (${percent((m.lost * 100) / m.sent)})` : ''}`;
+  lines.push(
+    label('') +
+      `received ${int(m.received)} · ${m.lost > 0 ? red(c, lost) : lost} · duplicated ${int(m.duplicated)} · ` +
+      `reordered ${int(m.reordered)} · foreign ${int(m.foreign)}`,
+  );
+
+  lines.push(`${'latency ms'.padEnd(13)}${['p50', 'p95', 'p99', 'max'].map((h) => h.padStart(9)).join('')}`);
+  const latencyRow = (name: string, l: LatencySummary) =>
+    `  ${name.padEnd(11)}` +
+    (l.count === 0
+      ? `${'–'.padStart(9).repeat(4)}   no samples`
+      : [l.p50, l.p95, l.p99, l.max].map((v) => num(v).padStart(9)).join('') + `   n=${int(l.count)}`);
+  lines.push(latencyRow('e2e', s.latency.e2e));
+  lines.push(latencyRow('publishAck', s.latency.publishAck));
+  lines.push(latencyRow('connect', s.latency.connect));
+
+  lines.push(
+    `${label('rates')}sent ${rate(s.rates.sentPerSec)}/s · received ${rate(s.rates.receivedPerSec)}/s`,
+  );
+  lines.push(...generatorHealth(s, c).map((line, i) => label(i === 0 ? 'generator' : '') + line));
+
+  if (s.errors.length === 0) {
+    lines.push(`${label('errors')}none`);
+  } else {
+    const top = [...s.errors].sort((a, b) => b.count - a.count);
+    top.slice(0, 3).forEach((e, i) => {
+      lines.push(`${label(i === 0 ? 'errors' : '')}${int(e.count)} × ${e.kind} ${e.code} (${e.reason})`);
+    });
+    if (top.length > 3) lines.push(`${label('')}… and ${top.length - 3} more kinds (see summary.json)`);
+  }
+
+  if (s.thresholds.length > 0) {
+    lines.push('thresholds');
+    for (const t of s.thresholds) {
+      const mark = t.passed ? green(c, '✓') : red(c, '✗');
+      lines.push(`  ${mark} ${t.expr.padEnd(24)} observed ${num(t.value)}${thresholdUnit(t.expr)}`);
+    }
+  }
+
+  const failed = s.thresholds.filter((t) => !t.passed).length;
+  let verdict = s.passed ? green(c, bold(c, 'PASSED')) : red(c, bold(c, 'FAILED'));
+  if (failed > 0) verdict += ` — ${failed} of ${s.thresholds.length} thresholds failed`;
+  if (s.interrupted) verdict += ` · ${yellow(c, 'INTERRUPTED')} (stopped early; the run did not complete)`;
+  lines.push(verdict);
+  if (resultsDir !== undefined) lines.push(`${label('results')}${resultsDir}`);
+  return lines.join('\n');
+}
+
+function generatorHealth(s: Summary, c: boolean): string[] {
+  const g = s.generator;
+  const figures =
+    `CPU peak ${Math.round(g.cpuPercentPeak)}%, event-loop lag p99 ${num(g.eventLoopLagP99)} ms, ` +
+    `schedule lag p99 ${num(s.latency.scheduleLag.p99)} ms`;
+  if (!g.saturated) return [`ok (${figures})`];
+  return [
+    `${yellow(c, 'SATURATED')} — ${figures}:`,
+    'fleetload could not keep to its schedule, so latencies may describe the generator rather than the',
+    'system under test; run fewer devices per process, or more workers',
+  ];
+}
+
+function thresholdUnit(expr: string): string {
+  try {
+    const u = thresholdUnitLabel(parseThreshold(expr));
+    return u === '' ? '' : u === '%' ? '%' : ` ${u}`;
+  } catch {
+    return '';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- numbers
+
+const intFmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+function int(n: number): string {
+  return intFmt.format(n);
+}
+
+/** A figure with about three significant digits: 0.123, 1.23, 12.3, 123, 1,234. */
+function num(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const a = Math.abs(n);
+  if (a === 0 || Number.isInteger(n)) return int(n);
+  if (a >= 100) return int(n);
+  if (a >= 10) return n.toFixed(1);
+  if (a >= 1) return String(Number(n.toFixed(2)));
+  return String(Number(n.toPrecision(3)));
+}
+
+function ms(n: number | undefined): string {
+  return n === undefined ? '–' : `${num(n)}ms`;
+}
+
+function rate(n: number): string {
+  return n >= 1000 ? int(n) : String(Number(n.toFixed(1)));
+}
+
+function percent(p: number): string {
+  if (p === 0) return '0%';
+  if (p >= 1) return `${p.toFixed(1)}%`;
+  if (p >= 0.01) return `${p.toFixed(2)}%`;
+  return `${Number(p.toPrecision(2))}%`;
+}
+
+function seconds(durationMs: number): string {
+  if (durationMs < 59_950) return `${(durationMs / 1000).toFixed(1)}s`;
+  const s = Math.round(durationMs / 1000);
+  const h = Math.floor(s / 3600);
+  const min = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  return h > 0 ? `${h}h${String(min).padStart(2, '0')}m${String(sec).padStart(2, '0')}s` : `${min}m${sec}s`;
+}
+
+/** m:ss or h:mm:ss */
+function clock(msTotal: number): string {
+  const t = Math.max(0, Math.floor(msTotal / 1000));
+  const h = Math.floor(t / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  const s = String(t % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+}

@@ -1,0 +1,72 @@
+import { decodeHistogram, type Histogram, newHistogram } from './histogram.js';
+import {
+  COUNTERS,
+  type Counters,
+  type ErrorEntry,
+  type IntervalSnapshot,
+  LATENCIES,
+  type LatencyName,
+  zeroCounters,
+} from './stats.js';
+
+/**
+ * Merges interval snapshots from every source (device engines, consumers; local or remote) into one view per
+ * interval and into run totals. Histograms are decoded and added — percentiles are never averaged.
+ */
+export interface MergedInterval {
+  t: number;
+  durationMs: number;
+  devicesConnected: number;
+  counters: Counters;
+  histograms: Record<LatencyName, Histogram>;
+}
+
+export class Aggregator {
+  readonly total = zeroCounters();
+  readonly histograms: Record<LatencyName, Histogram>;
+  connectedPeak = 0;
+  private readonly errorMap = new Map<string, ErrorEntry>();
+  private readonly scratch: Record<LatencyName, Histogram>;
+
+  constructor() {
+    this.histograms = {} as Record<LatencyName, Histogram>;
+    this.scratch = {} as Record<LatencyName, Histogram>;
+    for (const k of LATENCIES) {
+      this.histograms[k] = newHistogram();
+      this.scratch[k] = newHistogram();
+    }
+  }
+
+  /** Merges the snapshots that make up one interval (one per source). The returned view is reused next call. */
+  merge(snaps: readonly IntervalSnapshot[]): MergedInterval {
+    const counters = zeroCounters();
+    let devicesConnected = 0;
+    let t = 0;
+    let durationMs = 0;
+    for (const k of LATENCIES) this.scratch[k].reset();
+    for (const s of snaps) {
+      t = Math.max(t, s.t);
+      durationMs = Math.max(durationMs, s.durationMs);
+      devicesConnected += s.devicesConnected;
+      for (const k of COUNTERS) counters[k] += s.counters[k];
+      for (const k of LATENCIES) {
+        const enc = s.histograms[k];
+        if (enc) this.scratch[k].add(decodeHistogram(enc));
+      }
+      for (const e of s.errors) {
+        const key = `${e.kind}\u0000${e.code}`;
+        const have = this.errorMap.get(key);
+        if (have) have.count += e.count;
+        else this.errorMap.set(key, { ...e });
+      }
+    }
+    for (const k of COUNTERS) this.total[k] += counters[k];
+    for (const k of LATENCIES) this.histograms[k].add(this.scratch[k]);
+    if (devicesConnected > this.connectedPeak) this.connectedPeak = devicesConnected;
+    return { t, durationMs, devicesConnected, counters, histograms: this.scratch };
+  }
+
+  errors(): ErrorEntry[] {
+    return [...this.errorMap.values()].map((e) => ({ ...e })).sort((a, b) => b.count - a.count);
+  }
+}

@@ -1,0 +1,82 @@
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+
+/**
+ * The generator watches itself (STYLE): CPU of the whole process (percent of one core, like `top`) and
+ * event-loop delay, sampled every interval. `saturated` says the numbers may describe the generator rather than
+ * the system under test.
+ */
+export interface GeneratorSample {
+  cpuPercent: number;
+  eventLoopLagP99Ms: number;
+}
+
+/** CPU above this, sustained for SATURATED_INTERVALS samples, marks the run saturated (Locust warns at 90%). */
+export const SATURATED_CPU_PERCENT = 90;
+export const SATURATED_INTERVALS = 3;
+/** event-loop p99 or schedule-lag p99 above this marks the run saturated */
+export const SATURATED_LAG_MS = 100;
+
+const RESOLUTION_MS = 10;
+const MIN_SAMPLE_US = 200_000;
+
+/** The histogram holds the time between sampling timer runs (ns): the lag is what exceeds the resolution. */
+const lagMs = (ns: number): number => Math.max(0, ns / 1e6 - RESOLUTION_MS);
+
+export class GeneratorMonitor {
+  cpuPercentPeak = 0;
+  eventLoopLagP99Peak = 0;
+  private hotIntervals = 0;
+  private maxHotStreak = 0;
+  private lastCpu = process.cpuUsage();
+  private lastWall = process.hrtime.bigint();
+  private last: GeneratorSample = { cpuPercent: 0, eventLoopLagP99Ms: 0 };
+  private readonly loop: IntervalHistogram;
+  private readonly whole: IntervalHistogram;
+
+  constructor() {
+    this.loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+    this.whole = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+    this.loop.enable();
+    this.whole.enable();
+  }
+
+  sample(): GeneratorSample {
+    const cpu = process.cpuUsage();
+    const wall = process.hrtime.bigint();
+    const cpuUs = cpu.user - this.lastCpu.user + (cpu.system - this.lastCpu.system);
+    const wallUs = Number(wall - this.lastWall) / 1000;
+    // a sliver of an interval (the final cut) says nothing reliable about CPU: report the last figures
+    if (wallUs < MIN_SAMPLE_US) return this.last;
+    this.lastCpu = cpu;
+    this.lastWall = wall;
+    const cpuPercent = wallUs > 0 ? Math.round((cpuUs / wallUs) * 1000) / 10 : 0;
+    const lag = this.loop.count > 0 ? lagMs(this.loop.percentile(99)) : 0;
+    this.loop.reset();
+    if (cpuPercent > this.cpuPercentPeak) this.cpuPercentPeak = cpuPercent;
+    if (lag > this.eventLoopLagP99Peak) this.eventLoopLagP99Peak = lag;
+    if (cpuPercent >= SATURATED_CPU_PERCENT) {
+      this.hotIntervals++;
+      this.maxHotStreak = Math.max(this.maxHotStreak, this.hotIntervals);
+    } else this.hotIntervals = 0;
+    this.last = { cpuPercent, eventLoopLagP99Ms: Math.round(lag * 1000) / 1000 };
+    return this.last;
+  }
+
+  /** event-loop delay p99 over the whole run, ms */
+  get eventLoopLagP99(): number {
+    return this.whole.count > 0 ? Math.round(lagMs(this.whole.percentile(99)) * 1000) / 1000 : 0;
+  }
+
+  saturated(scheduleLagP99Ms: number): boolean {
+    return (
+      this.maxHotStreak >= SATURATED_INTERVALS ||
+      this.eventLoopLagP99 > SATURATED_LAG_MS ||
+      scheduleLagP99Ms > SATURATED_LAG_MS
+    );
+  }
+
+  stop(): void {
+    this.loop.disable();
+    this.whole.disable();
+  }
+}

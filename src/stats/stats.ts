@@ -1,0 +1,125 @@
+import { encodeHistogram, type Histogram, newHistogram, recordMs } from './histogram.js';
+
+/**
+ * Counters and histograms of one process, kept twice: for the current interval (reset every second) and for
+ * the whole run. The hot path increments plain fields; `snapshot()` cuts an interval.
+ */
+
+export const LATENCIES = ['e2e', 'e2eSend', 'publishAck', 'connect', 'scheduleLag'] as const;
+export type LatencyName = (typeof LATENCIES)[number];
+
+export const COUNTERS = [
+  'scheduled',
+  'sent',
+  'acked',
+  'failed',
+  'skipped',
+  'connectAttempts',
+  'connectFailures',
+  'connects',
+  'reconnects',
+  'received',
+  'duplicated',
+  'reordered',
+  'foreign',
+  'late',
+  'negativeDelay',
+] as const;
+export type CounterName = (typeof COUNTERS)[number];
+export type Counters = Record<CounterName, number>;
+
+export function zeroCounters(): Counters {
+  const c = {} as Counters;
+  for (const k of COUNTERS) c[k] = 0;
+  return c;
+}
+
+export interface ErrorEntry {
+  kind: string;
+  code: number | string;
+  reason: string;
+  count: number;
+}
+
+/** One interval of one process, ready to cross a process boundary (histograms encoded). */
+export interface IntervalSnapshot {
+  /** end of the interval, ms since epoch */
+  t: number;
+  durationMs: number;
+  devicesConnected: number;
+  counters: Counters;
+  histograms: Partial<Record<LatencyName, string>>;
+  errors: ErrorEntry[];
+}
+
+export class Stats {
+  readonly interval = zeroCounters();
+  readonly total = zeroCounters();
+  readonly hInterval: Record<LatencyName, Histogram>;
+  readonly hTotal: Record<LatencyName, Histogram>;
+  devicesConnected = 0;
+  connectedPeak = 0;
+  private errorsInterval = new Map<string, ErrorEntry>();
+  private errorsTotal = new Map<string, ErrorEntry>();
+  private lastCut: number;
+
+  constructor(now: number) {
+    this.lastCut = now;
+    this.hInterval = {} as Record<LatencyName, Histogram>;
+    this.hTotal = {} as Record<LatencyName, Histogram>;
+    for (const k of LATENCIES) {
+      this.hInterval[k] = newHistogram();
+      this.hTotal[k] = newHistogram();
+    }
+  }
+
+  count(name: CounterName, n = 1): void {
+    this.interval[name] += n;
+    this.total[name] += n;
+  }
+
+  latency(name: LatencyName, ms: number): void {
+    recordMs(this.hInterval[name], ms);
+    recordMs(this.hTotal[name], ms);
+  }
+
+  connected(delta: number): void {
+    this.devicesConnected += delta;
+    if (this.devicesConnected > this.connectedPeak) this.connectedPeak = this.devicesConnected;
+  }
+
+  error(kind: string, code: number | string, reason: string, n = 1): void {
+    const key = `${kind}\u0000${code}`;
+    for (const map of [this.errorsInterval, this.errorsTotal]) {
+      const e = map.get(key);
+      if (e) e.count += n;
+      else map.set(key, { kind, code, reason, count: n });
+    }
+  }
+
+  errors(): ErrorEntry[] {
+    return [...this.errorsTotal.values()].map((e) => ({ ...e })).sort((a, b) => b.count - a.count);
+  }
+
+  /** Cuts the current interval: returns it and starts the next one. */
+  snapshot(now: number): IntervalSnapshot {
+    const histograms: Partial<Record<LatencyName, string>> = {};
+    for (const k of LATENCIES) {
+      const h = this.hInterval[k];
+      if (h.totalCount > 0) histograms[k] = encodeHistogram(h);
+    }
+    const snap: IntervalSnapshot = {
+      t: now,
+      durationMs: now - this.lastCut,
+      devicesConnected: this.devicesConnected,
+      counters: { ...this.interval },
+      histograms,
+      errors: [...this.errorsInterval.values()],
+    };
+    for (const k of COUNTERS) this.interval[k] = 0;
+    for (const k of LATENCIES) this.hInterval[k].reset();
+    this.errorsInterval = new Map();
+    this.lastCut = now;
+    return snap;
+  }
+}

@@ -1,0 +1,68 @@
+import type { LatencySummary } from './histogram.js';
+import type { ErrorEntry } from './stats.js';
+
+/** summary.json — its keys are a contract (DESIGN.md). Times in milliseconds. */
+export interface Summary {
+  runId: string;
+  startedAt: string;
+  endedAt: string;
+  fleetloadVersion: string;
+  /** present and true only when the run was stopped early (Ctrl-C / SIGTERM) */
+  interrupted?: boolean;
+  scenario: {
+    host: string;
+    devices: number;
+    spawnRate: number;
+    runTimeMs: number;
+    intervalMs: number;
+    qos: 0 | 1 | 2;
+    mqttVersion: '3.1.1' | '5';
+  };
+  devices: { target: number; connectedPeak: number; connectFailures: number; reconnects: number };
+  messages: {
+    scheduled: number;
+    sent: number;
+    acked: number;
+    failed: number;
+    unconfirmed: number;
+    received: number;
+    lost: number;
+    duplicated: number;
+    reordered: number;
+    foreign: number;
+  };
+  latency: {
+    e2e: LatencySummary;
+    publishAck: LatencySummary;
+    connect: LatencySummary;
+    scheduleLag: LatencySummary;
+  };
+  rates: { sentPerSec: number; receivedPerSec: number };
+  generator: { cpuPercentPeak: number; eventLoopLagP99: number; saturated: boolean };
+  errors: ErrorEntry[];
+  thresholds: ThresholdResult[];
+  passed: boolean;
+}
+
+export interface ThresholdResult {
+  expr: string;
+  value: number;
+  passed: boolean;
+}
+
+/** One row of timeseries.csv (one per second). */
+export interface TimeseriesRow {
+  /** ISO-8601 end of the second */
+  time: string;
+  devicesConnected: number;
+  sent: number;
+  acked: number;
+  failed: number;
+  received: number;
+  lost: number;
+  e2eP50: number;
+  e2eP95: number;
+  e2eP99: number;
+  ackP50: number;
+  ackP99: number;
+}

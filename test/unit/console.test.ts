@@ -1,0 +1,259 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { formatSummary, type LiveFigures, LiveLine } from '../../src/sinks/console.js';
+import type { LatencySummary } from '../../src/stats/histogram.js';
+import type { Summary } from '../../src/stats/summary.js';
+
+/** A real Writable that records what was written, dressed as a terminal or not. */
+function fakeStream(tty: { columns: number } | undefined) {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    decodeStrings: false,
+    write(chunk: unknown, _enc, cb) {
+      chunks.push(String(chunk));
+      cb();
+    },
+  }) as Writable & { isTTY?: boolean; columns?: number };
+  if (tty) {
+    stream.isTTY = true;
+    stream.columns = tty.columns;
+  }
+  return { stream, chunks, text: () => chunks.join('') };
+}
+
+const figures = (patch: Partial<LiveFigures> = {}): LiveFigures => ({
+  elapsedMs: 65_000,
+  runTimeMs: 300_000,
+  devicesConnected: 950,
+  devicesTarget: 1000,
+  sentPerSec: 950,
+  receivedPerSec: 948.5,
+  e2eP50: 12.345,
+  e2eP99: 45.6,
+  lost: 3,
+  phase: 'steady',
+  ...patch,
+});
+
+test('not a TTY: one plain timestamped line per second, no escape codes, no carriage returns', () => {
+  const { stream, chunks, text } = fakeStream(undefined);
+  let now = Date.UTC(2025, 0, 1, 12, 0, 0);
+  const live = new LiveLine(stream, { now: () => now });
+  live.update(figures({ phase: 'ramp', elapsedMs: 1000 }));
+  now += 300;
+  live.update(figures()); // within the same second: skipped
+  now += 700;
+  live.update(figures({ elapsedMs: 2000 }));
+  now += 1000;
+  live.update(figures({ e2eP50: undefined, e2eP99: undefined, elapsedMs: 3000 }));
+  live.done();
+  assert.equal(chunks.length, 3);
+  assert.doesNotMatch(text(), /\x1b/);
+  assert.doesNotMatch(text(), /\r/);
+  const lines = text().split('\n').filter(Boolean);
+  assert.equal(lines.length, 3);
+  assert.equal(
+    lines[0],
+    '2025-01-01T12:00:00.000Z ramp 0:01/5:00 devices 950/1,000 sent 950/s received 948.5/s e2e p50 12.3ms p99 45.6ms lost 3',
+  );
+  assert.match(lines[1] ?? '', /^2025-01-01T12:00:01\.000Z steady 0:02\/5:00 .* lost 3$/);
+  assert.match(lines[2] ?? '', /^2025-01-01T12:00:02\.000Z .* e2e – lost 3$/);
+});
+
+test('not a TTY: plainEverySec spaces the lines out', () => {
+  const { stream, chunks } = fakeStream(undefined);
+  let now = 0;
+  const live = new LiveLine(stream, { plainEverySec: 10, now: () => now });
+  for (let s = 0; s <= 30; s++) {
+    now = s * 1000;
+    live.update(figures({ elapsedMs: now }));
+  }
+  assert.equal(chunks.length, 4); // at 0, 10, 20, 30 s
+});
+
+test('a TTY: redraws one line in place with \\r and clear-to-end-of-line, fitting the width', () => {
+  const { stream, chunks, text } = fakeStream({ columns: 200 });
+  const live = new LiveLine(stream);
+  live.update(figures());
+  live.update(figures({ elapsedMs: 66_000, lost: 4 }));
+  assert.equal(chunks.length, 2);
+  for (const c of chunks) {
+    assert.ok(c.startsWith('\r\x1b[K'), JSON.stringify(c));
+    assert.doesNotMatch(c, /\n/);
+  }
+  assert.match(
+    chunks[1] ?? '',
+    /steady 1:06\/5:00 · devices 950\/1,000 · sent 950\/s · received 948\.5\/s · e2e p50 .* · lost 4$/,
+  );
+  live.done();
+  live.done();
+  live.update(figures());
+  assert.equal(chunks.length, 3, 'done ends the line once; updates after it are ignored');
+  assert.equal(chunks[2], '\n');
+  assert.ok(text().endsWith('lost 4\n'));
+});
+
+test('a narrow TTY drops the least important figures first, keeping the phase, devices, sent and lost', () => {
+  for (const columns of [20, 40, 60, 80]) {
+    const { stream, chunks } = fakeStream({ columns });
+    new LiveLine(stream).update(figures());
+    const visible = (chunks[0] ?? '').replace('\r\x1b[K', '');
+    assert.ok(visible.length <= columns - 1, `${columns}: ${visible}`);
+    assert.ok(visible.startsWith('steady 1:05/5:00'.slice(0, columns - 1)), visible);
+    if (columns === 60) {
+      assert.equal(visible, 'steady 1:05/5:00 · devices 950/1,000 · sent 950/s · lost 3');
+    }
+  }
+});
+
+test('println on a TTY keeps the live line intact below the text', () => {
+  const { stream, chunks } = fakeStream({ columns: 120 });
+  const live = new LiveLine(stream);
+  live.update(figures());
+  live.println('worker 1 joined');
+  assert.match(chunks[1] ?? '', /^\r\x1b\[Kworker 1 joined\nsteady 1:05/);
+});
+
+// ------------------------------------------------------------------------------------------ formatSummary
+
+const lat = (p50: number, count = 1000): LatencySummary => ({
+  count,
+  min: p50 / 2,
+  mean: p50 * 1.1,
+  p50,
+  p90: p50 * 2,
+  p95: p50 * 3,
+  p99: p50 * 4,
+  p999: p50 * 5,
+  max: p50 * 10,
+});
+
+function summary(patch: Partial<Summary> = {}): Summary {
+  return {
+    runId: '20250101-120000-ab12',
+    startedAt: '2025-01-01T12:00:00.000Z',
+    endedAt: '2025-01-01T12:05:02.000Z',
+    fleetloadVersion: '0.1.0',
+    scenario: {
+      host: 'mqtt://broker:1883',
+      devices: 1000,
+      spawnRate: 50,
+      runTimeMs: 300_000,
+      intervalMs: 1000,
+      qos: 1,
+      mqttVersion: '3.1.1',
+    },
+    devices: { target: 1000, connectedPeak: 998, connectFailures: 2, reconnects: 7 },
+    messages: {
+      scheduled: 300_000,
+      sent: 299_500,
+      acked: 299_000,
+      failed: 300,
+      unconfirmed: 200,
+      received: 299_420,
+      lost: 150,
+      duplicated: 60,
+      reordered: 12,
+      foreign: 10,
+    },
+    latency: { e2e: lat(12.5), publishAck: lat(4.25), connect: lat(30), scheduleLag: lat(0.2) },
+    rates: { sentPerSec: 998.3, receivedPerSec: 998.1 },
+    generator: { cpuPercentPeak: 41, eventLoopLagP99: 3.5, saturated: false },
+    errors: [
+      { kind: 'puback', code: 131, reason: 'implementation specific error', count: 300 },
+      { kind: 'connack', code: 5, reason: 'not authorized', count: 2 },
+    ],
+    thresholds: [
+      { expr: 'e2e.p99<500', value: 50, passed: true },
+      { expr: 'loss<0.01%', value: 0.05008347245409015, passed: false },
+      { expr: 'e2e.p99<0.1s', value: 0.05, passed: true },
+    ],
+    passed: false,
+    ...patch,
+  };
+}
+
+test('formatSummary: the figures a person needs, in about 20 lines', () => {
+  const text = formatSummary(summary(), 'fleetload-results/20250101-120000-ab12');
+  const lines = text.split('\n');
+  assert.ok(lines.length <= 25, `${lines.length} lines:\n${text}`);
+  assert.doesNotMatch(text, /\x1b/, 'no colors unless asked');
+  assert.match(lines[0] ?? '', /20250101-120000-ab12 · 5m2s/);
+  assert.match(text, /target 1,000 · peak 998 · connect failures 2 · reconnects 7/);
+  assert.match(text, /scheduled 300,000 · sent 299,500 · acked 299,000 · failed 300 · unconfirmed 200/);
+  assert.match(text, /received 299,420 · lost 150 \(0\.05%\) · duplicated 60 · reordered 12 · foreign 10/);
+  assert.match(text, /^ {2}e2e +12\.5 +37\.5 +50 +125 /m);
+  assert.match(text, /^ {2}publishAck +4\.25 /m);
+  assert.match(text, /^ {2}connect +30 /m);
+  assert.match(text, /sent 998\.3\/s · received 998\.1\/s/);
+  assert.match(text, /generator +ok \(CPU peak 41%/);
+  assert.match(text, /300 × puback 131 \(implementation specific error\)/);
+  assert.match(text, /✓ e2e\.p99<500 +observed 50 ms/);
+  assert.match(text, /✗ loss<0\.01% +observed 0\.0501%/);
+  assert.match(text, /✓ e2e\.p99<0\.1s +observed 0\.05 s/);
+  assert.match(text, /^FAILED — 1 of 3 thresholds failed$/m);
+  assert.doesNotMatch(text, /INTERRUPTED/);
+  assert.match(lines.at(-1) ?? '', /^results +fleetload-results\/20250101-120000-ab12$/);
+});
+
+test('formatSummary: PASSED, INTERRUPTED, saturation in words, no samples, colors on request', () => {
+  const passed = formatSummary(summary({ passed: true, thresholds: [], errors: [] }));
+  assert.match(passed, /^PASSED$/m);
+  assert.match(passed, /errors +none/);
+  assert.doesNotMatch(passed, /results/);
+
+  const stopped = formatSummary(summary({ interrupted: true }));
+  assert.match(stopped, /^FAILED — 1 of 3 thresholds failed · INTERRUPTED/m);
+
+  const sat = formatSummary(
+    summary({
+      generator: { cpuPercentPeak: 98.6, eventLoopLagP99: 250, saturated: true },
+      latency: { e2e: lat(0, 0), publishAck: lat(4), connect: lat(30), scheduleLag: lat(80) },
+    }),
+  );
+  assert.match(sat, /SATURATED — CPU peak 99%, event-loop lag p99 250 ms, schedule lag p99 320 ms/);
+  assert.match(sat, /could not keep to its schedule/);
+  assert.match(sat, /^ {2}e2e +– +– +– +– +no samples$/m);
+
+  const colored = formatSummary(summary(), undefined, { color: true });
+  assert.match(colored, /\x1b\[31m✗\x1b\[0m/);
+  assert.match(colored, /\x1b\[32m✓\x1b\[0m/);
+  assert.match(colored, /FAILED/);
+  assert.equal(colored.replace(/\x1b\[\d+m/g, ''), formatSummary(summary()));
+});
+
+test('formatSummary: no division by zero when nothing was sent', () => {
+  const text = formatSummary(
+    summary({
+      messages: {
+        scheduled: 0,
+        sent: 0,
+        acked: 0,
+        failed: 0,
+        unconfirmed: 0,
+        received: 0,
+        lost: 0,
+        duplicated: 0,
+        reordered: 0,
+        foreign: 0,
+      },
+    }),
+  );
+  assert.match(text, /received 0 · lost 0 · duplicated 0/);
+  assert.doesNotMatch(text, /NaN|Infinity/);
+});
+
+test('formatSummary: more than three kinds of errors are cut to the top three', () => {
+  const errors = [1, 50, 7, 300].map((count, i) => ({
+    kind: 'puback',
+    code: 128 + i,
+    reason: `r${i}`,
+    count,
+  }));
+  const text = formatSummary(summary({ errors }));
+  assert.match(
+    text,
+    /errors +300 × puback 131 \(r3\)\n +50 × puback 129 \(r1\)\n +7 × puback 130 \(r2\)\n +… and 1 more/,
+  );
+});

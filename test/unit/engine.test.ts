@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FakeClock } from '../../src/engine/clock.js';
+import { Engine } from '../../src/engine/engine.js';
+import { scenarioInput, toScenario } from '../../src/scenario/schema.js';
+import { Stats } from '../../src/stats/stats.js';
+import { autoAck, flush, MemBroker } from './fakes/mem-broker.js';
+
+function scenario(over: Record<string, unknown>) {
+  return toScenario(scenarioInput.parse({ host: 'mqtt://mem', ...over }), 'r1');
+}
+
+async function drive(clock: FakeClock, totalMs: number, stepMs = 5): Promise<void> {
+  // first the timers due right now (the first device's connect), so it connects at the start instant
+  clock.advance(0);
+  await flush();
+  for (let t = 0; t < totalMs; t += stepMs) {
+    clock.advance(stepMs);
+    await flush();
+  }
+}
+
+test('open model in fake time: every slot from connect to run end is sent on time, phases spread', async () => {
+  const clock = new FakeClock();
+  const broker = new MemBroker();
+  const stats = new Stats(clock.now());
+  const s = scenario({ devices: 10, spawnRate: 10, runTime: '2s', interval: '100ms', qos: 1 });
+  const engine = new Engine({
+    scenario: s,
+    url: new URL('mqtt://mem'),
+    stats,
+    clock,
+    openTransport: broker.factory,
+  });
+  engine.start();
+  const start = clock.now();
+  await drive(clock, 2500);
+  // device i connects at start + i*100ms (the in-memory broker answers without time passing)
+  let expected = 0;
+  for (let i = 0; i < 10; i++) {
+    const phase = ((i * 0.6180339887498949) % 1) * 100;
+    for (let n = 0; ; n++) {
+      const due = start + phase + n * 100;
+      if (due >= start + 2000) break;
+      if (due >= start + i * 100) expected++;
+    }
+  }
+  assert.equal(stats.total.scheduled, expected);
+  assert.equal(stats.total.sent, expected);
+  assert.equal(stats.total.acked, expected);
+  assert.equal(stats.total.skipped, 0);
+  assert.equal(stats.hTotal.scheduleLag.maxValue <= 1, true, 'timers fire exactly on the slot in fake time');
+  const pubs = broker.packets.filter((p) => p.cmd === 'publish');
+  assert.equal(pubs.length, expected);
+  // seq per device runs 1..n without gaps; ts are the scheduled slot times, spread across the interval
+  const byDev = new Map<string, number[]>();
+  const phases = new Set<number>();
+  for (const p of pubs) {
+    if (p.cmd !== 'publish') continue;
+    const m = JSON.parse(p.payload.toString()) as {
+      deviceId: string;
+      seq: number;
+      ts: number;
+      runId: string;
+    };
+    assert.equal(m.runId, 'r1');
+    byDev.set(m.deviceId, [...(byDev.get(m.deviceId) ?? []), m.seq]);
+    phases.add(Math.round(((m.ts - start) % 100) * 1000) / 1000);
+  }
+  for (const seqs of byDev.values())
+    assert.deepEqual(
+      seqs,
+      seqs.map((_, k) => k + 1),
+    );
+  const sorted = [...phases].sort((a, b) => a - b);
+  assert.equal(sorted.length, 10);
+  const gaps = sorted.map((p, k) => ((sorted[(k + 1) % 10] as number) - p + 100) % 100);
+  assert.ok(Math.max(...gaps) < 30, `phases spread over the interval, max gap ${Math.max(...gaps)} ms`);
+  engine.stop();
+});
+
+test('a broker refusing CONNACK: failures counted by name, retried with backoff, nothing sent', async () => {
+  const clock = new FakeClock();
+  const broker = new MemBroker((p, peer) => {
+    if (p.cmd === 'connect') peer.send({ cmd: 'connack', returnCode: 5, sessionPresent: false });
+  });
+  const stats = new Stats(clock.now());
+  const s = scenario({ devices: 2, spawnRate: 100, runTime: '3s', interval: '100ms' });
+  const engine = new Engine({
+    scenario: s,
+    url: new URL('mqtt://mem'),
+    stats,
+    clock,
+    openTransport: broker.factory,
+    random: () => 1,
+    backoffBaseMs: 500,
+  });
+  engine.start();
+  await drive(clock, 3000, 10);
+  assert.equal(stats.total.sent, 0);
+  assert.equal(engine.everConnected, 0);
+  // attempts per device at 0, 0.5, 1.5 s (backoff 500·2^n with random()=1), then 3.5 s is past the end
+  assert.equal(stats.total.connectFailures, 6);
+  const [e] = stats.errors();
+  assert.deepEqual(e, { kind: 'connack', code: 5, reason: 'not authorized', count: 6 });
+  engine.stop();
+});
+
+test('QoS 2 completes PUBREC → PUBREL → PUBCOMP; a v5 PUBACK failure reason counts failed', async () => {
+  for (const [qos, reason] of [
+    [2, 0],
+    [1, 0x87],
+  ] as const) {
+    const clock = new FakeClock();
+    const broker = new MemBroker((p, peer) => {
+      if (p.cmd === 'publish' && p.qos === 1)
+        peer.send({ cmd: 'puback', messageId: p.messageId ?? 0, reasonCode: reason });
+      else autoAck(p, peer);
+    });
+    const stats = new Stats(clock.now());
+    const s = scenario({ devices: 1, spawnRate: 1, runTime: '1s', interval: '250ms', qos, mqttVersion: '5' });
+    const engine = new Engine({
+      scenario: s,
+      url: new URL('mqtt://mem'),
+      stats,
+      clock,
+      openTransport: broker.factory,
+    });
+    engine.start();
+    await drive(clock, 1200);
+    assert.equal(stats.total.sent, 4);
+    if (qos === 2) {
+      assert.equal(stats.total.acked, 4);
+      assert.equal(broker.packets.filter((p) => p.cmd === 'pubrel').length, 4);
+    } else {
+      assert.equal(stats.total.failed, 4);
+      assert.equal(stats.errors()[0]?.reason, 'not authorized');
+    }
+    assert.equal(engine.inflight, 0);
+    engine.stop();
+  }
+});
+
+test('a dropped connection: in-flight messages fail, the device reconnects, seq continues', async () => {
+  const clock = new FakeClock();
+  let drop = true;
+  const broker = new MemBroker((p, peer) => {
+    if (p.cmd === 'publish' && drop && p.qos === 1) {
+      const m = JSON.parse(p.payload.toString()) as { seq: number };
+      if (m.seq === 3) {
+        drop = false;
+        peer.close(); // no PUBACK for seq 3
+        return;
+      }
+    }
+    autoAck(p, peer);
+  });
+  const stats = new Stats(clock.now());
+  const s = scenario({ devices: 1, spawnRate: 1, runTime: '3s', interval: '200ms', qos: 1 });
+  const engine = new Engine({
+    scenario: s,
+    url: new URL('mqtt://mem'),
+    stats,
+    clock,
+    openTransport: broker.factory,
+    random: () => 0.5,
+    backoffBaseMs: 200,
+  });
+  engine.start();
+  await drive(clock, 3200);
+  assert.equal(stats.total.reconnects, 1);
+  assert.equal(stats.total.failed, 1);
+  assert.ok(stats.total.skipped >= 0);
+  assert.equal(stats.total.scheduled, stats.total.sent + stats.total.skipped);
+  assert.equal(stats.total.sent, stats.total.acked + stats.total.failed);
+  const seqs = broker.packets.flatMap((p) =>
+    p.cmd === 'publish' ? [(JSON.parse(p.payload.toString()) as { seq: number }).seq] : [],
+  );
+  assert.deepEqual(
+    seqs,
+    seqs.map((_, k) => k + 1),
+    'seq never reused across the reconnect',
+  );
+  engine.stop();
+});

@@ -1,0 +1,329 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { FleetloadError } from '../../src/errors.js';
+import { formatDuration, parseDurationMs } from '../../src/scenario/duration.js';
+import { loadScenario, redactSecrets, SCENARIO_OPTIONS } from '../../src/scenario/load.js';
+import { scenarioInput, scenarioJsonSchema } from '../../src/scenario/schema.js';
+import { compileTemplate, templateProblems, usesPlaceholder } from '../../src/scenario/template.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'fleetload-scenario-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let fileNo = 0;
+function yamlFile(text: string): string {
+  const name = `s${++fileNo}.yaml`;
+  writeFileSync(join(dir, name), text);
+  return name;
+}
+
+const load = (o: { file?: string; flags?: Record<string, unknown>; env?: Record<string, string> }) =>
+  loadScenario({ flags: {}, env: {}, cwd: dir, now: new Date('2030-01-02T03:04:05Z'), ...o });
+
+function problemsOf(fn: () => unknown, code = 'E_SCENARIO'): readonly string[] {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof FleetloadError, `expected FleetloadError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    return e.problems;
+  }
+  assert.fail('expected a FleetloadError');
+}
+
+describe('durations', () => {
+  test('parses units, combinations and fractions; a bare number has no unit and is refused (except 0)', () => {
+    assert.equal(parseDurationMs('500ms'), 500);
+    assert.equal(parseDurationMs('30s'), 30_000);
+    assert.equal(parseDurationMs('5m'), 300_000);
+    assert.equal(parseDurationMs('1h30m'), 5_400_000);
+    assert.equal(parseDurationMs('1.5s'), 1500);
+    assert.equal(parseDurationMs(' 2s '), 2000);
+    assert.equal(parseDurationMs('250'), undefined);
+    assert.equal(parseDurationMs(42), undefined);
+    assert.equal(parseDurationMs('0'), 0);
+    assert.equal(parseDurationMs(0), 0);
+  });
+  test('rejects what is not a duration', () => {
+    for (const bad of ['', '10x', 's', '-5s', '1h 30m', '5 s', 'abc', '1.s']) {
+      assert.equal(parseDurationMs(bad), undefined, bad);
+    }
+    assert.equal(parseDurationMs(-1), undefined);
+    assert.equal(parseDurationMs(Number.NaN), undefined);
+  });
+  test('formats back to the largest whole unit', () => {
+    assert.equal(formatDuration(3_600_000), '1h');
+    assert.equal(formatDuration(90_000), '90s');
+    assert.equal(formatDuration(120_000), '2m');
+    assert.equal(formatDuration(1500), '1500ms');
+    assert.equal(formatDuration(0), '0ms');
+  });
+});
+
+describe('templates', () => {
+  test('compile placeholders with zero padding', () => {
+    const t = compileTemplate('devices/{deviceId}/n{index:4}/{runId}');
+    assert.equal(t({ deviceId: 'dev-1', index: 7, runId: 'r1' }), 'devices/dev-1/n0007/r1');
+    assert.equal(compileTemplate('plain')({}), 'plain');
+  });
+  test('unknown placeholder gets a case-insensitive hint, or the list of known ones', () => {
+    assert.deepEqual(templateProblems('a/{deviceID}', ['deviceId', 'index']), [
+      'unknown placeholder {deviceID}; did you mean {deviceId}?',
+    ]);
+    assert.match(templateProblems('{nope}', ['deviceId', 'index'])[0] ?? '', /known: \{deviceId\} \{index\}/);
+  });
+  test('unbalanced braces are a problem', () => {
+    assert.match(templateProblems('a/{deviceId', ['deviceId'])[0] ?? '', /unbalanced brace/);
+    assert.match(templateProblems('a/deviceId}', ['deviceId'])[0] ?? '', /unbalanced brace/);
+    assert.deepEqual(templateProblems('a/{deviceId}/{index:6}', ['deviceId', 'index']), []);
+  });
+  test('usesPlaceholder', () => {
+    assert.equal(usesPlaceholder('a/{deviceId}', 'deviceId'), true);
+    assert.equal(usesPlaceholder('a/{runId}', 'deviceId'), false);
+  });
+});
+
+describe('loadScenario', () => {
+  test('defaults only: every documented default, runId from the clock', () => {
+    const { scenario, resolved } = load({});
+    assert.equal(scenario.host, undefined);
+    assert.equal(scenario.devices, 100);
+    assert.equal(scenario.spawnRate, 50);
+    assert.equal(scenario.runTimeMs, 30_000);
+    assert.equal(scenario.intervalMs, 1000);
+    assert.equal(scenario.qos, 1);
+    assert.equal(scenario.consumerQos, 1);
+    assert.equal(scenario.mqttVersion, '3.1.1');
+    assert.equal(scenario.topic, 'fleetload/{runId}/{deviceId}');
+    assert.equal(scenario.out, './fleetload-results');
+    assert.equal(scenario.consumer, 'mqtt');
+    assert.equal(scenario.webPort, 8089);
+    assert.equal(scenario.workers, 1);
+    assert.deepEqual(scenario.thresholds, []);
+    assert.match(scenario.runId, /^20300102-030405-[a-z0-9]+$/);
+    assert.equal(resolved.runId, scenario.runId);
+    assert.equal(resolved.runTime, '30s');
+    assert.equal('host' in resolved, false, 'undefined keys are left out');
+  });
+
+  test('precedence: flags > env > file > defaults, for the same key', () => {
+    const file = yamlFile('devices: 10\nspawnRate: 5\nrunTime: 1m\ninterval: 2s\n');
+    const env = { FLEETLOAD_DEVICES: '20', FLEETLOAD_SPAWN_RATE: '7', FLEETLOAD_RUN_TIME: '2m' };
+    const { scenario, resolved } = load({ file, env, flags: { devices: 30 } });
+    assert.equal(scenario.devices, 30, 'flag beats env and file');
+    assert.equal(scenario.spawnRate, 7, 'env beats file');
+    assert.equal(scenario.runTimeMs, 120_000, 'env beats file');
+    assert.equal(scenario.intervalMs, 2000, 'file beats default');
+    assert.equal(scenario.qos, 1, 'default');
+    assert.equal(resolved.devices, 30);
+    assert.equal(resolved.runTime, '2m');
+  });
+
+  test('env values are converted to what each key needs', () => {
+    const { scenario } = load({
+      env: {
+        FLEETLOAD_HOST: 'mqtt://broker:1883',
+        FLEETLOAD_QOS: '2',
+        FLEETLOAD_HEADLESS: 'true',
+        FLEETLOAD_JSON: '0',
+        FLEETLOAD_MQTT_VERSION: '5',
+        FLEETLOAD_THRESHOLD: 'e2e.p99<500, loss<0.1%\nack.p50<20',
+        FLEETLOAD_WEB_PORT: '',
+        HOME: '/ignored',
+      },
+    });
+    assert.equal(scenario.host, 'mqtt://broker:1883');
+    assert.equal(scenario.qos, 2);
+    assert.equal(scenario.headless, true);
+    assert.equal(scenario.json, false);
+    assert.equal(scenario.mqttVersion, '5');
+    assert.deepEqual(scenario.thresholds, ['e2e.p99<500', 'loss<0.1%', 'ack.p50<20']);
+    assert.equal(scenario.webPort, 8089, 'an empty variable is ignored');
+  });
+
+  test('every problem is reported, each with its path and source', () => {
+    const file = yamlFile('devices: 0\ntopic: a/{deviceID}\nqos: 3\nrunTime: 10x\n');
+    const problems = problemsOf(() =>
+      load({
+        file,
+        env: { FLEETLOAD_SPAWN_RATE: '0', FLEETLOAD_WEB_PORT: 'abc' },
+        flags: { interval: '0s', consumer: 'kafka', runId: 'bad id!' },
+      }),
+    );
+    const expected = [
+      /^devices: must be at least 1 \(s\d+\.yaml:1\)$/,
+      /^topic: unknown placeholder \{deviceID\}; did you mean \{deviceId\}\? \(s\d+\.yaml:2\)$/,
+      /^qos: must be one of 0, 1, 2; got 3 \(s\d+\.yaml:3\)$/,
+      /^runTime: "10x" is not a duration.* \(s\d+\.yaml:4\)$/,
+      /^spawnRate: must be greater than 0 \(from FLEETLOAD_SPAWN_RATE\)$/,
+      /^webPort: "abc" is not a number \(from FLEETLOAD_WEB_PORT\)$/,
+      /^interval: must be at least 1ms \(from --interval\)$/,
+      /^consumer: must be one of mqtt, none; got "kafka" \(from --consumer\)$/,
+      /^runId: must start with a letter or digit.* \(from --run-id\)$/,
+    ];
+    for (const re of expected)
+      assert.ok(
+        problems.some((p) => re.test(p)),
+        `${re} in:\n${problems.join('\n')}`,
+      );
+    assert.equal(problems.length, expected.length, problems.join('\n'));
+  });
+
+  test('unknown keys in the YAML file are rejected with a hint and a line', () => {
+    const file = yamlFile('devices: 5\nspawnrate: 3\nbogus: 1\n');
+    const problems = problemsOf(() => load({ file }));
+    assert.deepEqual(
+      problems.map((p) => p.replace(file, 'F')),
+      ['spawnrate: unknown key; did you mean spawnRate? (F:2)', 'bogus: unknown key (F:3)'],
+    );
+  });
+
+  test('YAML types are checked: devices: "many"', () => {
+    const file = yamlFile('devices: many\n');
+    assert.deepEqual(
+      problemsOf(() => load({ file })),
+      [`devices: must be a number, not "many" (${file}:1)`],
+    );
+  });
+
+  test('a nested problem names the path and the line of the element', () => {
+    const file = yamlFile('thresholds:\n  - e2e.p99<5\n  - ""\n');
+    assert.deepEqual(
+      problemsOf(() => load({ file })),
+      [`thresholds.1: must not be empty (${file}:3)`],
+    );
+  });
+
+  test('YAML syntax error is E_FILE naming file:line', () => {
+    const file = yamlFile('devices: 5\ntopic: [a, b\n');
+    const [p] = problemsOf(() => load({ file }), 'E_FILE');
+    assert.match(p ?? '', new RegExp(`^${file}:\\d+:\\d+: `));
+  });
+
+  test('a scenario file that is not a mapping is E_FILE', () => {
+    const file = yamlFile('- devices: 5\n');
+    assert.match(problemsOf(() => load({ file }), 'E_FILE')[0] ?? '', /must be a mapping/);
+  });
+
+  test('an empty scenario file means defaults', () => {
+    assert.equal(load({ file: yamlFile('') }).scenario.devices, 100);
+  });
+
+  test('missing file is E_FILE naming the path', () => {
+    assert.deepEqual(
+      problemsOf(() => load({ file: 'nope/missing.yaml' }), 'E_FILE'),
+      ['cannot read scenario file nope/missing.yaml: no such file'],
+    );
+  });
+
+  test('unknown FLEETLOAD_* variable is named, with a hint', () => {
+    assert.deepEqual(
+      problemsOf(() => load({ env: { FLEETLOAD_HOTS: 'x', FLEETLOAD_BOGUS: '1' } })),
+      [
+        'FLEETLOAD_HOTS: unknown environment variable; did you mean FLEETLOAD_HOST?',
+        'FLEETLOAD_BOGUS: unknown environment variable',
+      ],
+    );
+  });
+
+  test('host URLs: scheme, syntax and port are checked', () => {
+    const hostProblem = (host: string) => problemsOf(() => load({ flags: { host } }))[0] ?? '';
+    assert.match(hostProblem('http://x'), /^host: scheme "http:" .* not supported.*\(from --host\)$/);
+    assert.match(hostProblem('not a url'), /^host: "not a url" is not a URL/);
+    assert.match(hostProblem('mqtt://host:99999'), /^host: port 99999 .* out of range/);
+    assert.match(hostProblem('mqtt://'), /has no host name/);
+    for (const ok of ['mqtt://h:1883', 'mqtts://h', 'ws://h:8080/mqtt', 'wss://u:p@h/mqtt']) {
+      assert.equal(load({ flags: { host: ok } }).scenario.host, ok);
+    }
+  });
+
+  test('mqttVersion 5 needs --host; YAML number 5 is accepted', () => {
+    assert.match(
+      problemsOf(() => load({ flags: { mqttVersion: '5' } }))[0] ?? '',
+      /^mqttVersion: 5 needs an external broker: the embedded broker \(aedes\) speaks MQTT 3\.1\.1 only; pass --host/,
+    );
+    const file = yamlFile('mqttVersion: 5\nhost: mqtt://mosquitto:1883\n');
+    assert.equal(load({ file }).scenario.mqttVersion, '5');
+  });
+
+  test('workers > 1 is not implemented yet', () => {
+    assert.deepEqual(
+      problemsOf(() => load({ flags: { workers: 2 } })),
+      ['workers: only 1 local worker is supported in this version (from --workers)'],
+    );
+  });
+
+  test('publish topic must not contain wildcards', () => {
+    assert.match(
+      problemsOf(() => load({ flags: { topic: 'a/+/b' } }))[0] ?? '',
+      /^topic: .*must not contain \+/,
+    );
+  });
+
+  test('a duration problem is reported once', () => {
+    assert.equal(problemsOf(() => load({ flags: { runTime: '10x' } })).length, 1);
+    assert.deepEqual(
+      problemsOf(() => load({ flags: { runTime: '0s' } })),
+      ['runTime: must be greater than 0 (from --run-time)'],
+    );
+  });
+
+  test('every flag has an env variable named after it', () => {
+    const envs = SCENARIO_OPTIONS.map((o) => o.env);
+    for (const e of ['FLEETLOAD_HOST', 'FLEETLOAD_DEVICES', 'FLEETLOAD_SPAWN_RATE', 'FLEETLOAD_RUN_TIME']) {
+      assert.ok(envs.includes(e), e);
+    }
+    assert.ok(envs.includes('FLEETLOAD_THRESHOLD'));
+    assert.deepEqual(SCENARIO_OPTIONS.map((o) => o.key).sort(), Object.keys(scenarioInput.shape).sort());
+  });
+});
+
+describe('redactSecrets', () => {
+  test('secret keys at any depth, URL passwords, connection-string keys', () => {
+    const input = {
+      host: 'mqtt://user:s3cret@broker:1883',
+      username: 'user',
+      password: 'pw',
+      nested: {
+        Token: 't',
+        list: [{ sasToken: 'x', connectionString: 'Endpoint=sb://e/;SharedAccessKey=k' }],
+      },
+      secret: ['a', 'b'],
+      note: 'Endpoint=sb://e/;SharedAccessKeyName=n;SharedAccessKey=abc;EntityPath=p',
+      devices: 5,
+    };
+    assert.deepEqual(redactSecrets(input), {
+      host: 'mqtt://user:***@broker:1883',
+      username: 'user',
+      password: '***',
+      nested: { Token: '***', list: [{ sasToken: '***', connectionString: '***' }] },
+      secret: ['***', '***'],
+      note: 'Endpoint=sb://e/;SharedAccessKeyName=n;SharedAccessKey=***;EntityPath=p',
+      devices: 5,
+    });
+    assert.equal(input.password, 'pw', 'the input is not modified');
+  });
+  test('URLs without a password are left alone', () => {
+    assert.equal(redactSecrets('mqtt://user@h:1883'), 'mqtt://user@h:1883');
+    assert.equal(redactSecrets('mqtt://h:1883'), 'mqtt://h:1883');
+  });
+});
+
+describe('JSON Schema', () => {
+  test('describes every key and rejects others', () => {
+    const schema = scenarioJsonSchema() as {
+      type: string;
+      properties: Record<string, { default?: unknown }>;
+      additionalProperties: boolean;
+      required?: string[];
+    };
+    assert.equal(schema.type, 'object');
+    assert.equal(schema.additionalProperties, false);
+    for (const k of ['devices', 'host', 'spawnRate', 'runTime', 'interval', 'topic', 'thresholds', 'qos']) {
+      assert.ok(k in schema.properties, k);
+    }
+    assert.equal(schema.properties.devices?.default, 100);
+    assert.deepEqual(schema.required ?? [], [], 'every key is optional in the file');
+  });
+});
