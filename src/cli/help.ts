@@ -39,6 +39,8 @@ Load:
       --mqtt-version V      3.1.1 or 5 (5 needs --host)                 (default: 3.1.1)
       --payload-size N      pad each message payload to N bytes         (default: 0: no padding)
       --inflight N          QoS 1/2 messages in flight per device       (default: 64)
+      --messages-per-device N  each device stops after N messages; the run
+                            ends when all have, or at --run-time        (default: no limit)
       --workers N           local worker processes (only 1 for now)     (default: 1)
 
 Identity (templates: {deviceId} {index} {runId}; {index:6} pads to 6 digits):

@@ -78,7 +78,7 @@ export async function executeRun(o: RunOptions): Promise<RunResult> {
     if (!s.host) {
       broker = await startEmbeddedBroker({ log });
       url = broker.url;
-      log(`embedded broker (aedes) on ${url}`);
+      log(`embedded broker (aedes, MQTT 3.1.1) on ${url}, pid ${broker.pid}`);
     }
     const engineStats = new Stats(clock.now());
     const consumerStats = new Stats(clock.now());
@@ -176,6 +176,15 @@ export async function executeRun(o: RunOptions): Promise<RunResult> {
         }
         if (now >= eng.endAt) finish();
       }, INTERVAL_MS);
+      // with messagesPerDevice the run ends as soon as every device is done
+      if (s.messagesPerDevice !== undefined) {
+        const poll = setInterval(() => {
+          if (eng.allDone || done) {
+            clearInterval(poll);
+            finish();
+          }
+        }, DRAIN_POLL_MS);
+      }
     });
 
     // drain: no new messages; wait (bounded by grace) for acks and deliveries

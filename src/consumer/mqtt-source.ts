@@ -59,7 +59,11 @@ export async function openMqttSource(o: MqttSourceOptions): Promise<Source> {
     client.once('error', (e: Error & { code?: string | number }) =>
       fail(e.code ? `${e.code} ${e.message}` : e.message),
     );
+    client.once('close', () =>
+      fail('the broker closed the connection before CONNACK (check credentials and client id)'),
+    );
     client.once('connect', () => {
+      client.removeAllListeners('close');
       client.subscribe(topic, { qos: o.qos }, (err, granted) => {
         if (err) return fail(`subscribe to ${topic} failed: ${err.message}`);
         const g = granted?.[0];

@@ -74,6 +74,11 @@ export class Engine implements ConnectionHandler {
   private readonly inSendQueue: Uint8Array;
   private readonly attempts: Uint8Array;
   private readonly wasConnected: Uint8Array;
+  /** slots taken (sent or skipped), for messagesPerDevice */
+  private readonly slots: Float64Array;
+  private readonly done: Uint8Array;
+  /** devices that reached messagesPerDevice */
+  devicesDone = 0;
 
   private readonly sendQueue = new DueQueue();
   private readonly connectQueue = new DueQueue();
@@ -108,6 +113,8 @@ export class Engine implements ConnectionHandler {
     this.inSendQueue = new Uint8Array(n);
     this.attempts = new Uint8Array(n);
     this.wasConnected = new Uint8Array(n);
+    this.slots = new Float64Array(n);
+    this.done = new Uint8Array(n);
     const idOf = compileTemplate(this.s.deviceId);
     this.ids = new Array(n);
     this.idJson = new Array(n);
@@ -129,6 +136,11 @@ export class Engine implements ConnectionHandler {
   /** Last seq written by each device (index-aligned with deviceId), for the consumer's loss ledger. */
   lastSeqs(): Float64Array {
     return this.seq;
+  }
+
+  /** every device has sent its messagesPerDevice (never true without that limit) */
+  get allDone(): boolean {
+    return this.devicesDone === this.count;
   }
 
   get inflight(): number {
@@ -193,18 +205,19 @@ export class Engine implements ConnectionHandler {
     const q = this.sendQueue;
     const endAt = this.endAt;
     const interval = this.s.intervalMs;
+    const limit = this.s.messagesPerDevice ?? Number.POSITIVE_INFINITY;
     while (q.peekTime() <= now) {
       const due = q.peekTime();
       const i = q.pop();
       if (due >= endAt) {
-        this.inSendQueue[i] = 0;
+        this.finishDevice(i);
         continue;
       }
       this.send(i, due, now);
       const base = (this.slot[i] as number) + interval;
       this.slot[i] = base;
-      if (base < endAt) q.push(this.jittered(base), i);
-      else this.inSendQueue[i] = 0;
+      if (base < endAt && (this.slots[i] as number) < limit) q.push(this.jittered(base), i);
+      else this.finishDevice(i);
     }
     this.arm(this.clock.now());
   }
@@ -214,8 +227,17 @@ export class Engine implements ConnectionHandler {
     return j > 0 ? base + (this.random() * 2 - 1) * j : base;
   }
 
+  private finishDevice(i: number): void {
+    this.inSendQueue[i] = 0;
+    if (this.s.messagesPerDevice !== undefined && !this.done[i]) {
+      this.done[i] = 1;
+      this.devicesDone++;
+    }
+  }
+
   private send(i: number, ts: number, now: number): void {
     const stats = this.stats;
+    this.slots[i] = (this.slots[i] as number) + 1;
     stats.count('scheduled');
     const c = this.conns[i];
     if (!c || c.state !== State.Connected) {
@@ -312,7 +334,7 @@ export class Engine implements ConnectionHandler {
       this.everConnected++;
     }
     c.lastWriteAt = now;
-    if (this.phase !== 'running' || this.inSendQueue[i]) return;
+    if (this.phase !== 'running' || this.inSendQueue[i] || this.done[i]) return;
     // first slot at or after now on this device's grid
     const interval = this.s.intervalMs;
     const phase = (((this.first + i) * GOLDEN) % 1) * interval;

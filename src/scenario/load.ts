@@ -54,6 +54,7 @@ const kinds: Record<Key, OptionKind> = {
   connectTimeout: 'string',
   grace: 'string',
   inflight: 'number',
+  messagesPerDevice: 'number',
 };
 const shorts: Partial<Record<Key, string>> = {
   host: 'H',
@@ -221,6 +222,13 @@ export function loadScenario(opts: LoadOptions): { scenario: Scenario; resolved:
     problems.push(
       'mqttVersion: 5 needs an external broker: the embedded broker (aedes) speaks MQTT 3.1.1 only; ' +
         `pass --host mqtt://… of a v5 broker such as Mosquitto (${source(['mqttVersion'])})`,
+    );
+  }
+
+  const v5 = merged.mqttVersion === '5' || merged.mqttVersion === 5;
+  if (!v5 && merged.password !== undefined && merged.username === undefined) {
+    problems.push(
+      `password: MQTT 3.1.1 does not allow a password without a username [MQTT-3.1.2-22]; add --username or use --mqtt-version 5 (${source(['password'])})`,
     );
   }
 

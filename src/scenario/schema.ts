@@ -121,6 +121,12 @@ export const scenarioInput = z.strictObject({
   connectTimeout: duration(positive).default('10s'),
   grace: duration().default('5s').describe('after the last send: wait this long for acks and deliveries'),
   inflight: z.number().int().min(1).max(65535).default(64).describe('QoS 1/2 messages in flight per device'),
+  messagesPerDevice: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('each device stops after this many messages; the run ends when all have (or at runTime)'),
 });
 
 export type ScenarioInput = z.input<typeof scenarioInput>;
@@ -156,6 +162,7 @@ export interface Scenario {
   connectTimeoutMs: number;
   graceMs: number;
   inflight: number;
+  messagesPerDevice: number | undefined;
 }
 
 const ms = (v: string | number): number => parseDurationMs(v) as number;
@@ -195,6 +202,7 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     connectTimeoutMs: ms(p.connectTimeout),
     graceMs: ms(p.grace),
     inflight: p.inflight,
+    messagesPerDevice: p.messagesPerDevice,
   };
 }
 

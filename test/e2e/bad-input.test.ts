@@ -108,6 +108,21 @@ const cases: Case[] = [
     says: /workers: only 1 local worker is supported in this version/,
   },
   { name: 'missing flag value', args: ['--host'], says: /--host needs a value/ },
+  {
+    name: 'password without username on 3.1.1',
+    args: ['--password', 'pw'],
+    says: /password: MQTT 3\.1\.1 does not allow a password without a username.*--username/,
+  },
+  {
+    name: 'bare number duration',
+    args: ['-t', '30'],
+    says: /runTime: "30" has no unit; write 30s for seconds or 30ms/,
+  },
+  {
+    name: '--messages-per-device 0',
+    args: ['--messages-per-device', '0'],
+    says: /messagesPerDevice: must be at least 1/,
+  },
 ];
 
 function run(cwd: string, args: string[], env: Record<string, string>) {
