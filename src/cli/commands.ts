@@ -5,6 +5,7 @@ import { type Scenario, scenarioJsonSchema } from '../scenario/schema.js';
 import { formatSummary, LiveLine } from '../sinks/console.js';
 import { parseThreshold } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
+import { type Dashboard, startDashboard } from '../web/server.js';
 import { parseRunArgs } from './args.js';
 import { MAIN_HELP, RUN_HELP } from './help.js';
 import { executeRun, type RunListener } from './run.js';
@@ -57,6 +58,7 @@ function load(argv: string[], io: CliIo) {
   const args = parseRunArgs(argv);
   if (args.help) return undefined;
   const loaded = loadScenario({ file: args.file, flags: args.flags, env: io.env, cwd: io.cwd });
+  for (const w of loaded.warnings) io.stderr.write(`fleetload: ${w}\n`);
   // thresholds are input too: a bad one stops the run before anything starts
   const thresholds = loaded.scenario.thresholds.map((t) => parseThreshold(t));
   return { ...loaded, thresholds };
@@ -112,7 +114,7 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
   const onSignal = () => {
     interruptCount++;
     if (interruptCount === 1) {
-      human.write('\nstopping: draining in-flight messages, writing the summary (Ctrl-C again to abort)\n');
+      live.println('stopping: draining in-flight messages, writing the summary (Ctrl-C again to abort)');
       resolveInterrupt();
     } else {
       // the embedded broker exits by itself when this process goes (it watches its IPC channel)
@@ -120,6 +122,26 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
       process.exit(130);
     }
   };
+  // the dashboard is the first thing that can fail: a busy port is an input error (exit 2), nothing started yet
+  let dashboard: Dashboard | undefined;
+  if (!scenario.headless) {
+    dashboard = await startDashboard({
+      host: scenario.webHost,
+      port: scenario.webPort,
+      runId: scenario.runId,
+      scenario,
+      onStop: () => {
+        if (interruptCount > 0) return;
+        interruptCount = 1; // a later Ctrl-C then aborts, as after a first Ctrl-C
+        live.println(
+          'stopping (Stop pressed in the dashboard): draining in-flight messages, writing the summary',
+        );
+        resolveInterrupt();
+      },
+      log: (line) => io.stderr.write(`${line}\n`),
+    });
+    live.println(`dashboard: ${dashboard.url}`);
+  }
   signals.on('SIGINT', onSignal);
   signals.on('SIGTERM', onSignal);
   const listener: RunListener = {
@@ -148,7 +170,7 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
       scenario,
       resolvedRedacted: redactSecrets(resolved),
       thresholds,
-      listeners: [listener],
+      listeners: dashboard ? [listener, dashboard.listener] : [listener],
       interrupt,
       log: (line) => live.println(line),
     });
@@ -160,5 +182,6 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
     live.done();
     signals.off('SIGINT', onSignal);
     signals.off('SIGTERM', onSignal);
+    await dashboard?.close();
   }
 }

@@ -147,7 +147,13 @@ export interface LoadOptions {
   now?: Date;
 }
 
-export function loadScenario(opts: LoadOptions): { scenario: Scenario; resolved: Record<string, unknown> } {
+export function loadScenario(opts: LoadOptions): {
+  scenario: Scenario;
+  resolved: Record<string, unknown>;
+  /** things worth a line on stderr that do not stop the run */
+  warnings: string[];
+} {
+  const warnings: string[] = [];
   const merged: Record<string, unknown> = {};
   /** Where each top-level key came from; `file` is resolved to file:line when a problem is reported. */
   const from = new Map<string, string>();
@@ -175,8 +181,11 @@ export function loadScenario(opts: LoadOptions): { scenario: Scenario; resolved:
     if (!name.startsWith(ENV_PREFIX) || text === undefined || text === '') continue;
     const opt = byEnv.get(name);
     if (!opt) {
+      // a near miss is a typo of a setting: refuse it; anything else may belong to another tool (CI, a bench
+      // script): say it is ignored and go on
       const near = closest(name, [...byEnv.keys()], ENV_PREFIX.length);
-      problems.push(`${name}: unknown environment variable${near ? `; did you mean ${near}?` : ''}`);
+      if (near) problems.push(`${name}: unknown environment variable; did you mean ${near}?`);
+      else warnings.push(`ignoring ${name}: not a fleetload setting`);
       continue;
     }
     const converted = convertText(opt.kind, text);
@@ -239,7 +248,7 @@ export function loadScenario(opts: LoadOptions): { scenario: Scenario; resolved:
   for (const [k, v] of Object.entries(result.data)) {
     if (v !== undefined) resolved[k] = v;
   }
-  return { scenario, resolved };
+  return { scenario, resolved, warnings };
 }
 
 function readScenarioFile(file: string, cwd: string): { doc: Document; lines: LineCounter } {

@@ -90,10 +90,10 @@ const cases: Case[] = [
     says: /devices: "abc" is not a number \(from FLEETLOAD_DEVICES\)/,
   },
   {
-    name: 'FLEETLOAD_BOGUS=1',
+    name: 'FLEETLOAD_DEVISES=5 (typo)',
     args: [],
-    env: { FLEETLOAD_BOGUS: '1' },
-    says: /FLEETLOAD_BOGUS: unknown environment/,
+    env: { FLEETLOAD_DEVISES: '5' },
+    says: /FLEETLOAD_DEVISES: unknown environment variable; did you mean FLEETLOAD_DEVICES\?/,
   },
   { name: 'two positionals', args: ['a.yaml', 'b.yaml'], says: /unexpected argument "b\.yaml"/ },
   {

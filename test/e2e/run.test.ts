@@ -237,6 +237,40 @@ describe('runs against Mosquitto', { skip: skipUnless('mosquitto') }, () => {
   });
 });
 
+describe('runs over WebSocket', { skip: skipUnless('mosquitto') }, () => {
+  test('ws:// devices and consumer through a Mosquitto websockets listener', async () => {
+    const broker = await startMosquitto({ websockets: true });
+    try {
+      const out = tmpDir();
+      const r = await runCli([
+        'run',
+        '-H',
+        broker.wsUrl as string,
+        '-u',
+        '10',
+        '-r',
+        '100',
+        '-i',
+        '100ms',
+        '--messages-per-device',
+        '5',
+        '--headless',
+        '--out',
+        out,
+      ]);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const { summary: s } = readRun(out);
+      assertInvariants(s);
+      assert.equal(s.messages.sent, 50);
+      assert.equal(s.messages.acked, 50);
+      assert.equal(s.messages.received, 50);
+      assert.equal(s.messages.lost, 0);
+    } finally {
+      await broker.stop();
+    }
+  });
+});
+
 describe('runs on the embedded broker', () => {
   for (const qos of [0, 1, 2] as const) {
     test(`no --host: aedes starts, 50 devices × 20 messages at QoS ${qos}, nothing lost`, async () => {

@@ -1,0 +1,319 @@
+/**
+ * The dashboard's browser script, inlined into the page after uPlot. Plain ES2020 in a string (the page is
+ * served as one document and tsc does not copy assets to dist). It reads the boot JSON, opens /api/stream,
+ * and puts every value in place with textContent — data is never parsed as markup.
+ *
+ * It lives in a template literal: no backticks, no dollar-brace, and double any backslash (wrap in String.raw
+ * if one is ever needed). test/unit/web.test.ts compiles it.
+ */
+export const CLIENT_JS = `
+(function () {
+  'use strict';
+  var boot = JSON.parse(document.getElementById('boot').textContent);
+  var $ = function (id) { return document.getElementById(id); };
+  var css = getComputedStyle(document.documentElement);
+  var color = function (name) { return css.getPropertyValue(name).trim(); };
+
+  // ------------------------------------------------------------------------------------------ formatting
+  var intFmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+  function num(v) {
+    if (v === null || v === undefined || !isFinite(v)) return '–';
+    var a = Math.abs(v);
+    if (a >= 1000) return intFmt.format(v);
+    if (a >= 100) return v.toFixed(0);
+    if (a >= 10) return v.toFixed(1);
+    if (a === 0) return '0';
+    return v.toFixed(2);
+  }
+  function count(v) { return v === null || v === undefined ? '–' : intFmt.format(v); }
+  function clock(ms) {
+    var s = Math.max(0, Math.round(ms / 1000));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    var mm = h > 0 ? String(m).padStart(2, '0') : String(m);
+    return (h > 0 ? h + ':' : '') + mm + ':' + String(sec).padStart(2, '0');
+  }
+  function set(id, text) { var el = $(id); if (el && el.textContent !== text) el.textContent = text; }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  // ------------------------------------------------------------------------------------------ charts
+  var maxPoints = boot.maxPoints || 3600;
+  var xs = [];
+  var cols = {
+    devices: [], target: [], sent: [], received: [], failed: [],
+    e2e50: [], e2e95: [], e2e99: [], ack50: [], ack99: []
+  };
+  // the legend shows the value under the cursor, or the latest one when the cursor is elsewhere
+  function latest(u, sidx) { var col = u.data[sidx]; return col && col.length ? col[col.length - 1] : null; }
+  function legendValue(fmt) {
+    return function (u, v, sidx, idx) {
+      var x = idx === null || idx === undefined ? latest(u, sidx) : v;
+      return x === null || x === undefined ? '–' : fmt(x);
+    };
+  }
+  function line(label, cssVar, extra) {
+    var s = { label: label, stroke: color(cssVar), width: 2, points: { show: false }, value: legendValue(num) };
+    if (extra) for (var k in extra) s[k] = extra[k];
+    return s;
+  }
+  function axes() {
+    var a = color('--axis'), g = color('--grid');
+    return [
+      { stroke: a, grid: { stroke: g, width: 1 }, ticks: { stroke: g, width: 1 } },
+      { stroke: a, grid: { stroke: g, width: 1 }, ticks: { show: false }, size: 56 }
+    ];
+  }
+  var defs = [
+    { id: 'devices', cols: ['devices', 'target'], series: [
+      line('connected', '--c-devices', { fill: color('--c-devices') + '22' }),
+      line('target', '--c-target', { dash: [6, 4], width: 1.5 })
+    ], range: function (u, min, max) { return [0, Math.max(1, max, boot.devices) * 1.05]; } },
+    { id: 'rates', cols: ['sent', 'received', 'failed'], series: [
+      line('sent/s', '--c-sent', { width: 3 }), line('received/s', '--c-received', { width: 1.5 }), line('failed/s', '--c-failed', { width: 1.5 })
+    ], range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } },
+    { id: 'e2e', cols: ['e2e50', 'e2e95', 'e2e99'], series: [
+      line('p50', '--c-p50'), line('p95', '--c-p95'), line('p99', '--c-p99')
+    ], range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } },
+    { id: 'ack', cols: ['ack50', 'ack99'], series: [
+      line('p50', '--c-p50'), line('p99', '--c-p99')
+    ], range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } }
+  ];
+  var charts = [];
+  function chartWidth(host) { return Math.max(200, host.clientWidth); }
+  defs.forEach(function (d) {
+    var host = $('chart-' + d.id);
+    var opts = {
+      width: chartWidth(host), height: 220,
+      scales: { x: { time: true }, y: { range: d.range } },
+      axes: axes(),
+      series: [{ value: legendValue(function (t) { return new Date(t * 1000).toLocaleTimeString(); }) }]
+        .concat(d.series),
+      legend: { live: true },
+      cursor: { drag: { x: true, y: false } }
+    };
+    var data = [xs].concat(d.cols.map(function (c) { return cols[c]; }));
+    var u = new uPlot(opts, data, host);
+    charts.push({ u: u, host: host, def: d });
+  });
+  var pending = false;
+  function redraw() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(function () {
+      pending = false;
+      charts.forEach(function (c) {
+        c.u.setData([xs].concat(c.def.cols.map(function (k) { return cols[k]; })));
+        c.u.setLegend();
+      });
+    });
+  }
+  if (typeof ResizeObserver === 'function') {
+    var ro = new ResizeObserver(function () {
+      charts.forEach(function (c) {
+        var w = chartWidth(c.host);
+        if (Math.abs(w - c.u.width) > 1) c.u.setSize({ width: w, height: 220 });
+      });
+    });
+    charts.forEach(function (c) { ro.observe(c.host); });
+  }
+
+  // ------------------------------------------------------------------------------------------ live figures
+  var lastSeq = 0;
+  var finished = false;
+  var stopping = false;
+  function setPhase(name) {
+    var p = $('phase');
+    p.setAttribute('data-phase', name);
+    p.textContent = name;
+  }
+  function pair(a, b) { return num(a) + ' / ' + num(b); }
+  function point(p) {
+    if (p.seq <= lastSeq) return;
+    lastSeq = p.seq;
+    xs.push(p.t / 1000);
+    cols.devices.push(p.devicesConnected);
+    cols.target.push(boot.devices);
+    cols.sent.push(p.sentPerSec);
+    cols.received.push(p.receivedPerSec);
+    cols.failed.push(p.failedPerSec);
+    cols.e2e50.push(p.e2eP50);
+    cols.e2e95.push(p.e2eP95);
+    cols.e2e99.push(p.e2eP99);
+    cols.ack50.push(p.ackP50);
+    cols.ack99.push(p.ackP99);
+    if (xs.length > maxPoints) {
+      var cut = xs.length - maxPoints;
+      xs.splice(0, cut);
+      for (var k in cols) cols[k].splice(0, cut);
+    }
+    set('v-devices', count(p.devicesConnected) + ' / ' + count(boot.devices));
+    set('s-devices', p.connectFailures ? count(p.connectFailures) + ' connect failures' : 'no connect failures');
+    $('card-devices').classList.toggle('alert', p.connectFailures > 0);
+    set('v-sent', num(p.sentPerSec));
+    set('s-sent', count(p.sent) + ' total');
+    set('v-received', num(p.receivedPerSec));
+    set('s-received', count(p.received) + ' total');
+    set('v-e2e', pair(p.e2eP50, p.e2eP99));
+    set('s-e2e', 'p95 ' + num(p.e2eP95) + ' ms');
+    set('v-ack', pair(p.ackP50, p.ackP99));
+    set('s-ack', p.failed ? count(p.failed) + ' failed' : 'none failed');
+    $('card-ack').classList.toggle('alert', p.failed > 0);
+    set('v-gaps', count(p.gaps));
+    set('s-gaps', 'final count at the end');
+    $('card-gaps').classList.toggle('alert', p.gaps > 0);
+    set('v-cpu', num(p.cpuPercent));
+    set('s-cpu', p.cpuPercent >= 90 ? 'generator saturated?' : 'of one core');
+    $('card-cpu').classList.toggle('alert', p.cpuPercent >= 90);
+    set('v-lag', num(p.eventLoopLagP99Ms));
+    set('s-lag', p.eventLoopLagP99Ms >= 100 ? 'generator saturated?' : 'event loop responsive');
+    $('card-lag').classList.toggle('alert', p.eventLoopLagP99Ms >= 100);
+    set('elapsed', clock(p.elapsedMs));
+    $('progress').style.width = Math.min(100, (100 * p.elapsedMs) / Math.max(1, boot.runTimeMs)) + '%';
+    if (!finished && !stopping) setPhase(p.phase);
+    document.title = 'fleetload · ' + boot.runId + ' · ' + num(p.sentPerSec) + '/s';
+    redraw();
+  }
+
+  // ------------------------------------------------------------------------------------------ summary
+  function table(head, rows, numericFrom) {
+    var t = el('table');
+    var tr = el('tr');
+    head.forEach(function (h, i) {
+      var th = el('th', i >= numericFrom ? 'n' : '', h);
+      th.scope = 'col';
+      tr.appendChild(th);
+    });
+    t.appendChild(tr);
+    rows.forEach(function (r) {
+      var row = el('tr');
+      r.forEach(function (c, i) {
+        var td = typeof c === 'object' && c !== null ? c : el('td', i >= numericFrom ? 'n' : '', String(c));
+        row.appendChild(td);
+      });
+      t.appendChild(row);
+    });
+    return t;
+  }
+  function block(title, content) {
+    var d = el('div');
+    d.appendChild(el('h3', '', title));
+    d.appendChild(content);
+    return d;
+  }
+  function showSummary(s) {
+    finished = true;
+    var box = $('summary');
+    box.textContent = '';
+    var verdict = el('div', 'verdict');
+    verdict.appendChild(el('span', 'badge ' + (s.passed ? 'passed' : 'failed'), s.passed ? 'PASSED' : 'FAILED'));
+    var why = s.interrupted ? 'stopped early — an interrupted run never passes'
+      : s.thresholds.length === 0 ? 'no thresholds set'
+      : s.thresholds.filter(function (t) { return t.passed; }).length + ' of ' + s.thresholds.length + ' thresholds passed';
+    verdict.appendChild(el('span', 'note', why));
+    verdict.appendChild(el('span', 'note', 'ended ' + new Date(s.endedAt).toLocaleString()));
+    box.appendChild(verdict);
+    var grid = el('div', 'grid');
+    var m = s.messages;
+    grid.appendChild(block('Messages', table(['', 'count'], [
+      ['sent', count(m.sent)], ['acked', count(m.acked)], ['failed', count(m.failed)],
+      ['unconfirmed', count(m.unconfirmed)], ['received', count(m.received)], ['lost', count(m.lost)],
+      ['duplicated', count(m.duplicated)], ['reordered', count(m.reordered)], ['foreign', count(m.foreign)]
+    ], 1)));
+    var lat = s.latency;
+    var latRows = [['end-to-end', lat.e2e], ['publish → ack', lat.publishAck], ['connect', lat.connect],
+      ['schedule lag', lat.scheduleLag]].map(function (r) {
+      var l = r[1];
+      return [r[0], count(l.count), num(l.p50), num(l.p95), num(l.p99), num(l.max)];
+    });
+    var right = el('div');
+    right.appendChild(block('Latency (ms)', table(['', 'count', 'p50', 'p95', 'p99', 'max'], latRows, 1)));
+    right.appendChild(block('Devices and rates', table(['', ''], [
+      ['target / connected peak', count(s.devices.target) + ' / ' + count(s.devices.connectedPeak)],
+      ['connect failures / reconnects', count(s.devices.connectFailures) + ' / ' + count(s.devices.reconnects)],
+      ['sent / received per second', num(s.rates.sentPerSec) + ' / ' + num(s.rates.receivedPerSec)],
+      ['generator CPU peak / loop lag p99', num(s.generator.cpuPercentPeak) + ' % / ' + num(s.generator.eventLoopLagP99) + ' ms']
+    ], 1)));
+    grid.appendChild(right);
+    var third = el('div');
+    if (s.thresholds.length > 0) {
+      third.appendChild(block('Thresholds', table(['', 'threshold', 'observed'], s.thresholds.map(function (t) {
+        var unit = boot.thresholdUnits[t.expr] || '';
+        var mark = el('td', t.passed ? 'ok' : 'ko', t.passed ? '✓' : '✗');
+        return [mark, t.expr, num(t.value) + (unit === '%' || unit === '' ? unit : ' ' + unit)];
+      }), 2)));
+    }
+    if (s.errors.length > 0) {
+      third.appendChild(block('Errors', table(['kind', 'code', 'reason', 'count'], s.errors.map(function (e) {
+        return [e.kind, String(e.code), e.reason, count(e.count)];
+      }), 3)));
+    }
+    if (s.generator.saturated) {
+      third.appendChild(el('div', 'warn', 'The generator was saturated: these numbers may describe fleetload rather than the system under test.'));
+    }
+    if (third.childNodes.length > 0) grid.appendChild(third);
+    box.appendChild(grid);
+    box.hidden = false;
+    setPhase(s.passed ? 'passed' : 'failed');
+    var stop = $('stop');
+    stop.disabled = true;
+    stop.textContent = 'Finished';
+    set('v-gaps', count(m.lost));
+    set('s-gaps', 'lost (final)');
+    $('card-gaps').classList.toggle('alert', m.lost > 0);
+  }
+
+  // ------------------------------------------------------------------------------------------ stream
+  var status = $('status');
+  function state(name, text) { status.setAttribute('data-state', name); status.textContent = text; }
+  var es = new EventSource('/api/stream');
+  es.onopen = function () { if (!finished) state('live', 'live'); };
+  es.onerror = function () {
+    if (!finished) state('down', 'connection lost — retrying…');
+  };
+  es.onmessage = function (ev) { point(JSON.parse(ev.data)); };
+  es.addEventListener('meta', function (ev) {
+    var m = JSON.parse(ev.data);
+    if (m.runId !== boot.runId) { location.reload(); return; }
+    set('broker', m.broker);
+  });
+  es.addEventListener('stopping', function () {
+    stopping = true;
+    if (!finished) setPhase('stopping');
+    var b = $('stop');
+    b.disabled = true;
+    b.textContent = 'Stopping…';
+  });
+  es.addEventListener('closed', function () {
+    if (finished) return;
+    es.close();
+    $('stop').disabled = true;
+    state('down', 'fleetload stopped without a summary — see its terminal output');
+  });
+  es.addEventListener('summary', function (ev) {
+    showSummary(JSON.parse(ev.data));
+    es.close();
+    state('done', 'run finished — this page no longer updates');
+  });
+
+  $('stop').addEventListener('click', function () {
+    if (!window.confirm('Stop the run now? Devices stop publishing, in-flight messages are drained and the summary is written.')) return;
+    var b = $('stop');
+    b.disabled = true;
+    fetch('/api/stop', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })
+      .then(function (r) {
+        if (r.status !== 202) throw new Error('HTTP ' + r.status);
+        stopping = true;
+        b.textContent = 'Stopping…';
+        if (!finished) setPhase('stopping');
+      })
+      .catch(function (err) {
+        b.disabled = false;
+        state('down', 'stop failed: ' + err.message);
+      });
+  });
+})();
+`;

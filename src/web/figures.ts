@@ -1,0 +1,107 @@
+import type { IntervalFigures } from '../cli/run.js';
+import type { Histogram } from '../stats/histogram.js';
+
+/**
+ * The dashboard's view of one interval: plain numbers, ready for JSON. Counters become rates per second (over
+ * the interval's own duration), percentiles come from the interval's merged histograms (recorded in
+ * microseconds, shown in milliseconds), and null means "no sample in this interval" — a gap in a chart, not 0.
+ */
+export interface DashboardPoint {
+  /** 1, 2, 3 … in the order the intervals were cut; also the SSE event id */
+  seq: number;
+  /** end of the interval, ms since epoch */
+  t: number;
+  elapsedMs: number;
+  phase: IntervalFigures['phase'];
+  devicesConnected: number;
+  sentPerSec: number;
+  ackedPerSec: number;
+  failedPerSec: number;
+  receivedPerSec: number;
+  /** run totals so far */
+  sent: number;
+  acked: number;
+  failed: number;
+  received: number;
+  connectFailures: number;
+  /** holes below each device's highest seq seen so far */
+  gaps: number;
+  e2eP50: number | null;
+  e2eP95: number | null;
+  e2eP99: number | null;
+  ackP50: number | null;
+  ackP99: number | null;
+  cpuPercent: number;
+  eventLoopLagP99Ms: number;
+}
+
+/** Most points kept (and replayed to a new browser tab): one hour at one point per second. */
+export const MAX_POINTS = 3600;
+
+/** Percentile `p` in ms (µs precision) of a histogram recorded in µs; null when it holds no value. */
+export function percentileMs(h: Histogram, p: number): number | null {
+  if (h.totalCount === 0) return null;
+  return Math.round(h.getValueAtPercentile(p)) / 1000;
+}
+
+const perSec = (n: number, durationMs: number): number =>
+  Math.round(((n * 1000) / Math.max(1, durationMs)) * 10) / 10;
+const round1 = (v: number): number => Math.round(v * 10) / 10;
+const round3 = (v: number): number => Math.round(v * 1000) / 1000;
+
+/** The series of points of one run, bounded to `max` (oldest dropped first), with running totals. */
+export class PointSeries {
+  private readonly kept: DashboardPoint[] = [];
+  private seq = 0;
+  private readonly totals = { sent: 0, acked: 0, failed: 0, received: 0, connectFailures: 0 };
+
+  constructor(private readonly max = MAX_POINTS) {}
+
+  /** Turns one interval into a point and keeps it. Reads `f` synchronously: the aggregator reuses its view. */
+  add(f: IntervalFigures): DashboardPoint {
+    const i = f.interval;
+    const c = i.counters;
+    const h = i.histograms;
+    const tot = this.totals;
+    tot.sent += c.sent;
+    tot.acked += c.acked;
+    tot.failed += c.failed;
+    tot.received += c.received;
+    tot.connectFailures += c.connectFailures;
+    const point: DashboardPoint = {
+      seq: ++this.seq,
+      t: i.t,
+      elapsedMs: Math.round(f.elapsedMs),
+      phase: f.phase,
+      devicesConnected: i.devicesConnected,
+      sentPerSec: perSec(c.sent, i.durationMs),
+      ackedPerSec: perSec(c.acked, i.durationMs),
+      failedPerSec: perSec(c.failed, i.durationMs),
+      receivedPerSec: perSec(c.received, i.durationMs),
+      ...tot,
+      gaps: f.gaps,
+      e2eP50: percentileMs(h.e2e, 50),
+      e2eP95: percentileMs(h.e2e, 95),
+      e2eP99: percentileMs(h.e2e, 99),
+      ackP50: percentileMs(h.publishAck, 50),
+      ackP99: percentileMs(h.publishAck, 99),
+      cpuPercent: round1(f.cpuPercent),
+      eventLoopLagP99Ms: round3(f.eventLoopLagP99Ms),
+    };
+    this.kept.push(point);
+    if (this.kept.length > this.max) this.kept.splice(0, this.kept.length - this.max);
+    return point;
+  }
+
+  /** Points kept, oldest first, with seq greater than `afterSeq` (all of them by default). */
+  since(afterSeq = 0): readonly DashboardPoint[] {
+    if (afterSeq <= 0) return this.kept;
+    const first = this.kept[0];
+    if (!first || afterSeq < first.seq) return this.kept;
+    return this.kept.slice(afterSeq - first.seq + 1);
+  }
+
+  get lastSeq(): number {
+    return this.seq;
+  }
+}

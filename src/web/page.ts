@@ -1,0 +1,247 @@
+import { CLIENT_JS } from './client.js';
+
+/**
+ * The dashboard page: one self-contained HTML document. Everything it needs is inline (uPlot, styles, the
+ * client script, the run's static facts as JSON); the live figures arrive over /api/stream and are put in
+ * place with textContent, never as markup.
+ */
+
+/** Static facts about the run, known before it starts; embedded in the page as JSON. */
+export interface BootData {
+  runId: string;
+  version: string;
+  /** redacted */
+  broker: string;
+  devices: number;
+  spawnRate: number;
+  runTimeMs: number;
+  intervalMs: number;
+  qos: number;
+  mqttVersion: string;
+  consumer: string;
+  /** threshold expression → unit of its observed value ('ms', 's', '%' or '') */
+  thresholdUnits: Record<string, string>;
+  /** the redacted scenario, as label/value rows */
+  scenario: Array<[string, string]>;
+  maxPoints: number;
+}
+
+const HTML_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+/** Escapes text for HTML element content and quoted attribute values. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
+}
+
+/** JSON that is safe inside a <script> element: no `</script>`, no `<!--`, no JS-breaking line separators. */
+export function scriptJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/>/g, '\\u003e')
+    .replace(/&/g, '\\u0026')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
+}
+
+const noScriptEnd = (code: string): string => code.replace(/<\/(script)/gi, '<\\/$1');
+const noStyleEnd = (css: string): string => css.replace(/<\/(style)/gi, '<\\/$1');
+
+function formatRunTime(ms: number): string {
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  return h > 0
+    ? `${h}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}`
+    : `${m}:${String(sec).padStart(2, '0')}`;
+}
+
+export interface PageInput {
+  boot: BootData;
+  /** CSP nonce for the inline scripts */
+  nonce: string;
+  uplotJs: string;
+  uplotCss: string;
+}
+
+export function renderPage(p: PageInput): string {
+  const b = p.boot;
+  const e = escapeHtml;
+  const nonce = e(p.nonce);
+  const card = (id: string, label: string, unit = '') =>
+    `<div class="card" id="card-${id}"><div class="label">${label}</div>` +
+    `<div class="value"><span id="v-${id}">–</span><span class="unit">${unit}</span></div>` +
+    `<div class="sub" id="s-${id}">&nbsp;</div></div>`;
+  const chart = (id: string, title: string) =>
+    `<section class="panel"><h2>${title}</h2><div class="chart" id="chart-${id}"></div></section>`;
+  const scenarioRows = b.scenario
+    .map(([k, v]) => `<tr><th scope="row">${e(k)}</th><td>${e(v)}</td></tr>`)
+    .join('');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<meta name="referrer" content="no-referrer">
+<title>fleetload · ${e(b.runId)}</title>
+<link rel="icon" href="data:,">
+<style>${noStyleEnd(p.uplotCss)}</style>
+<style>${PAGE_CSS}</style>
+</head>
+<body>
+<header>
+  <div class="bar">
+    <div class="brand"><span class="logo">fleetload</span><span class="ver">${e(b.version)}</span></div>
+    <div class="run">run <strong id="run-id">${e(b.runId)}</strong></div>
+    <div class="spacer"></div>
+    <span class="phase" id="phase" data-phase="starting">starting</span>
+    <button type="button" id="stop" class="stop" title="Stop the run: drain in-flight messages, write the summary">Stop</button>
+  </div>
+  <div class="facts">
+    <span><span class="k">broker</span> <span id="broker">${e(b.broker)}</span></span>
+    <span><span class="k">devices</span> ${e(String(b.devices))} @ ${e(String(b.spawnRate))}/s</span>
+    <span><span class="k">every</span> ${e(String(b.intervalMs))} ms</span>
+    <span><span class="k">QoS</span> ${e(String(b.qos))}</span>
+    <span><span class="k">MQTT</span> ${e(b.mqttVersion)}</span>
+    <span><span class="k">consumer</span> ${e(b.consumer)}</span>
+  </div>
+  <div class="progress" aria-label="elapsed of run time">
+    <div class="track"><div class="fill" id="progress"></div></div>
+    <div class="clock"><span id="elapsed">0:00</span> / ${e(formatRunTime(b.runTimeMs))}</div>
+  </div>
+</header>
+<main>
+  <section class="summary" id="summary" hidden></section>
+  <section class="cards">
+    ${card('devices', 'Devices connected')}
+    ${card('sent', 'Sent', '/s')}
+    ${card('received', 'Received', '/s')}
+    ${card('e2e', 'End-to-end p50 / p99', 'ms')}
+    ${card('ack', 'Publish-ack p50 / p99', 'ms')}
+    ${card('gaps', 'Gaps (lost so far)')}
+    ${card('cpu', 'Generator CPU', '%')}
+    ${card('lag', 'Event-loop lag p99', 'ms')}
+  </section>
+  <section class="charts">
+    ${chart('devices', 'Devices connected')}
+    ${chart('rates', 'Messages per second: sent vs received')}
+    ${chart('e2e', 'End-to-end delay (ms)')}
+    ${chart('ack', 'Publish → ack (ms)')}
+  </section>
+  <details class="scenario">
+    <summary>Scenario (secrets redacted)</summary>
+    <table>${scenarioRows}</table>
+  </details>
+</main>
+<footer><span id="status">connecting…</span><span class="spacer"></span><span>fleetload ${e(b.version)} · one point per second · read-only apart from Stop</span></footer>
+<script type="application/json" id="boot">${scriptJson(b)}</script>
+<script nonce="${nonce}">${noScriptEnd(p.uplotJs)}</script>
+<script nonce="${nonce}">${noScriptEnd(CLIENT_JS)}</script>
+</body>
+</html>
+`;
+}
+
+const PAGE_CSS = `
+:root {
+  --bg: #f4f6f9; --panel: #ffffff; --text: #1c2433; --muted: #667085; --border: #e3e7ee;
+  --accent: #4f46e5; --good: #0f9f6e; --bad: #d92d20; --warn: #dc8a06; --track: #e6e9f0;
+  --grid: rgba(28, 36, 51, 0.08); --axis: #667085;
+  --c-devices: #4f46e5; --c-target: #98a2b3; --c-sent: #2e90fa; --c-received: #12b76a; --c-failed: #f04438;
+  --c-p50: #12b76a; --c-p95: #f79009; --c-p99: #f04438;
+}
+@media (prefers-color-scheme: dark) {
+  :root {
+    --bg: #0f1419; --panel: #171d26; --text: #e6e9ef; --muted: #98a2b3; --border: #263040;
+    --accent: #818cf8; --good: #32d583; --bad: #f97066; --warn: #fdb022; --track: #263040;
+    --grid: rgba(230, 233, 239, 0.08); --axis: #98a2b3;
+    --c-devices: #818cf8; --c-target: #667085; --c-sent: #53b1fd; --c-received: #32d583; --c-failed: #f97066;
+    --c-p50: #32d583; --c-p95: #fdb022; --c-p99: #f97066;
+  }
+}
+* { box-sizing: border-box; }
+html, body { margin: 0; }
+body {
+  background: var(--bg); color: var(--text);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  font-variant-numeric: tabular-nums;
+}
+header { background: var(--panel); border-bottom: 1px solid var(--border); padding: 12px 24px 10px; }
+.bar { display: flex; align-items: center; gap: 16px; flex-wrap: wrap; }
+.brand { display: flex; align-items: baseline; gap: 6px; }
+.logo { font-weight: 700; font-size: 18px; letter-spacing: -0.02em; color: var(--accent); }
+.ver { color: var(--muted); font-size: 12px; }
+.run { font-size: 15px; }
+.run strong { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-weight: 600; }
+.spacer { flex: 1; }
+.phase {
+  text-transform: uppercase; font-size: 11px; font-weight: 700; letter-spacing: 0.06em;
+  padding: 4px 10px; border-radius: 999px; background: var(--track); color: var(--muted);
+}
+.phase[data-phase="ramp"] { background: rgba(46, 144, 250, 0.15); color: var(--c-sent); }
+.phase[data-phase="steady"] { background: rgba(18, 183, 106, 0.15); color: var(--good); }
+.phase[data-phase="drain"], .phase[data-phase="stopping"] { background: rgba(247, 144, 9, 0.15); color: var(--warn); }
+.phase[data-phase="passed"] { background: var(--good); color: #fff; }
+.phase[data-phase="failed"] { background: var(--bad); color: #fff; }
+.stop {
+  font: inherit; font-weight: 600; cursor: pointer; padding: 6px 16px; border-radius: 6px;
+  border: 1px solid var(--bad); background: transparent; color: var(--bad);
+}
+.stop:hover:not(:disabled) { background: var(--bad); color: #fff; }
+.stop:disabled { opacity: 0.45; cursor: default; }
+.facts { display: flex; flex-wrap: wrap; gap: 4px 20px; margin-top: 6px; color: var(--text); font-size: 13px; }
+.facts .k { color: var(--muted); }
+#broker { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
+.progress { display: flex; align-items: center; gap: 12px; margin-top: 10px; }
+.track { flex: 1; height: 6px; border-radius: 3px; background: var(--track); overflow: hidden; }
+.fill { height: 100%; width: 0; background: var(--accent); transition: width 0.4s linear; }
+.clock { color: var(--muted); font-size: 13px; min-width: 90px; text-align: right; }
+main { padding: 16px 24px 8px; max-width: 1600px; margin: 0 auto; }
+.cards { display: grid; grid-template-columns: repeat(2, 1fr); gap: 12px; }
+@media (min-width: 700px) { .cards { grid-template-columns: repeat(4, 1fr); } }
+@media (min-width: 1700px) { .cards { grid-template-columns: repeat(8, 1fr); } }
+.card { background: var(--panel); border: 1px solid var(--border); border-radius: 8px; padding: 10px 14px; min-width: 0; overflow: hidden; }
+.card .label { color: var(--muted); font-size: 12px; font-weight: 500; }
+.card .value { font-size: 22px; font-weight: 650; margin-top: 2px; white-space: nowrap; }
+.card .unit { font-size: 13px; font-weight: 500; color: var(--muted); margin-left: 3px; }
+.card .sub { color: var(--muted); font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.card.alert .value { color: var(--bad); }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 12px; margin-top: 12px; }
+.panel { background: var(--panel); border: 1px solid var(--border); border-radius: 8px; padding: 10px 12px 6px; min-width: 0; }
+.panel h2 { font-size: 13px; font-weight: 600; margin: 0 0 6px; }
+.chart { min-height: 240px; }
+.uplot { font-family: inherit; }
+.u-legend { font-size: 12px; color: var(--text); }
+.u-legend .u-marker { border-radius: 2px; }
+.summary { background: var(--panel); border: 1px solid var(--border); border-radius: 8px; padding: 14px 18px; margin-bottom: 12px; }
+.summary .verdict { display: flex; align-items: center; gap: 14px; flex-wrap: wrap; }
+.summary .badge { font-weight: 700; font-size: 16px; padding: 4px 14px; border-radius: 6px; color: #fff; }
+.summary .badge.passed { background: var(--good); }
+.summary .badge.failed { background: var(--bad); }
+.summary .note { color: var(--muted); }
+.summary .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 8px 24px; margin-top: 10px; }
+.summary h3 { font-size: 12px; text-transform: uppercase; letter-spacing: 0.05em; color: var(--muted); margin: 8px 0 4px; }
+.summary table, .scenario table { border-collapse: collapse; width: 100%; font-size: 13px; }
+.summary th, .summary td, .scenario th, .scenario td { text-align: left; padding: 3px 8px 3px 0; border-bottom: 1px solid var(--border); }
+.summary td.n, .summary th.n { text-align: right; }
+.summary th { color: var(--muted); font-weight: 500; }
+.summary .ok { color: var(--good); font-weight: 700; }
+.summary .ko { color: var(--bad); font-weight: 700; }
+.summary .warn { color: var(--warn); font-weight: 600; margin-top: 8px; }
+.scenario { margin-top: 12px; background: var(--panel); border: 1px solid var(--border); border-radius: 8px; padding: 8px 14px; }
+.scenario summary { cursor: pointer; color: var(--muted); font-weight: 500; }
+.scenario th { color: var(--muted); font-weight: 500; width: 200px; }
+.scenario td { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; word-break: break-all; }
+footer { display: flex; gap: 12px; padding: 8px 24px 16px; color: var(--muted); font-size: 12px; max-width: 1600px; margin: 0 auto; }
+#status[data-state="live"]::before { content: "● "; color: var(--good); }
+#status[data-state="down"]::before { content: "● "; color: var(--bad); }
+#status[data-state="done"]::before { content: "● "; color: var(--muted); }
+@media (max-width: 560px) { .charts { grid-template-columns: 1fr; } header, main { padding-left: 12px; padding-right: 12px; } }
+`;

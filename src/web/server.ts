@@ -1,0 +1,391 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { type AddressInfo, isIP } from 'node:net';
+import type { RunListener } from '../cli/run.js';
+import { FleetloadError } from '../errors.js';
+import { redactSecrets } from '../scenario/load.js';
+import type { Scenario } from '../scenario/schema.js';
+import type { Summary } from '../stats/summary.js';
+import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
+import { FLEETLOAD_VERSION } from '../version.js';
+import { type DashboardPoint, MAX_POINTS, PointSeries } from './figures.js';
+import { type BootData, renderPage } from './page.js';
+
+/**
+ * The live dashboard of `fleetload run` (without --headless): one self-contained page, a Server-Sent Events
+ * stream of per-interval figures, the summary at the end, and a Stop button. Read-only apart from Stop; nothing
+ * the page needs comes from anywhere but this server, and no secret is ever sent (the scenario goes through
+ * redactSecrets).
+ *
+ *   GET  /              the page (uPlot inlined)
+ *   GET  /api/stream    SSE: history so far, then one `data:` point per interval, `event: summary` at the end
+ *   GET  /api/summary   summary.json, 404 until the run has finished
+ *   POST /api/stop      asks the run to stop (onStop, once); JSON content type and same origin only → 202
+ */
+
+export interface DashboardOptions {
+  host: string;
+  /** 0: a free port */
+  port: number;
+  runId: string;
+  scenario: Scenario;
+  /** the Stop button; called at most once */
+  onStop: () => void;
+  /** most points kept and replayed to a new tab (default 3600) */
+  maxPoints?: number;
+  /** SSE comment sent this often so proxies keep the stream open (default 15 s) */
+  heartbeatMs?: number;
+  /** where a bug in a request handler is reported (the run goes on) */
+  log?: (line: string) => void;
+}
+
+export interface Dashboard {
+  url: string;
+  listener: RunListener;
+  close(): Promise<void>;
+}
+
+/** A browser that reads slower than this much buffered output is dropped (it reconnects and catches up). */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** close(): ended responses get this long to flush before every socket is cut. */
+const CLOSE_FLUSH_MS = 100;
+
+let assetCache: { js: string; css: string } | undefined;
+
+/** uPlot's script and stylesheet, read once from node_modules and inlined into the page. */
+function uplotAssets(): { js: string; css: string } {
+  if (!assetCache) {
+    const require = createRequire(import.meta.url);
+    assetCache = {
+      js: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
+      css: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
+    };
+  }
+  return assetCache;
+}
+
+export async function startDashboard(opts: DashboardOptions): Promise<Dashboard> {
+  const assets = uplotAssets();
+  const redacted = redactSecrets(opts.scenario);
+  const boot: BootData = {
+    runId: opts.runId,
+    version: FLEETLOAD_VERSION,
+    broker: redacted.host ?? 'embedded broker',
+    devices: opts.scenario.devices,
+    spawnRate: opts.scenario.spawnRate,
+    runTimeMs: opts.scenario.runTimeMs,
+    intervalMs: opts.scenario.intervalMs,
+    qos: opts.scenario.qos,
+    mqttVersion: opts.scenario.mqttVersion,
+    consumer: opts.scenario.consumer,
+    thresholdUnits: thresholdUnits(opts.scenario.thresholds),
+    scenario: scenarioRows(redacted),
+    maxPoints: opts.maxPoints ?? MAX_POINTS,
+  };
+
+  const log = opts.log ?? (() => {});
+  const series = new PointSeries(opts.maxPoints ?? MAX_POINTS);
+  const clients = new Set<ServerResponse>();
+  let meta: { runId: string; broker: string } | undefined;
+  let summary: Summary | undefined;
+  let stopRequested = false;
+  let closed = false;
+
+  const send = (res: ServerResponse, chunk: string): void => {
+    if (res.writableLength > MAX_BUFFERED_BYTES) {
+      clients.delete(res);
+      res.destroy();
+      return;
+    }
+    res.write(chunk);
+  };
+  const broadcast = (chunk: string): void => {
+    for (const res of clients) send(res, chunk);
+  };
+
+  const server = createServer((req, res) => {
+    try {
+      route(req, res);
+    } catch (err) {
+      if (!res.headersSent) reply(res, 500, { error: 'internal error' });
+      else res.destroy();
+      log(
+        `dashboard: internal error on ${req.method} ${req.url}: ${err instanceof Error ? err.stack : String(err)}`,
+      );
+    }
+  });
+  // a bound that only applies to receiving requests; the SSE responses themselves may last the whole run
+  server.requestTimeout = 10_000;
+  server.headersTimeout = 10_000;
+
+  const loopbackOnly = isLoopback(opts.host);
+
+  function route(req: IncomingMessage, res: ServerResponse): void {
+    // DNS rebinding: a page from evil.example resolved to 127.0.0.1 still sends Host: evil.example
+    if (loopbackOnly && !isLoopbackHostHeader(req.headers.host)) {
+      reply(res, 403, { error: 'this dashboard answers only to localhost names' });
+      return;
+    }
+    const path = (req.url ?? '/').split('?')[0];
+    const method = req.method ?? 'GET';
+    switch (path) {
+      case '/':
+      case '/index.html':
+        if (!allow(req, res, ['GET', 'HEAD'])) return;
+        servePage(req, res);
+        return;
+      case '/api/stream':
+        if (!allow(req, res, ['GET'])) return;
+        serveStream(req, res);
+        return;
+      case '/api/summary':
+        if (!allow(req, res, ['GET', 'HEAD'])) return;
+        if (summary) reply(res, 200, summary);
+        else reply(res, 404, { error: 'the run has not finished yet' });
+        return;
+      case '/api/stop':
+        if (!allow(req, res, ['POST'])) return;
+        stop(req, res);
+        return;
+      default:
+        reply(res, 404, { error: `no such path: ${method} ${path}` });
+    }
+  }
+
+  function servePage(req: IncomingMessage, res: ServerResponse): void {
+    const nonce = randomBytes(16).toString('base64');
+    const body = renderPage({ boot, nonce, uplotJs: assets.js, uplotCss: assets.css });
+    res.writeHead(200, {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+      'Cache-Control': 'no-store',
+      // the page may talk to this origin only: no CDN, no fonts, no beacons
+      'Content-Security-Policy': [
+        "default-src 'none'",
+        `script-src 'nonce-${nonce}'`,
+        "style-src 'unsafe-inline'",
+        "connect-src 'self'",
+        'img-src data:',
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+      ].join('; '),
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+      'X-Frame-Options': 'DENY',
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  function serveStream(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    req.socket.setNoDelay(true);
+    if (closed) {
+      res.end();
+      return;
+    }
+    clients.add(res);
+    res.on('close', () => clients.delete(res));
+    // a reconnecting EventSource says what it already has; a new tab gets the whole history
+    const last = Number(req.headers['last-event-id']);
+    const after = Number.isInteger(last) && last > 0 && last <= series.lastSeq ? last : 0;
+    let chunk = 'retry: 2000\n\n';
+    if (meta) chunk += event('meta', meta);
+    for (const p of series.since(after)) chunk += pointEvent(p);
+    if (stopRequested && !summary) chunk += event('stopping', {});
+    if (summary) chunk += event('summary', summary);
+    send(res, chunk);
+  }
+
+  function stop(req: IncomingMessage, res: ServerResponse): void {
+    // CSRF: a cross-site form or fetch cannot send application/json without a preflight we never answer,
+    // and a browser always names the page's origin
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/json') {
+      req.resume();
+      reply(res, 415, { error: 'POST /api/stop needs Content-Type: application/json' });
+      return;
+    }
+    const origin = req.headers.origin;
+    if (
+      (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`) ||
+      req.headers['sec-fetch-site'] === 'cross-site'
+    ) {
+      req.resume();
+      reply(res, 403, { error: 'cross-origin requests may not stop the run' });
+      return;
+    }
+    let size = 0;
+    req.on('data', (b: Buffer) => {
+      size += b.length;
+      if (size > 4096) req.destroy();
+    });
+    req.on('end', () => {
+      if (!stopRequested && !summary) {
+        stopRequested = true;
+        broadcast(event('stopping', {}));
+        opts.onStop();
+      }
+      reply(res, 202, { stopping: true });
+    });
+  }
+
+  const heartbeat = setInterval(() => broadcast(': keep-alive\n\n'), opts.heartbeatMs ?? 15_000);
+  heartbeat.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      clearInterval(heartbeat);
+      reject(listenError(err, opts.host, opts.port));
+    };
+    server.once('error', onError);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  // after listening, a socket error must not crash the run
+  server.on('error', () => {});
+  server.on('clientError', (_err, socket) => socket.destroy());
+
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${urlHost(opts.host)}:${port}/`;
+
+  const listener: RunListener = {
+    started(info) {
+      meta = { runId: info.runId, broker: redactSecrets(info.url) };
+      broadcast(event('meta', meta));
+    },
+    interval(f) {
+      broadcast(pointEvent(series.add(f)));
+    },
+    finished(s) {
+      summary = redactSecrets(s);
+      broadcast(event('summary', summary));
+    },
+  };
+
+  return {
+    url,
+    listener,
+    close: () => {
+      if (closed) return Promise.resolve();
+      closed = true;
+      clearInterval(heartbeat);
+      // the page keeps what it shows; without a summary it says the run ended anyway
+      for (const res of clients) res.end(summary ? undefined : event('closed', {}));
+      clients.clear();
+      return new Promise<void>((resolve) => {
+        const cut = setTimeout(() => server.closeAllConnections(), CLOSE_FLUSH_MS);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+    },
+  };
+}
+
+function allow(req: IncomingMessage, res: ServerResponse, methods: string[]): boolean {
+  if (methods.includes(req.method ?? '')) return true;
+  req.resume();
+  res.setHeader('Allow', methods.join(', '));
+  reply(res, 405, { error: `${req.method} is not allowed here; use ${methods.join(' or ')}` });
+  return false;
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  res.end(res.req.method === 'HEAD' ? undefined : text);
+}
+
+function event(name: string, data: unknown): string {
+  return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+function pointEvent(p: DashboardPoint): string {
+  return `id: ${p.seq}\ndata: ${JSON.stringify(p)}\n\n`;
+}
+
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new FleetloadError(
+        'E_USAGE',
+        `web port ${port} on ${host} is in use; pass --web-port 0 for a free port, another port, or --headless`,
+        { cause: err },
+      );
+    case 'EACCES':
+      return new FleetloadError(
+        'E_USAGE',
+        `web port ${port} on ${host} needs privileges; pass --web-port 0 for a free port, a port above 1023, or --headless`,
+        { cause: err },
+      );
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new FleetloadError(
+        'E_USAGE',
+        `web host ${host} is not an address of this machine; pass --web-host 127.0.0.1 (or 0.0.0.0 for every interface), or --headless`,
+        { cause: err },
+      );
+    default:
+      return err;
+  }
+}
+
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+function isLoopbackHostHeader(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
+  return isLoopback(name);
+}
+
+/** How a browser reaches the bound host: brackets for IPv6, loopback for "every interface". */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::' || host === '[::]') return '[::1]';
+  return isIP(host) === 6 ? `[${host}]` : host;
+}
+
+function thresholdUnits(exprs: readonly string[]): Record<string, string> {
+  const units: Record<string, string> = {};
+  for (const e of exprs) {
+    try {
+      const t = parseThreshold(e);
+      units[t.expr] = thresholdUnitLabel(t);
+    } catch {
+      // parsed already at the boundary; a bad one shows without a unit
+    }
+  }
+  return units;
+}
+
+/** The (redacted) scenario as label/value rows for the page. */
+function scenarioRows(s: Scenario): Array<[string, string]> {
+  const rows: Array<[string, string]> = [];
+  for (const [k, v] of Object.entries(s)) {
+    if (v === undefined) continue;
+    rows.push([k, Array.isArray(v) ? v.join(', ') : String(v)]);
+  }
+  return rows;
+}

@@ -1,0 +1,283 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { test } from 'node:test';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import type { IntervalFigures } from '../../src/cli/run.js';
+import { scenarioInput, toScenario } from '../../src/scenario/schema.js';
+import { Aggregator } from '../../src/stats/aggregate.js';
+import { Stats } from '../../src/stats/stats.js';
+import type { Summary } from '../../src/stats/summary.js';
+import { startDashboard } from '../../src/web/server.js';
+
+/**
+ * The dashboard in a real browser (Chromium through playwright-core): it loads with no console error, draws
+ * its charts, shows the live numbers, stops the run through its button, shows the summary, and never requests
+ * anything from anywhere but its own origin. Figures are fed straight into the dashboard's listener (no broker).
+ *
+ * FLEETLOAD_DASHBOARD_SCREENSHOT=/tmp/dashboard.png saves a screenshot of the finished page.
+ */
+
+// The bits of the browser's globals the page callbacks use (this project's TS lib has no DOM); module-scoped,
+// emitted as nothing: the callbacks run in the page.
+declare const document: { getElementById(id: string): { textContent: string | null } | null };
+interface CanvasLike {
+  width: number;
+  height: number;
+  getContext(
+    kind: '2d',
+  ): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null;
+}
+
+const CHROMIUM = '/usr/bin/chromium';
+const required = process.env.CI === 'true' || process.env.FLEETLOAD_REQUIRE_SERVICES === '1';
+const missing = !existsSync(CHROMIUM);
+const skip =
+  missing && !required
+    ? `${CHROMIUM} not found (apt-get install chromium); set FLEETLOAD_REQUIRE_SERVICES=1 to make this a failure`
+    : false;
+if (skip) console.log(`# SKIP web e2e: ${skip}`);
+
+const T0 = 1_800_000_000_000;
+
+/** A deterministic PRNG, so the fed figures (and the screenshot) are the same every run. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Interval i of a plausible run: 200 devices ramping at 10/s, each publishing every 200 ms. */
+function interval(agg: Aggregator, i: number, rnd: () => number): IntervalFigures {
+  const t = T0 + i * 1000;
+  const engine = new Stats(t - 1000);
+  const consumer = new Stats(t - 1000);
+  const devices = Math.min(200, i * 10);
+  const sent = devices * 5 - (i % 7 === 3 ? 40 : 0);
+  const received = Math.max(0, sent - Math.round(rnd() * 6));
+  engine.connected(devices);
+  engine.count('sent', sent);
+  engine.count('acked', sent);
+  consumer.count('received', received);
+  const load = 1 + devices / 100;
+  for (let k = 0; k < received; k++)
+    consumer.latency('e2e', (4 + rnd() * 6) * load + (rnd() < 0.02 ? 40 * rnd() : 0));
+  for (let k = 0; k < sent; k++)
+    engine.latency('publishAck', (1 + rnd() * 2) * load + (rnd() < 0.02 ? 15 : 0));
+  return {
+    elapsedMs: i * 1000,
+    interval: agg.merge([engine.snapshot(t), consumer.snapshot(t)]),
+    gaps: i > 25 ? 3 : 0,
+    cpuPercent: 18 + rnd() * 8,
+    eventLoopLagP99Ms: 2 + rnd() * 3,
+    phase: devices < 200 ? 'ramp' : 'steady',
+  };
+}
+
+function summary(runId: string, host: string): Summary {
+  const lat = (p50: number) => ({
+    count: 1000,
+    min: p50 / 3,
+    mean: p50 * 1.1,
+    p50,
+    p90: p50 * 1.6,
+    p95: p50 * 1.9,
+    p99: p50 * 3.1,
+    p999: p50 * 5,
+    max: p50 * 7,
+  });
+  return {
+    runId,
+    startedAt: new Date(T0).toISOString(),
+    endedAt: new Date(T0 + 36_000).toISOString(),
+    fleetloadVersion: 'test',
+    interrupted: true,
+    scenario: {
+      host,
+      devices: 200,
+      spawnRate: 10,
+      runTimeMs: 60_000,
+      intervalMs: 200,
+      qos: 1,
+      mqttVersion: '3.1.1',
+    },
+    devices: { target: 200, connectedPeak: 200, connectFailures: 0, reconnects: 0 },
+    messages: {
+      scheduled: 25_000,
+      sent: 24_830,
+      acked: 24_830,
+      failed: 0,
+      unconfirmed: 0,
+      received: 24_720,
+      lost: 3,
+      duplicated: 0,
+      reordered: 2,
+      foreign: 0,
+    },
+    latency: { e2e: lat(14.2), publishAck: lat(4.1), connect: lat(2.3), scheduleLag: lat(0.2) },
+    rates: { sentPerSec: 689.7, receivedPerSec: 686.7 },
+    generator: { cpuPercentPeak: 26, eventLoopLagP99: 5, saturated: false },
+    errors: [],
+    thresholds: [
+      { expr: 'e2e.p99<500', value: 44, passed: true },
+      { expr: 'loss<0.1%', value: 0.012, passed: true },
+    ],
+    passed: false,
+  };
+}
+
+test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary shown, nothing external', {
+  skip,
+}, async () => {
+  if (missing)
+    assert.fail(
+      `${CHROMIUM} is required here (CI=true or FLEETLOAD_REQUIRE_SERVICES=1): apt-get install chromium`,
+    );
+  const s = toScenario(
+    scenarioInput.parse({
+      host: 'mqtts://fleet:very-secret@iot.example.com:8883',
+      password: 'also-secret',
+      devices: 200,
+      spawnRate: 10,
+      runTime: '60s',
+      interval: '200ms',
+      thresholds: ['e2e.p99<500', 'loss<0.1%'],
+    }),
+    'e2e-web-1',
+  );
+  let stops = 0;
+  const d = await startDashboard({
+    host: '127.0.0.1',
+    port: 0,
+    runId: s.runId,
+    scenario: s,
+    onStop: () => {
+      stops++;
+    },
+  });
+  let browser: Browser | undefined;
+  try {
+    const origin = new URL(d.url).origin;
+    const agg = new Aggregator();
+    const rnd = prng(42);
+    d.listener.started?.({
+      runId: s.runId,
+      url: 'mqtts://fleet:very-secret@iot.example.com:8883',
+      dir: '/tmp/x',
+    });
+    // history the page gets when it connects
+    let i = 1;
+    for (; i <= 30; i++) d.listener.interval?.(interval(agg, i, rnd));
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--headless',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+    });
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    const page: Page = await context.newPage();
+    const problems: string[] = [];
+    const requests: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console.${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('request', (r) => requests.push(r.url()));
+    page.on('dialog', (dialog) => void dialog.accept());
+
+    await page.goto(d.url);
+    await page.waitForSelector('#status[data-state="live"]', { timeout: 5000 });
+    await page.waitForFunction(
+      () => document.getElementById('v-devices')?.textContent === '200 / 200',
+      null,
+      {
+        timeout: 5000,
+      },
+    );
+
+    // five live intervals, each waited for by what the page shows
+    for (const stop = i + 5; i < stop; i++) {
+      d.listener.interval?.(interval(agg, i, rnd));
+      await page.waitForFunction(
+        (n) => document.getElementById('elapsed')?.textContent === `0:${n}`,
+        String(i),
+        {
+          timeout: 5000,
+        },
+      );
+    }
+
+    // numbers in place
+    const text = async (id: string) => (await page.textContent(`#${id}`))?.trim() ?? '';
+    assert.equal(await text('v-devices'), '200 / 200');
+    assert.match(await text('v-sent'), /^[\d,.]+$/);
+    assert.ok(Number((await text('v-sent')).replace(/,/g, '')) > 900);
+    assert.match(await text('v-received'), /^[\d,.]+$/);
+    assert.match(await text('v-e2e'), /^[\d.]+ \/ [\d.]+$/);
+    assert.match(await text('v-ack'), /^[\d.]+ \/ [\d.]+$/);
+    assert.equal(await text('v-gaps'), '3');
+    assert.match(await text('v-cpu'), /^\d+(\.\d+)?$/);
+    assert.equal(await text('phase'), 'steady');
+    assert.equal(await text('broker'), 'mqtts://fleet:***@iot.example.com:8883');
+
+    // four uPlot charts, each with pixels drawn on its canvas
+    const drawn = await page.$$eval('.uplot canvas', (canvases) =>
+      canvases.map((c) => {
+        const canvas = c as unknown as CanvasLike;
+        const ctx = canvas.getContext('2d');
+        if (!ctx || canvas.width === 0 || canvas.height === 0) return 0;
+        const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+        let inked = 0;
+        for (let k = 3; k < px.length; k += 4) if ((px[k] ?? 0) > 0) inked++;
+        return inked;
+      }),
+    );
+    assert.equal(drawn.length, 4, 'one canvas per chart');
+    for (const inked of drawn) assert.ok(inked > 2000, `a chart canvas has only ${inked} drawn pixels`);
+
+    // Stop: confirm dialog accepted → POST /api/stop → onStop once
+    await page.click('#stop');
+    await page.waitForFunction(() => document.getElementById('stop')?.textContent === 'Stopping…', null, {
+      timeout: 5000,
+    });
+    assert.equal(stops, 1);
+    assert.equal(await text('phase'), 'stopping');
+
+    // the end: the summary replaces the live state
+    d.listener.finished?.(summary(s.runId, 'mqtts://fleet:***@iot.example.com:8883'));
+    await page.waitForSelector('#summary:not([hidden])', { timeout: 5000 });
+    assert.equal(await text('phase'), 'failed');
+    const box = await text('summary');
+    assert.match(box, /FAILED/);
+    assert.match(box, /stopped early/);
+    assert.match(box, /loss<0\.1%/);
+    assert.match(box, /0\.01%/);
+
+    const shot = process.env.FLEETLOAD_DASHBOARD_SCREENSHOT;
+    if (shot) await page.screenshot({ path: shot, fullPage: true });
+
+    const html = await page.content();
+    assert.ok(!html.includes('very-secret') && !html.includes('also-secret'), 'a secret reached the page');
+    const foreign = requests.filter((u) => new URL(u).origin !== origin);
+    assert.deepEqual(foreign, [], 'requests outside the dashboard origin');
+    assert.ok(requests.includes(`${origin}/api/stream`));
+    assert.ok(requests.includes(`${origin}/api/stop`));
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser?.close();
+    await d.close();
+  }
+});
