@@ -10,7 +10,7 @@ import { Aggregator, type MergedInterval } from '../stats/aggregate.js';
 import { summarize } from '../stats/histogram.js';
 import { GeneratorMonitor } from '../stats/monitor.js';
 import { Stats } from '../stats/stats.js';
-import type { Summary, TimeseriesRow } from '../stats/summary.js';
+import type { IntervalLatency, IntervalRecord, Summary, TimeseriesRow } from '../stats/summary.js';
 import { evaluateThresholds, type Threshold } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 
@@ -130,6 +130,24 @@ export async function executeRun(o: RunOptions): Promise<RunResult> {
       // the last cut after the drain may be a sliver with nothing in it: no empty row for it
       if (merged.durationMs < 200 && merged.counters.sent + merged.counters.received === 0) return;
       results.appendRow(row);
+      const record: IntervalRecord = {
+        time: row.time,
+        elapsedMs: Math.round(now - startMs),
+        durationMs: Math.round(merged.durationMs),
+        phase,
+        devicesConnected: merged.devicesConnected,
+        counters: { ...merged.counters },
+        gaps,
+        cpuPercent: g.cpuPercent,
+        eventLoopLagP99Ms: g.eventLoopLagP99Ms,
+        latency: {
+          e2e: intervalLatency(h.e2e),
+          publishAck: intervalLatency(h.publishAck),
+          connect: intervalLatency(h.connect),
+          scheduleLag: intervalLatency(h.scheduleLag),
+        },
+      };
+      results.appendInterval(record);
       const figures: IntervalFigures = {
         elapsedMs: now - startMs,
         interval: merged,
@@ -266,6 +284,17 @@ function uniqueReceived(a: Aggregator, c: Stats): number {
 
 const q = (h: MergedInterval['histograms']['e2e'], p: number): number =>
   h.totalCount > 0 ? Math.round(h.getValueAtPercentile(p)) / 1000 : 0;
+
+function intervalLatency(h: MergedInterval['histograms']['e2e']): IntervalLatency {
+  return {
+    count: h.totalCount,
+    p50: q(h, 50),
+    p90: q(h, 90),
+    p95: q(h, 95),
+    p99: q(h, 99),
+    max: h.totalCount > 0 ? Math.round(h.maxValue) / 1000 : 0,
+  };
+}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -7,7 +7,8 @@ import type { Summary, TimeseriesRow } from '../stats/summary.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 
 /**
- * The results folder `<out>/<runId>/` (DESIGN.md): summary.json, timeseries.csv, scenario.yaml, histograms/.
+ * The results folder `<out>/<runId>/` (DESIGN.md): summary.json, timeseries.csv, scenario.yaml, histograms/,
+ * plus intervals.jsonl (every figure of every interval, which the report draws from).
  * Nothing touches the disk before `create`, which the CLI calls only once the input is valid. The time series is
  * appended as the run goes (a crash leaves the rows so far); the summary is written atomically at the end.
  */
@@ -21,7 +22,8 @@ const HISTOGRAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export class ResultsFolder {
   readonly dir: string;
   private readonly csvPath: string;
-  private buffer: string[] = [];
+  /** queued lines per appended file (timeseries.csv, intervals.jsonl) */
+  private buffers = new Map<string, string[]>();
   private timer: NodeJS.Timeout | undefined;
   /** every write to timeseries.csv, in order; never rejects (a failure is kept in `writeError`) */
   private writes: Promise<void> = Promise.resolve();
@@ -74,8 +76,22 @@ export class ResultsFolder {
    * A row queued after `close` is dropped.
    */
   appendRow(row: TimeseriesRow): void {
+    this.queue(this.csvPath, csvRow(row));
+  }
+
+  /**
+   * Queues one line of intervals.jsonl: every figure of one interval (all counters, percentiles, generator
+   * health), for the report and for tools; timeseries.csv keeps the DESIGN.md columns.
+   */
+  appendInterval(record: unknown): void {
+    this.queue(join(this.dir, 'intervals.jsonl'), `${JSON.stringify(record)}\n`);
+  }
+
+  private queue(path: string, line: string): void {
     if (this.closed) return;
-    this.buffer.push(csvRow(row));
+    const lines = this.buffers.get(path);
+    if (lines) lines.push(line);
+    else this.buffers.set(path, [line]);
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       void this.flushBuffer();
@@ -90,9 +106,8 @@ export class ResultsFolder {
     }
     await this.flushBuffer();
     if (this.writeError !== undefined) {
-      throw new FleetloadError('E_OUT', `cannot write ${this.csvPath}: ${why(this.writeError)}`, {
-        cause: this.writeError,
-      });
+      const { path, e } = this.writeError as { path: string; e: unknown };
+      throw new FleetloadError('E_OUT', `cannot write ${path}: ${why(e)}`, { cause: e });
     }
   }
 
@@ -131,15 +146,15 @@ export class ResultsFolder {
   }
 
   private flushBuffer(): Promise<void> {
-    if (this.buffer.length > 0) {
-      const chunk = this.buffer.join('');
-      this.buffer = [];
+    for (const [path, lines] of this.buffers) {
+      const chunk = lines.join('');
       this.writes = this.writes.then(() =>
-        appendFile(this.csvPath, chunk).catch((e: unknown) => {
-          this.writeError ??= e;
+        appendFile(path, chunk).catch((e: unknown) => {
+          this.writeError ??= { path, e };
         }),
       );
     }
+    this.buffers = new Map();
     return this.writes;
   }
 

@@ -66,3 +66,34 @@ export interface TimeseriesRow {
   ackP50: number;
   ackP99: number;
 }
+
+export interface IntervalLatency {
+  count: number;
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+/** One line of intervals.jsonl: every figure of one interval (times in ms). */
+export interface IntervalRecord {
+  /** ISO-8601 end of the interval */
+  time: string;
+  elapsedMs: number;
+  durationMs: number;
+  phase: 'ramp' | 'steady' | 'drain';
+  devicesConnected: number;
+  /** interval counts: scheduled, sent, acked, failed, skipped, received, duplicated, reordered, foreign, late, … */
+  counters: Record<string, number>;
+  /** holes seen so far below each device's highest seq (not final) */
+  gaps: number;
+  cpuPercent: number;
+  eventLoopLagP99Ms: number;
+  latency: {
+    e2e: IntervalLatency;
+    publishAck: IntervalLatency;
+    connect: IntervalLatency;
+    scheduleLag: IntervalLatency;
+  };
+}
