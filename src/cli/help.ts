@@ -55,6 +55,7 @@ Identity (templates: {deviceId} {index} {runId}; {index:6} pads to 6 digits):
 Consumer:
       --consumer mqtt|none  where delivered messages are read (default: mqtt, same broker)
       --consumer-qos 0|1|2  consumer subscription QoS         (default: --qos)
+      --consumer-host URL   where the consumer reads, if not the devices' broker (default: --host)
       --grace D             after the last send, wait for acks and deliveries (default: 5s)
 
 Output:

@@ -85,7 +85,7 @@ export async function executeRun(o: RunOptions): Promise<RunResult> {
     const consumer = new Consumer({ stats: consumerStats, clock, runId: s.runId });
     if (s.consumer === 'mqtt') {
       source = await openMqttSource({
-        url,
+        url: s.consumerHost ?? url,
         filter: filterFromTemplate(s.topic, s.runId),
         qos: s.consumerQos,
         version: s.mqttVersion === '5' ? 5 : 4,

@@ -27,6 +27,7 @@ export interface ScenarioOption {
 // A Record over every key, so a key added to the schema without a flag fails the typecheck.
 const kinds: Record<Key, OptionKind> = {
   host: 'string',
+  consumerHost: 'string',
   username: 'string',
   password: 'string',
   devices: 'number',

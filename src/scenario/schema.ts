@@ -72,6 +72,11 @@ export const DEVICE_PLACEHOLDERS = ['deviceId', 'index', 'runId'] as const;
 
 export const scenarioInput = z.strictObject({
   host: hostUrl.optional().describe('broker URL; absent: embedded broker on a free loopback port'),
+  consumerHost: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('where the consumer reads, when not the devices\' broker (e.g. a proxy, or nats://)'),
   username: z.string().optional().describe('MQTT username (template: {deviceId} {index} {runId})'),
   password: z.string().optional().describe('MQTT password; never logged, redacted in scenario.yaml'),
   devices: z.number().int().min(1).max(10_000_000).default(100),
@@ -135,6 +140,7 @@ type Parsed = z.output<typeof scenarioInput>;
 /** The validated scenario, as plain data with units in names. */
 export interface Scenario {
   host: string | undefined;
+  consumerHost: string | undefined;
   username: string | undefined;
   password: string | undefined;
   devices: number;
@@ -175,6 +181,7 @@ export function defaultRunId(now: Date = new Date()): string {
 export function toScenario(p: Parsed, runId: string): Scenario {
   return {
     host: p.host,
+    consumerHost: p.consumerHost,
     username: p.username,
     password: p.password,
     devices: p.devices,
