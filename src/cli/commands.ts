@@ -1,3 +1,4 @@
+import { alreadyRaised, checkCapacity, readLimits, reexecWithFileLimit } from '../engine/limits.js';
 import { FleetloadError } from '../errors.js';
 import { formatDuration } from '../scenario/duration.js';
 import { loadScenario, redactSecrets } from '../scenario/load.js';
@@ -5,10 +6,10 @@ import { type Scenario, scenarioJsonSchema } from '../scenario/schema.js';
 import { formatSummary, LiveLine } from '../sinks/console.js';
 import { parseThreshold } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
-import { type Dashboard, startDashboard } from '../web/server.js';
+import type { Dashboard } from '../web/server.js';
 import { parseRunArgs } from './args.js';
 import { MAIN_HELP, RUN_HELP } from './help.js';
-import { executeRun, type RunListener } from './run.js';
+import type { RunListener } from './run.js';
 
 export interface CliIo {
   env: NodeJS.ProcessEnv;
@@ -19,9 +20,12 @@ export interface CliIo {
   signals?: NodeJS.EventEmitter;
 }
 
-const LATER = new Set(['consume', 'coordinator', 'worker', 'report', 'compare', 'certs']);
+const LATER = new Set(['consume', 'coordinator', 'worker']);
 
-/** Dispatches a command; returns the exit code. Throws FleetloadError for user mistakes. */
+/**
+ * Dispatches a command; returns the exit code. Throws FleetloadError for user mistakes. Commands and heavy
+ * modules (MQTT, TLS, the dashboard, cloud SDKs) are imported when used, so answers to bad input come fast.
+ */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
@@ -40,6 +44,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return 0;
     case 'plan':
       return planCmd(rest, io);
+    case 'report':
+      return (await import('./report.js')).reportCmd(rest, io);
+    case 'compare':
+      return (await import('./compare.js')).compareCmd(rest, io);
+    case 'certs':
+      return (await import('./certs.js')).certsCmd(rest, io);
     default:
       if (LATER.has(cmd)) {
         throw new FleetloadError(
@@ -49,7 +59,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
       throw new FleetloadError(
         'E_USAGE',
-        `unknown command "${cmd}"; commands: run, schema, plan (fleetload --help)`,
+        `unknown command "${cmd}"; commands: run, plan, schema, report, compare, certs (fleetload --help)`,
       );
   }
 }
@@ -102,6 +112,10 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const { scenario, resolved, thresholds } = loaded;
+  // every device needs a descriptor and a local port: say so now, or re-run with a raised soft limit
+  const capacity = checkCapacity(scenario.devices, scenario.sourceIps.length, readLimits());
+  if (!capacity.ok && !alreadyRaised(io.env))
+    return reexecWithFileLimit(capacity.raiseTo, process.argv.slice(1));
   // with --json, stdout carries only summary.json; everything for people goes to stderr
   const human = scenario.json ? io.stderr : io.stdout;
   const live = new LiveLine(human);
@@ -125,6 +139,7 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
   // the dashboard is the first thing that can fail: a busy port is an input error (exit 2), nothing started yet
   let dashboard: Dashboard | undefined;
   if (!scenario.headless) {
+    const { startDashboard } = await import('../web/server.js');
     dashboard = await startDashboard({
       host: scenario.webHost,
       port: scenario.webPort,
@@ -166,6 +181,8 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
       }),
   };
   try {
+    // the engine, MQTT and sinks load only once the input is known to be good: a typo answers at once
+    const { executeRun } = await import('./run.js');
     const { summary, dir } = await executeRun({
       scenario,
       resolvedRedacted: redactSecrets(resolved),

@@ -8,13 +8,13 @@ Commands:
   run [scenario.yaml]   run a load test (fleetload run --help)
   schema                print the JSON Schema of the scenario file
   plan [scenario.yaml]  print the load plan without connecting
+  certs                 make a CA and per-device certificates (fleetload certs --help)
+  report DIR            rebuild the HTML report of a run
+  compare A B           compare two runs (fleetload compare --help)
 
 Coming (not implemented yet):
   consume               standalone consumer
   coordinator, worker   distributed runs
-  report DIR            rebuild the HTML report of a run
-  compare A B           compare two runs
-  certs                 CA and per-device certificates
 
 Options:
   -h, --help            show this help
@@ -41,6 +41,18 @@ Load:
       --inflight N          QoS 1/2 messages in flight per device       (default: 64)
       --messages-per-device N  each device stops after N messages; the run
                             ends when all have, or at --run-time        (default: no limit)
+      --offline drop|buffer messages due while a device is offline: dropped and counted, or buffered
+                            and sent as a burst on reconnect            (default: drop)
+      --offline-buffer N    messages a device buffers                   (default: 1000)
+      --backpressure drop|wait  in-flight window full: drop (counted) or wait in the buffer (default: drop)
+
+Connections:
+      --source-ip LIST      local addresses to spread connections over: 127.0.0.2,127.0.0.3 or a
+                            CIDR such as 127.0.1.0/28 (passes ~28k ports per source address)
+      --connect-rate N      global limit of connection attempts per second, reconnects included
+      --reconnect-min D     reconnect backoff base, exponential with full jitter (default: 500ms)
+      --reconnect-max D     reconnect backoff cap                       (default: 30s)
+      --command-topic T     each device subscribes to this topic template (commands are counted)
       --workers N           local worker processes (only 1 for now)     (default: 1)
 
 Identity (templates: {deviceId} {index} {runId}; {index:6} pads to 6 digits):
@@ -49,13 +61,33 @@ Identity (templates: {deviceId} {index} {runId}; {index:6} pads to 6 digits):
       --client-id T         MQTT client id                   (default: {deviceId}-{runId})
       --username T          MQTT username                    (default: none)
       --password S          MQTT password, never written     (default: none)
+
+TLS and cloud presets (fleetload certs makes a CA and per-device certificates):
+      --ca FILE             CA (PEM) that signs the broker's certificate (default: system CAs)
+      --cert T              client certificate file template, e.g. certs/{deviceId}.pem
+      --key T               client private key file template, e.g. certs/{deviceId}.key
+      --servername NAME     TLS server name (SNI, certificate check)  (default: the host)
+      --insecure            do not verify the broker's certificate (mqtts://, wss:// only)
+      --preset NAME         azure-iot-hub or aws-iot: identities, topic, host (consumer: none)
+      --hub HOST            azure-iot-hub: NAME.azure-devices.net (host: mqtts://HOST:8883)
+      --device-key KEY      azure-iot-hub: device key (base64) or @FILE template; never written
+      --group-key KEY       azure-iot-hub: DPS group enrollment key; device keys derived from it
+      --sas-ttl D           azure-iot-hub: SAS token lifetime, renewed before expiry (default: 1h)
       --keepalive D         MQTT keepalive                   (default: 60s)
       --connect-timeout D   time allowed for CONNACK         (default: 10s)
 
 Consumer:
-      --consumer mqtt|none  where delivered messages are read (default: mqtt, same broker)
+      --consumer mqtt|nats|eventhubs|none  where delivered messages are read (default: mqtt, same broker)
       --consumer-qos 0|1|2  consumer subscription QoS         (default: --qos)
-      --consumer-host URL   where the consumer reads, if not the devices' broker (default: --host)
+      --consumer-host URL   where the consumer reads, if not the devices' broker (default: --host);
+                            nats://host:4222 for --consumer nats
+      --consumer-group G    MQTT 5 shared-subscription group / NATS durable (default: fleetload-<runId>)
+      --nats-stream NAME    JetStream stream (default: the stream capturing the topic's subject)
+      --eventhub-name N     Event Hub (unless the connection string has EntityPath)
+      --eventhub-connection-string S  Event Hubs connection string (a secret, never written)
+      --eventhub-consumer-group G     Event Hubs consumer group (default: $Default)
+      --storage-connection-string S   Blob Storage for Event Hubs checkpoints (a secret)
+      --storage-container C Blob container for checkpoints   (default: fleetload-checkpoints)
       --grace D             after the last send, wait for acks and deliveries (default: 5s)
 
 Output:
@@ -66,6 +98,16 @@ Output:
       --headless            no web dashboard
       --web-host HOST       dashboard address                 (default: 127.0.0.1)
       --web-port N          dashboard port                    (default: 8089)
+
+Time series (InfluxDB, Prometheus; Grafana dashboards in deploy/grafana/):
+      --influx-url URL      write per-second figures to InfluxDB: http(s)://host:8086 (default: none)
+      --influx-db DB        InfluxDB 1.x database (with --influx-user U, --influx-password S)
+      --influx-org O --influx-bucket B --influx-token S   InfluxDB 2.x/3.x (token never printed)
+      --influx-required     fail the run (exit 3) if InfluxDB does not take the data (default: off:
+                            a dead or slow InfluxDB never slows or fails the run; drops are counted)
+      --prometheus-port N   serve Prometheus /metrics on this port       (default: off)
+      --prometheus-host H   address /metrics listens on                  (default: 127.0.0.1)
+      --prometheus-grace D  keep /metrics up after the run (Ctrl-C skips) (default: 15s)
   -h, --help                show this help
 
 Exit codes:

@@ -1,9 +1,11 @@
 import { type EmbeddedBroker, startEmbeddedBroker } from '../broker/embedded.js';
 import { Consumer } from '../consumer/consumer.js';
-import { filterFromTemplate, openMqttSource, redactUrl, type Source } from '../consumer/mqtt-source.js';
+import { redactUrl, type Source } from '../consumer/mqtt-source.js';
+import { sourceFromScenario } from '../consumer/open.js';
 import { type Clock, systemClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
 import { FleetloadError } from '../errors.js';
+import { writeReport } from '../report/html.js';
 import type { Scenario } from '../scenario/schema.js';
 import { ResultsFolder } from '../sinks/results.js';
 import { Aggregator, type MergedInterval } from '../stats/aggregate.js';
@@ -83,19 +85,9 @@ export async function executeRun(o: RunOptions): Promise<RunResult> {
     const engineStats = new Stats(clock.now());
     const consumerStats = new Stats(clock.now());
     const consumer = new Consumer({ stats: consumerStats, clock, runId: s.runId });
-    if (s.consumer === 'mqtt') {
-      source = await openMqttSource({
-        url: s.consumerHost ?? url,
-        filter: filterFromTemplate(s.topic, s.runId),
-        qos: s.consumerQos,
-        version: s.mqttVersion === '5' ? 5 : 4,
-        group: `fleetload-${s.runId}`,
-        clientId: `fleetload-consumer-${s.runId}`.slice(0, 64),
-        username: s.username?.includes('{') ? undefined : s.username,
-        password: s.password,
-        connectTimeoutMs: s.connectTimeoutMs,
-        onMessage: (payload) => consumer.onMessage(payload, clock.now()),
-      });
+    if (s.consumer !== 'none') {
+      source = sourceFromScenario(s, url, { now: () => clock.now(), log });
+      await source.open((d) => consumer.deliver(d));
       log(`consumer attached: ${source.description}`);
     }
 
@@ -257,6 +249,11 @@ export async function executeRun(o: RunOptions): Promise<RunResult> {
     );
     await results.writeSummary(summary);
     await results.close();
+    // after close(): the report reads the flushed timeseries.csv and intervals.jsonl; a failed report never
+    // turns a finished run into an error
+    await writeReport(results.dir).catch((e: unknown) =>
+      log(`report.html not written: ${e instanceof Error ? e.message : String(e)}`),
+    );
     for (const l of listeners) l.finished?.(summary);
     if (unreachable) throw unreachable;
     return { summary, dir: results.dir };

@@ -1,12 +1,16 @@
 import type { Clock } from '../engine/clock.js';
 import type { Stats } from '../stats/stats.js';
-import { decodeJson } from './decode.js';
+import { type Decoder, makeDecoder } from './decode.js';
 import { Ledger } from './ledger.js';
+import type { Delivery } from './source.js';
+import type { UserProperties } from './wire.js';
 
 /**
  * Turns arriving messages into measurements: decode the metadata, keep the ledger, record delay.
- * `delay = arrival − ts` (ts = the scheduled send time), corrected by `clockOffsetMs` (producer clock minus
- * consumer clock, when known). Negative delays are counted and recorded as 0 in the histogram, never hidden.
+ * `e2e = arrival − ts` (ts = the scheduled send time) and, when the producer sends its actual send time,
+ * `e2eSend = arrival − sentTs` (platform delay without generator lateness). Both are corrected by
+ * `clockOffsetMs` (producer clock minus consumer clock; 0 until distributed runs measure it). Negative delays are
+ * counted (`negativeDelay`) and recorded as the histogram's lowest value, never hidden.
  */
 export interface ConsumerOptions {
   stats: Stats;
@@ -14,15 +18,23 @@ export interface ConsumerOptions {
   /** only this run's messages count; others are foreign */
   runId?: string | undefined;
   clockOffsetMs?: number;
+  /** default: `auto` (binary header, user properties, JSON with the default names, the seed's format) */
+  decode?: Decoder;
+  /** how many foreign payloads to keep for the report (default 5) */
+  foreignSamples?: number;
 }
+
+const SAMPLE_BYTES = 200;
 
 export class Consumer {
   readonly ledger = new Ledger();
   private readonly stats: Stats;
   private readonly clock: Clock;
   private readonly runId: string | undefined;
+  private readonly decode: Decoder;
+  private readonly maxSamples: number;
   clockOffsetMs: number;
-  /** a few foreign payloads, for the report */
+  /** a few foreign payloads (text, or hex for binary), for the report */
   readonly foreignSamples: string[] = [];
 
   constructor(o: ConsumerOptions) {
@@ -30,19 +42,25 @@ export class Consumer {
     this.clock = o.clock;
     this.runId = o.runId;
     this.clockOffsetMs = o.clockOffsetMs ?? 0;
+    this.decode = o.decode ?? makeDecoder();
+    this.maxSamples = o.foreignSamples ?? 5;
+  }
+
+  /** One message from a source. */
+  deliver(d: Delivery): void {
+    this.onMessage(d.payload, d.arrivalMs, d.userProperties);
   }
 
   /** One message; `arrivalMs` is the source's enqueue time when it has one, else local receive time. */
-  onMessage(payload: Buffer, arrivalMs: number = this.clock.now()): void {
+  onMessage(payload: Buffer, arrivalMs: number = this.clock.now(), props?: Readonly<UserProperties>): void {
     const stats = this.stats;
-    const t = decodeJson(payload);
+    const t = this.decode(payload, props);
+    stats.count('received');
     if (!t || (this.runId !== undefined && t.runId !== this.runId)) {
-      stats.count('received');
       stats.count('foreign');
-      if (this.foreignSamples.length < 5) this.foreignSamples.push(payload.subarray(0, 200).toString('utf8'));
+      if (this.foreignSamples.length < this.maxSamples) this.foreignSamples.push(sample(payload));
       return;
     }
-    stats.count('received');
     const outcome = this.ledger.record(t.deviceId, t.seq);
     if (outcome === 'duplicate') {
       stats.count('duplicated');
@@ -56,5 +74,16 @@ export class Consumer {
     const delay = arrivalMs - (t.ts - this.clockOffsetMs);
     if (delay < 0) stats.count('negativeDelay');
     stats.latency('e2e', Math.max(0, delay));
+    if (t.sentTs !== undefined)
+      stats.latency('e2eSend', Math.max(0, arrivalMs - (t.sentTs - this.clockOffsetMs)));
   }
+}
+
+function sample(p: Buffer): string {
+  const head = p.subarray(0, SAMPLE_BYTES);
+  const text = head.toString('utf8');
+  // binary (invalid UTF-8 or control bytes): hex, so the sample stays readable in JSON and terminals
+  return text.includes('\uFFFD') || /[\u0000-\u0008\u000e-\u001f]/.test(text)
+    ? `hex:${head.toString('hex')}`
+    : text;
 }

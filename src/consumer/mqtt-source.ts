@@ -1,9 +1,14 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { FleetloadError } from '../errors.js';
+import { type Deliver, redactUrl, type Source } from './source.js';
+
+export { redactUrl, type Source } from './source.js';
 
 /**
  * Consumer source on an MQTT subscription (MQTT.js). On MQTT 5 it uses a shared subscription
- * `$share/<group>/<filter>` so several consumers split the stream; on 3.1.1 a plain subscription.
+ * `$share/<group>/<filter>` so several consumers split the stream; on 3.1.1 a plain subscription (every instance
+ * gets everything). Arrival is the local receive time (MQTT has no enqueue time). MQTT 5 user properties are
+ * handed on for decoding.
  */
 export interface MqttSourceOptions {
   url: string;
@@ -16,12 +21,8 @@ export interface MqttSourceOptions {
   password?: string | undefined;
   connectTimeoutMs: number;
   insecure?: boolean;
-  onMessage(payload: Buffer): void;
-}
-
-export interface Source {
-  readonly description: string;
-  close(): Promise<void>;
+  /** local receive time; Date.now by default */
+  now?: () => number;
 }
 
 /** Subscription filter from a topic template: `{runId}` filled in, any level with another placeholder → `+`. */
@@ -35,63 +36,88 @@ export function filterFromTemplate(template: string, runId: string): string {
     .join('/');
 }
 
-export async function openMqttSource(o: MqttSourceOptions): Promise<Source> {
-  const topic = o.version === 5 ? `$share/${o.group}/${o.filter}` : o.filter;
-  const client: MqttClient = mqtt.connect(o.url, {
-    clientId: o.clientId,
-    protocolVersion: o.version,
-    clean: true,
-    reconnectPeriod: 1000,
-    connectTimeout: o.connectTimeoutMs,
-    username: o.username,
-    password: o.password,
-    rejectUnauthorized: !o.insecure,
-    resubscribe: true,
-  });
-  client.on('message', (_topic, payload) => o.onMessage(payload));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => fail(`no answer within ${o.connectTimeoutMs} ms`), o.connectTimeoutMs);
-    const fail = (why: string) => {
-      clearTimeout(timer);
-      client.end(true);
-      reject(new FleetloadError('E_UNREACHABLE', `consumer could not attach to ${redactUrl(o.url)}: ${why}`));
-    };
-    client.once('error', (e: Error & { code?: string | number }) =>
-      fail(e.code ? `${e.code} ${e.message}` : e.message),
-    );
-    client.once('close', () =>
-      fail('the broker closed the connection before CONNACK (check credentials and client id)'),
-    );
-    client.once('connect', () => {
-      client.removeAllListeners('close');
-      client.subscribe(topic, { qos: o.qos }, (err, granted) => {
-        if (err) return fail(`subscribe to ${topic} failed: ${err.message}`);
-        const g = granted?.[0];
-        if (g && g.qos >= 0x80) return fail(`subscribe to ${topic} refused (code ${g.qos})`);
+export class MqttSource implements Source {
+  readonly kind = 'mqtt';
+  readonly description: string;
+  private readonly topic: string;
+  private client: MqttClient | undefined;
+
+  constructor(private readonly o: MqttSourceOptions) {
+    this.topic = o.version === 5 ? `$share/${o.group}/${o.filter}` : o.filter;
+    this.description = `mqtt ${redactUrl(o.url)} ${this.topic} (QoS ${o.qos})`;
+  }
+
+  async open(deliver: Deliver): Promise<void> {
+    const o = this.o;
+    const now = o.now ?? Date.now;
+    const topic = this.topic;
+    const client: MqttClient = mqtt.connect(o.url, {
+      clientId: o.clientId,
+      protocolVersion: o.version,
+      clean: true,
+      reconnectPeriod: 1000,
+      connectTimeout: o.connectTimeoutMs,
+      username: o.username,
+      password: o.password,
+      rejectUnauthorized: !o.insecure,
+      resubscribe: true,
+    });
+    this.client = client;
+    client.on('message', (_topic, payload, packet) => {
+      const props = packet.properties?.userProperties;
+      deliver({ payload, arrivalMs: now(), userProperties: props });
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => fail(`no answer within ${o.connectTimeoutMs} ms`), o.connectTimeoutMs);
+      const fail = (why: string) => {
         clearTimeout(timer);
-        client.removeAllListeners('error');
-        client.on('error', () => {}); // reconnects are MQTT.js's job; errors after attach are not fatal
-        resolve();
+        client.end(true);
+        this.client = undefined;
+        reject(
+          new FleetloadError('E_UNREACHABLE', `consumer could not attach to ${redactUrl(o.url)}: ${why}`),
+        );
+      };
+      client.once('error', (e: Error & { code?: string | number }) =>
+        fail(e.code ? `${e.code} ${e.message}` : e.message),
+      );
+      client.once('close', () =>
+        fail('the broker closed the connection before CONNACK (check credentials and client id)'),
+      );
+      client.once('connect', () => {
+        client.removeAllListeners('close');
+        client.subscribe(topic, { qos: o.qos }, (err, granted) => {
+          if (err) return fail(`subscribe to ${topic} failed: ${err.message}`);
+          const g = granted?.[0];
+          if (g && g.qos >= 0x80) return fail(`subscribe to ${topic} refused (code ${g.qos})`);
+          clearTimeout(timer);
+          client.removeAllListeners('error');
+          client.on('error', () => {}); // reconnects are MQTT.js's job; errors after attach are not fatal
+          resolve();
+        });
       });
     });
-  });
-  return {
-    description: `mqtt ${topic}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        client.end(false, {}, () => resolve());
-        setTimeout(resolve, 1000).unref();
-      }),
-  };
+  }
+
+  markInterval(): void {}
+
+  async commit(): Promise<void> {}
+
+  close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      client.end(false, {}, () => resolve());
+      setTimeout(resolve, 1000).unref();
+    });
+  }
 }
 
-/** `mqtt://user:secret@host` → `mqtt://user:***@host`: secrets never reach logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
+/** Opens an MQTT source delivering raw payloads (the API `run` used before sources had one interface). */
+export async function openMqttSource(
+  o: MqttSourceOptions & { onMessage(payload: Buffer): void },
+): Promise<Source> {
+  const s = new MqttSource(o);
+  await s.open((d) => o.onMessage(d.payload));
+  return s;
 }

@@ -1,3 +1,9 @@
+import {
+  createIdentityProvider,
+  type DeviceIdentity,
+  IdentityError,
+  type IdentityProvider,
+} from '../identity/identity.js';
 import { Connection, type ConnectionHandler, State, type TransportFactory } from '../mqtt/connection.js';
 import { encodeTopic, type ProtocolVersion } from '../mqtt/packets.js';
 import { reasonName } from '../mqtt/reasons.js';
@@ -29,6 +35,8 @@ export interface EngineOptions {
   count?: number;
   payload?: PayloadBuilder;
   transport?: Partial<TransportOptions>;
+  /** device credentials, topic and TLS material; from the scenario's templates and preset by default */
+  identity?: IdentityProvider;
   /** opens device byte streams (tests pass in-memory ones) */
   openTransport?: TransportFactory;
   /** reconnect backoff bounds */
@@ -79,16 +87,32 @@ export class Engine implements ConnectionHandler {
   private readonly done: Uint8Array;
   /** devices that reached messagesPerDevice */
   devicesDone = 0;
+  /** messages waiting per device (offline buffer / backpressure wait): a ring of scheduled times, made lazily */
+  private readonly pending: Array<Float64Array | undefined>;
+  private readonly pendHead: Uint32Array;
+  private readonly pendLen: Uint32Array;
+  /** devices taken out of the fleet by setTargetDevices (ramp down): not reconnected, not scheduled */
+  private readonly parked: Uint8Array;
+  /** devices of this process that should be connected now (≤ count) */
+  private target: number;
+  private intervalMs: number;
+  private readonly sourceIps: readonly string[];
+  /** connect-rate token bucket (reconnects included) */
+  private tokens = 0;
+  private tokensAt = 0;
 
   private readonly sendQueue = new DueQueue();
   private readonly connectQueue = new DueQueue();
   private timer: TimerHandle | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private housekeeping: TimerHandle | undefined;
-  private readonly topicOf: (v: Record<string, string | number>) => string;
-  private readonly clientIdOf: (v: Record<string, string | number>) => string;
-  private readonly usernameOf: ((v: Record<string, string | number>) => string) | undefined;
+  private readonly identity: IdentityProvider;
+  /** when a device's credentials expire (SAS tokens): it reconnects with fresh ones before; 0 = never */
+  private readonly renewAt: Float64Array;
+  /** devices disconnected by us to renew credentials: reconnect at once, not counted as errors */
+  private readonly renewing: Uint8Array;
   private readonly keepaliveSec: number;
+  private readonly commandFilter: ((v: Record<string, string | number>) => string) | undefined;
   /** devices currently connected */
   connectedNow = 0;
 
@@ -103,9 +127,16 @@ export class Engine implements ConnectionHandler {
     this.transport = { url: o.url, ...o.transport };
     this.openTransport = o.openTransport;
     this.random = o.random ?? Math.random;
-    this.backoffBaseMs = o.backoffBaseMs ?? 500;
-    this.backoffMaxMs = o.backoffMaxMs ?? 30_000;
+    this.backoffBaseMs = o.backoffBaseMs ?? o.scenario.reconnectMinMs;
+    this.backoffMaxMs = o.backoffMaxMs ?? o.scenario.reconnectMaxMs;
+    this.sourceIps = o.scenario.sourceIps;
+    this.intervalMs = o.scenario.intervalMs;
     const n = this.count;
+    this.target = n;
+    this.pending = new Array(n).fill(undefined);
+    this.pendHead = new Uint32Array(n);
+    this.pendLen = new Uint32Array(n);
+    this.parked = new Uint8Array(n);
     this.conns = new Array(n).fill(undefined);
     this.topics = new Array(n).fill(undefined);
     this.seq = new Float64Array(n);
@@ -123,10 +154,19 @@ export class Engine implements ConnectionHandler {
       this.ids[i] = id;
       this.idJson[i] = JSON.stringify(id);
     }
-    this.topicOf = compileTemplate(this.s.topic);
-    this.clientIdOf = compileTemplate(this.s.clientId);
-    this.usernameOf = this.s.username !== undefined ? compileTemplate(this.s.username) : undefined;
+    this.identity = o.identity ?? createIdentityProvider(o.scenario);
+    this.renewAt = new Float64Array(n);
+    this.renewing = new Uint8Array(n);
     this.keepaliveSec = Math.round(this.s.keepaliveMs / 1000);
+    this.commandFilter = this.s.commandTopic !== undefined ? compileTemplate(this.s.commandTopic) : undefined;
+  }
+
+  get firstIndex(): number {
+    return this.first;
+  }
+
+  get runId(): string {
+    return this.s.runId;
   }
 
   deviceId(i: number): string {
@@ -143,6 +183,52 @@ export class Engine implements ConnectionHandler {
     return this.devicesDone === this.count;
   }
 
+  /** messages waiting in device buffers (offline / backpressure wait) */
+  get buffered(): number {
+    let n = 0;
+    for (let i = 0; i < this.count; i++) n += this.pendLen[i] as number;
+    return n;
+  }
+
+  get targetDevices(): number {
+    return this.target;
+  }
+
+  get currentIntervalMs(): number {
+    return this.intervalMs;
+  }
+
+  /**
+   * Changes the fleet size while running (the web UI and the coordinator call this): devices above the target
+   * disconnect at once (ramp down); parked devices below it connect at the spawn rate (ramp up).
+   */
+  setTargetDevices(n: number): void {
+    const target = Math.max(0, Math.min(this.count, Math.floor(n)));
+    const now = this.clock.now();
+    const gapMs = 1000 / this.s.spawnRate;
+    let k = 0;
+    for (let i = 0; i < this.count; i++) {
+      if (i >= target && !this.parked[i]) {
+        this.parked[i] = 1;
+        this.inSendQueue[i] = 0;
+        this.dropPending(i, 'parked', 'device removed from the fleet (ramp down) with messages waiting');
+        const c = this.conns[i];
+        if (c && c.state !== State.Idle) c.disconnect(this.version);
+      } else if (i < target && this.parked[i]) {
+        this.parked[i] = 0;
+        if (this.phase === 'running') this.connectQueue.push(now + k++ * gapMs, i);
+      }
+    }
+    this.target = target;
+    this.arm(now);
+  }
+
+  /** Changes every device's interval from its next message on (rate change while running). */
+  setIntervalMs(ms: number): void {
+    if (!(ms > 0)) return;
+    this.intervalMs = ms;
+  }
+
   get inflight(): number {
     let n = 0;
     for (const c of this.conns) if (c) n += c.inflight;
@@ -157,6 +243,8 @@ export class Engine implements ConnectionHandler {
     this.phase = 'running';
     const gapMs = 1000 / this.s.spawnRate;
     for (let i = 0; i < this.count; i++) this.connectQueue.push(now + i * gapMs, i);
+    this.tokens = 1;
+    this.tokensAt = now;
     this.arm(now);
     this.scheduleHousekeeping();
   }
@@ -169,6 +257,11 @@ export class Engine implements ConnectionHandler {
     this.sendQueue.clear();
     this.connectQueue.clear();
     this.inSendQueue.fill(0);
+    // what still waits in device buffers will never be sent: scheduled = sent + skipped holds at the end
+    for (let i = 0; i < this.count; i++) {
+      if (this.pendLen[i])
+        this.dropPending(i, 'unsent', 'buffered, still waiting when the run ended (not sent)');
+    }
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
@@ -186,7 +279,10 @@ export class Engine implements ConnectionHandler {
   // ---- scheduling -------------------------------------------------------------------------------------------
 
   private arm(now: number): void {
-    const next = Math.min(this.sendQueue.peekTime(), this.connectQueue.peekTime());
+    const next = Math.min(
+      this.sendQueue.peekTime(),
+      Math.max(this.connectQueue.peekTime(), this.nextTokenAt(now)),
+    );
     if (next === Number.POSITIVE_INFINITY) return;
     if (this.timer && next >= this.timerAt) return;
     if (this.timer) this.clock.clearTimeout(this.timer);
@@ -201,15 +297,15 @@ export class Engine implements ConnectionHandler {
     if (this.phase !== 'running') return;
     const now = this.clock.now();
     const cq = this.connectQueue;
-    while (cq.peekTime() <= now) this.connect(cq.pop(), now);
+    while (cq.peekTime() <= now && this.takeToken(now)) this.connect(cq.pop(), now);
     const q = this.sendQueue;
     const endAt = this.endAt;
-    const interval = this.s.intervalMs;
+    const interval = this.intervalMs;
     const limit = this.s.messagesPerDevice ?? Number.POSITIVE_INFINITY;
     while (q.peekTime() <= now) {
       const due = q.peekTime();
       const i = q.pop();
-      if (due >= endAt) {
+      if (due >= endAt || this.parked[i]) {
         this.finishDevice(i);
         continue;
       }
@@ -220,6 +316,23 @@ export class Engine implements ConnectionHandler {
       else this.finishDevice(i);
     }
     this.arm(this.clock.now());
+  }
+
+  /** Connect-rate limit (token bucket, burst 1 s worth); without a limit every attempt goes at once. */
+  private takeToken(now: number): boolean {
+    const rate = this.s.connectRate;
+    if (rate === undefined) return true;
+    this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) * rate) / 1000);
+    this.tokensAt = now;
+    if (this.tokens < 1 - 1e-9) return false; // tolerance: a timer armed for the next token must find it
+    this.tokens = Math.max(0, this.tokens - 1);
+    return true;
+  }
+
+  private nextTokenAt(now: number): number {
+    const rate = this.s.connectRate;
+    if (rate === undefined || this.tokens >= 1) return now;
+    return now + ((1 - this.tokens) * 1000) / rate;
   }
 
   private jittered(base: number): number {
@@ -235,22 +348,95 @@ export class Engine implements ConnectionHandler {
     }
   }
 
+  /** One due slot: written now, buffered, or skipped (counted) — per the offline and backpressure policies. */
   private send(i: number, ts: number, now: number): void {
     const stats = this.stats;
     this.slots[i] = (this.slots[i] as number) + 1;
     stats.count('scheduled');
     const c = this.conns[i];
     if (!c || c.state !== State.Connected) {
-      stats.count('skipped');
-      stats.error('offline', 'offline', 'message due while the device was disconnected (not sent)');
+      if (this.s.offline === 'buffer') this.bufferMessage(i, ts);
+      else {
+        stats.count('skipped');
+        stats.error('offline', 'offline', 'message due while the device was disconnected (not sent)');
+      }
       return;
     }
+    if (this.pendLen[i]) {
+      // older messages wait: keep the order
+      this.bufferMessage(i, ts);
+      this.drainPending(i, now);
+      return;
+    }
+    if (this.s.qos > 0 && c.inflight >= this.s.inflight) {
+      if (this.s.backpressure === 'wait') this.bufferMessage(i, ts);
+      else {
+        stats.count('skipped');
+        stats.error('backpressure', 'inflight-full', `in-flight window (${this.s.inflight}) full (not sent)`);
+      }
+      return;
+    }
+    this.write(i, c, ts, now);
+  }
+
+  /** Buffers a due message (its `ts` stays the scheduled time); a full buffer drops its oldest, counted. */
+  private bufferMessage(i: number, ts: number): void {
+    const cap = this.s.offlineBuffer;
+    let ring = this.pending[i];
+    if (!ring) {
+      ring = new Float64Array(cap);
+      this.pending[i] = ring;
+    }
+    let len = this.pendLen[i] as number;
+    let head = this.pendHead[i] as number;
+    if (len === cap) {
+      head = (head + 1) % cap;
+      len--;
+      this.stats.count('skipped');
+      this.stats.error(
+        'buffer-full',
+        'buffer-full',
+        `device buffer (${cap}) full: oldest message dropped (not sent)`,
+      );
+    }
+    ring[(head + len) % cap] = ts;
+    this.pendHead[i] = head;
+    this.pendLen[i] = len + 1;
+  }
+
+  /** Sends buffered messages while the device is connected and its window has room (a burst on reconnect). */
+  private drainPending(i: number, now: number): void {
+    const c = this.conns[i];
+    const ring = this.pending[i];
+    if (!c || !ring) return;
+    const cap = ring.length;
+    while ((this.pendLen[i] as number) > 0 && c.state === State.Connected) {
+      if (this.s.qos > 0 && c.inflight >= this.s.inflight) return;
+      const head = this.pendHead[i] as number;
+      const ts = ring[head] as number;
+      this.pendHead[i] = (head + 1) % cap;
+      this.pendLen[i] = (this.pendLen[i] as number) - 1;
+      this.write(i, c, ts, now);
+    }
+    if (this.pendLen[i] === 0) {
+      this.pending[i] = undefined; // give the memory back
+      this.pendHead[i] = 0;
+    }
+  }
+
+  private dropPending(i: number, code: string, reason: string): void {
+    const n = this.pendLen[i] as number;
+    if (n === 0) return;
+    this.stats.count('skipped', n);
+    this.stats.error('buffered', code, reason, n);
+    this.pendLen[i] = 0;
+    this.pendHead[i] = 0;
+    this.pending[i] = undefined;
+  }
+
+  private write(i: number, c: Connection, ts: number, now: number): void {
+    const stats = this.stats;
     const qos = this.s.qos;
-    if (qos > 0 && c.inflight >= this.s.inflight) {
-      stats.count('skipped');
-      stats.error('backpressure', 'inflight-full', `in-flight window (${this.s.inflight}) full (not sent)`);
-      return;
-    }
     const seq = (this.seq[i] as number) + 1;
     this.seq[i] = seq;
     const p = this.payload.build(this.idJson[i] as string, this.first + i, seq, ts);
@@ -267,21 +453,38 @@ export class Engine implements ConnectionHandler {
       c = new Connection(i, this);
       this.conns[i] = c;
     }
-    const vars = { index: this.first + i, runId: this.s.runId, deviceId: this.ids[i] as string };
-    if (!this.topics[i]) this.topics[i] = encodeTopic(this.topicOf(vars));
     this.stats.count('connectAttempts');
+    let id: DeviceIdentity;
+    try {
+      id = this.identity.forDevice(this.first + i, this.ids[i] as string, now);
+    } catch (e) {
+      if (!(e instanceof IdentityError)) throw e;
+      this.connectFailed(i, 'identity', e.code, e.message);
+      return;
+    }
+    if (!this.topics[i]) this.topics[i] = encodeTopic(id.topic);
+    this.renewAt[i] = id.renewAt ?? 0;
+    const ips = this.sourceIps;
+    let transport = this.transport;
+    if (id.tls || ips.length > 0) {
+      transport = {
+        ...this.transport,
+        ...id.tls,
+        ...(ips.length > 0 ? { localAddress: ips[(this.first + i) % ips.length] } : {}),
+      };
+    }
     c.open(
       {
-        transport: this.transport,
+        transport,
         ...(this.openTransport ? { open: this.openTransport } : {}),
         version: this.version,
         connect: {
-          clientId: this.clientIdOf(vars),
+          clientId: id.clientId,
           version: this.version,
           keepaliveSec: this.keepaliveSec,
           clean: true,
-          username: this.usernameOf?.(vars),
-          password: this.s.password,
+          username: id.username,
+          password: id.password,
         },
       },
       now,
@@ -305,8 +508,14 @@ export class Engine implements ConnectionHandler {
       if (!c) continue;
       if (c.state === State.Connecting && now - c.startedAt > timeout) {
         c.abort('timeout', 'ETIMEDOUT', `no CONNACK within ${timeout} ms`);
-      } else if (pingAfter > 0 && c.state === State.Connected && now - c.lastWriteAt > pingAfter) {
-        c.ping(now);
+      } else if (c.state === State.Connected) {
+        const renew = this.renewAt[c.index] as number;
+        if (renew > 0 && now >= renew && this.phase === 'running') {
+          // credentials about to expire (SAS token): reconnect with fresh ones; waiting messages keep their
+          // place in the device buffer when --offline buffer, else the slots in between count as offline
+          this.renewing[c.index] = 1;
+          c.disconnect(this.version);
+        } else if (pingAfter > 0 && now - c.lastWriteAt > pingAfter) c.ping(now);
       }
     }
   }
@@ -334,9 +543,11 @@ export class Engine implements ConnectionHandler {
       this.everConnected++;
     }
     c.lastWriteAt = now;
-    if (this.phase !== 'running' || this.inSendQueue[i] || this.done[i]) return;
+    if (this.commandFilter) c.subscribe(this.commandFilter(vars(this, i)), this.s.qos, this.version);
+    if (this.pendLen[i]) this.drainPending(i, now);
+    if (this.phase !== 'running' || this.inSendQueue[i] || this.done[i] || this.parked[i]) return;
     // first slot at or after now on this device's grid
-    const interval = this.s.intervalMs;
+    const interval = this.intervalMs;
     const phase = (((this.first + i) * GOLDEN) % 1) * interval;
     const origin = this.startAt + phase;
     const n = Math.max(0, Math.ceil((now - origin) / interval));
@@ -358,6 +569,29 @@ export class Engine implements ConnectionHandler {
     this.stats.connected(-1);
     this.connectedNow--;
     if (this.phase === 'stopped') return; // our own DISCONNECT at the end: in-flight ones are unconfirmed
+    if (this.renewing[i]) {
+      this.renewing[i] = 0;
+      this.stats.count('renewals');
+      if (inflight > 0) {
+        this.stats.count('failed', inflight);
+        this.stats.error(
+          'inflight-lost',
+          'renewal',
+          'in flight when the device reconnected to renew credentials',
+        );
+      }
+      this.connectQueue.push(this.clock.now(), i);
+      this.arm(this.clock.now());
+      return;
+    }
+    if (this.parked[i]) {
+      // ramp down: our own DISCONNECT; what was in flight can no longer be confirmed
+      if (inflight > 0) {
+        this.stats.count('failed', inflight);
+        this.stats.error('inflight-lost', 'parked', 'device removed from the fleet before its ack');
+      }
+      return;
+    }
     if (inflight > 0) {
       this.stats.count('failed', inflight);
       this.stats.error('inflight-lost', 'connection-lost', 'sent, but the connection closed before the ack');
@@ -366,20 +600,37 @@ export class Engine implements ConnectionHandler {
     this.retryLater(i);
   }
 
-  acked(_i: number, sentAt: number, reasonCode: number): void {
-    this.stats.latency('publishAck', this.clock.now() - sentAt);
+  acked(i: number, sentAt: number, reasonCode: number): void {
+    const now = this.clock.now();
+    this.stats.latency('publishAck', now - sentAt);
     if (reasonCode >= 0x80) {
       this.stats.count('failed');
       this.stats.error(this.s.qos === 2 ? 'pubrec' : 'puback', reasonCode, reasonName(reasonCode));
     } else this.stats.count('acked');
+    if (this.pendLen[i]) this.drainPending(i, now); // the window has room again
+  }
+
+  subscribed(_i: number, codes: readonly number[]): void {
+    for (const code of codes) {
+      if (code >= 0x80)
+        this.stats.error('suback', code, code === 0x80 ? 'subscription refused' : reasonName(code));
+    }
+  }
+
+  message(): void {
+    this.stats.count('commands');
   }
 
   private retryLater(i: number): void {
-    if (this.phase !== 'running') return;
+    if (this.phase !== 'running' || this.parked[i]) return;
     const now = this.clock.now();
     const at = now + this.backoff(i);
     if (at >= this.endAt) return;
     this.connectQueue.push(at, i);
     this.arm(now);
   }
+}
+
+function vars(e: Engine, i: number): Record<string, string | number> {
+  return { index: e.firstIndex + i, runId: e.runId, deviceId: e.deviceId(i) };
 }

@@ -1,3 +1,4 @@
+import mqttPacket from 'mqtt-packet';
 import {
   bodyStart,
   CMD,
@@ -33,6 +34,8 @@ export interface ConnectionHandler {
   acked(index: number, sentAt: number, reasonCode: number): void;
   /** A PUBLISH arrived for this device (command topics). */
   message?(index: number, topic: string, payload: Buffer): void;
+  /** SUBACK: granted QoS per filter, or failure codes (≥ 0x80). */
+  subscribed?(index: number, codes: readonly number[]): void;
 }
 
 export const State = { Idle: 0, Connecting: 1, Connected: 2, Closing: 3 } as const;
@@ -112,6 +115,18 @@ export class Connection {
     (this.t as Transport).stream.write(encodePublish(topic, qos, id, version, payload, payloadBytes));
     this.lastWriteAt = now;
     return id;
+  }
+
+  /** SUBSCRIBE to one filter (device command topics); the answer comes through `subscribed`. */
+  subscribe(filter: string, qos: 0 | 1 | 2, version: ProtocolVersion): void {
+    if (this.state !== State.Connected || !this.t) return;
+    const messageId = this.allocId();
+    this.t.stream.write(
+      mqttPacket.generate(
+        { cmd: 'subscribe', messageId, subscriptions: [{ topic: filter, qos }] },
+        { protocolVersion: version },
+      ),
+    );
   }
 
   ping(now: number): void {
@@ -197,6 +212,15 @@ export class Connection {
       }
       case CMD.pingresp:
         return;
+      case CMD.suback: {
+        const p = parseFrame(buf.subarray(start, end), version);
+        if (p instanceof Error || p.cmd !== 'suback') return;
+        const codes = (p.granted as Array<number | { qos: number }>).map((g) =>
+          typeof g === 'number' ? g : g.qos,
+        );
+        this.handler.subscribed?.(this.index, codes);
+        return;
+      }
       case CMD.connack: {
         // [MQTT-3.2.2] byte 1: session present flag, byte 2: return/reason code
         const sessionPresent = ((buf[body] as number) & 1) === 1;

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { type Document, isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { FleetloadError } from '../errors.js';
+import { applyPresetDefaults, identityProblems } from '../identity/identity.js';
 import { defaultRunId, type Scenario, type ScenarioInput, scenarioInput, toScenario } from './schema.js';
 
 /**
@@ -30,6 +31,16 @@ const kinds: Record<Key, OptionKind> = {
   consumerHost: 'string',
   username: 'string',
   password: 'string',
+  ca: 'string',
+  cert: 'string',
+  key: 'string',
+  insecure: 'boolean',
+  servername: 'string',
+  preset: 'string',
+  hub: 'string',
+  deviceKey: 'string',
+  groupKey: 'string',
+  sasTtl: 'string',
   devices: 'number',
   spawnRate: 'number',
   runTime: 'string',
@@ -45,6 +56,13 @@ const kinds: Record<Key, OptionKind> = {
   out: 'string',
   consumer: 'string',
   consumerQos: 'number',
+  consumerGroup: 'string',
+  natsStream: 'string',
+  eventhubName: 'string',
+  eventhubConnectionString: 'string',
+  eventhubConsumerGroup: 'string',
+  storageConnectionString: 'string',
+  storageContainer: 'string',
   headless: 'boolean',
   webHost: 'string',
   webPort: 'number',
@@ -56,6 +74,25 @@ const kinds: Record<Key, OptionKind> = {
   grace: 'string',
   inflight: 'number',
   messagesPerDevice: 'number',
+  sourceIp: 'list',
+  connectRate: 'number',
+  reconnectMin: 'string',
+  reconnectMax: 'string',
+  offline: 'string',
+  offlineBuffer: 'number',
+  backpressure: 'string',
+  commandTopic: 'string',
+  influxUrl: 'string',
+  influxDb: 'string',
+  influxUser: 'string',
+  influxPassword: 'string',
+  influxOrg: 'string',
+  influxBucket: 'string',
+  influxToken: 'string',
+  influxRequired: 'boolean',
+  prometheusPort: 'number',
+  prometheusHost: 'string',
+  prometheusGrace: 'string',
 };
 const shorts: Partial<Record<Key, string>> = {
   host: 'H',
@@ -211,6 +248,9 @@ export function loadScenario(opts: LoadOptions): {
     return line === undefined ? String(opts.file) : `${opts.file}:${line}`;
   };
 
+  // A cloud preset fills in host, topic, clientId, consumer when not given (src/identity).
+  applyPresetDefaults(merged, from);
+
   const result = scenarioInput.safeParse(merged, { error: describeIssue });
   if (!result.success) {
     for (const issue of result.error.issues) {
@@ -235,12 +275,31 @@ export function loadScenario(opts: LoadOptions): {
     );
   }
 
+  if (merged.consumer === 'nats' && !/^(nats|tls):\/\//i.test(String(merged.consumerHost ?? ''))) {
+    problems.push(
+      `consumer: nats needs --consumer-host nats://host:4222 (the JetStream server) (${source(['consumer'])})`,
+    );
+  }
+  if (merged.consumer === 'eventhubs' && merged.eventhubConnectionString === undefined) {
+    problems.push(
+      `consumer: eventhubs needs --eventhub-connection-string (FLEETLOAD_EVENTHUB_CONNECTION_STRING) (${source(['consumer'])})`,
+    );
+  }
+
   const v5 = merged.mqttVersion === '5' || merged.mqttVersion === 5;
   if (!v5 && merged.password !== undefined && merged.username === undefined) {
     problems.push(
       `password: MQTT 3.1.1 does not allow a password without a username [MQTT-3.1.2-22]; add --username or use --mqtt-version 5 (${source(['password'])})`,
     );
   }
+
+  // TLS and identities: preset needs, conflicts, readable CA and device-0 certificate files (src/identity).
+  if (result.success) {
+    const draft = toScenario(result.data, result.data.runId ?? 'run');
+    problems.push(...identityProblems(draft, { cwd: opts.cwd, source: (k) => source([k]) }));
+  }
+
+  problems.push(...influxProblems(merged, source, warnings));
 
   if (problems.length > 0 || !result.success) throw new FleetloadError('E_SCENARIO', problems);
 
@@ -250,6 +309,39 @@ export function loadScenario(opts: LoadOptions): {
     if (v !== undefined) resolved[k] = v;
   }
   return { scenario, resolved, warnings };
+}
+
+/**
+ * InfluxDB settings: a URL needs either a 1.x database or a 2.x/3.x org + bucket + token. Settings without a URL
+ * (e.g. a token in the environment) write nothing: a warning, not an error.
+ */
+function influxProblems(
+  m: Record<string, unknown>,
+  source: (path: readonly PropertyKey[]) => string,
+  warnings: string[],
+): string[] {
+  const keys = [
+    'influxDb',
+    'influxUser',
+    'influxPassword',
+    'influxOrg',
+    'influxBucket',
+    'influxToken',
+    'influxRequired',
+  ];
+  if (m.influxUrl === undefined) {
+    const set = keys.filter((k) => m[k] !== undefined && m[k] !== false);
+    if (set.length > 0)
+      warnings.push(`${set.join(', ')} set without influxUrl (--influx-url): nothing is written to InfluxDB`);
+    return [];
+  }
+  const v1 = m.influxDb !== undefined;
+  const v2 = m.influxOrg !== undefined && m.influxBucket !== undefined && m.influxToken !== undefined;
+  if (v1 || v2) return [];
+  return [
+    'influxUrl: InfluxDB needs either --influx-db DB (1.x) or --influx-org, --influx-bucket and --influx-token ' +
+      `(2.x/3.x) (${source(['influxUrl'])})`,
+  ];
 }
 
 function readScenarioFile(file: string, cwd: string): { doc: Document; lines: LineCounter } {

@@ -79,6 +79,51 @@ export const scenarioInput = z.strictObject({
     .describe('where the consumer reads, when not the devices\' broker (e.g. a proxy, or nats://)'),
   username: z.string().optional().describe('MQTT username (template: {deviceId} {index} {runId})'),
   password: z.string().optional().describe('MQTT password; never logged, redacted in scenario.yaml'),
+  // TLS and device identities (src/identity): files, presets, keys
+  ca: z.string().min(1).optional().describe('CA certificate file (PEM) that signs the broker certificate'),
+  cert: template(DEVICE_PLACEHOLDERS)
+    .optional()
+    .describe('client certificate file template, e.g. certs/{deviceId}.pem'),
+  key: template(DEVICE_PLACEHOLDERS)
+    .optional()
+    .describe('client private key file template, e.g. certs/{deviceId}.key'),
+  insecure: z
+    .boolean()
+    .optional()
+    .describe('TLS: do not verify the broker certificate (mqtts:// and wss:// only)'),
+  servername: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('TLS server name (SNI and certificate check) when not the host'),
+  preset: z
+    .enum(['azure-iot-hub', 'aws-iot'])
+    .optional()
+    .describe('cloud platform preset: identities and defaults'),
+  hub: z
+    .string()
+    .regex(/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$/, {
+      message: 'must be the IoT hub host name, e.g. NAME.azure-devices.net',
+    })
+    .optional()
+    .describe('azure-iot-hub: IoT hub host name, NAME.azure-devices.net'),
+  deviceKey: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'azure-iot-hub: device symmetric key (base64), or @FILE template read per device; never logged',
+    ),
+  groupKey: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'azure-iot-hub: DPS group enrollment key (base64); device keys are derived from it; never logged',
+    ),
+  sasTtl: duration((ms) => (ms >= 10_000 ? undefined : 'must be at least 10s'))
+    .optional()
+    .describe('azure-iot-hub: SAS token lifetime; renewed (reconnect) before it expires; default 1h'),
   devices: z.number().int().min(1).max(10_000_000).default(100),
   spawnRate: z.number().positive().default(50).describe('devices started per second'),
   runTime: duration(positive).default('30s').describe('test duration, ramp included'),
@@ -112,8 +157,35 @@ export const scenarioInput = z.strictObject({
     )
     .optional(),
   out: z.string().min(1).default('./fleetload-results'),
-  consumer: z.enum(['mqtt', 'none']).default('mqtt'),
+  consumer: z.enum(['mqtt', 'nats', 'eventhubs', 'none']).default('mqtt'),
   consumerQos: z.literal([0, 1, 2]).optional().describe('consumer subscription QoS; default: qos'),
+  consumerGroup: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('MQTT shared-subscription group / NATS durable consumer; default: fleetload-<runId>'),
+  natsStream: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('JetStream stream; default: the one capturing the subject'),
+  eventhubName: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Event Hub name (unless the connection string has EntityPath)'),
+  eventhubConnectionString: z.string().min(1).optional().describe('Event Hubs connection string; a secret'),
+  eventhubConsumerGroup: z.string().min(1).default('$Default').describe('Event Hubs consumer group'),
+  storageConnectionString: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Blob Storage for Event Hubs checkpoints; a secret'),
+  storageContainer: z
+    .string()
+    .min(1)
+    .default('fleetload-checkpoints')
+    .describe('Blob container for checkpoints'),
   headless: z.boolean().default(false),
   webHost: z.string().min(1).default('127.0.0.1'),
   webPort: z.number().int().min(0).max(65535).default(8089),
@@ -126,12 +198,61 @@ export const scenarioInput = z.strictObject({
   connectTimeout: duration(positive).default('10s'),
   grace: duration().default('5s').describe('after the last send: wait this long for acks and deliveries'),
   inflight: z.number().int().min(1).max(65535).default(64).describe('QoS 1/2 messages in flight per device'),
+  sourceIp: z
+    .array(z.string())
+    .optional()
+    .describe('local addresses to spread connections over (list or CIDR, e.g. 127.0.0.2,127.0.0.3 or 127.0.1.0/28)'),
+  connectRate: z
+    .number()
+    .positive()
+    .optional()
+    .describe('global limit of connection attempts per second, reconnects included (against reconnect storms)'),
+  reconnectMin: duration().default('500ms').describe('reconnect backoff base (full jitter)'),
+  reconnectMax: duration().default('30s').describe('reconnect backoff cap'),
+  offline: z
+    .enum(['drop', 'buffer'])
+    .default('drop')
+    .describe('messages due while a device is offline: drop (counted) or buffer and send as a burst on reconnect'),
+  offlineBuffer: z.number().int().min(1).max(1_000_000).default(1000).describe('buffered messages per device'),
+  backpressure: z
+    .enum(['drop', 'wait'])
+    .default('drop')
+    .describe('in-flight window full: drop the due message (counted) or let it wait in the device buffer'),
+  commandTopic: z.string().min(1).optional().describe('each device subscribes to this topic template (commands)'),
   messagesPerDevice: z
     .number()
     .int()
     .min(1)
     .optional()
     .describe('each device stops after this many messages; the run ends when all have (or at runTime)'),
+  influxUrl: z
+    .string()
+    .superRefine((v, ctx) => {
+      const problem = influxUrlProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional()
+    .describe(
+      'InfluxDB to write the time series to: http(s)://host:8086 (needs influxDb, or influxOrg+influxBucket+influxToken)',
+    ),
+  influxDb: z.string().min(1).optional().describe('InfluxDB 1.x database'),
+  influxUser: z.string().min(1).optional().describe('InfluxDB 1.x user (basic auth)'),
+  influxPassword: z
+    .string()
+    .optional()
+    .describe('InfluxDB 1.x password; never logged, redacted in scenario.yaml'),
+  influxOrg: z.string().min(1).optional().describe('InfluxDB 2.x/3.x organization'),
+  influxBucket: z.string().min(1).optional().describe('InfluxDB 2.x/3.x bucket (3.x: database)'),
+  influxToken: z.string().min(1).optional().describe('InfluxDB 2.x/3.x API token; never logged, redacted'),
+  influxRequired: z
+    .boolean()
+    .default(false)
+    .describe('fail the run (exit 3) when InfluxDB does not take the first batch or the final flush'),
+  prometheusPort: z.number().int().min(0).max(65535).optional().describe('serve /metrics on this port'),
+  prometheusHost: z.string().min(1).default('127.0.0.1').describe('address /metrics listens on'),
+  prometheusGrace: duration()
+    .default('15s')
+    .describe('keep /metrics up this long after the run so the last scrape sees the final figures'),
 });
 
 export type ScenarioInput = z.input<typeof scenarioInput>;
@@ -143,6 +264,17 @@ export interface Scenario {
   consumerHost: string | undefined;
   username: string | undefined;
   password: string | undefined;
+  /** TLS and identities (src/identity): file paths and templates as given, resolved against the cwd */
+  ca: string | undefined;
+  cert: string | undefined;
+  key: string | undefined;
+  insecure: boolean;
+  servername: string | undefined;
+  preset: 'azure-iot-hub' | 'aws-iot' | undefined;
+  hub: string | undefined;
+  deviceKey: string | undefined;
+  groupKey: string | undefined;
+  sasTtlMs: number;
   devices: number;
   spawnRate: number;
   runTimeMs: number;
@@ -156,8 +288,15 @@ export interface Scenario {
   payloadSizeBytes: number;
   runId: string;
   out: string;
-  consumer: 'mqtt' | 'none';
+  consumer: 'mqtt' | 'nats' | 'eventhubs' | 'none';
   consumerQos: 0 | 1 | 2;
+  consumerGroup: string | undefined;
+  natsStream: string | undefined;
+  eventhubName: string | undefined;
+  eventhubConnectionString: string | undefined;
+  eventhubConsumerGroup: string;
+  storageConnectionString: string | undefined;
+  storageContainer: string;
   headless: boolean;
   webHost: string;
   webPort: number;
@@ -169,6 +308,25 @@ export interface Scenario {
   graceMs: number;
   inflight: number;
   messagesPerDevice: number | undefined;
+  sourceIps: string[];
+  connectRate: number | undefined;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  offline: 'drop' | 'buffer';
+  offlineBuffer: number;
+  backpressure: 'drop' | 'wait';
+  commandTopic: string | undefined;
+  influxUrl: string | undefined;
+  influxDb: string | undefined;
+  influxUser: string | undefined;
+  influxPassword: string | undefined;
+  influxOrg: string | undefined;
+  influxBucket: string | undefined;
+  influxToken: string | undefined;
+  influxRequired: boolean;
+  prometheusPort: number | undefined;
+  prometheusHost: string;
+  prometheusGraceMs: number;
 }
 
 const ms = (v: string | number): number => parseDurationMs(v) as number;
@@ -184,6 +342,16 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     consumerHost: p.consumerHost,
     username: p.username,
     password: p.password,
+    ca: p.ca,
+    cert: p.cert,
+    key: p.key,
+    insecure: p.insecure ?? false,
+    servername: p.servername,
+    preset: p.preset,
+    hub: p.hub,
+    deviceKey: p.deviceKey,
+    groupKey: p.groupKey,
+    sasTtlMs: p.sasTtl === undefined ? 3_600_000 : ms(p.sasTtl),
     devices: p.devices,
     spawnRate: p.spawnRate,
     runTimeMs: ms(p.runTime),
@@ -199,6 +367,13 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     out: p.out,
     consumer: p.consumer,
     consumerQos: p.consumerQos ?? p.qos,
+    consumerGroup: p.consumerGroup,
+    natsStream: p.natsStream,
+    eventhubName: p.eventhubName,
+    eventhubConnectionString: p.eventhubConnectionString,
+    eventhubConsumerGroup: p.eventhubConsumerGroup,
+    storageConnectionString: p.storageConnectionString,
+    storageContainer: p.storageContainer,
     headless: p.headless,
     webHost: p.webHost,
     webPort: p.webPort,
@@ -210,10 +385,71 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     graceMs: ms(p.grace),
     inflight: p.inflight,
     messagesPerDevice: p.messagesPerDevice,
+    sourceIps: expandSourceIps(p.sourceIp ?? []),
+    connectRate: p.connectRate,
+    reconnectMinMs: ms(p.reconnectMin),
+    reconnectMaxMs: ms(p.reconnectMax),
+    offline: p.offline,
+    offlineBuffer: p.offlineBuffer,
+    backpressure: p.backpressure,
+    commandTopic: p.commandTopic,
+    influxUrl: p.influxUrl,
+    influxDb: p.influxDb,
+    influxUser: p.influxUser,
+    influxPassword: p.influxPassword,
+    influxOrg: p.influxOrg,
+    influxBucket: p.influxBucket,
+    influxToken: p.influxToken,
+    influxRequired: p.influxRequired,
+    prometheusPort: p.prometheusPort,
+    prometheusHost: p.prometheusHost,
+    prometheusGraceMs: ms(p.prometheusGrace),
   };
+}
+
+/** What is wrong with an InfluxDB URL, or undefined. */
+export function influxUrlProblem(v: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    return `"${v}" is not a URL; use e.g. http://127.0.0.1:8086`;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    return `scheme "${u.protocol}" in "${v}" is not supported; use http:// or https://`;
+  }
+  if (u.username !== '' || u.password !== '') {
+    return 'must not contain credentials; use influxUser/influxPassword (1.x) or influxToken (2.x/3.x)';
+  }
+  if (u.search !== '' || u.hash !== '') {
+    return 'must not have a query or fragment; give db/org/bucket separately';
+  }
+  return undefined;
 }
 
 /** JSON Schema of the scenario file (`fleetload schema`). */
 export function scenarioJsonSchema(): unknown {
   return z.toJSONSchema(scenarioInput, { io: 'input', unrepresentable: 'any' });
+}
+
+/** `127.0.0.2,127.0.0.3` and CIDRs (`127.0.1.0/28`, at most 4096 addresses) → the list of addresses. */
+export function expandSourceIps(items: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const raw of items.flatMap((x) => x.split(','))) {
+    const item = raw.trim();
+    if (item === '') continue;
+    const cidr = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(item);
+    if (!cidr) {
+      out.push(item);
+      continue;
+    }
+    const bits = Number(cidr[5]);
+    const base = cidr.slice(1, 5).reduce((acc, o) => acc * 256 + Number(o), 0);
+    const size = 2 ** (32 - bits);
+    const start = base - (base % size);
+    for (let a = start; a < start + size; a++) {
+      out.push([a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.'));
+    }
+  }
+  return out;
 }

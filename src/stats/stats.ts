@@ -1,8 +1,9 @@
 import { encodeHistogram, type Histogram, newHistogram, recordMs } from './histogram.js';
 
 /**
- * Counters and histograms of one process, kept twice: for the current interval (reset every second) and for
- * the whole run. The hot path increments plain fields; `snapshot()` cuts an interval.
+ * Counters and histograms of one process for the current interval (reset every second; counters also kept for
+ * the whole run). Run-wide histograms live in the Aggregator, which merges the intervals: the hot path records
+ * each latency once. `snapshot()` cuts an interval.
  */
 
 export const LATENCIES = ['e2e', 'e2eSend', 'publishAck', 'connect', 'scheduleLag'] as const;
@@ -24,6 +25,8 @@ export const COUNTERS = [
   'foreign',
   'late',
   'negativeDelay',
+  'commands',
+  'renewals',
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 export type Counters = Record<CounterName, number>;
@@ -56,7 +59,6 @@ export class Stats {
   readonly interval = zeroCounters();
   readonly total = zeroCounters();
   readonly hInterval: Record<LatencyName, Histogram>;
-  readonly hTotal: Record<LatencyName, Histogram>;
   devicesConnected = 0;
   connectedPeak = 0;
   private errorsInterval = new Map<string, ErrorEntry>();
@@ -66,10 +68,8 @@ export class Stats {
   constructor(now: number) {
     this.lastCut = now;
     this.hInterval = {} as Record<LatencyName, Histogram>;
-    this.hTotal = {} as Record<LatencyName, Histogram>;
     for (const k of LATENCIES) {
       this.hInterval[k] = newHistogram();
-      this.hTotal[k] = newHistogram();
     }
   }
 
@@ -80,7 +80,6 @@ export class Stats {
 
   latency(name: LatencyName, ms: number): void {
     recordMs(this.hInterval[name], ms);
-    recordMs(this.hTotal[name], ms);
   }
 
   connected(delta: number): void {

@@ -42,6 +42,13 @@ export interface Summary {
   errors: ErrorEntry[];
   thresholds: ThresholdResult[];
   passed: boolean;
+  /** time-series sinks in use: InfluxDB lines written/dropped and failed requests, Prometheus scrapes */
+  sinks?: SinksSummary;
+}
+
+export interface SinksSummary {
+  influx?: { written: number; dropped: number; failedBatches: number };
+  prometheus?: { scrapes: number };
 }
 
 export interface ThresholdResult {

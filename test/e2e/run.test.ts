@@ -134,6 +134,7 @@ describe('runs against Mosquitto', { skip: skipUnless('mosquitto') }, () => {
         assert.deepEqual(files, [
           'histograms',
           'intervals.jsonl',
+          'report.html',
           'scenario.yaml',
           'summary.json',
           'timeseries.csv',

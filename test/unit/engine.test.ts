@@ -49,7 +49,11 @@ test('open model in fake time: every slot from connect to run end is sent on tim
   assert.equal(stats.total.sent, expected);
   assert.equal(stats.total.acked, expected);
   assert.equal(stats.total.skipped, 0);
-  assert.equal(stats.hTotal.scheduleLag.maxValue <= 1, true, 'timers fire exactly on the slot in fake time');
+  assert.equal(
+    stats.hInterval.scheduleLag.maxValue <= 1,
+    true,
+    'timers fire exactly on the slot in fake time',
+  );
   const pubs = broker.packets.filter((p) => p.cmd === 'publish');
   assert.equal(pubs.length, expected);
   // seq per device runs 1..n without gaps; ts are the scheduled slot times, spread across the interval
@@ -180,6 +184,213 @@ test('a dropped connection: in-flight messages fail, the device reconnects, seq 
     seqs,
     seqs.map((_, k) => k + 1),
     'seq never reused across the reconnect',
+  );
+  engine.stop();
+});
+
+test('offline buffer: messages due while disconnected are sent as a burst on reconnect, with their scheduled ts', async () => {
+  const clock = new FakeClock();
+  let dropped = false;
+  const broker = new MemBroker((p, peer) => {
+    if (p.cmd === 'publish' && !dropped) {
+      const m = JSON.parse(p.payload.toString()) as { seq: number };
+      if (m.seq === 2) {
+        dropped = true;
+        autoAck(p, peer);
+        peer.close();
+        return;
+      }
+    }
+    autoAck(p, peer);
+  });
+  const stats = new Stats(clock.now());
+  const s = scenario({
+    devices: 1,
+    spawnRate: 1,
+    runTime: '3s',
+    interval: '100ms',
+    qos: 1,
+    offline: 'buffer',
+  });
+  const engine = new Engine({
+    scenario: s,
+    url: new URL('mqtt://mem'),
+    stats,
+    clock,
+    openTransport: broker.factory,
+    random: () => 1,
+    backoffBaseMs: 450, // offline from ~100 ms to ~550 ms: slots at 200..500 ms wait in the buffer
+  });
+  engine.start();
+  await drive(clock, 3200);
+  const pubs = broker.packets.flatMap((p) =>
+    p.cmd === 'publish' ? [JSON.parse(p.payload.toString()) as { seq: number; ts: number }] : [],
+  );
+  assert.equal(stats.total.scheduled, 30);
+  assert.equal(stats.total.skipped, 0, 'nothing dropped: the buffer held every due message');
+  assert.equal(stats.total.sent, 30);
+  assert.deepEqual(
+    pubs.map((m) => m.seq),
+    pubs.map((_, k) => k + 1),
+  );
+  // the burst keeps scheduled times, so its e2e delay shows the offline period
+  const ts = pubs.map((m) => Math.round(m.ts - engine.startAt));
+  assert.deepEqual(
+    ts,
+    ts.map((_, k) => k * 100),
+  );
+  assert.ok(stats.hInterval.scheduleLag.maxValue / 1000 >= 300, 'buffered messages went out late');
+  engine.stop();
+});
+
+test('backpressure wait: a full window holds messages until acks free it; drop counts them instead', async () => {
+  for (const policy of ['wait', 'drop'] as const) {
+    const clock = new FakeClock();
+    const held: Array<{ id: number; peer: import('./fakes/mem-broker.js').MemBrokerPeer }> = [];
+    const broker = new MemBroker((p, peer) => {
+      if (p.cmd === 'publish') held.push({ id: p.messageId ?? 0, peer });
+      else autoAck(p, peer);
+    });
+    const stats = new Stats(clock.now());
+    const s = scenario({
+      devices: 1,
+      spawnRate: 1,
+      runTime: '1s',
+      interval: '100ms',
+      qos: 1,
+      inflight: 2,
+      backpressure: policy,
+    });
+    const engine = new Engine({
+      scenario: s,
+      url: new URL('mqtt://mem'),
+      stats,
+      clock,
+      openTransport: broker.factory,
+    });
+    engine.start();
+    await drive(clock, 450); // 5 slots due (0..400 ms), window 2, no acks yet
+    assert.equal(stats.total.sent, 2);
+    if (policy === 'wait') {
+      assert.equal(engine.buffered, 3);
+      for (const h of held.splice(0)) h.peer.send({ cmd: 'puback', messageId: h.id });
+      await flush();
+      await flush();
+      assert.equal(stats.total.sent, 4, 'two acks let two waiting messages out');
+    } else {
+      assert.equal(stats.total.skipped, 3);
+      assert.equal(stats.errors()[0]?.kind, 'backpressure');
+    }
+    engine.stop();
+  }
+});
+
+test('connect-rate limit paces reconnect storms and the ramp alike', async () => {
+  const clock = new FakeClock();
+  const broker = new MemBroker();
+  const stats = new Stats(clock.now());
+  const s = scenario({ devices: 20, spawnRate: 1000, runTime: '5s', interval: '1s', connectRate: 5 });
+  const engine = new Engine({
+    scenario: s,
+    url: new URL('mqtt://mem'),
+    stats,
+    clock,
+    openTransport: broker.factory,
+  });
+  engine.start();
+  await drive(clock, 1000, 10);
+  // one token at start, then 5/s: about 6 attempts in the first second, not 20
+  assert.ok(
+    stats.total.connectAttempts >= 5 && stats.total.connectAttempts <= 7,
+    `${stats.total.connectAttempts}`,
+  );
+  await drive(clock, 3000, 10);
+  assert.equal(stats.total.connects, 20);
+  engine.stop();
+});
+
+test('setTargetDevices ramps down and up while running; setIntervalMs changes the rate', async () => {
+  const clock = new FakeClock();
+  const broker = new MemBroker();
+  const stats = new Stats(clock.now());
+  const s = scenario({ devices: 10, spawnRate: 100, runTime: '10s', interval: '100ms', qos: 0 });
+  const engine = new Engine({
+    scenario: s,
+    url: new URL('mqtt://mem'),
+    stats,
+    clock,
+    openTransport: broker.factory,
+  });
+  engine.start();
+  await drive(clock, 1000);
+  assert.equal(engine.connectedNow, 10);
+  engine.setTargetDevices(4);
+  await drive(clock, 50);
+  assert.equal(engine.connectedNow, 4);
+  const before = stats.total.sent;
+  await drive(clock, 1000);
+  assert.ok(
+    Math.abs(stats.total.sent - before - 40) <= 4,
+    `4 devices × 10/s, got ${stats.total.sent - before}`,
+  );
+  engine.setIntervalMs(50);
+  const mid = stats.total.sent;
+  await drive(clock, 1000);
+  assert.ok(Math.abs(stats.total.sent - mid - 80) <= 8, `4 devices × 20/s, got ${stats.total.sent - mid}`);
+  engine.setTargetDevices(10);
+  await drive(clock, 200);
+  assert.equal(engine.connectedNow, 10);
+  assert.equal(stats.total.reconnects, 6, 'the 6 parked devices came back');
+  engine.stop();
+});
+
+test('command topic: each device subscribes after CONNACK; commands are counted; source addresses rotate', async () => {
+  const clock = new FakeClock();
+  const seen: string[] = [];
+  const broker = new MemBroker((p, peer) => {
+    if (p.cmd === 'subscribe') {
+      seen.push(p.subscriptions[0]?.topic ?? '');
+      peer.send({ cmd: 'suback', messageId: p.messageId ?? 0, granted: [1] });
+      peer.send({
+        cmd: 'publish',
+        topic: p.subscriptions[0]?.topic ?? '',
+        payload: Buffer.from('reboot'),
+        qos: 1,
+        messageId: 7,
+        dup: false,
+        retain: false,
+      });
+    } else autoAck(p, peer);
+  });
+  const addrs: Array<string | undefined> = [];
+  const factory: typeof broker.factory = (o, onOpen) => {
+    addrs.push((o as { localAddress?: string }).localAddress);
+    return broker.factory(o, onOpen);
+  };
+  const stats = new Stats(clock.now());
+  const s = scenario({
+    devices: 3,
+    spawnRate: 100,
+    runTime: '1s',
+    interval: '1s',
+    commandTopic: 'cmd/{deviceId}',
+    sourceIp: ['127.0.0.2,127.0.0.3'],
+  });
+  const engine = new Engine({
+    scenario: s,
+    url: new URL('mqtt://mem'),
+    stats,
+    clock,
+    openTransport: factory,
+  });
+  engine.start();
+  await drive(clock, 200);
+  assert.deepEqual(seen, ['cmd/dev-000000', 'cmd/dev-000001', 'cmd/dev-000002']);
+  assert.equal(stats.total.commands, 3);
+  assert.deepEqual(addrs, ['127.0.0.2', '127.0.0.3', '127.0.0.2']);
+  assert.ok(
+    broker.packets.some((p) => p.cmd === 'puback' && p.messageId === 7),
+    'the device acks QoS 1 commands',
   );
   engine.stop();
 });

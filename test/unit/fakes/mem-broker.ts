@@ -60,6 +60,7 @@ export class MemBroker {
       this.respond(p, peer);
     });
     server.on('data', (b: Buffer) => parser.parse(b));
+    server.on('end', () => server.end()); // like a broker: the client's DISCONNECT + FIN closes the connection
     this.peers.push(peer);
     queueMicrotask(onOpen);
     return { stream: client, socket: undefined };

@@ -1,0 +1,11 @@
+import { startInfluxDb } from '/work/main/test/helpers/influxdb.ts';
+import { startPrometheus } from '/work/main/test/helpers/prometheus.ts';
+const t0 = Date.now();
+const i = await startInfluxDb();
+console.log('influx up', Date.now() - t0, i.url);
+console.log(JSON.stringify(await i.query('CREATE DATABASE fleetload')));
+const p = await startPrometheus({ targets: ['127.0.0.1:1'] });
+console.log('prom up', Date.now() - t0, p.url);
+console.log((await import('node:child_process')).execSync(`ss -ltnp | grep -E "influxd|prometheus" || true`).toString());
+await i.stop(); await p.stop();
+console.log('stopped');

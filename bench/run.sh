@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# fleetload's benchmark, side by side with its peers, ratios from one run (never absolute times across runs).
+#   1. peers on Mosquitto: seed-style Locust+paho, naive MQTT.js, fleetload — 1000 devices × 10 msg/s, 20 s,
+#      QoS 0 and QoS 1: CPU µs per delivered message (whole process) and peak RSS.
+#   2. throughput ceiling: 1000 devices × 150 msg/s QoS 0 against Mosquitto and against a minimal sink broker.
+#   3. idle fleet: N idle connected devices (several source addresses): RSS per device and connects per second.
+# Writes bench/RESULTS.md. Needs: mosquitto, mosquitto-clients, python3-locust, python3-paho-mqtt, /usr/bin/time.
+# usage: bench/run.sh [--quick]   (--quick: 10 s runs, fewer idle devices; for a smoke test, not for figures)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+QUICK=${1:-}
+SECS=20; IDLE=19000
+[[ $QUICK == --quick ]] && { SECS=10; IDLE=2000; }
+CLI="node $ROOT/dist/cli/main.js"
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"; [[ -n ${SINK:-} ]] && kill "$SINK" 2>/dev/null || true' EXIT
+[[ -f $ROOT/dist/cli/main.js ]] || (cd "$ROOT" && npm run build >/dev/null)
+RESULTS=$HERE/RESULTS.md
+log() { printf '%s\n' "$*" >&2; }
+
+fl_cmd="$CLI run -H {url} -u {devices} -r {spawn} -t {seconds}s -i {interval_ms}ms --qos {qos} --headless --consumer none --out $OUT --json"
+
+peer_table() { # qos
+  FLEETLOAD_CMD="$fl_cmd" "$HERE/peer-bench.sh" -d 1000 -r 10 -s "$SECS" -q "$1" -p 500 -t locust,mqttjs,fleetload
+}
+
+log "1/3 peers, QoS 0 and QoS 1 (${SECS}s each)…"
+Q0=$(peer_table 0); log "$Q0"
+Q1=$(peer_table 1); log "$Q1"
+
+field() { # line key → value
+  sed -n "s/.*$2=\([0-9.]*\).*/\1/p" <<<"$1"
+}
+row() { # tool table
+  grep "^$1 " <<<"$2" || true
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0 && a>0) printf "%.1f×", b/a; else print "–" }'; }
+
+log "2/3 throughput ceiling (1000 devices × 150 msg/s, QoS 0)…"
+ceiling() { # url label
+  local url=$1 label=$2
+  /usr/bin/time -f '%U %S %M' -o "$OUT/time" $CLI run -H "$url" -u 1000 -r 2000 -t "${SECS}s" -i 6.667ms --qos 0 \
+    --headless --consumer none --out "$OUT" --json > "$OUT/s.json" 2>/dev/null || true
+  node -e '
+    const s = require(process.argv[1]); const [u, y, m] = require("fs").readFileSync(process.argv[2], "utf8").trim().split(/\s+/).map(Number);
+    const ach = s.messages.scheduled ? s.messages.sent / s.messages.scheduled : 0;
+    console.log(`| ${process.argv[3]} | ${s.rates.sentPerSec.toLocaleString("en")} | ${(100 * ach).toFixed(1)}% | ${s.latency.scheduleLag.p99} ms | ${((u + y) * 1e6 / Math.max(1, s.messages.sent)).toFixed(2)} | ${(m / 1024).toFixed(0)} MB | ${s.generator.saturated} |`);
+  ' "$OUT/s.json" "$OUT/time" "$label"
+}
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_connections -1\n' "$PORT" > "$OUT/m.conf"
+mosquitto -c "$OUT/m.conf" > /dev/null 2>&1 & MOSQ=$!
+sleep 0.5
+C_MOSQ=$(ceiling "mqtt://127.0.0.1:$PORT" "Mosquitto 2.0")
+kill $MOSQ; wait $MOSQ 2>/dev/null || true
+node --import tsx "$HERE/sink-broker.ts" 0 > "$OUT/sink.out" & SINK=$!
+for _ in $(seq 50); do grep -q ready "$OUT/sink.out" 2>/dev/null && break; sleep 0.1; done
+SPORT=$(sed -n 's/ready //p' "$OUT/sink.out")
+C_SINK=$(ceiling "mqtt://127.0.0.1:$SPORT" "sink broker (bench/sink-broker.ts)")
+log "$C_MOSQ"; log "$C_SINK"
+
+log "3/3 idle fleet: $IDLE devices…"
+idle() { # devices → "rss_kb connects_per_s connected"
+  local n=$1
+  /usr/bin/time -f '%M' -o "$OUT/itime" $CLI run -H "mqtt://127.0.0.1:$SPORT" -u "$n" -r 100000 -t 15s -i 1h --qos 0 \
+    --headless --consumer none --source-ip 127.0.0.2,127.0.0.3,127.0.0.4 --out "$OUT" --json > "$OUT/i.json" 2>/dev/null || true
+  node -e '
+    const s = require(process.argv[1]); const rss = Number(require("fs").readFileSync(process.argv[2], "utf8").trim());
+    const dir = require("path").join(process.argv[3], s.runId);
+    const rows = require("fs").readFileSync(require("path").join(dir, "intervals.jsonl"), "utf8").trim().split("\n").map(JSON.parse);
+    const full = rows.find((r) => r.devicesConnected >= s.devices.target);
+    const secs = full ? full.elapsedMs / 1000 : NaN;
+    console.log(`${rss} ${(s.devices.connectedPeak / secs).toFixed(0)} ${s.devices.connectedPeak}`);
+  ' "$OUT/i.json" "$OUT/itime" "$OUT"
+}
+read -r RSS1 _ _ < <(idle 1)
+read -r RSSN CPS CONN < <(idle "$IDLE")
+PER_DEV=$(awk -v a="$RSS1" -v b="$RSSN" -v n="$IDLE" 'BEGIN{printf "%.2f", (b-a)/n}')
+log "idle: baseline ${RSS1} KB, ${IDLE} devices ${RSSN} KB → ${PER_DEV} KB/device, ${CPS} connects/s (connected ${CONN})"
+
+{
+  echo "# Benchmark results"
+  echo
+  echo "Produced by \`npm run bench\` (bench/run.sh) on $(date -u +%Y-%m-%d), $(nproc) cores, node $(node --version), $(mosquitto -h 2>/dev/null | head -1 | sed 's/mosquitto //')."
+  echo "Machines are noisy: compare ratios within one run. Reproduce with \`npm run bench\`."
+  echo
+  echo "## 1. Cost per delivered message: 1000 devices × 10 msg/s, ${SECS} s, on Mosquitto"
+  echo
+  echo "| generator | QoS | delivered msg/s | µs CPU / msg | peak RSS MB | fleetload is cheaper by |"
+  echo "|---|---|---|---|---|---|"
+  for q in 0 1; do
+    T=$Q0; [[ $q == 1 ]] && T=$Q1
+    F=$(field "$(row fleetload "$T")" cpu_us_per_msg)
+    for tool in locust mqttjs fleetload; do
+      L=$(row $tool "$T"); [[ -z $L ]] && continue
+      U=$(field "$L" cpu_us_per_msg)
+      R=$( [[ $tool == fleetload ]] && echo "" || ratio "$F" "$U")
+      echo "| $tool | $q | $(field "$L" delivered) | $U | $(field "$L" peak_rss_mb) | $R |"
+    done
+  done
+  echo
+  echo "Targets (issue 3): fleetload ≤ 1/5 of mqttjs and ≤ 1/25 of locust per message."
+  echo
+  echo "## 2. Throughput ceiling: 1000 devices × 150 msg/s (150k msg/s scheduled), QoS 0, one process"
+  echo
+  echo "| broker | sent msg/s | achieved / scheduled | schedule lag p99 | µs CPU / msg | peak RSS | saturated |"
+  echo "|---|---|---|---|---|---|---|"
+  echo "$C_MOSQ"
+  echo "$C_SINK"
+  echo
+  echo "## 3. Idle fleet: ${IDLE} connected devices in one process (3 source addresses), sink broker"
+  echo
+  echo "| devices | peak RSS | baseline RSS (1 device) | RSS per device | connects/s |"
+  echo "|---|---|---|---|---|"
+  echo "| $CONN | $((RSSN / 1024)) MB | $((RSS1 / 1024)) MB | ${PER_DEV} KB | $CPS |"
+  echo
+  echo "Commands: \`bench/run.sh\` runs all three; \`bench/peer-bench.sh\` (a copy of the shared peer bench) runs section 1 alone,"
+  echo "e.g. \`FLEETLOAD_CMD='$fl_cmd' bench/peer-bench.sh -d 1000 -r 10 -s 20 -q 1 -t locust,mqttjs,fleetload\`."
+} > "$RESULTS"
+log "wrote $RESULTS"

@@ -1,0 +1,111 @@
+import type { RunListener } from '../cli/run.js';
+import type { Clock } from '../engine/clock.js';
+import type { FleetloadError } from '../errors.js';
+import type { Scenario } from '../scenario/schema.js';
+import type { SinksSummary } from '../stats/summary.js';
+import { InfluxSink } from './influx.js';
+import { PrometheusSink } from './prometheus.js';
+
+/**
+ * The time-series sinks a scenario asks for (InfluxDB, Prometheus), as run listeners, with what the run needs
+ * around them: a `failure` to race with the run (only with influxRequired), the `sinks` part of summary.json, and
+ * `close` (final InfluxDB flush; /metrics kept up for the grace period).
+ */
+
+export interface SinkContext {
+  runId: string;
+  /** `worker` tag/label: the worker's segment, or "0" in a single-process run */
+  worker: string;
+  log?: (line: string) => void;
+  clock?: Clock;
+}
+
+export interface Sinks {
+  listeners: RunListener[];
+  /**
+   * Resolves with an E_UNREACHABLE error when influxRequired and InfluxDB did not take the first batch; never
+   * resolves otherwise. Race it with Ctrl-C to stop the run early; `close` then throws the same error.
+   */
+  failure: Promise<FleetloadError>;
+  /** Waits (bounded) until the lines queued so far are written: call it before building summary.json. */
+  flush(): Promise<void>;
+  /** summary.json `sinks`, or undefined when no sink is configured */
+  summaryPart(): SinksSummary | undefined;
+  /**
+   * Final InfluxDB flush, then /metrics stays up for prometheusGrace (skipped when interrupted; cut short when
+   * `cancel` settles, e.g. Ctrl-C during the wait). Throws E_UNREACHABLE when influxRequired and the data did not
+   * get through.
+   */
+  close(opts: { interrupted: boolean; cancel?: Promise<unknown> }): Promise<void>;
+  /** where /metrics is served, when it is */
+  prometheusUrl: string | undefined;
+}
+
+const never = new Promise<never>(() => {});
+
+/** Starts the sinks of a scenario. A busy Prometheus port throws E_USAGE before anything else has started. */
+export async function createSinks(s: Scenario, ctx: SinkContext): Promise<Sinks> {
+  const log = ctx.log ?? (() => {});
+  let influx: InfluxSink | undefined;
+  let prometheus: PrometheusSink | undefined;
+  if (s.prometheusPort !== undefined) {
+    prometheus = new PrometheusSink({
+      host: s.prometheusHost,
+      port: s.prometheusPort,
+      runId: s.runId,
+      worker: ctx.worker,
+      graceMs: s.prometheusGraceMs,
+      log,
+    });
+    await prometheus.listen();
+    log(`prometheus: metrics at ${prometheus.url}`);
+  }
+  if (s.influxUrl !== undefined) {
+    influx = new InfluxSink({
+      url: s.influxUrl,
+      db: s.influxDb,
+      user: s.influxUser,
+      password: s.influxPassword,
+      org: s.influxOrg,
+      bucket: s.influxBucket,
+      token: s.influxToken,
+      required: s.influxRequired,
+      runId: s.runId,
+      worker: ctx.worker,
+      source: s.consumer === 'none' ? undefined : s.consumer,
+      log,
+      ...(ctx.clock ? { clock: ctx.clock } : {}),
+    });
+    const target = s.influxDb !== undefined ? `database ${s.influxDb}` : `bucket ${s.influxBucket}`;
+    log(`influxdb: writing to ${new URL(s.influxUrl).origin} ${target}`);
+  }
+  const listeners: RunListener[] = [];
+  if (influx) listeners.push(influx);
+  if (prometheus) listeners.push(prometheus);
+  let closed = false;
+  return {
+    listeners,
+    failure: influx?.failure ?? never,
+    prometheusUrl: prometheus?.url,
+    flush: async () => {
+      await influx?.flush();
+    },
+    summaryPart: () => {
+      if (!influx && !prometheus) return undefined;
+      return {
+        ...(influx ? { influx: influx.stats } : {}),
+        ...(prometheus ? { prometheus: { scrapes: prometheus.scrapes } } : {}),
+      };
+    },
+    close: async (opts) => {
+      if (closed) return;
+      closed = true;
+      // both at once: the InfluxDB flush happens during the Prometheus grace period
+      const results = await Promise.allSettled([
+        influx?.close({ interrupted: opts.interrupted }),
+        prometheus?.close(opts),
+      ]);
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+    },
+  };
+}

@@ -1,0 +1,536 @@
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
+import type { IntervalFigures, RunListener } from '../cli/run.js';
+import { type Clock, systemClock, type TimerHandle } from '../engine/clock.js';
+import { FleetloadError } from '../errors.js';
+import type { Histogram } from '../stats/histogram.js';
+import type { Summary } from '../stats/summary.js';
+
+/**
+ * The InfluxDB sink (DESIGN.md "Time-series outputs"): one `fleetload_producer` and one `fleetload_consumer` line
+ * per interval, and one `fleetload_summary` line when the run finishes, in InfluxDB line protocol with ms
+ * timestamps. Written to InfluxDB 1.x (`/write?db=`) or 2.x/3.x (`/api/v2/write?org=&bucket=`, token).
+ *
+ * A slow or dead InfluxDB never slows the run: listener calls only format lines into a bounded buffer (the oldest
+ * lines are dropped, and counted, when it is full); one request at a time goes out in the background, gzipped,
+ * with a timeout, and is retried with exponential backoff on 5xx, 429 and network errors. A 4xx is not retried
+ * (the batch is dropped and counted). With `required`, a first batch that cannot be written, or a final flush
+ * that fails, is an E_UNREACHABLE error (`failure` resolves, `close` throws).
+ */
+
+const gzip = promisify(gzipCallback);
+
+export interface InfluxTarget {
+  /** `http(s)://host:8086` (a path prefix is kept: `https://proxy/influx`) */
+  url: string;
+  /** 1.x: database (optionally `db/retention-policy` is not parsed: use the db name) */
+  db?: string | undefined;
+  /** 1.x: basic auth */
+  user?: string | undefined;
+  password?: string | undefined;
+  /** 2.x / 3.x */
+  org?: string | undefined;
+  bucket?: string | undefined;
+  token?: string | undefined;
+}
+
+export interface InfluxSinkOptions extends InfluxTarget {
+  runId: string;
+  /** `worker` tag of the producer lines */
+  worker: string;
+  /** `source` tag of the consumer lines (mqtt, nats, …); undefined: no consumer lines (consumer none) */
+  source: string | undefined;
+  /** a first batch that cannot be written, or a failed final flush, fails the run (E_UNREACHABLE) */
+  required?: boolean;
+  clock?: Clock;
+  fetch?: typeof fetch;
+  log?: (line: string) => void;
+  /** lines per request (default 5000) */
+  batchLines?: number;
+  /** lines kept while InfluxDB does not take them; beyond, the oldest are dropped (default 10000) */
+  maxBufferLines?: number;
+  /** per request (default 5000 ms) */
+  timeoutMs?: number;
+  /** backoff: base × 2^(attempt-1), capped, with jitter (defaults 500 ms, 30 s) */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** 0..1, for the jitter (default Math.random) */
+  random?: () => number;
+  /** gzip request bodies (default true) */
+  gzip?: boolean;
+  /** with `required`: attempts at the first batch before the run fails (default 3) */
+  requiredAttempts?: number;
+  /** close(): time allowed for the final flush (default 10 s; 2 s when interrupted) */
+  closeTimeoutMs?: number;
+}
+
+export interface InfluxStats {
+  /** lines InfluxDB accepted (2xx) */
+  written: number;
+  /** lines discarded: buffer full (oldest first), a 4xx answer, or still unsent when the run closed */
+  dropped: number;
+  /** write requests that failed (each failed attempt: timeout, network error, non-2xx) */
+  failedBatches: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Line protocol
+
+/** Measurement names: commas and spaces are escaped. */
+export function escapeMeasurement(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ').replace(/([, ])/g, '\\$1');
+}
+
+/** Tag keys and values, field keys: commas, equals signs and spaces are escaped; line breaks become spaces. */
+export function escapeTag(s: string): string {
+  return (
+    s
+      .replace(/[\r\n]+/g, ' ')
+      .replace(/([,= ])/g, '\\$1')
+      // a trailing backslash would escape the separator after it
+      .replace(/\\$/, '\\\\')
+  );
+}
+
+type FieldValue = { int: number } | { float: number };
+
+function tagSet(tags: ReadonlyArray<readonly [string, string | undefined]>): string {
+  let out = '';
+  // tags sorted by key, as InfluxDB recommends; empty values are not allowed in line protocol
+  for (const [k, v] of [...tags].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    if (v === undefined || v === '') continue;
+    out += `,${escapeTag(k)}=${escapeTag(v)}`;
+  }
+  return out;
+}
+
+function fieldSet(fields: ReadonlyArray<readonly [string, FieldValue | undefined]>): string {
+  const parts: string[] = [];
+  for (const [k, v] of fields) {
+    if (v === undefined) continue;
+    if ('int' in v) {
+      if (Number.isFinite(v.int)) parts.push(`${escapeTag(k)}=${Math.round(v.int)}i`);
+    } else if (Number.isFinite(v.float)) {
+      parts.push(`${escapeTag(k)}=${Math.round(v.float * 1000) / 1000}`);
+    }
+  }
+  return parts.join(',');
+}
+
+/** One line, or undefined when it has no field (line protocol needs at least one). */
+export function formatLine(
+  measurement: string,
+  tags: ReadonlyArray<readonly [string, string | undefined]>,
+  fields: ReadonlyArray<readonly [string, FieldValue | undefined]>,
+  timeMs: number,
+): string | undefined {
+  const f = fieldSet(fields);
+  if (f === '') return undefined;
+  return `${escapeMeasurement(measurement)}${tagSet(tags)} ${f} ${Math.round(timeMs)}`;
+}
+
+const int = (n: number): FieldValue => ({ int: n });
+const float = (n: number): FieldValue => ({ float: n });
+/** a percentile in ms, or no field when the histogram is empty (0 would read as "0 ms") */
+const pct = (h: Histogram, p: number): FieldValue | undefined =>
+  h.totalCount > 0 ? float(h.getValueAtPercentile(p) / 1000) : undefined;
+const maxOf = (h: Histogram): FieldValue | undefined =>
+  h.totalCount > 0 ? float(h.maxValue / 1000) : undefined;
+
+export interface LineTags {
+  runId: string;
+  worker: string;
+  /** consumer source; undefined: no consumer line */
+  source: string | undefined;
+}
+
+/**
+ * The lines of one interval: `fleetload_producer` (DESIGN.md fields, then skipped, connect_failures, reconnects,
+ * connect_p99, cpu_percent, event_loop_lag_p99) and `fleetload_consumer` (`lost` = holes seen so far, then
+ * foreign). Latency fields are in ms and left out when nothing was measured in the interval.
+ */
+export function intervalLines(f: IntervalFigures, tags: LineTags): string[] {
+  const m = f.interval;
+  const c = m.counters;
+  const h = m.histograms;
+  const t = m.t;
+  const lines: string[] = [];
+  const producer = formatLine(
+    'fleetload_producer',
+    [
+      ['run_id', tags.runId],
+      ['worker', tags.worker],
+    ],
+    [
+      ['devices_connected', int(m.devicesConnected)],
+      ['sent', int(c.sent)],
+      ['acked', int(c.acked)],
+      ['failed', int(c.failed)],
+      ['scheduled', int(c.scheduled)],
+      ['skipped', int(c.skipped)],
+      ['connect_failures', int(c.connectFailures)],
+      ['reconnects', int(c.reconnects)],
+      ['ack_p50', pct(h.publishAck, 50)],
+      ['ack_p99', pct(h.publishAck, 99)],
+      ['lag_p99', pct(h.scheduleLag, 99)],
+      ['connect_p99', pct(h.connect, 99)],
+      ['cpu_percent', float(f.cpuPercent)],
+      ['event_loop_lag_p99', float(f.eventLoopLagP99Ms)],
+    ],
+    t,
+  );
+  if (producer) lines.push(producer);
+  if (tags.source !== undefined) {
+    const consumer = formatLine(
+      'fleetload_consumer',
+      [
+        ['run_id', tags.runId],
+        ['source', tags.source],
+      ],
+      [
+        ['received', int(c.received)],
+        ['lost', int(f.gaps)],
+        ['duplicated', int(c.duplicated)],
+        ['reordered', int(c.reordered)],
+        ['foreign', int(c.foreign)],
+        ['e2e_p50', pct(h.e2e, 50)],
+        ['e2e_p90', pct(h.e2e, 90)],
+        ['e2e_p95', pct(h.e2e, 95)],
+        ['e2e_p99', pct(h.e2e, 99)],
+        ['e2e_max', maxOf(h.e2e)],
+      ],
+      t,
+    );
+    if (consumer) lines.push(consumer);
+  }
+  return lines;
+}
+
+/** `fleetload_summary`: the final figures of the run (final `lost`, pass/fail), at the end time. */
+export function summaryLine(s: Summary, tags: Pick<LineTags, 'runId' | 'worker'>): string | undefined {
+  const m = s.messages;
+  const e = s.latency.e2e;
+  const a = s.latency.publishAck;
+  return formatLine(
+    'fleetload_summary',
+    [
+      ['run_id', tags.runId],
+      ['worker', tags.worker],
+    ],
+    [
+      ['scheduled', int(m.scheduled)],
+      ['sent', int(m.sent)],
+      ['acked', int(m.acked)],
+      ['failed', int(m.failed)],
+      ['unconfirmed', int(m.unconfirmed)],
+      ['received', int(m.received)],
+      ['lost', int(m.lost)],
+      ['duplicated', int(m.duplicated)],
+      ['reordered', int(m.reordered)],
+      ['foreign', int(m.foreign)],
+      ['connected_peak', int(s.devices.connectedPeak)],
+      ['connect_failures', int(s.devices.connectFailures)],
+      ['e2e_p50', e.count > 0 ? float(e.p50) : undefined],
+      ['e2e_p99', e.count > 0 ? float(e.p99) : undefined],
+      ['ack_p99', a.count > 0 ? float(a.p99) : undefined],
+      ['passed', { int: s.passed ? 1 : 0 }],
+    ],
+    Date.parse(s.endedAt),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Writer
+
+/** The write URL and headers for a target (1.x when `db` is set, else 2.x/3.x). */
+export function writeRequest(t: InfluxTarget): { url: string; headers: Record<string, string> } {
+  const base = new URL(t.url);
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8' };
+  if (t.db !== undefined) {
+    const u = new URL(`${prefix}/write`, base);
+    u.searchParams.set('db', t.db);
+    u.searchParams.set('precision', 'ms');
+    if (t.user !== undefined || t.password !== undefined) {
+      headers.Authorization = `Basic ${Buffer.from(`${t.user ?? ''}:${t.password ?? ''}`).toString('base64')}`;
+    }
+    return { url: u.toString(), headers };
+  }
+  const u = new URL(`${prefix}/api/v2/write`, base);
+  u.searchParams.set('org', t.org ?? '');
+  u.searchParams.set('bucket', t.bucket ?? '');
+  u.searchParams.set('precision', 'ms');
+  if (t.token !== undefined) headers.Authorization = `Token ${t.token}`;
+  return { url: u.toString(), headers };
+}
+
+type Outcome = { ok: true } | { ok: false; retry: boolean; why: string };
+
+export class InfluxSink implements RunListener {
+  private readonly o: InfluxSinkOptions;
+  private readonly clock: Clock;
+  private readonly doFetch: typeof fetch;
+  private readonly log: (line: string) => void;
+  private readonly request: { url: string; headers: Record<string, string> };
+  /** host and path, without query or credentials, for messages */
+  private readonly where: string;
+  private readonly batchLines: number;
+  private readonly maxBufferLines: number;
+  private readonly timeoutMs: number;
+  private buffer: string[] = [];
+  private inFlight: Promise<void> | undefined;
+  private retryTimer: TimerHandle | undefined;
+  private attempt = 0;
+  private firstWritten = false;
+  private closing = false;
+  private lastLogged = '';
+  private readonly counts: InfluxStats = { written: 0, dropped: 0, failedBatches: 0 };
+  private failureError: FleetloadError | undefined;
+  private resolveFailure: (e: FleetloadError) => void = () => {};
+  /** resolves (never rejects) when `required` and the first batch could not be written */
+  readonly failure: Promise<FleetloadError>;
+
+  constructor(o: InfluxSinkOptions) {
+    this.o = o;
+    this.clock = o.clock ?? systemClock;
+    this.doFetch = o.fetch ?? fetch;
+    this.log = o.log ?? (() => {});
+    this.request = writeRequest(o);
+    const u = new URL(o.url);
+    this.where = `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+    this.batchLines = o.batchLines ?? 5000;
+    this.maxBufferLines = o.maxBufferLines ?? 10_000;
+    this.timeoutMs = o.timeoutMs ?? 5000;
+    this.failure = new Promise((r) => {
+      this.resolveFailure = r;
+    });
+  }
+
+  get stats(): InfluxStats {
+    return { ...this.counts };
+  }
+
+  /** lines waiting to be written */
+  get pending(): number {
+    return this.buffer.length;
+  }
+
+  interval(f: IntervalFigures): void {
+    try {
+      this.push(intervalLines(f, this.o));
+    } catch (e) {
+      this.note(`influxdb: cannot format the interval: ${(e as Error).message}`);
+    }
+  }
+
+  finished(summary: Summary): void {
+    try {
+      const line = summaryLine(summary, this.o);
+      if (line) this.push([line]);
+    } catch (e) {
+      this.note(`influxdb: cannot format the summary: ${(e as Error).message}`);
+    }
+  }
+
+  /** Queues lines (dropping the oldest beyond the bound) and starts a write if none is going. Never blocks. */
+  push(lines: readonly string[]): void {
+    for (const l of lines) this.buffer.push(l);
+    this.trim();
+    this.kick();
+  }
+
+  /** Waits (at most `timeoutMs`) until everything queued so far is written or given up on; never throws. */
+  async flush(timeoutMs = this.timeoutMs * 2): Promise<void> {
+    const deadline = this.clock.now() + timeoutMs;
+    while ((this.buffer.length > 0 || this.inFlight) && this.clock.now() < deadline) {
+      if (this.inFlight) await this.inFlight;
+      else if (this.retryTimer !== undefined)
+        break; // backing off: the run goes on without waiting
+      else this.kick();
+    }
+  }
+
+  /**
+   * Final flush: writes what is queued (retrying while time is left), then counts the rest as dropped. With
+   * `required`, throws E_UNREACHABLE when the first batch failed or the final flush did not complete.
+   */
+  async close(opts: { interrupted?: boolean } = {}): Promise<void> {
+    this.closing = true;
+    if (this.retryTimer !== undefined) this.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const budget = this.o.closeTimeoutMs ?? (opts.interrupted ? 2000 : 10_000);
+    const deadline = this.clock.now() + budget;
+    let lastWhy: string | undefined;
+    if (this.inFlight) await this.inFlight;
+    while (this.buffer.length > 0 && this.clock.now() < deadline && !this.failureError) {
+      const outcome = await this.sendBatch();
+      if (outcome.ok) {
+        lastWhy = undefined;
+        continue;
+      }
+      lastWhy = outcome.why;
+      if (!outcome.retry) continue; // that batch is dropped; go on with the next
+      const wait = Math.min(this.backoff(), deadline - this.clock.now());
+      if (wait <= 0) break;
+      await new Promise<void>((r) => this.clock.setTimeout(r, wait));
+    }
+    const left = this.buffer.length;
+    if (left > 0) {
+      this.counts.dropped += left;
+      this.buffer = [];
+      this.note(`influxdb: ${left} line(s) could not be written to ${this.where} before closing`);
+    }
+    if (this.o.required) {
+      if (this.failureError) throw this.failureError;
+      if (left > 0 || lastWhy !== undefined) {
+        throw new FleetloadError(
+          'E_UNREACHABLE',
+          `InfluxDB at ${this.where} did not take the final figures (${lastWhy ?? 'time ran out'}); ` +
+            `${left} line(s) not written (--influx-required)`,
+        );
+      }
+    }
+  }
+
+  private trim(): void {
+    const over = this.buffer.length - this.maxBufferLines;
+    if (over > 0) {
+      this.buffer.splice(0, over);
+      this.counts.dropped += over;
+      this.note(
+        `influxdb: buffer full (${this.maxBufferLines} lines), dropping the oldest — is ${this.where} up?`,
+      );
+    }
+  }
+
+  private kick(): void {
+    if (this.closing || this.inFlight || this.retryTimer !== undefined || this.buffer.length === 0) return;
+    const run = async (): Promise<void> => {
+      const outcome = await this.sendBatch();
+      this.inFlight = undefined;
+      if (outcome.ok) {
+        this.kick();
+        return;
+      }
+      if (!outcome.retry || this.closing || this.failureError) {
+        this.kick();
+        return;
+      }
+      const wait = this.backoff();
+      this.retryTimer = this.clock.setTimeout(() => {
+        this.retryTimer = undefined;
+        this.kick();
+      }, wait);
+      this.retryTimer.unref?.();
+    };
+    this.inFlight = run();
+  }
+
+  /** ms before the next attempt: base × 2^(attempt-1), capped, equal jitter */
+  private backoff(): number {
+    const base = this.o.retryBaseMs ?? 500;
+    const cap = this.o.retryMaxMs ?? 30_000;
+    const full = Math.min(cap, base * 2 ** Math.max(0, this.attempt - 1));
+    const r = (this.o.random ?? Math.random)();
+    return Math.round(full / 2 + (full / 2) * r);
+  }
+
+  /** Sends the oldest batch; on a retryable failure the lines go back to the front of the buffer. */
+  private async sendBatch(): Promise<Outcome> {
+    const batch = this.buffer.splice(0, this.batchLines);
+    if (batch.length === 0) return { ok: true };
+    const outcome = await this.post(`${batch.join('\n')}\n`);
+    if (outcome.ok) {
+      this.counts.written += batch.length;
+      this.attempt = 0;
+      this.firstWritten = true;
+      this.lastLogged = '';
+      return outcome;
+    }
+    this.counts.failedBatches++;
+    this.attempt++;
+    this.note(
+      `influxdb: write to ${this.where} failed: ${outcome.why}${outcome.retry ? '; will retry' : ''}`,
+    );
+    const required = this.o.required === true && !this.firstWritten;
+    if (required && (!outcome.retry || this.attempt >= (this.o.requiredAttempts ?? 3))) {
+      this.fail(outcome.why);
+    }
+    if (outcome.retry && !this.failureError) {
+      this.buffer.unshift(...batch);
+      this.trim();
+    } else {
+      this.counts.dropped += batch.length;
+    }
+    return outcome;
+  }
+
+  private fail(why: string): void {
+    if (this.failureError) return;
+    this.failureError = new FleetloadError(
+      'E_UNREACHABLE',
+      `InfluxDB at ${this.where} did not accept the first batch: ${why} (--influx-required; without it the ` +
+        'run goes on and counts the dropped lines)',
+    );
+    this.resolveFailure(this.failureError);
+  }
+
+  private async post(text: string): Promise<Outcome> {
+    const controller = new AbortController();
+    const timer = this.clock.setTimeout(() => controller.abort(), this.timeoutMs);
+    timer.unref?.();
+    try {
+      const useGzip = this.o.gzip ?? true;
+      const body = useGzip ? await gzip(Buffer.from(text, 'utf8')) : Buffer.from(text, 'utf8');
+      const headers = useGzip
+        ? { ...this.request.headers, 'Content-Encoding': 'gzip' }
+        : this.request.headers;
+      const res = await this.doFetch(this.request.url, {
+        method: 'POST',
+        headers,
+        body,
+        signal: controller.signal,
+      });
+      if (res.status >= 200 && res.status < 300) {
+        await res.arrayBuffer().catch(() => undefined);
+        return { ok: true };
+      }
+      const detail = await res
+        .text()
+        .then((t) => t.trim().slice(0, 200))
+        .catch(() => '');
+      const retry = res.status >= 500 || res.status === 429;
+      return { ok: false, retry, why: describeStatus(res.status, detail, this.o) };
+    } catch (e) {
+      if (controller.signal.aborted)
+        return { ok: false, retry: true, why: `no answer within ${this.timeoutMs} ms` };
+      return { ok: false, retry: true, why: networkReason(e) };
+    } finally {
+      this.clock.clearTimeout(timer);
+    }
+  }
+
+  /** Logs a problem once until it changes (a dead InfluxDB must not flood the terminal). */
+  private note(line: string): void {
+    if (line === this.lastLogged) return;
+    this.lastLogged = line;
+    this.log(line);
+  }
+}
+
+function describeStatus(status: number, detail: string, t: InfluxTarget): string {
+  const hint =
+    status === 401 || status === 403
+      ? t.db !== undefined
+        ? ' (check --influx-user/--influx-password)'
+        : ' (check --influx-token and its write permission on the bucket)'
+      : status === 404 && t.db !== undefined && /database not found/i.test(detail)
+        ? ` (create it: CREATE DATABASE "${t.db}")`
+        : '';
+  return `HTTP ${status}${detail ? ` ${detail}` : ''}${hint}`;
+}
+
+function networkReason(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (e as Error).message ?? String(e);
+}

@@ -1,0 +1,266 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import type { CliIo } from '../../src/cli/commands.js';
+import { consumeCmd, parseConsumeArgs } from '../../src/cli/consume.js';
+import { Ledger } from '../../src/consumer/ledger.js';
+import type { FleetloadError } from '../../src/errors.js';
+import type { Summary } from '../../src/stats/summary.js';
+import { runCli, tmpDir } from '../helpers/cli.js';
+import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import { freePort, skipUnless } from '../helpers/services.js';
+
+/**
+ * `fleetload consume` (consumeCmd, in process: the `consume` dispatch in commands.ts is added separately) with a
+ * real producer: `fleetload run --consumer none` publishing to Mosquitto.
+ */
+
+function io(
+  env: NodeJS.ProcessEnv = {},
+): CliIo & { out: () => string; err: () => string; signals: EventEmitter } {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let o = '';
+  let e = '';
+  stdout.on('data', (c: Buffer) => {
+    o += c.toString();
+  });
+  stderr.on('data', (c: Buffer) => {
+    e += c.toString();
+  });
+  return { env, stdout, stderr, cwd: process.cwd(), signals: new EventEmitter(), out: () => o, err: () => e };
+}
+
+const readSummary = (dir: string) => JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Summary;
+
+function producer(url: string, runId: string, extra: string[] = []) {
+  return runCli([
+    'run',
+    '-H',
+    url,
+    '--consumer',
+    'none',
+    '--run-id',
+    runId,
+    '-u',
+    '20',
+    '-r',
+    '200',
+    '-i',
+    '100ms',
+    '--messages-per-device',
+    '10',
+    '-t',
+    '20s',
+    '--headless',
+    '--out',
+    tmpDir(),
+    ...extra,
+  ]);
+}
+
+describe('fleetload consume against Mosquitto', { skip: skipUnless('mosquitto') }, () => {
+  let broker: Mosquitto;
+  before(async () => {
+    broker = await startMosquitto();
+  });
+  after(async () => {
+    await broker?.stop();
+  });
+
+  test('counts a producer run exactly; results folder with consumer fields, ledger.bin, consumer.json', async () => {
+    const out = tmpDir();
+    const c = io();
+    const consuming = consumeCmd(
+      [
+        '-H',
+        broker.url,
+        '--run-id',
+        'prod1',
+        '-t',
+        '5s',
+        '--grace',
+        '1s',
+        '--out',
+        out,
+        '--json',
+        '--threshold',
+        'messages.received==200',
+      ],
+      c,
+    );
+    await new Promise((r) => setTimeout(r, 500)); // attached
+    const p = await producer(broker.url, 'prod1');
+    assert.equal(p.code, 0, p.stderr);
+    const code = await consuming;
+    assert.equal(code, 0, c.err());
+    const dir = join(out, 'prod1');
+    const s = readSummary(dir);
+    assert.deepEqual(JSON.parse(c.out()), s);
+    assert.equal(s.messages.received, 200);
+    assert.equal(s.messages.lost, 0);
+    assert.equal(s.messages.duplicated, 0);
+    assert.equal(s.messages.foreign, 0);
+    assert.equal(s.messages.sent, 0, 'producer fields are 0');
+    assert.equal(s.latency.e2e.count, 200);
+    assert.equal(s.passed, true);
+    const files = readdirSync(dir).sort();
+    for (const f of [
+      'consumer.json',
+      'ledger.bin',
+      'scenario.yaml',
+      'summary.json',
+      'timeseries.csv',
+      'histograms',
+    ]) {
+      assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
+    }
+    const ledger = Ledger.deserialize(readFileSync(join(dir, 'ledger.bin')));
+    assert.equal(ledger.uniqueCount, 200);
+    assert.equal(ledger.deviceCount, 20);
+  });
+
+  test('two instances (MQTT 5 shared subscription, partition 0/2 and 1/2) merge to exact counts', async () => {
+    const out = tmpDir();
+    const args = (i: number) => [
+      '-H',
+      broker.url,
+      '--mqtt-version',
+      '5',
+      '--run-id',
+      'split1',
+      '--partition-count',
+      '2',
+      '--partition-index',
+      String(i),
+      '-t',
+      '5s',
+      '--grace',
+      '1s',
+      '--out',
+      join(out, String(i)),
+    ];
+    const a = consumeCmd(args(0), io());
+    const b = consumeCmd(args(1), io({ PARTITION_INDEX: '1' }));
+    await new Promise((r) => setTimeout(r, 500));
+    const p = await producer(broker.url, 'split1', ['--mqtt-version', '5']);
+    assert.equal(p.code, 0, p.stderr);
+    assert.deepEqual(await Promise.all([a, b]), [0, 0]);
+    const sa = readSummary(join(out, '0', 'split1'));
+    const sb = readSummary(join(out, '1', 'split1'));
+    assert.ok(sa.messages.received > 0 && sb.messages.received > 0, 'both got a share');
+    assert.equal(sa.messages.received + sb.messages.received, 200);
+    const merged = Ledger.deserialize(readFileSync(join(out, '0', 'split1', 'ledger.bin')));
+    const { overlap } = merged.merge(
+      Ledger.deserialize(readFileSync(join(out, '1', 'split1', 'ledger.bin'))),
+    );
+    assert.equal(overlap, 0);
+    assert.equal(merged.uniqueCount, 200);
+    assert.equal(
+      merged.lost(new Map(Array.from({ length: 20 }, (_, i) => [`dev-${String(i).padStart(6, '0')}`, 10]))),
+      0,
+    );
+  });
+
+  test('without --run-time it runs until Ctrl-C, and that is a normal end (exit 0)', async () => {
+    const out = tmpDir();
+    const c = io();
+    const consuming = consumeCmd(['-H', broker.url, '--grace', '100ms', '--out', out], c);
+    await new Promise((r) => setTimeout(r, 1500));
+    c.signals.emit('SIGINT');
+    assert.equal(await consuming, 0, c.err());
+    const [folder] = readdirSync(out);
+    assert.match(String(folder), /^consume-/);
+    assert.equal(readSummary(join(out, String(folder))).interrupted, undefined);
+  });
+});
+
+describe('fleetload consume: input and attach errors', () => {
+  test('bad input is E_USAGE (exit 2) with every problem, nothing written', async () => {
+    const out = tmpDir();
+    await assert.rejects(
+      consumeCmd(
+        [
+          '--source',
+          'kafka',
+          '--partition-index',
+          '3',
+          '--partition-count',
+          '2',
+          '--bogus',
+          '-t',
+          '5',
+          '--out',
+          out,
+        ],
+        io(),
+      ),
+      (e: FleetloadError) => {
+        assert.equal(e.exitCode, 2);
+        assert.match(e.message, /--source: must be one of mqtt, nats, eventhubs/);
+        assert.match(e.message, /--partition-index 3 must be below --partition-count 2/);
+        assert.match(e.message, /unknown flag --bogus/);
+        assert.match(e.message, /--run-time: "5" is not a duration/);
+        return true;
+      },
+    );
+    assert.deepEqual(readdirSync(out), []);
+    await assert.rejects(
+      consumeCmd(['-H', 'mqtt://x:1883', '--partition-count', '2'], io()),
+      /needs --mqtt-version 5/,
+    );
+    await assert.rejects(
+      consumeCmd(
+        ['--source', 'eventhubs', '--eventhub-connection-string', 'Endpoint=sb://x/;SharedAccessKey=k'],
+        io(),
+      ),
+      (e: FleetloadError) => e.exitCode === 2 && /EVENTHUB_NAME/.test(e.message),
+    );
+  });
+
+  test('a broker that is not there: E_UNREACHABLE (exit 3), nothing written', async () => {
+    const out = tmpDir();
+    const port = await freePort();
+    await assert.rejects(
+      consumeCmd(['-H', `mqtt://127.0.0.1:${port}`, '--connect-timeout', '2s', '--out', out], io()),
+      (e: FleetloadError) => e.exitCode === 3 && /ECONNREFUSED/.test(e.message),
+    );
+    assert.equal(existsSync(out) ? readdirSync(out).length : 0, 0);
+  });
+
+  test('settings from the seed variables and FLEETLOAD_*; connection strings redacted', () => {
+    const cfg = parseConsumeArgs([], {
+      EVENTHUB_CONNECTION_STRING:
+        'Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=r;SharedAccessKey=TOPSECRET',
+      EVENTHUB_NAME: 'perf',
+      CONSUMER_GROUP: 'cg1',
+      STORAGE_CONNECTION_STRING: 'DefaultEndpointsProtocol=https;AccountName=a;AccountKey=ALSOSECRET',
+      NUM_PARTITION: '1',
+      TOTAL_PARTITION: '2',
+      FLEETLOAD_RUN_ID: 'r9',
+    });
+    assert.ok(cfg !== 'help');
+    assert.equal(cfg.source.kind, 'eventhubs');
+    if (cfg.source.kind !== 'eventhubs') return;
+    assert.equal(cfg.source.partitionIndex, 1);
+    assert.equal(cfg.source.partitionCount, 2);
+    assert.equal(cfg.source.consumerGroup, 'cg1');
+    assert.equal(cfg.source.eventHubName, 'perf');
+    assert.equal(cfg.runId, 'r9');
+    const text = JSON.stringify(cfg.resolved);
+    assert.doesNotMatch(text, /TOPSECRET|ALSOSECRET/);
+    // FLEETLOAD_* wins over the seed's name, a flag over both
+    const c2 = parseConsumeArgs(['--partition-index', '0'], {
+      PARTITION_COUNT: '4',
+      NUM_PARTITION: '2',
+      FLEETLOAD_PARTITION_INDEX: '3',
+      EVENTHUB_CONNECTION_STRING: 'Endpoint=sb://ns/;SharedAccessKey=k;EntityPath=hub',
+    });
+    if (c2 === 'help' || c2.source.kind !== 'eventhubs') throw new Error('expected an eventhubs config');
+    assert.equal(c2.source.partitionIndex, 0);
+    assert.equal(c2.source.partitionCount, 4);
+  });
+});

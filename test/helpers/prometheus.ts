@@ -1,0 +1,177 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { killQuietly, onExit, tmpDir, waitForExit } from './process.js';
+import { findBinary, freePort, requireService } from './services.js';
+
+/**
+ * A real Prometheus per test: web/API on a free loopback port, TSDB in a temp dir, scraping `targets`
+ * (host:port of /metrics endpoints) every second. It has no other listener. Killed at exit (and by the kernel when
+ * the test process dies, via setpriv --pdeathsig).
+ */
+
+export interface PrometheusServer {
+  /** `http://127.0.0.1:port` */
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  /** /api/v1/query (instant); `time` in ms since epoch. Throws unless status is success. */
+  query(promql: string, timeMs?: number): Promise<PromResult>;
+  /** /api/v1/query_range; times in ms, step in seconds. */
+  queryRange(promql: string, startMs: number, endMs: number, stepS?: number): Promise<PromResult>;
+  /** GET an API path (e.g. /api/v1/label/run_id/values) and return `data`. */
+  api<T = unknown>(path: string): Promise<T>;
+  stop(): Promise<void>;
+  output(): string;
+}
+
+export interface PromResult {
+  resultType: 'vector' | 'matrix' | 'scalar' | 'string';
+  result: Array<{
+    metric: Record<string, string>;
+    value?: [number, string];
+    values?: Array<[number, string]>;
+  }>;
+}
+
+const TAIL_LINES = 50;
+
+function config(targets: readonly string[]): string {
+  return `# written by test/helpers/prometheus.ts
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: fleetload
+    scrape_interval: 1s
+    scrape_timeout: 1s
+    static_configs:
+      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]
+`;
+}
+
+export async function startPrometheus(opts: {
+  targets: readonly string[];
+  startTimeoutMs?: number;
+}): Promise<PrometheusServer> {
+  const binary = requireService('prometheus');
+  const startTimeoutMs = opts.startTimeoutMs ?? 20_000;
+  const tail: string[] = [];
+  const output = (): string => tail.join('\n');
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const dir = tmpDir('fleetload-prometheus-');
+    const port = await freePort();
+    const configPath = join(dir, 'prometheus.yml');
+    writeFileSync(configPath, config(opts.targets));
+    const setpriv = process.platform === 'linux' ? findBinary('setpriv') : undefined;
+    const run = [
+      binary,
+      `--config.file=${configPath}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      '--log.level=warn',
+    ];
+    const [cmd, ...args] = setpriv ? [setpriv, '--pdeathsig', 'KILL', '--', ...run] : run;
+    const child: ChildProcess = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let exitReason: string | undefined;
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', (code, signal) => {
+        exitReason = `prometheus exited (${signal ? `signal ${signal}` : `code ${code}`})`;
+        resolve();
+      });
+    });
+    const onData = (chunk: Buffer): void => {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line === '') continue;
+        tail.push(line);
+        if (tail.length > TAIL_LINES) tail.shift();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+    } catch (e) {
+      lastError = e;
+      continue;
+    }
+    const pid = child.pid!;
+    const unregister = onExit(() => killQuietly(pid, 'SIGKILL'));
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + startTimeoutMs;
+    let ready = false;
+    while (!ready && exitReason === undefined && Date.now() < deadline) {
+      try {
+        const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) });
+        ready = res.status === 200;
+        if (!ready) await new Promise((r) => setTimeout(r, 100));
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    if (!ready) {
+      lastError = new Error(
+        `${exitReason ?? `prometheus not ready within ${startTimeoutMs} ms`}:\n${output()}`,
+      );
+      killQuietly(pid, 'SIGKILL');
+      await exited;
+      unregister();
+      continue;
+    }
+    const api = async <T>(path: string, params?: URLSearchParams): Promise<T> => {
+      const res = await fetch(`${url}${path}`, {
+        method: params ? 'POST' : 'GET',
+        ...(params ? { body: params } : {}),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const text = await res.text();
+      const json = JSON.parse(text) as { status: string; data: T; error?: string };
+      if (json.status !== 'success')
+        throw new Error(`prometheus ${path} ${params ?? ''}: ${json.error ?? text}`);
+      return json.data;
+    };
+    const server: PrometheusServer = {
+      url,
+      port,
+      pid,
+      query: (promql, timeMs) =>
+        api<PromResult>(
+          '/api/v1/query',
+          new URLSearchParams({
+            query: promql,
+            ...(timeMs !== undefined ? { time: String(timeMs / 1000) } : {}),
+          }),
+        ),
+      queryRange: (promql, startMs, endMs, stepS = 1) =>
+        api<PromResult>(
+          '/api/v1/query_range',
+          new URLSearchParams({
+            query: promql,
+            start: String(startMs / 1000),
+            end: String(endMs / 1000),
+            step: String(stepS),
+          }),
+        ),
+      api: (path) => api(path),
+      stop: async () => {
+        if (exitReason !== undefined) return;
+        killQuietly(pid, 'SIGTERM');
+        const timer = setTimeout(() => killQuietly(pid, 'SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+        unregister();
+        await waitForExit(pid, 1000);
+      },
+      output,
+    };
+    return server;
+  }
+  throw new Error(
+    `could not start prometheus: ${(lastError as Error | undefined)?.message ?? 'unknown error'}`,
+  );
+}
