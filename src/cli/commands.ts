@@ -20,7 +20,7 @@ export interface CliIo {
   signals?: NodeJS.EventEmitter;
 }
 
-const LATER = new Set(['consume', 'coordinator', 'worker']);
+const LATER = new Set(['coordinator', 'worker']);
 
 /**
  * Dispatches a command; returns the exit code. Throws FleetloadError for user mistakes. Commands and heavy
@@ -48,6 +48,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return (await import('./report.js')).reportCmd(rest, io);
     case 'compare':
       return (await import('./compare.js')).compareCmd(rest, io);
+    case 'consume':
+      return (await import('./consume.js')).consumeCmd(rest, io);
     case 'certs':
       return (await import('./certs.js')).certsCmd(rest, io);
     default:
@@ -59,7 +61,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
       throw new FleetloadError(
         'E_USAGE',
-        `unknown command "${cmd}"; commands: run, plan, schema, report, compare, certs (fleetload --help)`,
+        `unknown command "${cmd}"; commands: run, consume, plan, schema, report, compare, certs (fleetload --help)`,
       );
   }
 }

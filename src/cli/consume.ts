@@ -10,7 +10,6 @@ import {
   parseFields,
   SEED_FIELDS,
 } from '../consumer/decode.js';
-import { filterFromTemplate } from '../consumer/mqtt-source.js';
 import { subjectFromMqtt } from '../consumer/nats-source.js';
 import { createSource, type SourceConfig } from '../consumer/open.js';
 import {
@@ -20,6 +19,7 @@ import {
   type Source,
   type SourceKind,
 } from '../consumer/source.js';
+import { filterFromTemplate } from '../consumer/topics.js';
 import { systemClock } from '../engine/clock.js';
 import { FleetloadError } from '../errors.js';
 import { parseDurationMs } from '../scenario/duration.js';

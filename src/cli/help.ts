@@ -6,6 +6,7 @@ Usage: fleetload <command> [options]
 
 Commands:
   run [scenario.yaml]   run a load test (fleetload run --help)
+  consume               standalone consumer: MQTT, NATS JetStream, Event Hubs (fleetload consume --help)
   schema                print the JSON Schema of the scenario file
   plan [scenario.yaml]  print the load plan without connecting
   certs                 make a CA and per-device certificates (fleetload certs --help)
@@ -13,7 +14,6 @@ Commands:
   compare A B           compare two runs (fleetload compare --help)
 
 Coming (not implemented yet):
-  consume               standalone consumer
   coordinator, worker   distributed runs
 
 Options:

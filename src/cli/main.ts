@@ -8,9 +8,21 @@ import { runCli } from './commands.js';
  * embedded broker, sinks) has run in the commands' finally blocks before we get here.
  */
 function exit(code: number): void {
+  settled = true;
   // let stdout/stderr drain (pipes are asynchronous), then leave even if a library kept a handle open
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
+
+// A command awaiting something that can never happen (no timer, no socket left) would let Node exit 0 with nothing
+// written: treat that as the bug it is.
+let settled = false;
+process.on('beforeExit', () => {
+  if (settled) return;
+  process.stderr.write(
+    'fleetload: internal error (a bug, please report it): stopped waiting with work unfinished\n',
+  );
+  process.exit(ExitCode.internal);
+});
 
 runCli(process.argv.slice(2), {
   env: process.env,

@@ -3,6 +3,7 @@ import { FleetloadError } from '../errors.js';
 import { type Deliver, redactUrl, type Source } from './source.js';
 
 export { redactUrl, type Source } from './source.js';
+export { filterFromTemplate } from './topics.js';
 
 /**
  * Consumer source on an MQTT subscription (MQTT.js). On MQTT 5 it uses a shared subscription
@@ -23,17 +24,6 @@ export interface MqttSourceOptions {
   insecure?: boolean;
   /** local receive time; Date.now by default */
   now?: () => number;
-}
-
-/** Subscription filter from a topic template: `{runId}` filled in, any level with another placeholder → `+`. */
-export function filterFromTemplate(template: string, runId: string): string {
-  return template
-    .split('/')
-    .map((level) => {
-      const filled = level.replaceAll('{runId}', runId);
-      return /\{[A-Za-z]+(?::\d+)?\}/.test(filled) ? '+' : filled;
-    })
-    .join('/');
 }
 
 export class MqttSource implements Source {
@@ -107,8 +97,16 @@ export class MqttSource implements Source {
     this.client = undefined;
     if (!client) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      client.end(false, {}, () => resolve());
-      setTimeout(resolve, 1000).unref();
+      // a ref'd fallback: while the broker is away MQTT.js may never call back, and an unref'd timer would let
+      // the process run out of work mid-shutdown and exit 0 without its summary
+      const fallback = setTimeout(() => {
+        client.end(true);
+        resolve();
+      }, 1000);
+      client.end(false, {}, () => {
+        clearTimeout(fallback);
+        resolve();
+      });
     });
   }
 }

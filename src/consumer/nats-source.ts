@@ -10,6 +10,9 @@ import {
 } from 'nats';
 import { FleetloadError } from '../errors.js';
 import { type Deliver, redactUrl, type Source } from './source.js';
+
+export { subjectFromMqtt } from './topics.js';
+
 import type { UserProperties } from './wire.js';
 
 /**
@@ -44,19 +47,6 @@ export interface NatsSourceOptions {
   batch?: number;
   /** test hook: called before each ack; a consumer killed between the two sees that message again */
   beforeAck?: () => void;
-}
-
-/** NATS subject (filter) from an MQTT topic (filter), as nats-server's MQTT listener maps them. */
-export function subjectFromMqtt(topic: string): string {
-  return topic
-    .split('/')
-    .map((level) => {
-      if (level === '+') return '*';
-      if (level === '#') return '>';
-      if (level === '') return '/';
-      return level.replaceAll('.', '//');
-    })
-    .join('.');
 }
 
 /** A durable name NATS accepts: letters, digits, `-`, `_` (no `.`, `*`, `>`, spaces). */

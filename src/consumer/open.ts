@@ -1,9 +1,10 @@
 import { FleetloadError } from '../errors.js';
 import type { Scenario } from '../scenario/schema.js';
-import { EventHubsSource, type EventHubsSourceOptions } from './eventhubs-source.js';
-import { filterFromTemplate, MqttSource, type MqttSourceOptions } from './mqtt-source.js';
-import { NatsSource, type NatsSourceOptions, subjectFromMqtt } from './nats-source.js';
-import type { Source } from './source.js';
+import type { EventHubsSourceOptions } from './eventhubs-source.js';
+import type { MqttSourceOptions } from './mqtt-source.js';
+import type { NatsSourceOptions } from './nats-source.js';
+import type { Deliver, Source, SourceKind } from './source.js';
+import { filterFromTemplate, subjectFromMqtt } from './topics.js';
 
 /** One source configuration per kind; `createSource` builds it (nothing connects before `open`). */
 export type SourceConfig =
@@ -14,11 +15,14 @@ export type SourceConfig =
 export function createSource(c: SourceConfig): Source {
   switch (c.kind) {
     case 'mqtt':
-      return new MqttSource(c);
+      return new LazySource('mqtt', async () => new (await import('./mqtt-source.js')).MqttSource(c));
     case 'nats':
-      return new NatsSource(c);
+      return new LazySource('nats', async () => new (await import('./nats-source.js')).NatsSource(c));
     case 'eventhubs':
-      return new EventHubsSource(c);
+      return new LazySource(
+        'eventhubs',
+        async () => new (await import('./eventhubs-source.js')).EventHubsSource(c),
+      );
   }
 }
 
@@ -37,7 +41,8 @@ export function sourceFromScenario(
   const filter = filterFromTemplate(s.topic, s.runId);
   switch (s.consumer) {
     case 'mqtt':
-      return new MqttSource({
+      return createSource({
+        kind: 'mqtt',
         url: s.consumerHost ?? url,
         filter,
         qos: s.consumerQos,
@@ -50,7 +55,8 @@ export function sourceFromScenario(
         ...(o.now ? { now: o.now } : {}),
       });
     case 'nats':
-      return new NatsSource({
+      return createSource({
+        kind: 'nats',
         url: s.consumerHost ?? '',
         subject: subjectFromMqtt(filter),
         stream: s.natsStream,
@@ -62,7 +68,8 @@ export function sourceFromScenario(
       if (s.eventhubConnectionString === undefined) {
         throw new FleetloadError('E_SCENARIO', 'consumer: eventhubs needs --eventhub-connection-string');
       }
-      return new EventHubsSource({
+      return createSource({
+        kind: 'eventhubs',
         connectionString: s.eventhubConnectionString,
         eventHubName: s.eventhubName,
         consumerGroup: s.eventhubConsumerGroup,
@@ -75,5 +82,38 @@ export function sourceFromScenario(
       });
     case 'none':
       throw new FleetloadError('E_INTERNAL', 'sourceFromScenario called with consumer none');
+  }
+}
+
+/**
+ * A source whose client library (MQTT.js, nats, the Azure SDK) is imported only when it opens: a run that reads
+ * MQTT never pays for the Azure SDK, and bad input is answered before any of them loads.
+ */
+class LazySource implements Source {
+  private inner: Source | undefined;
+  constructor(
+    readonly kind: SourceKind,
+    private readonly make: () => Promise<Source>,
+  ) {}
+
+  get description(): string {
+    return this.inner?.description ?? this.kind;
+  }
+
+  async open(deliver: Deliver): Promise<void> {
+    this.inner ??= await this.make();
+    await this.inner.open(deliver);
+  }
+
+  markInterval(): void {
+    this.inner?.markInterval();
+  }
+
+  async commit(): Promise<void> {
+    await this.inner?.commit();
+  }
+
+  async close(): Promise<void> {
+    await this.inner?.close();
   }
 }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { redactUrl } from '../consumer/mqtt-source.js';
+import { redactUrl } from '../consumer/source.js';
 import { FleetloadError } from '../errors.js';
 import { type Histogram, type LatencySummary, summarize } from '../stats/histogram.js';
 import { SATURATED_CPU_PERCENT, SATURATED_INTERVALS, SATURATED_LAG_MS } from '../stats/monitor.js';

@@ -56,7 +56,7 @@ const cases: Case[] = [
   {
     name: '--consumer kafka',
     args: ['--consumer', 'kafka'],
-    says: /consumer: must be one of mqtt, none; got "kafka"/,
+    says: /consumer: must be one of mqtt, nats, eventhubs, none; got "kafka"/,
   },
   { name: 'threshold syntax', args: ['--threshold', 'e2e.p99<<5'], says: /e2e\.p99<<5/ },
   { name: 'threshold metric', args: ['--threshold', 'nonsense.p99<5'], says: /nonsense/ },

@@ -19,6 +19,12 @@ export interface PrometheusServer {
   query(promql: string, timeMs?: number): Promise<PromResult>;
   /** /api/v1/query_range; times in ms, step in seconds. */
   queryRange(promql: string, startMs: number, endMs: number, stepS?: number): Promise<PromResult>;
+  /**
+   * Resolves once Prometheus has tried to scrape every target at least once (up or not). Its service discovery
+   * hands new targets to the scraper only every 5 s, so a test that wants samples from a short run waits for this
+   * before starting the run.
+   */
+  waitForScrapeAttempts(timeoutMs?: number): Promise<void>;
   /** GET an API path (e.g. /api/v1/label/run_id/values) and return `data`. */
   api<T = unknown>(path: string): Promise<T>;
   stop(): Promise<void>;
@@ -158,6 +164,18 @@ export async function startPrometheus(opts: {
           }),
         ),
       api: (path) => api(path),
+      waitForScrapeAttempts: async (timeoutMs = 20_000) => {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const data = await api<{ activeTargets: Array<{ lastScrape: string }> }>('/api/v1/targets?state=active');
+          const tried = data.activeTargets.filter((t) => !t.lastScrape.startsWith('0001-'));
+          if (data.activeTargets.length === opts.targets.length && tried.length === opts.targets.length) return;
+          if (Date.now() > deadline) {
+            throw new Error(`prometheus did not scrape its targets within ${timeoutMs} ms:\n${output()}`);
+          }
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      },
       stop: async () => {
         if (exitReason !== undefined) return;
         killQuietly(pid, 'SIGTERM');

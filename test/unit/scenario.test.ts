@@ -159,7 +159,7 @@ describe('loadScenario', () => {
       /^spawnRate: must be greater than 0 \(from FLEETLOAD_SPAWN_RATE\)$/,
       /^webPort: "abc" is not a number \(from FLEETLOAD_WEB_PORT\)$/,
       /^interval: must be at least 1ms \(from --interval\)$/,
-      /^consumer: must be one of mqtt, none; got "kafka" \(from --consumer\)$/,
+      /^consumer: must be one of mqtt, nats, eventhubs, none; got "kafka" \(from --consumer\)$/,
       /^runId: must start with a letter or digit.* \(from --run-id\)$/,
     ];
     for (const re of expected)
