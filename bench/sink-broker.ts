@@ -18,7 +18,7 @@ const server = net.createServer((sock) => {
   let v5 = false;
   sock.on('data', (chunk: Buffer) => {
     const out: Buffer[] = [];
-    reader.push(chunk, (buf, start, end) => {
+    reader.push(chunk, (buf, start) => {
       const first = buf[start] as number;
       const type = first >> 4;
       const body = bodyStart(buf, start);

@@ -4,6 +4,7 @@ import { formatDuration } from '../scenario/duration.js';
 import { loadScenario, redactSecrets } from '../scenario/load.js';
 import { type Scenario, scenarioJsonSchema } from '../scenario/schema.js';
 import { formatSummary, LiveLine } from '../sinks/console.js';
+import type { Sinks } from '../sinks/index.js';
 import { parseThreshold } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 import type { Dashboard } from '../web/server.js';
@@ -159,6 +160,19 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
     });
     live.println(`dashboard: ${dashboard.url}`);
   }
+  // a busy --prometheus-port is an input error too (exit 2): the sinks start before anything of the run
+  const { createSinks } = await import('../sinks/index.js');
+  let sinks: Sinks;
+  try {
+    sinks = await createSinks(scenario, {
+      runId: scenario.runId,
+      worker: '0',
+      log: (line) => live.println(line),
+    });
+  } catch (e) {
+    await dashboard?.close();
+    throw e;
+  }
   signals.on('SIGINT', onSignal);
   signals.on('SIGTERM', onSignal);
   const listener: RunListener = {
@@ -189,18 +203,23 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
       scenario,
       resolvedRedacted: redactSecrets(resolved),
       thresholds,
-      listeners: dashboard ? [listener, dashboard.listener] : [listener],
-      interrupt,
+      listeners: [...(dashboard ? [listener, dashboard.listener] : [listener]), ...sinks.listeners],
+      // with --influx-required, InfluxDB refusing the first batch stops the run; sinks.close then throws (exit 3)
+      interrupt: Promise.race([interrupt, sinks.failure.then(() => {})]),
+      sinks,
       log: (line) => live.println(line),
     });
     live.done();
     human.write(`${formatSummary(summary, dir, { color: Boolean(human.isTTY) })}\n`);
     if (scenario.json) io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    // final InfluxDB flush; /metrics stays up for --prometheus-grace (Ctrl-C skips the wait)
+    await sinks.close({ interrupted: summary.interrupted === true, cancel: interrupt });
     return summary.passed ? 0 : 1;
   } finally {
     live.done();
     signals.off('SIGINT', onSignal);
     signals.off('SIGTERM', onSignal);
     await dashboard?.close();
+    await sinks.close({ interrupted: true }).catch(() => {});
   }
 }

@@ -53,6 +53,10 @@ Connections:
       --reconnect-min D     reconnect backoff base, exponential with full jitter (default: 500ms)
       --reconnect-max D     reconnect backoff cap                       (default: 30s)
       --command-topic T     each device subscribes to this topic template (commands are counted)
+      --encoding E          json: metadata as JSON fields (default); properties: MQTT 5 user
+                            properties; binary: a compact binary header (tiny payloads)
+      --tick D              scheduler resolution: due messages go out together at most once per
+                            tick; coarser costs less CPU, adds up to D of schedule lag (default: 1ms)
       --workers N           local worker processes (only 1 for now)     (default: 1)
 
 Identity (templates: {deviceId} {index} {runId}; {index:6} pads to 6 digits):

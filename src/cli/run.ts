@@ -6,6 +6,7 @@ import { type Clock, systemClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
 import { FleetloadError } from '../errors.js';
 import type { Scenario } from '../scenario/schema.js';
+import type { Sinks } from '../sinks/index.js';
 import { ResultsFolder } from '../sinks/results.js';
 import { Aggregator, type MergedInterval } from '../stats/aggregate.js';
 import { summarize } from '../stats/histogram.js';
@@ -47,6 +48,8 @@ export interface RunOptions {
   /** resolves when the user asks to stop (Ctrl-C) */
   interrupt?: Promise<void>;
   log?: (line: string) => void;
+  /** time-series sinks: flushed before summary.json is written, which then records what they did */
+  sinks?: Pick<Sinks, 'flush' | 'summaryPart'>;
 }
 
 export interface RunResult {
@@ -254,6 +257,9 @@ export async function executeRun(o: RunOptions): Promise<RunResult> {
       thresholds: o.thresholds,
     });
     if (unreachable) summary.passed = false;
+    await o.sinks?.flush();
+    const sinksPart = o.sinks?.summaryPart();
+    if (sinksPart) summary.sinks = sinksPart;
     await results.writeHistograms(
       Object.fromEntries(Object.entries(aggregator.histograms).filter(([, h]) => h.totalCount > 0)),
     );

@@ -1,7 +1,13 @@
+import { encodeBinaryHeader, userProperties } from '../consumer/wire.js';
+
 /**
- * Telemetry payload per the DESIGN.md wire contract: a JSON object with `deviceId`, `seq`, `ts` (the scheduled
- * send time, ms since epoch, fractional) and `runId`, plus a reading, padded to `sizeBytes` when asked.
- * Built as a string with as little work as possible: it is on the per-message path.
+ * Telemetry payloads per the DESIGN.md wire contract. Each message carries `deviceId`, `seq`, `ts` (the scheduled
+ * send time, ms since epoch, fractional) and `runId` — plus `sentTs` (when it was actually written), so the
+ * consumer can tell platform delay from generator delay — in one of three encodings:
+ * - `json` (default): fields of a JSON object with a reading, padded to `sizeBytes`;
+ * - `properties`: MQTT 5 user properties; the payload is left to the reading (and padding);
+ * - `binary`: a compact binary header (src/consumer/wire.ts) followed by padding, for tiny payloads.
+ * Built with as little work as possible: this is the per-message path.
  */
 
 const PAD_CHUNK = 'x'.repeat(4096);
@@ -11,34 +17,103 @@ function padding(n: number): string {
   return PAD_CHUNK.repeat(Math.ceil(n / PAD_CHUNK.length)).slice(0, n);
 }
 
+export type Encoding = 'json' | 'properties' | 'binary';
+
+/** One message's payload: text (written as UTF-8) or bytes, and v5 properties when the encoding uses them. */
+export interface PayloadOut {
+  text: string;
+  buf: Buffer | undefined;
+  bytes: number;
+  /** encoded MQTT 5 property block content (without its length), or undefined */
+  props: Buffer | undefined;
+}
+
 export interface PayloadBuilder {
-  /** returns the payload text and its byte length */
   /** `deviceIdJson` is the device id already JSON-quoted (done once per device, not per message) */
-  build(deviceIdJson: string, deviceIndex: number, seq: number, ts: number): { text: string; bytes: number };
+  build(
+    deviceId: string,
+    deviceIdJson: string,
+    deviceIndex: number,
+    seq: number,
+    ts: number,
+    sentTs: number,
+  ): PayloadOut;
+}
+
+const us = (t: number): number => Math.round(t * 1000) / 1000;
+const reading = (seq: number, deviceIndex: number): number => 20 + ((seq * 7 + deviceIndex * 13) % 100) / 10;
+
+/** Pads a JSON object text (without its closing brace) to `size` bytes, closing it. */
+function closeJson(text: string, size: number): { text: string; bytes: number } {
+  const bytes = Buffer.byteLength(text) + 1;
+  const room = size - bytes;
+  if (room >= 10) return { text: `${text},"pad":"${padding(room - 9)}"}`, bytes: size };
+  if (room > 0) return { text: `${text}${' '.repeat(room)}}`, bytes: size };
+  return { text: `${text}}`, bytes };
 }
 
 export function jsonPayload(runId: string, sizeBytes: number): PayloadBuilder {
   const runPart = `,"runId":${JSON.stringify(runId)},"temperature":`;
-  const out = { text: '', bytes: 0 };
+  const out: PayloadOut = { text: '', buf: undefined, bytes: 0, props: undefined };
   return {
-    build(deviceIdJson, deviceIndex, seq, ts) {
-      const temp = 20 + ((seq * 7 + deviceIndex * 13) % 100) / 10;
-      const tsText = Math.round(ts * 1000) / 1000;
-      let text = `{"deviceId":${deviceIdJson},"seq":${seq},"ts":${tsText}${runPart}${temp}`;
-      let bytes = Buffer.byteLength(text) + 1;
-      const room = sizeBytes - bytes;
-      if (room >= 10) {
-        text += `,"pad":"${padding(room - 9)}"}`;
-        bytes = sizeBytes;
-      } else if (room > 0) {
-        text += `${' '.repeat(room)}}`;
-        bytes = sizeBytes;
-      } else {
-        text += '}';
-      }
-      out.text = text;
-      out.bytes = bytes;
+    build(_deviceId, deviceIdJson, deviceIndex, seq, ts, sentTs) {
+      const head = `{"deviceId":${deviceIdJson},"seq":${seq},"ts":${us(ts)},"sentTs":${us(sentTs)}${runPart}${reading(seq, deviceIndex)}`;
+      const closed = closeJson(head, sizeBytes);
+      out.text = closed.text;
+      out.bytes = closed.bytes;
       return out;
     },
   };
+}
+
+/** MQTT 5 property block with one user property per metadata field (§3.3.2.3.7, identifier 0x26). */
+export function encodeUserProperties(p: Record<string, string>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [k, v] of Object.entries(p)) {
+    const kb = Buffer.from(k, 'utf8');
+    const vb = Buffer.from(v, 'utf8');
+    const b = Buffer.allocUnsafe(5 + kb.length + vb.length);
+    b[0] = 0x26;
+    b.writeUInt16BE(kb.length, 1);
+    kb.copy(b, 3);
+    b.writeUInt16BE(vb.length, 3 + kb.length);
+    vb.copy(b, 5 + kb.length);
+    parts.push(b);
+  }
+  return Buffer.concat(parts);
+}
+
+export function propertiesPayload(runId: string, sizeBytes: number): PayloadBuilder {
+  const out: PayloadOut = { text: '', buf: undefined, bytes: 0, props: undefined };
+  return {
+    build(deviceId, _deviceIdJson, deviceIndex, seq, ts, sentTs) {
+      const closed = closeJson(`{"temperature":${reading(seq, deviceIndex)}`, sizeBytes);
+      out.text = closed.text;
+      out.bytes = closed.bytes;
+      out.props = encodeUserProperties(
+        userProperties({ deviceId, seq, ts: us(ts), runId, sentTs: us(sentTs) }),
+      );
+      return out;
+    },
+  };
+}
+
+export function binaryPayload(runId: string, sizeBytes: number): PayloadBuilder {
+  const out: PayloadOut = { text: '', buf: undefined, bytes: 0, props: undefined };
+  return {
+    build(deviceId, _deviceIdJson, _deviceIndex, seq, ts, sentTs) {
+      const header = encodeBinaryHeader({ deviceId, seq, ts, runId, sentTs });
+      const pad = Math.max(0, sizeBytes - header.length);
+      const buf = pad > 0 ? Buffer.concat([header, Buffer.alloc(pad, 0x78)]) : header;
+      out.buf = buf;
+      out.bytes = buf.length;
+      return out;
+    },
+  };
+}
+
+export function payloadFor(encoding: Encoding, runId: string, sizeBytes: number): PayloadBuilder {
+  if (encoding === 'properties') return propertiesPayload(runId, sizeBytes);
+  if (encoding === 'binary') return binaryPayload(runId, sizeBytes);
+  return jsonPayload(runId, sizeBytes);
 }

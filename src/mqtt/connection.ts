@@ -103,16 +103,17 @@ export class Connection {
     topic: Buffer,
     qos: 0 | 1 | 2,
     version: ProtocolVersion,
-    payload: string,
+    payload: string | Buffer,
     payloadBytes: number,
     now: number,
+    props?: Buffer,
   ): number {
     let id = 0;
     if (qos > 0) {
       id = this.allocId();
       this.inflightAt.set(id, now);
     }
-    (this.t as Transport).stream.write(encodePublish(topic, qos, id, version, payload, payloadBytes));
+    (this.t as Transport).stream.write(encodePublish(topic, qos, id, version, payload, payloadBytes, props));
     this.lastWriteAt = now;
     return id;
   }

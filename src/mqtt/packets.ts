@@ -52,10 +52,13 @@ export function encodePublish(
   qos: 0 | 1 | 2,
   packetId: number,
   version: ProtocolVersion,
-  payload: string,
+  payload: string | Buffer,
   payloadBytes: number,
+  props?: Buffer,
 ): Buffer {
-  const remaining = topic.length + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0) + payloadBytes;
+  const propLen = version === 5 && props ? props.length : 0;
+  const propHeader = version === 5 ? varIntSize(propLen) : 0;
+  const remaining = topic.length + (qos > 0 ? 2 : 0) + propHeader + propLen + payloadBytes;
   const buf = Buffer.allocUnsafe(1 + varIntSize(remaining) + remaining);
   buf[0] = 0x30 | (qos << 1); // [MQTT-3.3.1] DUP=0, RETAIN=0
   let at = writeVarInt(buf, 1, remaining);
@@ -64,8 +67,12 @@ export function encodePublish(
     buf[at++] = packetId >> 8;
     buf[at++] = packetId & 0xff;
   }
-  if (version === 5) buf[at++] = 0; // property length 0
-  buf.write(payload, at, 'utf8');
+  if (version === 5) {
+    at = writeVarInt(buf, at, propLen); // [MQTT-3.3.2.3] property length
+    if (props) at += props.copy(buf, at);
+  }
+  if (typeof payload === 'string') buf.write(payload, at, 'utf8');
+  else payload.copy(buf, at);
   return buf;
 }
 

@@ -82,6 +82,8 @@ const kinds: Record<Key, OptionKind> = {
   offlineBuffer: 'number',
   backpressure: 'string',
   commandTopic: 'string',
+  tick: 'string',
+  encoding: 'string',
   influxUrl: 'string',
   influxDb: 'string',
   influxUser: 'string',
@@ -287,6 +289,11 @@ export function loadScenario(opts: LoadOptions): {
   }
 
   const v5 = merged.mqttVersion === '5' || merged.mqttVersion === 5;
+  if (!v5 && merged.encoding === 'properties') {
+    problems.push(
+      `encoding: properties puts the metadata in MQTT 5 user properties; add --mqtt-version 5 or use --encoding json or binary (${source(['encoding'])})`,
+    );
+  }
   if (!v5 && merged.password !== undefined && merged.username === undefined) {
     problems.push(
       `password: MQTT 3.1.1 does not allow a password without a username [MQTT-3.1.2-22]; add --username or use --mqtt-version 5 (${source(['password'])})`,

@@ -76,7 +76,7 @@ export const scenarioInput = z.strictObject({
     .string()
     .min(1)
     .optional()
-    .describe('where the consumer reads, when not the devices\' broker (e.g. a proxy, or nats://)'),
+    .describe("where the consumer reads, when not the devices' broker (e.g. a proxy, or nats://)"),
   username: z.string().optional().describe('MQTT username (template: {deviceId} {index} {runId})'),
   password: z.string().optional().describe('MQTT password; never logged, redacted in scenario.yaml'),
   // TLS and device identities (src/identity): files, presets, keys
@@ -201,24 +201,49 @@ export const scenarioInput = z.strictObject({
   sourceIp: z
     .array(z.string())
     .optional()
-    .describe('local addresses to spread connections over (list or CIDR, e.g. 127.0.0.2,127.0.0.3 or 127.0.1.0/28)'),
+    .describe(
+      'local addresses to spread connections over (list or CIDR, e.g. 127.0.0.2,127.0.0.3 or 127.0.1.0/28)',
+    ),
   connectRate: z
     .number()
     .positive()
     .optional()
-    .describe('global limit of connection attempts per second, reconnects included (against reconnect storms)'),
+    .describe(
+      'global limit of connection attempts per second, reconnects included (against reconnect storms)',
+    ),
   reconnectMin: duration().default('500ms').describe('reconnect backoff base (full jitter)'),
   reconnectMax: duration().default('30s').describe('reconnect backoff cap'),
   offline: z
     .enum(['drop', 'buffer'])
     .default('drop')
-    .describe('messages due while a device is offline: drop (counted) or buffer and send as a burst on reconnect'),
-  offlineBuffer: z.number().int().min(1).max(1_000_000).default(1000).describe('buffered messages per device'),
+    .describe(
+      'messages due while a device is offline: drop (counted) or buffer and send as a burst on reconnect',
+    ),
+  offlineBuffer: z
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(1000)
+    .describe('buffered messages per device'),
   backpressure: z
     .enum(['drop', 'wait'])
     .default('drop')
     .describe('in-flight window full: drop the due message (counted) or let it wait in the device buffer'),
-  commandTopic: z.string().min(1).optional().describe('each device subscribes to this topic template (commands)'),
+  commandTopic: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('each device subscribes to this topic template (commands)'),
+  encoding: z
+    .enum(['json', 'properties', 'binary'])
+    .default('json')
+    .describe(
+      'where the measurement metadata travels: JSON fields, MQTT 5 user properties, or a binary header',
+    ),
+  tick: duration((v) => (v > 1000 ? 'must be at most 1s' : undefined))
+    .default('1ms')
+    .describe('scheduler resolution: due messages go out together at most once per tick (coarser: less CPU)'),
   messagesPerDevice: z
     .number()
     .int()
@@ -316,6 +341,8 @@ export interface Scenario {
   offlineBuffer: number;
   backpressure: 'drop' | 'wait';
   commandTopic: string | undefined;
+  tickMs: number;
+  encoding: 'json' | 'properties' | 'binary';
   influxUrl: string | undefined;
   influxDb: string | undefined;
   influxUser: string | undefined;
@@ -393,6 +420,8 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     offlineBuffer: p.offlineBuffer,
     backpressure: p.backpressure,
     commandTopic: p.commandTopic,
+    tickMs: ms(p.tick),
+    encoding: p.encoding,
     influxUrl: p.influxUrl,
     influxDb: p.influxDb,
     influxUser: p.influxUser,

@@ -27,7 +27,10 @@ export interface Sinks {
    * resolves otherwise. Race it with Ctrl-C to stop the run early; `close` then throws the same error.
    */
   failure: Promise<FleetloadError>;
-  /** Waits (bounded) until the lines queued so far are written: call it before building summary.json. */
+  /**
+   * Final InfluxDB flush (bounded; a dead InfluxDB gets one last try): call it after the last interval, before
+   * summary.json is written, so `summaryPart()` counts are final (only the summary line is written after).
+   */
   flush(): Promise<void>;
   /** summary.json `sinks`, or undefined when no sink is configured */
   summaryPart(): SinksSummary | undefined;

@@ -60,7 +60,7 @@ export interface InfluxSinkOptions extends InfluxTarget {
   gzip?: boolean;
   /** with `required`: attempts at the first batch before the run fails (default 3) */
   requiredAttempts?: number;
-  /** close(): time allowed for the final flush (default 10 s; 2 s when interrupted) */
+  /** flush()/close(): time allowed for the final flush (default 5 s; 2 s when interrupted) */
   closeTimeoutMs?: number;
 }
 
@@ -286,6 +286,7 @@ export class InfluxSink implements RunListener {
   private lastLogged = '';
   private readonly counts: InfluxStats = { written: 0, dropped: 0, failedBatches: 0 };
   private failureError: FleetloadError | undefined;
+  private finalProblem: string | undefined;
   private resolveFailure: (e: FleetloadError) => void = () => {};
   /** resolves (never rejects) when `required` and the first batch could not be written */
   readonly failure: Promise<FleetloadError>;
@@ -339,29 +340,43 @@ export class InfluxSink implements RunListener {
     this.kick();
   }
 
-  /** Waits (at most `timeoutMs`) until everything queued so far is written or given up on; never throws. */
-  async flush(timeoutMs = this.timeoutMs * 2): Promise<void> {
-    const deadline = this.clock.now() + timeoutMs;
-    while ((this.buffer.length > 0 || this.inFlight) && this.clock.now() < deadline) {
-      if (this.inFlight) await this.inFlight;
-      else if (this.retryTimer !== undefined)
-        break; // backing off: the run goes on without waiting
-      else this.kick();
-    }
-  }
-
   /**
-   * Final flush: writes what is queued (retrying while time is left), then counts the rest as dropped. With
-   * `required`, throws E_UNREACHABLE when the first batch failed or the final flush did not complete.
+   * Final flush of what is queued (call it after the last interval, before summary.json is written, so the
+   * counts there are final): writes while time is left (`closeTimeoutMs`), retrying with backoff only if InfluxDB
+   * was healthy until now — one that was already failing gets one last try, so a dead InfluxDB does not hold the
+   * exit. What cannot be written is dropped and counted. Never throws; lines pushed later (the summary line) are
+   * written by `close`.
    */
-  async close(opts: { interrupted?: boolean } = {}): Promise<void> {
+  async flush(opts: { interrupted?: boolean } = {}): Promise<void> {
     this.closing = true;
     if (this.retryTimer !== undefined) this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    const budget = this.o.closeTimeoutMs ?? (opts.interrupted ? 2000 : 10_000);
-    const deadline = this.clock.now() + budget;
-    let lastWhy: string | undefined;
+    const budget = this.o.closeTimeoutMs ?? (opts.interrupted ? 2000 : 5000);
+    const problem = await this.drain(this.clock.now() + budget);
+    if (problem !== undefined) this.finalProblem ??= problem;
+  }
+
+  /**
+   * `flush`, then, with `required`, throws E_UNREACHABLE when the first batch failed or a final flush did not get
+   * everything through.
+   */
+  async close(opts: { interrupted?: boolean } = {}): Promise<void> {
+    await this.flush(opts);
+    if (!this.o.required) return;
+    if (this.failureError) throw this.failureError;
+    if (this.finalProblem !== undefined) {
+      throw new FleetloadError(
+        'E_UNREACHABLE',
+        `InfluxDB at ${this.where} did not take the final figures (${this.finalProblem}) (--influx-required)`,
+      );
+    }
+  }
+
+  /** Sends until the buffer is empty or `deadline`; drops the rest. Returns what went wrong, if anything. */
+  private async drain(deadline: number): Promise<string | undefined> {
     if (this.inFlight) await this.inFlight;
+    const wasHealthy = this.attempt === 0;
+    let lastWhy: string | undefined;
     while (this.buffer.length > 0 && this.clock.now() < deadline && !this.failureError) {
       const outcome = await this.sendBatch();
       if (outcome.ok) {
@@ -370,6 +385,7 @@ export class InfluxSink implements RunListener {
       }
       lastWhy = outcome.why;
       if (!outcome.retry) continue; // that batch is dropped; go on with the next
+      if (!wasHealthy && !this.o.required) break;
       const wait = Math.min(this.backoff(), deadline - this.clock.now());
       if (wait <= 0) break;
       await new Promise<void>((r) => this.clock.setTimeout(r, wait));
@@ -378,18 +394,10 @@ export class InfluxSink implements RunListener {
     if (left > 0) {
       this.counts.dropped += left;
       this.buffer = [];
-      this.note(`influxdb: ${left} line(s) could not be written to ${this.where} before closing`);
+      this.note(`influxdb: ${left} line(s) could not be written to ${this.where}; dropped`);
     }
-    if (this.o.required) {
-      if (this.failureError) throw this.failureError;
-      if (left > 0 || lastWhy !== undefined) {
-        throw new FleetloadError(
-          'E_UNREACHABLE',
-          `InfluxDB at ${this.where} did not take the final figures (${lastWhy ?? 'time ran out'}); ` +
-            `${left} line(s) not written (--influx-required)`,
-        );
-      }
-    }
+    if (left === 0 && lastWhy === undefined) return undefined;
+    return `${lastWhy ?? 'time ran out'}; ${left} line(s) not written`;
   }
 
   private trim(): void {

@@ -143,6 +143,43 @@ describe('runs against Mosquitto', { skip: skipUnless('mosquitto') }, () => {
     }
   }
 
+  for (const encoding of ['properties', 'binary'] as const) {
+    test(`--encoding ${encoding}: metadata outside the JSON body, every message measured`, async () => {
+      const out = tmpDir();
+      const r = await runCli([
+        'run',
+        '-H',
+        broker.url,
+        '-u',
+        '10',
+        '-r',
+        '500',
+        '-i',
+        '100ms',
+        '--messages-per-device',
+        '10',
+        '--mqtt-version',
+        '5',
+        '--encoding',
+        encoding,
+        '--payload-size',
+        '64',
+        '--headless',
+        '--out',
+        out,
+      ]);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const { summary: s, dir } = readRun(out);
+      assertInvariants(s);
+      assert.equal(s.messages.received, 100);
+      assert.equal(s.messages.foreign, 0);
+      assert.equal(s.messages.lost, 0);
+      assert.equal(s.latency.e2e.count, 100);
+      // sentTs travels too: arrival − actual send time has its own histogram
+      assert.ok(readdirSync(join(dir, 'histograms')).includes('e2eSend.hdr'));
+    });
+  }
+
   test('thresholds: passing ones exit 0, a failing one exits 1, each reported with its value', async () => {
     const out = tmpDir();
     const base = [

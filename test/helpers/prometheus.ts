@@ -167,9 +167,12 @@ export async function startPrometheus(opts: {
       waitForScrapeAttempts: async (timeoutMs = 20_000) => {
         const deadline = Date.now() + timeoutMs;
         for (;;) {
-          const data = await api<{ activeTargets: Array<{ lastScrape: string }> }>('/api/v1/targets?state=active');
+          const data = await api<{ activeTargets: Array<{ lastScrape: string }> }>(
+            '/api/v1/targets?state=active',
+          );
           const tried = data.activeTargets.filter((t) => !t.lastScrape.startsWith('0001-'));
-          if (data.activeTargets.length === opts.targets.length && tried.length === opts.targets.length) return;
+          if (data.activeTargets.length === opts.targets.length && tried.length === opts.targets.length)
+            return;
           if (Date.now() > deadline) {
             throw new Error(`prometheus did not scrape its targets within ${timeoutMs} ms:\n${output()}`);
           }

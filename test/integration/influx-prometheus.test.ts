@@ -136,7 +136,9 @@ describe('InfluxDB and Prometheus sinks with the Grafana dashboards, on real ser
         for (const t of panel.targets ?? []) {
           if (t.datasource?.type === '__expr__') {
             // Grafana math expression over the other queries' scalars: $B / $A * 100
-            const expr = (t.expression ?? '').replace(/\$([A-Z])/g, (_m, ref: string) => String(scalars.get(ref)));
+            const expr = (t.expression ?? '').replace(/\$([A-Z])/g, (_m, ref: string) =>
+              String(scalars.get(ref)),
+            );
             assert.match(expr, /^[\d.\s/*+-]+$/, `expression ${t.expression} → ${expr}`);
             const value = Function(`return (${expr});`)() as number;
             assert.ok(Number.isFinite(value), `${t.expression} = ${value}`);
@@ -154,7 +156,10 @@ describe('InfluxDB and Prometheus sinks with the Grafana dashboards, on real ser
         if (panel.title === 'Telemetries received') assert.equal(scalars.get('A'), m.received);
         if (panel.title === 'Received %') {
           const expected = ((m.received - m.duplicated - m.foreign) / m.sent) * 100;
-          assert.ok(Math.abs((scalars.get('C') ?? Number.NaN) - expected) < 1e-9, `${scalars.get('C')} vs ${expected}`);
+          assert.ok(
+            Math.abs((scalars.get('C') ?? Number.NaN) - expected) < 1e-9,
+            `${scalars.get('C')} vs ${expected}`,
+          );
         }
         if (panel.title === 'Lost (final)') assert.equal(scalars.get('A'), m.lost);
       });
@@ -190,7 +195,9 @@ describe('InfluxDB and Prometheus sinks with the Grafana dashboards, on real ser
         const found = new Map<string, number[]>();
         for (const t of panel.targets ?? []) {
           const expr = substitute(t.expr ?? '');
-          const r = t.instant ? await prom.query(expr, endMs) : await prom.queryRange(expr, startMs, endMs, 1);
+          const r = t.instant
+            ? await prom.query(expr, endMs)
+            : await prom.queryRange(expr, startMs, endMs, 1);
           const values = numbers(r);
           assert.ok(values.length > 0, `no data for ${t.refId}: ${expr}\n${JSON.stringify(r).slice(0, 500)}`);
           found.set(t.refId, values);

@@ -394,3 +394,36 @@ test('command topic: each device subscribes after CONNACK; commands are counted;
   );
   engine.stop();
 });
+
+test('tick: due messages go out together at most once per tick; the lateness shows as schedule lag', async () => {
+  for (const tick of ['1ms', '20ms'] as const) {
+    const clock = new FakeClock();
+    let wakes = 0;
+    const counting = Object.create(clock) as FakeClock;
+    counting.setTimeout = (fn, ms) => {
+      wakes++;
+      return clock.setTimeout(fn, ms);
+    };
+    counting.now = () => clock.now();
+    counting.clearTimeout = (h) => clock.clearTimeout(h);
+    const broker = new MemBroker();
+    const stats = new Stats(clock.now());
+    const s = scenario({ devices: 50, spawnRate: 10_000, runTime: '1s', interval: '100ms', qos: 0, tick });
+    const engine = new Engine({
+      scenario: s,
+      url: new URL('mqtt://mem'),
+      stats,
+      clock: counting,
+      openTransport: broker.factory,
+    });
+    engine.start();
+    await drive(clock, 1100, 1);
+    assert.equal(stats.total.sent, stats.total.scheduled);
+    const lagMaxMs = stats.hInterval.scheduleLag.maxValue / 1000;
+    if (tick === '20ms') {
+      assert.ok(lagMaxMs <= 20.1, `lag ≤ tick (${lagMaxMs})`);
+      assert.ok(wakes <= 1000 / 20 + 60, `few wake-ups (${wakes})`); // + housekeeping and connects
+    } else assert.ok(lagMaxMs <= 1.1, `lag ≤ 1 ms (${lagMaxMs})`);
+    engine.stop();
+  }
+});
