@@ -49,10 +49,9 @@ test('open model in fake time: every slot from connect to run end is sent on tim
   assert.equal(stats.total.sent, expected);
   assert.equal(stats.total.acked, expected);
   assert.equal(stats.total.skipped, 0);
-  assert.equal(
-    stats.hInterval.scheduleLag.maxValue <= 1,
-    true,
-    'timers fire exactly on the slot in fake time',
+  assert.ok(
+    stats.hInterval.scheduleLag.maxValue <= 1000,
+    'in fake time no message is later than one tick (1 ms: wake-ups are at most one per tick)',
   );
   const pubs = broker.packets.filter((p) => p.cmd === 'publish');
   assert.equal(pubs.length, expected);
