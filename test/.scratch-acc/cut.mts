@@ -6,6 +6,7 @@ const proxy = await startMqttProxy({ target: { host: '127.0.0.1', port: broker.p
 const c = mqtt.connect(proxy.url, { clientId: 'x', protocolVersion: 4, clean: true, reconnectPeriod: 1000, connectTimeout: 5000, resubscribe: true });
 let got = 0;
 c.on('message', () => got++);
+c.once('close', () => {}); c.once('connect', () => c.removeAllListeners('close'));
 for (const ev of ['connect','reconnect','close','offline','error','end']) c.on(ev, (a: unknown) => console.log(Date.now()%100000, ev, a instanceof Error ? a.message : ''));
 await new Promise((r) => c.once('connect', r));
 await new Promise((r) => c.subscribe('t/#', { qos: 0 }, r));

@@ -79,6 +79,9 @@ test('PUBLISH with MQTT 5 user properties and a binary payload decodes with mqtt
   const buf = encodePublish(encodeTopic('t'), 1, 9, 5, body, body.length, props);
   const [p] = parseAll(buf, 5);
   assert.ok(p && p.cmd === 'publish');
-  assert.deepEqual({ ...p.properties?.userProperties }, { deviceId: 'dev-1', seq: '3', ts: '1.5', runId: 'r' });
+  assert.deepEqual(
+    { ...p.properties?.userProperties },
+    { deviceId: 'dev-1', seq: '3', ts: '1.5', runId: 'r' },
+  );
   assert.deepEqual([...p.payload], [...body]);
 });

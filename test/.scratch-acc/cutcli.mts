@@ -1,0 +1,16 @@
+import { execSync } from 'node:child_process';
+import { spawnCli, tmpDir, waitForCliExit, waitForOutput, cliOutput } from '/work/main/test/helpers/cli.js';
+import { startMosquitto } from '/work/main/test/helpers/mosquitto.js';
+import { startMqttProxy } from '/work/main/test/helpers/mqtt-proxy.js';
+const broker = await startMosquitto();
+const proxy = await startMqttProxy({ target: { host: '127.0.0.1', port: broker.port } });
+const out = tmpDir();
+const child = spawnCli(['run','-H',broker.url,'--consumer-host',proxy.url,'-u','20','-r','1000','-i','50ms','--messages-per-device','80','-t','20s','--qos','0','--consumer-qos','0','--grace','2s','--headless','--out',out]);
+await waitForOutput(child, /steady .*received [1-9]/, { timeoutMs: 15000 });
+console.log('cut at', proxy.stats);
+proxy.cut();
+const iv = setInterval(() => { console.log(Date.now()%100000, proxy.stats.publishes, execSync(`ss -tn state established '( sport = :${proxy.port} )' | tail -n +2`).toString().trim()); }, 300);
+const r = await waitForCliExit(child, 30000);
+clearInterval(iv);
+console.log(r.code, r.stdout.slice(-3000), r.stderr);
+await proxy.close(); await broker.stop();
