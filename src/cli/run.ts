@@ -88,7 +88,11 @@ export async function executeRun(o: RunOptions): Promise<RunResult> {
     const consumerStats = new Stats(clock.now());
     const consumer = new Consumer({ stats: consumerStats, clock, runId: s.runId });
     if (s.consumer !== 'none') {
-      source = sourceFromScenario(s, url, { now: () => clock.now(), log });
+      source = sourceFromScenario(s, url, {
+        now: () => clock.now(),
+        log,
+        onDisconnect: (reason) => consumerStats.error('consumer', 'disconnected', reason),
+      });
       await source.open((d) => consumer.deliver(d));
       log(`consumer attached: ${source.description}`);
     }

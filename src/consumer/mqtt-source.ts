@@ -24,6 +24,8 @@ export interface MqttSourceOptions {
   insecure?: boolean;
   /** local receive time; Date.now by default */
   now?: () => number;
+  /** the connection dropped after attaching (MQTT.js reconnects and resubscribes) */
+  onDisconnect?: (reason: string) => void;
 }
 
 export class MqttSource implements Source {
@@ -67,21 +69,26 @@ export class MqttSource implements Source {
           new FleetloadError('E_UNREACHABLE', `consumer could not attach to ${redactUrl(o.url)}: ${why}`),
         );
       };
-      client.once('error', (e: Error & { code?: string | number }) =>
-        fail(e.code ? `${e.code} ${e.message}` : e.message),
-      );
-      client.once('close', () =>
-        fail('the broker closed the connection before CONNACK (check credentials and client id)'),
-      );
+      // named listeners, removed by name: MQTT.js has its own 'close' listener that drives its reconnects
+      const onError = (e: Error & { code?: string | number }) =>
+        fail(e.code ? `${e.code} ${e.message}` : e.message);
+      const onClose = () =>
+        fail('the broker closed the connection before CONNACK (check credentials and client id)');
+      client.once('error', onError);
+      client.once('close', onClose);
       client.once('connect', () => {
-        client.removeAllListeners('close');
+        client.off('close', onClose);
         client.subscribe(topic, { qos: o.qos }, (err, granted) => {
           if (err) return fail(`subscribe to ${topic} failed: ${err.message}`);
           const g = granted?.[0];
           if (g && g.qos >= 0x80) return fail(`subscribe to ${topic} refused (code ${g.qos})`);
           clearTimeout(timer);
-          client.removeAllListeners('error');
-          client.on('error', () => {}); // reconnects are MQTT.js's job; errors after attach are not fatal
+          client.off('error', onError);
+          // after attach, reconnecting is MQTT.js's job; each loss is reported so a run shows why it lost messages
+          client.on('error', () => {});
+          client.on('close', () => {
+            if (this.client === client) o.onDisconnect?.('consumer connection lost; reconnecting');
+          });
           resolve();
         });
       });

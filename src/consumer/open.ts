@@ -35,7 +35,7 @@ export function createSource(c: SourceConfig): Source {
 export function sourceFromScenario(
   s: Scenario,
   url: string,
-  o: { now?: () => number; log?: (line: string) => void } = {},
+  o: { now?: () => number; log?: (line: string) => void; onDisconnect?: (reason: string) => void } = {},
 ): Source {
   const group = s.consumerGroup ?? `fleetload-${s.runId}`;
   const filter = filterFromTemplate(s.topic, s.runId);
@@ -53,6 +53,7 @@ export function sourceFromScenario(
         password: s.password,
         connectTimeoutMs: s.connectTimeoutMs,
         ...(o.now ? { now: o.now } : {}),
+        ...(o.onDisconnect ? { onDisconnect: o.onDisconnect } : {}),
       });
     case 'nats':
       return createSource({

@@ -156,17 +156,7 @@ describe('accuracy: faults injected between broker and consumer are reported exa
     assert.equal(m.reordered, 0, describeRun(s, proxy));
   });
 
-  // KNOWN PRODUCT BUG (todo until fixed, then drop the todo): src/consumer/mqtt-source.ts calls
-  // `client.removeAllListeners('close')` once connected, which also removes MQTT.js's own 'close' listener — the
-  // one that calls `_setupReconnect()`. So after its first connection loss the consumer never reconnects, silently
-  // (no error, no log line); here it receives nothing after the cut. Fix: remove only its own listener
-  // (`client.off('close', onClose)`), likewise for 'error'.
-  const CUT_TODO =
-    "mqtt-source.ts removeAllListeners('close') removes MQTT.js's reconnect handler: the consumer never reconnects";
-
-  test('consumer connection cut mid-run: it reconnects, what passed while it was away is lost, the ledger is exact', {
-    todo: CUT_TODO,
-  }, async () => {
+  test('consumer connection cut mid-run: it reconnects, what passed while it was away is lost, the ledger is exact', async () => {
     const proxy = await startMqttProxy({ target: { host: '127.0.0.1', port: broker.port } });
     try {
       const out = tmpDir();
@@ -192,6 +182,11 @@ describe('accuracy: faults injected between broker and consumer are reported exa
       assert.equal(m.lost, m.sent - unique, describeRun(s, proxy));
       assert.equal(m.duplicated, 0, describeRun(s, proxy));
       assert.equal(proxy.stats.dropped, 0);
+      // and the run says why it lost messages
+      assert.ok(
+        s.errors.some((e) => e.kind === 'consumer' && e.code === 'disconnected'),
+        JSON.stringify(s.errors),
+      );
     } finally {
       await proxy.close();
     }
