@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { redactUrl } from '../consumer/source.js';
 import { FleetloadError } from '../errors.js';
@@ -10,6 +8,7 @@ import { SATURATED_CPU_PERCENT, SATURATED_INTERVALS, SATURATED_LAG_MS } from '..
 import type { IntervalLatency, IntervalRecord, Summary, TimeseriesRow } from '../stats/summary.js';
 import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
+import { uplotAssets } from '../web/assets.js';
 import { escapeHtml as e, scriptJson } from '../web/page.js';
 import { REPORT_JS } from './client.js';
 import { HISTOGRAM_NAMES, type HistogramName, loadResults, type ResultsData } from './load.js';
@@ -49,19 +48,6 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
 }
 
 // ---------------------------------------------------------------------------------------------- assets
-
-let assetCache: { js: string; css: string } | undefined;
-
-function uplotAssets(): { js: string; css: string } {
-  if (!assetCache) {
-    const require = createRequire(import.meta.url);
-    assetCache = {
-      js: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
-      css: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
-    };
-  }
-  return assetCache;
-}
 
 const noScriptEnd = (code: string): string => code.replace(/<\/(script)/gi, '<\\/$1');
 const noStyleEnd = (css: string): string => css.replace(/<\/(style)/gi, '<\\/$1');

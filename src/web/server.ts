@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import { type AddressInfo, isIP } from 'node:net';
 import type { RunListener } from '../cli/run.js';
 import { FleetloadError } from '../errors.js';
@@ -10,6 +8,7 @@ import type { Scenario } from '../scenario/schema.js';
 import type { Summary } from '../stats/summary.js';
 import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
+import { uplotAssets } from './assets.js';
 import { type DashboardPoint, MAX_POINTS, PointSeries } from './figures.js';
 import { type BootData, renderPage } from './page.js';
 
@@ -51,20 +50,6 @@ export interface Dashboard {
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** close(): ended responses get this long to flush before every socket is cut. */
 const CLOSE_FLUSH_MS = 100;
-
-let assetCache: { js: string; css: string } | undefined;
-
-/** uPlot's script and stylesheet, read once from node_modules and inlined into the page. */
-function uplotAssets(): { js: string; css: string } {
-  if (!assetCache) {
-    const require = createRequire(import.meta.url);
-    assetCache = {
-      js: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
-      css: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
-    };
-  }
-  return assetCache;
-}
 
 export async function startDashboard(opts: DashboardOptions): Promise<Dashboard> {
   const assets = uplotAssets();
