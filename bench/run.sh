@@ -10,6 +10,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
+cd "$ROOT" # node --import tsx resolves tsx from here
 QUICK=${1:-}
 SECS=20; IDLE=19000
 [[ $QUICK == --quick ]] && { SECS=10; IDLE=2000; }

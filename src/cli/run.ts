@@ -31,9 +31,21 @@ export interface IntervalFigures {
   phase: 'ramp' | 'steady' | 'drain';
 }
 
+/**
+ * Changes the load while a run goes (the dashboard, later the coordinator): fleet size (ramp down at once, up at
+ * the spawn rate) and each device's interval. Values are clamped to what the run was planned for.
+ */
+export interface FleetControl {
+  readonly maxDevices: number;
+  targetDevices(): number;
+  intervalMs(): number;
+  setTargetDevices(n: number): void;
+  setIntervalMs(ms: number): void;
+}
+
 /** Typed events: the built-in sinks use them, and so can a user's. */
 export interface RunListener {
-  started?(info: { runId: string; url: string; dir: string }): void;
+  started?(info: { runId: string; url: string; dir: string; control?: FleetControl }): void;
   interval?(f: IntervalFigures): void;
   finished?(summary: Summary): void;
 }
@@ -98,7 +110,22 @@ export async function executeRun(o: RunOptions): Promise<RunResult> {
     }
 
     engine = new Engine({ scenario: s, url: new URL(url), stats: engineStats, clock });
-    for (const l of listeners) l.started?.({ runId: s.runId, url: redactUrl(url), dir: results.dir });
+    const eng0 = engine;
+    const control: FleetControl = {
+      maxDevices: s.devices,
+      targetDevices: () => eng0.targetDevices,
+      intervalMs: () => eng0.currentIntervalMs,
+      setTargetDevices: (n) => {
+        eng0.setTargetDevices(n);
+        log(`fleet size set to ${eng0.targetDevices} devices`);
+      },
+      setIntervalMs: (ms) => {
+        eng0.setIntervalMs(ms);
+        log(`interval set to ${eng0.currentIntervalMs} ms`);
+      },
+    };
+    for (const l of listeners)
+      l.started?.({ runId: s.runId, url: redactUrl(url), dir: results.dir, control });
     engine.start();
     const eng = engine;
     const startMs = eng.startAt;

@@ -1,8 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { killQuietly, onExit, tmpDir, waitForExit } from './process.js';
-import { findBinary, freePort, requireService } from './services.js';
+import { outputTail, retry, spawnService, tmpDir } from './process.js';
+import { freePort, requireService, waitForHttp } from './services.js';
 
 /**
  * A real InfluxDB 1.x (Debian's influxd) per test, on free loopback ports, with its data in a temp dir. Every
@@ -94,76 +93,20 @@ bind-address = "127.0.0.1:${rpcPort}"
 
 export async function startInfluxDb(opts: { startTimeoutMs?: number } = {}): Promise<InfluxDb> {
   const binary = requireService('influxd');
-  const startTimeoutMs = opts.startTimeoutMs ?? 15_000;
-  const tail: string[] = [];
-  const output = (): string => tail.join('\n');
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
+  const timeoutMs = opts.startTimeoutMs ?? 15_000;
+  const tail = outputTail(TAIL_LINES);
+  // A free port can be taken before influxd binds it: retry with new ports (and a new data dir).
+  return retry('could not start influxd', async () => {
     const dir = tmpDir('fleetload-influxdb-');
     const port = await freePort();
     const rpcPort = await freePort();
     const configPath = join(dir, 'influxdb.conf');
     writeFileSync(configPath, config(dir, port, rpcPort));
-    const setpriv = process.platform === 'linux' ? findBinary('setpriv') : undefined;
-    const run = [binary, '-config', configPath];
-    const [cmd, ...args] = setpriv ? [setpriv, '--pdeathsig', 'KILL', '--', ...run] : run;
-    const child: ChildProcess = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let exitReason: string | undefined;
-    const exited = new Promise<void>((resolve) => {
-      child.once('exit', (code, signal) => {
-        exitReason = `influxd exited (${signal ? `signal ${signal}` : `code ${code}`})`;
-        resolve();
-      });
-    });
-    const onData = (chunk: Buffer): void => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line === '') continue;
-        tail.push(line);
-        if (tail.length > TAIL_LINES) tail.shift();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
-      });
-    } catch (e) {
-      lastError = e;
-      continue;
-    }
-    const pid = child.pid!;
-    const unregister = onExit(() => killQuietly(pid, 'SIGKILL'));
     const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + startTimeoutMs;
-    let ready = false;
-    while (!ready && exitReason === undefined && Date.now() < deadline) {
-      try {
-        const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) });
-        ready = res.status === 204;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    if (!ready) {
-      lastError = new Error(
-        `${exitReason ?? `influxd did not answer /ping within ${startTimeoutMs} ms`}:\n${output()}`,
-      );
-      killQuietly(pid, 'SIGKILL');
-      await exited;
-      unregister();
-      continue;
-    }
-    const stop = async (): Promise<void> => {
-      if (exitReason !== undefined) return;
-      killQuietly(pid, 'SIGTERM');
-      const timer = setTimeout(() => killQuietly(pid, 'SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-      unregister();
-      await waitForExit(pid, 1000);
-    };
+    const service = await spawnService('influxd', [binary, '-config', configPath], {
+      tail,
+      ready: (abort) => waitForHttp(`${url}/ping`, 204, { timeoutMs, abort }),
+    });
     const query = async (q: string, db?: string): Promise<InfluxQueryResult> => {
       const body = new URLSearchParams({ q, epoch: 'ms' });
       if (db !== undefined) body.set('db', db);
@@ -175,7 +118,6 @@ export async function startInfluxDb(opts: { startTimeoutMs?: number } = {}): Pro
       for (const r of json.results) if (r.error) throw new Error(`InfluxQL ${q}: ${r.error}`);
       return json;
     };
-    return { url, port, pid, query, stop, output };
-  }
-  throw new Error(`could not start influxd: ${(lastError as Error | undefined)?.message ?? 'unknown error'}`);
+    return { url, port, pid: service.pid, query, stop: () => service.stop(), output: tail.text };
+  });
 }

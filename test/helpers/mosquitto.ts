@@ -1,8 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isAlive, killQuietly, onExit, tmpDir, waitForExit } from './process.js';
-import { findBinary, freePort, requireService, waitForPort } from './services.js';
+import { outputTail, retry, type ServiceProcess, spawnService, tmpDir } from './process.js';
+import { freePort, requireService, waitForPort } from './services.js';
 
 /**
  * A real Mosquitto (2.x) per test, on free loopback ports, configured for load: unlimited in-flight and a deep
@@ -61,7 +60,9 @@ export interface Mosquitto {
 const STOP_GRACE_MS = 5000;
 const TAIL_LINES = 50;
 
-function config(ports: { port: number; wsPort?: number; tlsPort?: number }, opts: MosquittoOptions): string {
+type Ports = { port: number; wsPort?: number; tlsPort?: number };
+
+function config(ports: Ports, opts: MosquittoOptions): string {
   const lines = [
     '# written by test/helpers/mosquitto.ts',
     'per_listener_settings false',
@@ -94,140 +95,64 @@ function config(ports: { port: number; wsPort?: number; tlsPort?: number }, opts
   return `${lines.join('\n')}\n`;
 }
 
-/** `[command, ...args]` that runs mosquitto with as many file descriptors as allowed and a parent-death signal. */
-function command(binary: string, configPath: string): string[] {
-  const run = [binary, '-c', configPath];
-  const setpriv = process.platform === 'linux' ? findBinary('setpriv') : undefined;
-  const guarded = setpriv ? [setpriv, '--pdeathsig', 'KILL', '--', ...run] : run;
-  // `exec` keeps one PID: the sh becomes setpriv becomes mosquitto.
-  return ['/bin/sh', '-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec "$@"', 'sh', ...guarded];
-}
-
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosquitto> {
   const binary = requireService('mosquitto');
   const dir = tmpDir('fleetload-mosquitto-');
   const configPath = join(dir, 'mosquitto.conf');
   const startTimeoutMs = opts.startTimeoutMs ?? 5000;
-  const tail: string[] = [];
-  const output = (): string => tail.join('\n');
+  const tail = outputTail(TAIL_LINES);
+  let service: ServiceProcess | undefined;
 
-  let child: ChildProcess | undefined;
-  let exitReason: string | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  let unregister: () => void = () => {};
-
-  const spawnOnce = async (ports: { port: number; wsPort?: number; tlsPort?: number }): Promise<void> => {
+  const spawnOnce = async (ports: Ports): Promise<void> => {
     writeFileSync(configPath, config(ports, opts));
-    const [cmd, ...args] = command(binary, configPath);
-    const proc = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = proc;
-    exitReason = undefined;
-    exited = new Promise<void>((resolve) => {
-      proc.once('exit', (code, signal) => {
-        exitReason = `mosquitto exited (${signal ? `signal ${signal}` : `code ${code}`})`;
-        unregister();
-        resolve();
-      });
+    // As many file descriptors as allowed, and a parent-death signal.
+    service = await spawnService('mosquitto', [binary, '-c', configPath], {
+      maxOpenFiles: true,
+      tail,
+      ready: async (abort) => {
+        for (const port of [ports.port, ports.wsPort, ports.tlsPort]) {
+          if (port !== undefined) await waitForPort(port, { timeoutMs: startTimeoutMs, abort });
+        }
+      },
     });
-    const onData = (chunk: Buffer): void => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line === '') continue;
-        tail.push(line);
-        if (tail.length > TAIL_LINES) tail.shift();
-      }
-    };
-    proc.stdout?.on('data', onData);
-    proc.stderr?.on('data', onData);
-    await new Promise<void>((resolve, reject) => {
-      proc.once('spawn', resolve);
-      proc.once('error', reject);
-    });
-    const pid = proc.pid!;
-    unregister = onExit(() => killQuietly(pid, 'SIGKILL'));
-    const abort = (): string | undefined =>
-      exitReason === undefined ? undefined : `${exitReason} before listening:\n${output()}`;
-    try {
-      for (const port of [ports.port, ports.wsPort, ports.tlsPort]) {
-        if (port !== undefined) await waitForPort(port, { timeoutMs: startTimeoutMs, abort });
-      }
-    } catch (e) {
-      killQuietly(pid, 'SIGKILL');
-      await exited;
-      throw e;
-    }
   };
 
   // A free port can be taken between freePort() and mosquitto's bind: retry with new ports.
-  let ports: { port: number; wsPort?: number; tlsPort?: number } | undefined;
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3 && ports === undefined; attempt++) {
+  const ports = await retry('could not start mosquitto', async () => {
     const candidate = {
       port: await freePort(),
       wsPort: opts.websockets ? await freePort() : undefined,
       tlsPort: opts.tls ? await freePort() : undefined,
     };
-    try {
-      await spawnOnce(candidate);
-      ports = candidate;
-    } catch (e) {
-      lastError = e;
-    }
-  }
-  if (ports === undefined) {
-    throw new Error(
-      `could not start mosquitto: ${(lastError as Error | undefined)?.message ?? 'unknown error'}`,
-    );
-  }
-  const fixedPorts = ports;
+    await spawnOnce(candidate);
+    return candidate;
+  });
 
-  const stop = async (): Promise<void> => {
-    const proc = child;
-    if (!proc?.pid || exitReason !== undefined) return;
-    const pid = proc.pid;
-    killQuietly(pid, 'SIGTERM');
-    killQuietly(pid, 'SIGCONT'); // a frozen broker must run to see the SIGTERM
-    const timer = setTimeout(() => killQuietly(pid, 'SIGKILL'), STOP_GRACE_MS);
-    await exited;
-    clearTimeout(timer);
-    // 'exit' means reaped by us; isAlive() double-checks for the test that asserts it.
-    await waitForExit(pid, 1000);
-  };
+  const stop = async (): Promise<void> => service?.stop('SIGTERM', STOP_GRACE_MS);
 
   const restart = async (): Promise<void> => {
     await stop();
     // The old listening socket is gone; if the port is briefly unavailable, try again for a few seconds.
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      try {
-        await spawnOnce(fixedPorts);
-        return;
-      } catch (e) {
-        if (Date.now() >= deadline) throw new Error(`could not restart mosquitto: ${(e as Error).message}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    await retry('could not restart mosquitto', () => spawnOnce(ports), { forMs: 5000, pauseMs: 200 });
   };
 
   const broker: Mosquitto = {
-    url: `mqtt://127.0.0.1:${fixedPorts.port}`,
-    port: fixedPorts.port,
-    ...(fixedPorts.wsPort !== undefined
-      ? { wsPort: fixedPorts.wsPort, wsUrl: `ws://127.0.0.1:${fixedPorts.wsPort}` }
-      : {}),
-    ...(fixedPorts.tlsPort !== undefined
-      ? { tlsPort: fixedPorts.tlsPort, tlsUrl: `mqtts://127.0.0.1:${fixedPorts.tlsPort}` }
+    url: `mqtt://127.0.0.1:${ports.port}`,
+    port: ports.port,
+    ...(ports.wsPort !== undefined ? { wsPort: ports.wsPort, wsUrl: `ws://127.0.0.1:${ports.wsPort}` } : {}),
+    ...(ports.tlsPort !== undefined
+      ? { tlsPort: ports.tlsPort, tlsUrl: `mqtts://127.0.0.1:${ports.tlsPort}` }
       : {}),
     get pid(): number {
-      return child?.pid ?? -1;
+      return service?.pid ?? -1;
     },
     configPath,
     stop,
     kill(signal: NodeJS.Signals = 'SIGKILL'): void {
-      const pid = child?.pid;
-      if (pid !== undefined && isAlive(pid)) process.kill(pid, signal);
+      service?.kill(signal);
     },
     restart,
-    output,
+    output: tail.text,
   };
   return broker;
 }

@@ -1,8 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { killQuietly, onExit, tmpDir, waitForExit } from './process.js';
-import { findBinary, freePort, requireService } from './services.js';
+import { outputTail, retry, spawnService, tmpDir } from './process.js';
+import { freePort, requireService, waitForHttp } from './services.js';
 
 /**
  * A real Prometheus per test: web/API on a free loopback port, TSDB in a temp dir, scraping `targets`
@@ -63,15 +62,15 @@ export async function startPrometheus(opts: {
 }): Promise<PrometheusServer> {
   const binary = requireService('prometheus');
   const startTimeoutMs = opts.startTimeoutMs ?? 20_000;
-  const tail: string[] = [];
-  const output = (): string => tail.join('\n');
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
+  const tail = outputTail(TAIL_LINES);
+  const output = tail.text;
+  // A free port can be taken before prometheus binds it: retry with a new port (and a new data dir).
+  return retry('could not start prometheus', async () => {
     const dir = tmpDir('fleetload-prometheus-');
     const port = await freePort();
     const configPath = join(dir, 'prometheus.yml');
     writeFileSync(configPath, config(opts.targets));
-    const setpriv = process.platform === 'linux' ? findBinary('setpriv') : undefined;
+    const url = `http://127.0.0.1:${port}`;
     const run = [
       binary,
       `--config.file=${configPath}`,
@@ -79,56 +78,10 @@ export async function startPrometheus(opts: {
       `--storage.tsdb.path=${join(dir, 'data')}`,
       '--log.level=warn',
     ];
-    const [cmd, ...args] = setpriv ? [setpriv, '--pdeathsig', 'KILL', '--', ...run] : run;
-    const child: ChildProcess = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let exitReason: string | undefined;
-    const exited = new Promise<void>((resolve) => {
-      child.once('exit', (code, signal) => {
-        exitReason = `prometheus exited (${signal ? `signal ${signal}` : `code ${code}`})`;
-        resolve();
-      });
+    const service = await spawnService('prometheus', run, {
+      tail,
+      ready: (abort) => waitForHttp(`${url}/-/ready`, 200, { timeoutMs: startTimeoutMs, abort }),
     });
-    const onData = (chunk: Buffer): void => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line === '') continue;
-        tail.push(line);
-        if (tail.length > TAIL_LINES) tail.shift();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
-      });
-    } catch (e) {
-      lastError = e;
-      continue;
-    }
-    const pid = child.pid!;
-    const unregister = onExit(() => killQuietly(pid, 'SIGKILL'));
-    const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + startTimeoutMs;
-    let ready = false;
-    while (!ready && exitReason === undefined && Date.now() < deadline) {
-      try {
-        const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) });
-        ready = res.status === 200;
-        if (!ready) await new Promise((r) => setTimeout(r, 100));
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    if (!ready) {
-      lastError = new Error(
-        `${exitReason ?? `prometheus not ready within ${startTimeoutMs} ms`}:\n${output()}`,
-      );
-      killQuietly(pid, 'SIGKILL');
-      await exited;
-      unregister();
-      continue;
-    }
     const api = async <T>(path: string, params?: URLSearchParams): Promise<T> => {
       const res = await fetch(`${url}${path}`, {
         method: params ? 'POST' : 'GET',
@@ -144,7 +97,7 @@ export async function startPrometheus(opts: {
     const server: PrometheusServer = {
       url,
       port,
-      pid,
+      pid: service.pid,
       query: (promql, timeMs) =>
         api<PromResult>(
           '/api/v1/query',
@@ -179,20 +132,9 @@ export async function startPrometheus(opts: {
           await new Promise((r) => setTimeout(r, 200));
         }
       },
-      stop: async () => {
-        if (exitReason !== undefined) return;
-        killQuietly(pid, 'SIGTERM');
-        const timer = setTimeout(() => killQuietly(pid, 'SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-        unregister();
-        await waitForExit(pid, 1000);
-      },
+      stop: () => service.stop(),
       output,
     };
     return server;
-  }
-  throw new Error(
-    `could not start prometheus: ${(lastError as Error | undefined)?.message ?? 'unknown error'}`,
-  );
+  });
 }

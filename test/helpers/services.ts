@@ -111,3 +111,27 @@ export async function waitForPort(
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * Resolves once a GET of `url` answers HTTP `status`; rejects after `timeoutMs`, or early if `abort()` says why.
+ */
+export async function waitForHttp(
+  url: string,
+  status: number,
+  opts: { timeoutMs?: number; abort?: () => string | undefined } = {},
+): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reason = opts.abort?.();
+    if (reason !== undefined) throw new Error(reason);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (res.status === status) return;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() >= deadline) throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
