@@ -59,7 +59,8 @@ export class Connection {
   private t: Transport | undefined;
   private readonly reader = new FrameReader();
   /** packet id → time written; QoS 2 ids stay until PUBCOMP */
-  private readonly inflightAt = new Map<number, number>();
+  /** made on the first QoS 1/2 publish: an idle or QoS 0 device carries no map */
+  private inflightAt: Map<number, number> | undefined;
   private nextId = 1;
   private failedReported = false;
 
@@ -69,7 +70,7 @@ export class Connection {
   ) {}
 
   get inflight(): number {
-    return this.inflightAt.size;
+    return this.inflightAt?.size ?? 0;
   }
 
   open(cfg: ConnectionConfig, now: number): void {
@@ -111,7 +112,7 @@ export class Connection {
     let id = 0;
     if (qos > 0) {
       id = this.allocId();
-      this.inflightAt.set(id, now);
+      (this.inflightAt ??= new Map()).set(id, now);
     }
     (this.t as Transport).stream.write(encodePublish(topic, qos, id, version, payload, payloadBytes, props));
     this.lastWriteAt = now;
@@ -159,7 +160,7 @@ export class Connection {
     for (;;) {
       const id = this.nextId;
       this.nextId = id === 65535 ? 1 : id + 1;
-      if (!this.inflightAt.has(id)) return id;
+      if (!this.inflightAt?.has(id)) return id;
     }
   }
 
@@ -176,8 +177,8 @@ export class Connection {
       t.stream.on('error', () => {});
       t.stream.destroy();
     }
-    const inflight = this.inflightAt.size;
-    this.inflightAt.clear();
+    const inflight = this.inflightAt?.size ?? 0;
+    this.inflightAt = undefined;
     if (wasConnected) this.handler.closed(this.index, inflight, polite ? 'disconnect' : kind, code, reason);
     else this.handler.connectFailed(this.index, kind, code, reason);
   }
@@ -190,9 +191,9 @@ export class Connection {
       case CMD.pubcomp: {
         const id = ((buf[body] as number) << 8) | (buf[body + 1] as number);
         const reason = end - body > 2 ? (buf[body + 2] as number) : 0;
-        const sentAt = this.inflightAt.get(id);
+        const sentAt = this.inflightAt?.get(id);
         if (sentAt === undefined) return; // ack for an id we no longer track (after reconnect)
-        this.inflightAt.delete(id);
+        this.inflightAt?.delete(id);
         this.handler.acked(this.index, sentAt, reason);
         return;
       }
@@ -201,9 +202,9 @@ export class Connection {
         const reason = end - body > 2 ? (buf[body + 2] as number) : 0;
         if (reason >= 0x80) {
           // [MQTT-4.3.3] v5: a PUBREC with a failure reason ends the exchange
-          const sentAt = this.inflightAt.get(id);
+          const sentAt = this.inflightAt?.get(id);
           if (sentAt !== undefined) {
-            this.inflightAt.delete(id);
+            this.inflightAt?.delete(id);
             this.handler.acked(this.index, sentAt, reason);
           }
           return;
