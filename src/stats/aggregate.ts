@@ -66,7 +66,31 @@ export class Aggregator {
     return { t, durationMs, devicesConnected, counters, histograms: this.scratch };
   }
 
+  /**
+   * Every error by kind and code, most frequent first — plus the measurement anomalies a user must see: delays
+   * that came out negative (clocks disagree: the arrival precedes the scheduled send) and arrivals after their
+   * loss was final. They are counted, never clipped or dropped silently.
+   */
   errors(): ErrorEntry[] {
-    return [...this.errorMap.values()].map((e) => ({ ...e })).sort((a, b) => b.count - a.count);
+    const list = [...this.errorMap.values()].map((e) => ({ ...e }));
+    const t = this.total;
+    if (t.negativeDelay > 0) {
+      list.push({
+        kind: 'measurement',
+        code: 'negative-delay',
+        reason:
+          'arrival before the scheduled send time: the producer and consumer clocks disagree (recorded as 0 ms)',
+        count: t.negativeDelay,
+      });
+    }
+    if (t.late > 0) {
+      list.push({
+        kind: 'measurement',
+        code: 'late',
+        reason: 'arrived after its loss was final (still counted lost)',
+        count: t.late,
+      });
+    }
+    return list.sort((a, b) => b.count - a.count);
   }
 }

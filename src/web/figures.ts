@@ -14,6 +14,10 @@ export interface DashboardPoint {
   elapsedMs: number;
   phase: IntervalFigures['phase'];
   devicesConnected: number;
+  /** the fleet size asked for when the interval was cut (changes with POST /api/fleet) */
+  targetDevices: number;
+  /** each device's publish interval when the interval was cut */
+  intervalMs: number;
   sentPerSec: number;
   ackedPerSec: number;
   failedPerSec: number;
@@ -49,6 +53,12 @@ const perSec = (n: number, durationMs: number): number =>
 const round1 = (v: number): number => Math.round(v * 10) / 10;
 const round3 = (v: number): number => Math.round(v * 1000) / 1000;
 
+/** The load a run is asked for at one moment: what the dashboard's Load controls show and change. */
+export interface FleetState {
+  targetDevices: number;
+  intervalMs: number;
+}
+
 /** The series of points of one run, bounded to `max` (oldest dropped first), with running totals. */
 export class PointSeries {
   private readonly kept: DashboardPoint[] = [];
@@ -57,8 +67,11 @@ export class PointSeries {
 
   constructor(private readonly max = MAX_POINTS) {}
 
-  /** Turns one interval into a point and keeps it. Reads `f` synchronously: the aggregator reuses its view. */
-  add(f: IntervalFigures): DashboardPoint {
+  /**
+   * Turns one interval into a point and keeps it, with the load asked for at that moment. Reads `f`
+   * synchronously: the aggregator reuses its view.
+   */
+  add(f: IntervalFigures, fleet: FleetState): DashboardPoint {
     const i = f.interval;
     const c = i.counters;
     const h = i.histograms;
@@ -74,6 +87,8 @@ export class PointSeries {
       elapsedMs: Math.round(f.elapsedMs),
       phase: f.phase,
       devicesConnected: i.devicesConnected,
+      targetDevices: fleet.targetDevices,
+      intervalMs: fleet.intervalMs,
       sentPerSec: perSec(c.sent, i.durationMs),
       ackedPerSec: perSec(c.acked, i.durationMs),
       failedPerSec: perSec(c.failed, i.durationMs),
