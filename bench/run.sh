@@ -32,7 +32,7 @@ Q0=$(peer_table 0); log "$Q0"
 Q1=$(peer_table 1); log "$Q1"
 
 field() { # line key → value
-  sed -n "s/.*$2=\([0-9.]*\).*/\1/p" <<<"$1"
+  sed -n "s/.*$2= *\([0-9.]*\).*/\1/p" <<<"$1"
 }
 row() { # tool table
   grep "^$1 " <<<"$2" || true
@@ -91,7 +91,7 @@ CONS_ROW=$(node -e 'const c = JSON.parse(process.argv[1]); console.log(`| ${c.me
 {
   echo "# Benchmark results"
   echo
-  echo "Produced by \`npm run bench\` (bench/run.sh) on $(date -u +%Y-%m-%d), $(nproc) cores, node $(node --version), $(mosquitto -h 2>/dev/null | head -1 | sed 's/mosquitto //')."
+  echo "Produced by \`npm run bench\` (bench/run.sh) on $(date -u +%Y-%m-%d), $(nproc) cores, node $(node --version), Mosquitto $(mosquitto -h 2>/dev/null | head -1 | sed 's/mosquitto version //')."
   echo "Machines are noisy: compare ratios within one run. Reproduce with \`npm run bench\`."
   echo
   echo "## 1. Cost per delivered message: 1000 devices × 10 msg/s, ${SECS} s, on Mosquitto"
@@ -133,6 +133,6 @@ CONS_ROW=$(node -e 'const c = JSON.parse(process.argv[1]); console.log(`| ${c.me
   echo "Targets (issue 4): ≥ 300k msg/s, ≤ 32 bytes per device."
   echo
   echo "Commands: \`bench/run.sh\` runs all four; \`bench/peer-bench.sh\` (a copy of the shared peer bench) runs section 1 alone,"
-  echo "e.g. \`FLEETLOAD_CMD='$fl_cmd' bench/peer-bench.sh -d 1000 -r 10 -s 20 -q 1 -t locust,mqttjs,fleetload\`."
+  echo "e.g. \`FLEETLOAD_CMD='${fl_cmd//$OUT//tmp/out}' bench/peer-bench.sh -d 1000 -r 10 -s 20 -q 1 -t locust,mqttjs,fleetload\`."
 } > "$RESULTS"
 log "wrote $RESULTS"

@@ -69,8 +69,10 @@ export const CLIENT_JS = `
   }
   var defs = [
     { id: 'devices', cols: ['devices', 'target'], series: [
-      line('connected', '--c-devices', { fill: color('--c-devices') + '22' }),
-      line('target', '--c-target', { dash: [6, 4], width: 1.5 })
+      line('connected', '--c-devices', { fill: color('--c-devices') + '22', value: legendValue(count) }),
+      // the target changes in steps (Load): drawn as steps, not slopes
+      line('target', '--c-target', { dash: [6, 4], width: 1.5, value: legendValue(count),
+        paths: uPlot.paths && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined })
     ], range: function (u, min, max) { return [0, Math.max(1, max, boot.devices) * 1.05]; } },
     { id: 'rates', cols: ['sent', 'received', 'failed'], series: [
       line('sent/s', '--c-sent', { width: 3 }), line('received/s', '--c-received', { width: 1.5 }), line('failed/s', '--c-failed', { width: 1.5 })
@@ -121,6 +123,89 @@ export const CLIENT_JS = `
     charts.forEach(function (c) { ro.observe(c.host); });
   }
 
+  // ------------------------------------------------------------------------------------------ load
+  // the fleet size and interval of the running test: shown from every point and 'fleet' event, changed with
+  // POST /api/fleet; usable only while the run goes (the server says so with a 'fleet' event)
+  var loadFields = $('load-fields');
+  var loadDevices = $('load-devices');
+  var loadInterval = $('load-interval');
+  var loadError = $('load-error');
+  var maxDevices = boot.devices;
+  var loadOpen = false;
+  var loadBusy = false;
+  var loadEdited = false;
+  function loadEnabled() { loadFields.disabled = !loadOpen || loadBusy; }
+  function showLoad(devices, intervalMs) {
+    set('load-now', 'target ' + count(devices) + ' devices · every ' + num(intervalMs) + ' ms · ' +
+      num((devices * 1000) / Math.max(1e-9, intervalMs)) + ' msg/s');
+    if (!loadEdited && document.activeElement !== loadDevices && document.activeElement !== loadInterval) {
+      loadDevices.value = String(devices);
+      loadInterval.value = String(intervalMs);
+    }
+  }
+  function loadMessage(text) {
+    loadError.textContent = text;
+    loadError.hidden = !text;
+  }
+  function openLoad() { if (!finished && !stopping) { loadOpen = true; loadEnabled(); } }
+  function closeLoad() { loadOpen = false; loadEnabled(); }
+  [loadDevices, loadInterval].forEach(function (input) {
+    input.addEventListener('input', function () {
+      loadEdited = true;
+      input.removeAttribute('aria-invalid');
+      loadMessage('');
+    });
+  });
+  // reads what the inputs ask for; a string is what is wrong with it
+  function loadRequest() {
+    var body = {};
+    var d = loadDevices.value.trim();
+    var ms = loadInterval.value.trim();
+    if (d !== '') {
+      var n = Number(d);
+      if (!Number.isInteger(n) || n < 0 || n > maxDevices) {
+        loadDevices.setAttribute('aria-invalid', 'true');
+        return 'devices must be a whole number from 0 to ' + maxDevices;
+      }
+      body.devices = n;
+    }
+    if (ms !== '') {
+      var v = Number(ms);
+      if (!isFinite(v) || v < 1) {
+        loadInterval.setAttribute('aria-invalid', 'true');
+        return 'the interval must be at least 1 ms';
+      }
+      body.intervalMs = v;
+    }
+    if (d === '' && ms === '') return 'enter a number of devices, an interval, or both';
+    return body;
+  }
+  $('load').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    if (!loadOpen || loadBusy) return;
+    var body = loadRequest();
+    if (typeof body === 'string') { loadMessage(body); return; }
+    loadMessage('');
+    loadBusy = true;
+    loadEnabled();
+    fetch('/api/fleet', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
+      .then(function (r) {
+        return r.json().then(function (j) { return { status: r.status, body: j }; }, function () {
+          return { status: r.status, body: {} };
+        });
+      })
+      .then(function (r) {
+        if (r.status !== 200) throw new Error(r.body && r.body.error ? r.body.error : 'HTTP ' + r.status);
+        loadEdited = false;
+        showLoad(r.body.devices, r.body.intervalMs);
+      })
+      .catch(function (err) { loadMessage(err.message); })
+      .then(function () {
+        loadBusy = false;
+        loadEnabled();
+      });
+  });
+
   // ------------------------------------------------------------------------------------------ live figures
   var lastSeq = 0;
   var finished = false;
@@ -136,7 +221,8 @@ export const CLIENT_JS = `
     lastSeq = p.seq;
     xs.push(p.t / 1000);
     cols.devices.push(p.devicesConnected);
-    cols.target.push(boot.devices);
+    var target = typeof p.targetDevices === 'number' ? p.targetDevices : boot.devices;
+    cols.target.push(target);
     cols.sent.push(p.sentPerSec);
     cols.received.push(p.receivedPerSec);
     cols.failed.push(p.failedPerSec);
@@ -150,7 +236,9 @@ export const CLIENT_JS = `
       xs.splice(0, cut);
       for (var k in cols) cols[k].splice(0, cut);
     }
-    set('v-devices', count(p.devicesConnected) + ' / ' + count(boot.devices));
+    set('v-devices', count(p.devicesConnected) + ' / ' + count(target));
+    if (typeof p.intervalMs === 'number') showLoad(target, p.intervalMs);
+    if (p.phase === 'drain') closeLoad();
     set('s-devices', p.connectFailures ? count(p.connectFailures) + ' connect failures' : 'no connect failures');
     $('card-devices').classList.toggle('alert', p.connectFailures > 0);
     set('v-sent', num(p.sentPerSec));
@@ -258,6 +346,7 @@ export const CLIENT_JS = `
     box.appendChild(grid);
     box.hidden = false;
     setPhase(s.passed ? 'passed' : 'failed');
+    closeLoad();
     var stop = $('stop');
     stop.disabled = true;
     stop.textContent = 'Finished';
@@ -280,8 +369,16 @@ export const CLIENT_JS = `
     if (m.runId !== boot.runId) { location.reload(); return; }
     set('broker', m.broker);
   });
+  es.addEventListener('fleet', function (ev) {
+    var f = JSON.parse(ev.data);
+    maxDevices = f.maxDevices;
+    loadDevices.max = String(f.maxDevices);
+    showLoad(f.devices, f.intervalMs);
+    openLoad();
+  });
   es.addEventListener('stopping', function () {
     stopping = true;
+    closeLoad();
     if (!finished) setPhase('stopping');
     var b = $('stop');
     b.disabled = true;
@@ -291,6 +388,7 @@ export const CLIENT_JS = `
     if (finished) return;
     es.close();
     $('stop').disabled = true;
+    closeLoad();
     state('down', 'fleetload stopped without a summary — see its terminal output');
   });
   es.addEventListener('summary', function (ev) {
@@ -307,6 +405,7 @@ export const CLIENT_JS = `
       .then(function (r) {
         if (r.status !== 202) throw new Error('HTTP ' + r.status);
         stopping = true;
+        closeLoad();
         b.textContent = 'Stopping…';
         if (!finished) setPhase('stopping');
       })

@@ -101,6 +101,15 @@ export function renderPage(p: PageInput): string {
     <div class="brand"><span class="logo">fleetload</span><span class="ver">${e(b.version)}</span></div>
     <div class="run">run <strong id="run-id">${e(b.runId)}</strong></div>
     <div class="spacer"></div>
+    <form class="load" id="load" novalidate aria-label="Change the load of the running test">
+      <fieldset id="load-fields" disabled>
+        <span class="k">Load</span>
+        <label><input type="number" id="load-devices" inputmode="numeric" min="0" max="${e(String(b.devices))}" step="1" value="${e(String(b.devices))}" aria-label="devices (0 to ${e(String(b.devices))})"> <span class="k">of ${e(String(b.devices))} devices</span></label>
+        <label><span class="k">every</span> <input type="number" id="load-interval" inputmode="decimal" min="1" step="any" value="${e(String(b.intervalMs))}" aria-label="interval in milliseconds"> <span class="k">ms</span></label>
+        <button type="submit" id="load-apply" class="apply" title="Change the fleet size and each device's interval while the run goes">Apply</button>
+      </fieldset>
+      <div class="load-now"><span id="load-now">${e(String(b.devices))} devices × ${e(String(b.intervalMs))} ms</span><span id="load-error" class="load-error" role="alert" hidden></span></div>
+    </form>
     <span class="phase" id="phase" data-phase="starting">starting</span>
     <button type="button" id="stop" class="stop" title="Stop the run: drain in-flight messages, write the summary">Stop</button>
   </div>
@@ -140,7 +149,7 @@ export function renderPage(p: PageInput): string {
     <table>${scenarioRows}</table>
   </details>
 </main>
-<footer><span id="status">connecting…</span><span class="spacer"></span><span>fleetload ${e(b.version)} · one point per second · read-only apart from Stop</span></footer>
+<footer><span id="status">connecting…</span><span class="spacer"></span><span>fleetload ${e(b.version)} · one point per second · read-only apart from Load and Stop</span></footer>
 <script type="application/json" id="boot">${scriptJson(b)}</script>
 <script nonce="${nonce}">${noScriptEnd(p.uplotJs)}</script>
 <script nonce="${nonce}">${noScriptEnd(CLIENT_JS)}</script>
@@ -196,6 +205,26 @@ header { background: var(--panel); border-bottom: 1px solid var(--border); paddi
 }
 .stop:hover:not(:disabled) { background: var(--bad); color: #fff; }
 .stop:disabled { opacity: 0.45; cursor: default; }
+.load { display: flex; flex-direction: column; align-items: flex-end; gap: 2px; margin: 0; }
+.load fieldset { display: flex; align-items: center; gap: 8px; border: 0; margin: 0; padding: 0; font-size: 13px; }
+.load fieldset:disabled { opacity: 0.55; }
+.load label { display: inline-flex; align-items: center; gap: 4px; }
+.load .k { color: var(--muted); }
+.load fieldset > .k:first-child { text-transform: uppercase; font-size: 11px; font-weight: 700; letter-spacing: 0.06em; }
+.load input {
+  font: inherit; font-variant-numeric: tabular-nums; width: 76px; padding: 4px 6px; border-radius: 6px;
+  border: 1px solid var(--border); background: var(--bg); color: var(--text);
+}
+.load input:focus { outline: 2px solid var(--accent); outline-offset: -1px; }
+.load input[aria-invalid="true"] { border-color: var(--bad); }
+.apply {
+  font: inherit; font-weight: 600; cursor: pointer; padding: 5px 14px; border-radius: 6px;
+  border: 1px solid var(--accent); background: transparent; color: var(--accent);
+}
+.apply:hover:not(:disabled) { background: var(--accent); color: #fff; }
+.apply:disabled { cursor: default; }
+.load-now { font-size: 12px; color: var(--muted); min-height: 17px; display: flex; gap: 10px; }
+.load-error { color: var(--bad); font-weight: 500; }
 .facts { display: flex; flex-wrap: wrap; gap: 4px 20px; margin-top: 6px; color: var(--text); font-size: 13px; }
 .facts .k { color: var(--muted); }
 #broker { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }

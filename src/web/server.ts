@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP } from 'node:net';
-import type { RunListener } from '../cli/run.js';
+import type { FleetControl, RunListener } from '../cli/run.js';
 import { FleetloadError } from '../errors.js';
 import { redactSecrets } from '../scenario/load.js';
 import type { Scenario } from '../scenario/schema.js';
@@ -9,19 +9,23 @@ import type { Summary } from '../stats/summary.js';
 import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 import { uplotAssets } from './assets.js';
-import { type DashboardPoint, MAX_POINTS, PointSeries } from './figures.js';
+import { type DashboardPoint, type FleetState, MAX_POINTS, PointSeries } from './figures.js';
 import { type BootData, renderPage } from './page.js';
 
 /**
  * The live dashboard of `fleetload run` (without --headless): one self-contained page, a Server-Sent Events
- * stream of per-interval figures, the summary at the end, and a Stop button. Read-only apart from Stop; nothing
- * the page needs comes from anywhere but this server, and no secret is ever sent (the scenario goes through
- * redactSecrets).
+ * stream of per-interval figures, the summary at the end, a Stop button and Load controls (fleet size, interval).
+ * Read-only apart from Stop and Load; nothing the page needs comes from anywhere but this server, and no secret
+ * is ever sent (the scenario goes through redactSecrets).
  *
  *   GET  /              the page (uPlot inlined)
- *   GET  /api/stream    SSE: history so far, then one `data:` point per interval, `event: summary` at the end
+ *   GET  /api/stream    SSE: history so far, then one `data:` point per interval (each with the target devices
+ *                       and interval of that moment), `event: fleet` when the load changes, `event: summary` at
+ *                       the end
  *   GET  /api/summary   summary.json, 404 until the run has finished
  *   POST /api/stop      asks the run to stop (onStop, once); JSON content type and same origin only → 202
+ *   POST /api/fleet     {"devices"?: 0..max, "intervalMs"?: ≥ 1} → applied through the run's FleetControl → 200
+ *                       {devices, intervalMs}; same protections as /api/stop; 409 when the run is not running
  */
 
 export interface DashboardOptions {
@@ -75,6 +79,9 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   const clients = new Set<ServerResponse>();
   let meta: { runId: string; broker: string } | undefined;
   let summary: Summary | undefined;
+  /** the running engine's load, from started() until the run drains */
+  let control: FleetControl | undefined;
+  let draining = false;
   let stopRequested = false;
   let closed = false;
 
@@ -134,6 +141,10 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
         if (!allow(req, res, ['POST'])) return;
         stop(req, res);
         return;
+      case '/api/fleet':
+        if (!allow(req, res, ['POST'])) return;
+        fleet(req, res);
+        return;
       default:
         reply(res, 404, { error: `no such path: ${method} ${path}` });
     }
@@ -185,19 +196,69 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     let chunk = 'retry: 2000\n\n';
     if (meta) chunk += event('meta', meta);
     for (const p of series.since(after)) chunk += pointEvent(p);
+    // after the history: the load may have changed since the last point
+    if (control) chunk += event('fleet', fleetEvent(control));
     if (stopRequested && !summary) chunk += event('stopping', {});
     if (summary) chunk += event('summary', summary);
     send(res, chunk);
   }
 
   function stop(req: IncomingMessage, res: ServerResponse): void {
-    // CSRF: a cross-site form or fetch cannot send application/json without a preflight we never answer,
-    // and a browser always names the page's origin
+    if (!sameOriginJson(req, res, '/api/stop', 'stop the run')) return;
+    readBody(req, res, () => {
+      if (!stopRequested && !summary) {
+        stopRequested = true;
+        broadcast(event('stopping', {}));
+        opts.onStop();
+      }
+      reply(res, 202, { stopping: true });
+    });
+  }
+
+  function fleet(req: IncomingMessage, res: ServerResponse): void {
+    if (!sameOriginJson(req, res, '/api/fleet', 'change the load')) return;
+    readBody(req, res, (body) => {
+      const ctl = control;
+      const busy = !ctl
+        ? 'the run has not started yet; the load can change once it runs'
+        : summary || closed
+          ? 'the run has finished; its load can no longer change'
+          : stopRequested || draining
+            ? 'the run is stopping; its load can no longer change'
+            : undefined;
+      if (busy || !ctl) {
+        reply(res, 409, { error: busy });
+        return;
+      }
+      const parsed = parseFleetRequest(body, ctl.maxDevices);
+      if (typeof parsed === 'string') {
+        reply(res, 400, { error: parsed });
+        return;
+      }
+      try {
+        if (parsed.devices !== undefined) ctl.setTargetDevices(parsed.devices);
+        if (parsed.intervalMs !== undefined) ctl.setIntervalMs(parsed.intervalMs);
+      } catch (err) {
+        log(`dashboard: changing the load failed: ${err instanceof Error ? err.stack : String(err)}`);
+        reply(res, 500, { error: 'the run could not change its load; see the terminal' });
+        return;
+      }
+      const now = fleetEvent(ctl);
+      broadcast(event('fleet', now));
+      reply(res, 200, { devices: now.devices, intervalMs: now.intervalMs });
+    });
+  }
+
+  /**
+   * CSRF: a cross-site form or fetch cannot send application/json without a preflight we never answer, and a
+   * browser always names the page's origin. False (and answered) when the request may not act.
+   */
+  function sameOriginJson(req: IncomingMessage, res: ServerResponse, path: string, act: string): boolean {
     const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
     if (type !== 'application/json') {
       req.resume();
-      reply(res, 415, { error: 'POST /api/stop needs Content-Type: application/json' });
-      return;
+      reply(res, 415, { error: `POST ${path} needs Content-Type: application/json` });
+      return false;
     }
     const origin = req.headers.origin;
     if (
@@ -205,21 +266,30 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       req.headers['sec-fetch-site'] === 'cross-site'
     ) {
       req.resume();
-      reply(res, 403, { error: 'cross-origin requests may not stop the run' });
-      return;
+      reply(res, 403, { error: `cross-origin requests may not ${act}` });
+      return false;
     }
+    return true;
+  }
+
+  /** The request body (at most 4 KiB, else the connection is cut), then `done` — guarded like a route. */
+  function readBody(req: IncomingMessage, res: ServerResponse, done: (body: string) => void): void {
+    const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (b: Buffer) => {
       size += b.length;
-      if (size > 4096) req.destroy();
+      if (size > MAX_BODY_BYTES) req.destroy();
+      else chunks.push(b);
     });
     req.on('end', () => {
-      if (!stopRequested && !summary) {
-        stopRequested = true;
-        broadcast(event('stopping', {}));
-        opts.onStop();
+      try {
+        done(Buffer.concat(chunks).toString('utf8'));
+      } catch (err) {
+        if (!res.headersSent) reply(res, 500, { error: 'internal error' });
+        log(
+          `dashboard: internal error on ${req.method} ${req.url}: ${err instanceof Error ? err.stack : String(err)}`,
+        );
       }
-      reply(res, 202, { stopping: true });
     });
   }
 
@@ -241,6 +311,12 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   server.on('error', () => {});
   server.on('clientError', (_err, socket) => socket.destroy());
 
+  /** The load now: the engine's once the run started, the scenario's before. */
+  const fleetNow = (): FleetState =>
+    control
+      ? { targetDevices: control.targetDevices(), intervalMs: control.intervalMs() }
+      : { targetDevices: opts.scenario.devices, intervalMs: opts.scenario.intervalMs };
+
   const port = (server.address() as AddressInfo).port;
   const url = `http://${urlHost(opts.host)}:${port}/`;
 
@@ -248,9 +324,12 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     started(info) {
       meta = { runId: info.runId, broker: redactSecrets(info.url) };
       broadcast(event('meta', meta));
+      control = info.control;
+      if (control) broadcast(event('fleet', fleetEvent(control)));
     },
     interval(f) {
-      broadcast(pointEvent(series.add(f)));
+      if (f.phase === 'drain') draining = true;
+      broadcast(pointEvent(series.add(f, fleetNow())));
     },
     finished(s) {
       summary = redactSecrets(s);
@@ -297,6 +376,67 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
     'X-Content-Type-Options': 'nosniff',
   });
   res.end(res.req.method === 'HEAD' ? undefined : text);
+}
+
+/** Largest POST body read; a bigger one cuts the connection. */
+const MAX_BODY_BYTES = 4096;
+
+/** What `event: fleet` carries: the load now and the largest fleet the run may have. */
+interface FleetEvent {
+  devices: number;
+  intervalMs: number;
+  maxDevices: number;
+}
+
+function fleetEvent(c: FleetControl): FleetEvent {
+  return { devices: c.targetDevices(), intervalMs: c.intervalMs(), maxDevices: c.maxDevices };
+}
+
+/** The body of POST /api/fleet, checked; a string is the 400 message. */
+export function parseFleetRequest(
+  body: string,
+  maxDevices: number,
+): { devices?: number; intervalMs?: number } | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return 'the body is not JSON; send {"devices": n, "intervalMs": ms} (either or both)';
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return 'the body must be a JSON object: {"devices": n, "intervalMs": ms} (either or both)';
+  }
+  const obj = value as Record<string, unknown>;
+  const unknown = Object.keys(obj).filter((k) => k !== 'devices' && k !== 'intervalMs');
+  if (unknown.length > 0) {
+    return `unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}; only "devices" and "intervalMs" can change`;
+  }
+  const out: { devices?: number; intervalMs?: number } = {};
+  if ('devices' in obj) {
+    const d = obj.devices;
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0 || d > maxDevices) {
+      return `devices must be a whole number from 0 to ${maxDevices} (the run's --devices), not ${shown(d)}`;
+    }
+    out.devices = d;
+  }
+  if ('intervalMs' in obj) {
+    const ms = obj.intervalMs;
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 1) {
+      return `intervalMs must be a number of milliseconds, at least 1, not ${shown(ms)}`;
+    }
+    out.intervalMs = ms;
+  }
+  if (out.devices === undefined && out.intervalMs === undefined) {
+    return 'nothing to change: send {"devices": n, "intervalMs": ms} (either or both)';
+  }
+  return out;
+}
+
+/** A value as the 400 message names it: numbers as JS prints them (1e400 is Infinity), the rest as JSON. */
+function shown(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 function event(name: string, data: unknown): string {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import type { IntervalFigures } from '../../src/cli/run.js';
+import type { FleetControl, IntervalFigures } from '../../src/cli/run.js';
 import { scenarioInput, toScenario } from '../../src/scenario/schema.js';
 import { Aggregator } from '../../src/stats/aggregate.js';
 import { Stats } from '../../src/stats/stats.js';
@@ -14,12 +14,15 @@ import { startDashboard } from '../../src/web/server.js';
  * its charts, shows the live numbers, stops the run through its button, shows the summary, and never requests
  * anything from anywhere but its own origin. Figures are fed straight into the dashboard's listener (no broker).
  *
- * FLEETLOAD_DASHBOARD_SCREENSHOT=/tmp/dashboard.png saves a screenshot of the finished page.
+ * FLEETLOAD_DASHBOARD_SCREENSHOT=/tmp/dashboard.png saves a screenshot of the finished page (and
+ * /tmp/dashboard-fleet.png one of the page after a load change).
  */
 
 // The bits of the browser's globals the page callbacks use (this project's TS lib has no DOM); module-scoped,
 // emitted as nothing: the callbacks run in the page.
-declare const document: { getElementById(id: string): { textContent: string | null } | null };
+declare const document: {
+  getElementById(id: string): { textContent: string | null; disabled?: boolean } | null;
+};
 interface CanvasLike {
   width: number;
   height: number;
@@ -52,12 +55,17 @@ function prng(seed: number): () => number {
 }
 
 /** Interval i of a plausible run: 200 devices ramping at 10/s, each publishing every 200 ms. */
-function interval(agg: Aggregator, i: number, rnd: () => number): IntervalFigures {
+function interval(
+  agg: Aggregator,
+  i: number,
+  rnd: () => number,
+  fleet = { devices: 200, intervalMs: 200 },
+): IntervalFigures {
   const t = T0 + i * 1000;
   const engine = new Stats(t - 1000);
   const consumer = new Stats(t - 1000);
-  const devices = Math.min(200, i * 10);
-  const sent = devices * 5 - (i % 7 === 3 ? 40 : 0);
+  const devices = Math.min(fleet.devices, i * 10);
+  const sent = Math.round((devices * 1000) / fleet.intervalMs) - (i % 7 === 3 ? 40 : 0);
   const received = Math.max(0, sent - Math.round(rnd() * 6));
   engine.connected(devices);
   engine.count('sent', sent);
@@ -74,7 +82,7 @@ function interval(agg: Aggregator, i: number, rnd: () => number): IntervalFigure
     gaps: i > 25 ? 3 : 0,
     cpuPercent: 18 + rnd() * 8,
     eventLoopLagP99Ms: 2 + rnd() * 3,
-    phase: devices < 200 ? 'ramp' : 'steady',
+    phase: i * 10 < 200 ? 'ramp' : 'steady',
   };
 }
 
@@ -130,6 +138,23 @@ function summary(runId: string, host: string): Summary {
   };
 }
 
+function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--headless',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+  });
+}
+
 test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary shown, nothing external', {
   skip,
 }, async () => {
@@ -173,20 +198,7 @@ test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary sh
     let i = 1;
     for (; i <= 30; i++) d.listener.interval?.(interval(agg, i, rnd));
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    });
+    browser = await launch();
     const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
     const page: Page = await context.newPage();
     const problems: string[] = [];
@@ -276,6 +288,174 @@ test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary sh
     assert.ok(requests.includes(`${origin}/api/stream`));
     assert.ok(requests.includes(`${origin}/api/stop`));
     assert.deepEqual(problems, []);
+  } finally {
+    await browser?.close();
+    await d.close();
+  }
+});
+
+test('dashboard in Chromium: the Load controls change the running fleet and show the new target', {
+  skip,
+}, async () => {
+  if (missing)
+    assert.fail(
+      `${CHROMIUM} is required here (CI=true or FLEETLOAD_REQUIRE_SERVICES=1): apt-get install chromium`,
+    );
+  const s = toScenario(
+    scenarioInput.parse({
+      host: 'mqtts://fleet:very-secret@iot.example.com:8883',
+      devices: 200,
+      spawnRate: 10,
+      runTime: '60s',
+      interval: '200ms',
+      thresholds: ['e2e.p99<500', 'loss<0.1%'],
+    }),
+    'e2e-web-fleet',
+  );
+  // the engine's side, as executeRun gives it to started()
+  const calls: Array<['devices' | 'intervalMs', number]> = [];
+  let target = 200;
+  let every = 200;
+  let broken = false;
+  const control: FleetControl = {
+    maxDevices: 200,
+    targetDevices: () => target,
+    intervalMs: () => every,
+    setTargetDevices: (n) => {
+      if (broken) throw new Error('engine gone');
+      calls.push(['devices', n]);
+      target = n;
+    },
+    setIntervalMs: (ms) => {
+      calls.push(['intervalMs', ms]);
+      every = ms;
+    },
+  };
+  const d = await startDashboard({
+    host: '127.0.0.1',
+    port: 0,
+    runId: s.runId,
+    scenario: s,
+    onStop: () => {},
+    log: () => {},
+  });
+  let browser: Browser | undefined;
+  try {
+    const origin = new URL(d.url).origin;
+    const agg = new Aggregator();
+    const rnd = prng(7);
+    browser = await launch();
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    const page: Page = await context.newPage();
+    const problems: string[] = [];
+    const requests: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console.${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('request', (r) => requests.push(r.url()));
+    const text = async (id: string) => (await page.textContent(`#${id}`))?.trim() ?? '';
+    const disabled = (id: string) =>
+      page.$eval(`#${id}`, (el) => (el as unknown as { disabled: boolean }).disabled);
+
+    // before the run started: the controls are there but disabled
+    await page.goto(d.url);
+    await page.waitForSelector('#status[data-state="live"]', { timeout: 5000 });
+    assert.equal(await disabled('load-fields'), true, 'Load enabled before the run started');
+    assert.equal(await page.getAttribute('#load-devices', 'max'), '200');
+
+    d.listener.started?.({
+      runId: s.runId,
+      url: 'mqtts://fleet:***@iot.example.com:8883',
+      dir: '/tmp/x',
+      control,
+    });
+    let i = 1;
+    for (; i <= 25; i++) d.listener.interval?.(interval(agg, i, rnd));
+    await page.waitForFunction(() => document.getElementById('load-fields')?.disabled === false, null, {
+      timeout: 5000,
+    });
+    await page.waitForFunction(() => document.getElementById('elapsed')?.textContent === '0:25', null, {
+      timeout: 5000,
+    });
+    assert.equal(await text('load-now'), 'target 200 devices · every 200 ms · 1,000 msg/s');
+    assert.equal(await page.inputValue('#load-devices'), '200');
+    assert.equal(await page.inputValue('#load-interval'), '200');
+
+    // a value out of range is refused on the page, inline, and never sent
+    await page.fill('#load-devices', '500');
+    await page.click('#load-apply');
+    await page.waitForSelector('#load-error:not([hidden])', { timeout: 5000 });
+    assert.equal(await text('load-error'), 'devices must be a whole number from 0 to 200');
+    assert.equal(await page.getAttribute('#load-devices', 'aria-invalid'), 'true');
+    assert.deepEqual(calls, []);
+
+    // 50 devices every 500 ms: the control gets both, the page shows the new target and its rate
+    await page.fill('#load-devices', '50');
+    assert.equal(await page.isHidden('#load-error'), true, 'typing clears the error');
+    await page.fill('#load-interval', '500');
+    await page.press('#load-interval', 'Enter');
+    await page.waitForFunction(
+      () =>
+        document.getElementById('load-now')?.textContent === 'target 50 devices · every 500 ms · 100 msg/s',
+      null,
+      { timeout: 5000 },
+    );
+    assert.deepEqual(calls, [
+      ['devices', 50],
+      ['intervalMs', 500],
+    ]);
+
+    // the next point carries the new target: the devices card and the chart's target line follow it
+    for (const stop = i + 4; i < stop; i++)
+      d.listener.interval?.(interval(agg, i, rnd, { devices: target, intervalMs: every }));
+    await page.waitForFunction(() => document.getElementById('v-devices')?.textContent === '50 / 50', null, {
+      timeout: 5000,
+    });
+    assert.equal(await text('load-now'), 'target 50 devices · every 500 ms · 100 msg/s');
+
+    const shot = process.env.FLEETLOAD_DASHBOARD_SCREENSHOT;
+    if (shot) await page.screenshot({ path: shot.replace(/(\.png)?$/, '-fleet.png'), fullPage: true });
+
+    // what the server answers when it refuses is shown inline, and the old target stays
+    broken = true;
+    await page.fill('#load-devices', '10');
+    await page.click('#load-apply');
+    await page.waitForSelector('#load-error:not([hidden])', { timeout: 5000 });
+    assert.equal(await text('load-error'), 'the run could not change its load; see the terminal');
+    assert.equal(await text('load-now'), 'target 50 devices · every 500 ms · 100 msg/s');
+    assert.equal(await disabled('load-fields'), false, 'usable again after a refusal');
+    broken = false;
+
+    // Stop (here from another client) ends the Load controls on every page
+    await fetch(new URL('/api/stop', d.url), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{}',
+    });
+    await page.waitForFunction(() => document.getElementById('load-fields')?.disabled === true, null, {
+      timeout: 5000,
+    });
+
+    // a new tab shows the load now, not the plan
+    const other = await context.newPage();
+    await other.goto(d.url);
+    await other.waitForFunction(
+      () =>
+        document.getElementById('load-now')?.textContent === 'target 50 devices · every 500 ms · 100 msg/s',
+      null,
+      { timeout: 5000 },
+    );
+    assert.equal(await other.inputValue('#load-devices'), '50');
+
+    const foreign = requests.filter((u) => new URL(u).origin !== origin);
+    assert.deepEqual(foreign, [], 'requests outside the dashboard origin');
+    assert.equal(requests.filter((u) => u === `${origin}/api/fleet`).length, 2, 'two POST /api/fleet');
+    // the refused change's 500 is the one console error Chromium reports
+    assert.deepEqual(
+      problems.filter((p) => !/status of 500/.test(p)),
+      [],
+    );
   } finally {
     await browser?.close();
     await d.close();

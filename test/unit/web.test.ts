@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import type { IntervalFigures } from '../../src/cli/run.js';
+import type { FleetControl, IntervalFigures } from '../../src/cli/run.js';
 import { FleetloadError } from '../../src/errors.js';
 import { type Scenario, scenarioInput, toScenario } from '../../src/scenario/schema.js';
 import { Aggregator } from '../../src/stats/aggregate.js';
@@ -12,7 +12,7 @@ import type { Summary } from '../../src/stats/summary.js';
 import { CLIENT_JS } from '../../src/web/client.js';
 import { type DashboardPoint, PointSeries, percentileMs } from '../../src/web/figures.js';
 import { escapeHtml, scriptJson } from '../../src/web/page.js';
-import { type Dashboard, startDashboard } from '../../src/web/server.js';
+import { type Dashboard, parseFleetRequest, startDashboard } from '../../src/web/server.js';
 
 const PASSWORD = 'hunter2-Pa55word';
 const URL_PASSWORD = 'url-s3cret';
@@ -255,6 +255,9 @@ test('stream: a new client gets the history, then one point per interval with pl
         elapsedMs: 3000,
         phase: 'steady',
         devicesConnected: 10,
+        // no FleetControl given to started(): the scenario's plan
+        targetDevices: 10,
+        intervalMs: 1000,
         sentPerSec: 50,
         ackedPerSec: 50,
         failedPerSec: 0,
@@ -514,7 +517,10 @@ test('PointSeries keeps at most max points and replays from a sequence number', 
   const agg = new Aggregator();
   const series = new PointSeries(3);
   for (let i = 1; i <= 5; i++) {
-    series.add(figures(agg, { t: T0 + i * 1000, sent: i, received: i, e2eMs: [i], ackMs: [i], devices: i }));
+    series.add(figures(agg, { t: T0 + i * 1000, sent: i, received: i, e2eMs: [i], ackMs: [i], devices: i }), {
+      targetDevices: 10,
+      intervalMs: 1000,
+    });
   }
   assert.deepEqual(
     series.since().map((p) => p.seq),
@@ -561,4 +567,269 @@ test('close() before the run finished tells open pages so', async () => {
   await d.close();
   await stream.done;
   assert.ok(stream.events.some((e) => e.event === 'closed'));
+});
+
+/** A FleetControl like executeRun's, recording what the dashboard asks of it. */
+function fakeControl(maxDevices: number, intervalMs: number) {
+  const calls: Array<['devices' | 'intervalMs', number]> = [];
+  let target = maxDevices;
+  let interval = intervalMs;
+  const control: FleetControl = {
+    maxDevices,
+    targetDevices: () => target,
+    intervalMs: () => interval,
+    setTargetDevices: (n) => {
+      calls.push(['devices', n]);
+      target = n;
+    },
+    setIntervalMs: (ms) => {
+      calls.push(['intervalMs', ms]);
+      interval = ms;
+    },
+  };
+  return { control, calls };
+}
+
+async function postFleet(
+  d: Dashboard,
+  body: string,
+  headers: Record<string, string> = { 'Content-Type': 'application/json' },
+): Promise<{ status: number; body: { error?: string; devices?: number; intervalMs?: number } }> {
+  const res = await fetch(new URL('/api/fleet', d.url), { method: 'POST', headers, body });
+  return { status: res.status, body: (await res.json()) as { error?: string } };
+}
+
+test('POST /api/fleet applies devices and interval through the control; the stream carries the new load', async () => {
+  await withDashboard(async (d) => {
+    const { control, calls } = fakeControl(10, 1000);
+    // before the run started there is nothing to change
+    const early = await postFleet(d, '{"devices":5}');
+    assert.equal(early.status, 409);
+    assert.match(early.body.error ?? '', /not started/);
+
+    d.listener.started?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
+    const stream = openStream(d.url);
+    try {
+      const [first] = await stream.until((e) => e.event === 'fleet');
+      assert.deepEqual(JSON.parse(first!.data), { devices: 10, intervalMs: 1000, maxDevices: 10 });
+
+      const origin = d.url.replace(/\/$/, '');
+      const ok = await postFleet(d, JSON.stringify({ devices: 4, intervalMs: 250 }), {
+        'Content-Type': 'application/json; charset=utf-8',
+        Origin: origin,
+      });
+      assert.equal(ok.status, 200);
+      assert.deepEqual(ok.body, { devices: 4, intervalMs: 250 });
+      assert.deepEqual(calls, [
+        ['devices', 4],
+        ['intervalMs', 250],
+      ]);
+      const fleet = await stream.until((e) => e.event === 'fleet', 2);
+      assert.deepEqual(JSON.parse(fleet[1]!.data), { devices: 4, intervalMs: 250, maxDevices: 10 });
+
+      // one at a time: only what is given changes
+      const only = await postFleet(d, '{"intervalMs": 12.5}');
+      assert.equal(only.status, 200);
+      assert.deepEqual(only.body, { devices: 4, intervalMs: 12.5 });
+      assert.deepEqual(calls.at(-1), ['intervalMs', 12.5]);
+      const zero = await postFleet(d, '{"devices": 0}');
+      assert.deepEqual(zero.body, { devices: 0, intervalMs: 12.5 });
+      await postFleet(d, '{"devices": 10}');
+
+      // every point carries the load of its moment
+      d.listener.interval?.(
+        figures(new Aggregator(), { t: T0 + 1000, sent: 1, received: 1, e2eMs: [1], ackMs: [1], devices: 7 }),
+      );
+      const [p] = await stream.until(points);
+      const point = JSON.parse(p!.data) as DashboardPoint;
+      assert.equal(point.targetDevices, 10);
+      assert.equal(point.intervalMs, 12.5);
+
+      // a new tab gets the history, then the load now
+      const late = openStream(d.url);
+      try {
+        await late.until(points);
+        const [now] = await late.until((e) => e.event === 'fleet');
+        assert.deepEqual(JSON.parse(now!.data), { devices: 10, intervalMs: 12.5, maxDevices: 10 });
+        const order = late.events.map((e) => e.event);
+        assert.ok(order.indexOf('fleet') > order.indexOf('message'), `fleet after the history: ${order}`);
+      } finally {
+        late.abort();
+      }
+
+      // after the end: 409, and the control is not touched
+      const before = calls.length;
+      d.listener.finished?.(fakeSummary(scenario()));
+      const after = await postFleet(d, '{"devices":5}');
+      assert.equal(after.status, 409);
+      assert.match(after.body.error ?? '', /finished/);
+      assert.equal(calls.length, before);
+    } finally {
+      stream.abort();
+    }
+  });
+});
+
+test('POST /api/fleet: 400 with a message for bad values, 415 without JSON, 403 from another origin', async () => {
+  await withDashboard(async (d) => {
+    const { control, calls } = fakeControl(10, 1000);
+    d.listener.started?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
+    const bad: Array<[string, RegExp]> = [
+      ['{"devices": 11}', /devices must be a whole number from 0 to 10 .*not 11/],
+      ['{"devices": -1}', /devices must be a whole number from 0 to 10/],
+      ['{"devices": 2.5}', /devices must be a whole number.*not 2\.5/],
+      ['{"devices": "5"}', /devices must be a whole number.*not "5"/],
+      ['{"devices": null}', /devices must be a whole number.*not null/],
+      ['{"intervalMs": 0}', /intervalMs must be a number of milliseconds, at least 1, not 0/],
+      ['{"intervalMs": 0.5}', /intervalMs must be .* at least 1/],
+      ['{"intervalMs": "100ms"}', /intervalMs must be a number.*not "100ms"/],
+      ['{"intervalMs": 1e400}', /intervalMs must be .*not Infinity/],
+      ['{"devices": 5, "rate": 3}', /unknown key "rate"; only "devices" and "intervalMs" can change/],
+      ['{"interval": "1s", "x": 1}', /unknown keys "interval", "x"/],
+      ['{}', /nothing to change/],
+      ['[4]', /must be a JSON object/],
+      ['4', /must be a JSON object/],
+      ['null', /must be a JSON object/],
+      ['devices=4', /not JSON/],
+      ['', /not JSON/],
+    ];
+    for (const [body, message] of bad) {
+      const res = await postFleet(d, body);
+      assert.equal(res.status, 400, body);
+      assert.match(res.body.error ?? '', message, body);
+    }
+    // a bad interval with a good device count changes nothing
+    assert.equal((await postFleet(d, '{"devices": 3, "intervalMs": -5}')).status, 400);
+
+    const noType = await postFleet(d, '{"devices":3}', {});
+    assert.equal(noType.status, 415);
+    assert.match(noType.body.error ?? '', /POST \/api\/fleet needs Content-Type: application\/json/);
+    const form = await postFleet(d, 'devices=3', { 'Content-Type': 'application/x-www-form-urlencoded' });
+    assert.equal(form.status, 415);
+    const text = await postFleet(d, '{"devices":3}', { 'Content-Type': 'text/plain' });
+    assert.equal(text.status, 415);
+    for (const origin of [
+      'https://evil.example',
+      'null',
+      d.url.replace(/\/$/, '').replace('127.0.0.1', 'localhost'),
+    ]) {
+      const res = await postFleet(d, '{"devices":3}', { 'Content-Type': 'application/json', Origin: origin });
+      assert.equal(res.status, 403, origin);
+      assert.equal(res.body.error, 'cross-origin requests may not change the load');
+    }
+    const crossSite = await postFleet(d, '{"devices":3}', {
+      'Content-Type': 'application/json',
+      'Sec-Fetch-Site': 'cross-site',
+    });
+    assert.equal(crossSite.status, 403);
+    assert.deepEqual(calls, [], 'no refused request reached the control');
+
+    const get = await fetch(new URL('/api/fleet', d.url));
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.get('allow'), 'POST');
+
+    // a foreign Host header (DNS rebinding) is refused before anything else
+    const { port } = new URL(d.url);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/api/fleet',
+          method: 'POST',
+          headers: { Host: `evil.example:${port}`, 'Content-Type': 'application/json' },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.end('{"devices":3}');
+    });
+    assert.equal(status, 403);
+    assert.deepEqual(calls, []);
+  });
+});
+
+test('POST /api/fleet: 409 once Stop was pressed or the run drains; the stop path still answers', async () => {
+  await withDashboard(async (d, stops) => {
+    const { control, calls } = fakeControl(10, 1000);
+    d.listener.started?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
+    assert.equal((await postFleet(d, '{"devices":3}')).status, 200);
+    const stop = await fetch(new URL('/api/stop', d.url), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(stop.status, 202);
+    assert.equal(stops.stop, 1);
+    const res = await postFleet(d, '{"devices":5}');
+    assert.equal(res.status, 409);
+    assert.match(res.body.error ?? '', /stopping/);
+    assert.deepEqual(calls, [['devices', 3]]);
+  });
+  await withDashboard(async (d) => {
+    const { control, calls } = fakeControl(10, 1000);
+    d.listener.started?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
+    const f = figures(new Aggregator(), {
+      t: T0 + 1000,
+      sent: 1,
+      received: 1,
+      e2eMs: [1],
+      ackMs: [1],
+      devices: 1,
+    });
+    d.listener.interval?.({ ...f, phase: 'drain' });
+    assert.equal((await postFleet(d, '{"devices":5}')).status, 409);
+    assert.deepEqual(calls, []);
+  });
+  // a run whose started() brings no control cannot change its load
+  await withDashboard(async (d) => {
+    d.listener.started?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x' });
+    assert.equal((await postFleet(d, '{"devices":5}')).status, 409);
+  });
+});
+
+test('POST /api/fleet: a control that throws is a 500, logged, and the server goes on', async () => {
+  const s = scenario();
+  const logged: string[] = [];
+  const d = await startDashboard({
+    host: '127.0.0.1',
+    port: 0,
+    runId: s.runId,
+    scenario: s,
+    onStop: () => {},
+    log: (l) => logged.push(l),
+  });
+  try {
+    const { control } = fakeControl(10, 1000);
+    control.setTargetDevices = () => {
+      throw new Error('engine gone');
+    };
+    d.listener.started?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
+    const res = await postFleet(d, '{"devices":5}');
+    assert.equal(res.status, 500);
+    assert.ok(logged.some((l) => l.includes('engine gone')));
+    assert.equal((await fetch(d.url)).status, 200);
+  } finally {
+    await d.close();
+  }
+});
+
+test('parseFleetRequest', () => {
+  assert.deepEqual(parseFleetRequest('{"devices":0}', 0), { devices: 0 });
+  assert.deepEqual(parseFleetRequest('{"devices":7,"intervalMs":1}', 7), { devices: 7, intervalMs: 1 });
+  assert.match(parseFleetRequest('{"devices":1}', 0) as string, /from 0 to 0/);
+  assert.match(parseFleetRequest(`{"intervalMs":"${'x'.repeat(200)}"}`, 1) as string, /…$/);
+});
+
+test('page: Load controls start disabled, capped at the planned fleet', async () => {
+  await withDashboard(async (d) => {
+    const html = await (await fetch(d.url)).text();
+    assert.match(html, /<fieldset id="load-fields" disabled>/);
+    assert.match(html, /id="load-devices"[^>]* max="10"/);
+    assert.match(html, /id="load-interval"[^>]* min="1"/);
+    assert.doesNotMatch(html, /\son[a-z]+=/i, 'no inline event handlers');
+  });
 });
