@@ -207,6 +207,7 @@ export class Engine implements ConnectionHandler {
    * disconnect at once (ramp down); parked devices below it connect at the spawn rate (ramp up).
    */
   setTargetDevices(n: number): void {
+    if (this.phase !== 'running') return; // draining or stopped: the fleet is no longer reshaped
     const target = Math.max(0, Math.min(this.count, Math.floor(n)));
     const now = this.clock.now();
     const gapMs = 1000 / this.s.spawnRate;
@@ -229,7 +230,7 @@ export class Engine implements ConnectionHandler {
 
   /** Changes every device's interval from its next message on (rate change while running). */
   setIntervalMs(ms: number): void {
-    if (!(ms > 0)) return;
+    if (!(ms > 0) || this.phase !== 'running') return;
     this.intervalMs = ms;
   }
 
