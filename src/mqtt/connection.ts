@@ -112,7 +112,8 @@ export class Connection {
     let id = 0;
     if (qos > 0) {
       id = this.allocId();
-      (this.inflightAt ??= new Map()).set(id, now);
+      this.inflightAt ??= new Map();
+      this.inflightAt.set(id, now);
     }
     (this.t as Transport).stream.write(encodePublish(topic, qos, id, version, payload, payloadBytes, props));
     this.lastWriteAt = now;
