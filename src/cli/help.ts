@@ -33,6 +33,9 @@ Load:
   -u, --devices N           devices to simulate                         (default: 100)
   -r, --spawn-rate N        devices started per second                  (default: 50)
   -t, --run-time D          test duration, ramp included                (default: 30s)
+      --stage D:N           repeatable, k6-style: move the fleet linearly to N devices over D
+                            (e.g. --stage 1m:1000 --stage 5m:1000 --stage 1m:0); stages set the
+                            fleet size and the run time, so not with -u/-t
   -i, --interval D          time between one device's messages, ≥ 1ms   (default: 1s)
       --jitter D            random ± offset added to each send          (default: 0ms)
       --qos 0|1|2           publish QoS                                 (default: 1)

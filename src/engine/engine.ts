@@ -8,7 +8,7 @@ import { Connection, type ConnectionHandler, State, type TransportFactory } from
 import { encodeTopic, type ProtocolVersion } from '../mqtt/packets.js';
 import { reasonName } from '../mqtt/reasons.js';
 import type { TransportOptions } from '../mqtt/transport.js';
-import type { Scenario } from '../scenario/schema.js';
+import { type Scenario, stageTarget } from '../scenario/schema.js';
 import { compileTemplate } from '../scenario/template.js';
 import type { Stats } from '../stats/stats.js';
 import type { Clock, TimerHandle } from './clock.js';
@@ -246,10 +246,17 @@ export class Engine implements ConnectionHandler {
     this.startAt = now;
     this.endAt = now + this.s.runTimeMs;
     this.phase = 'running';
-    const gapMs = 1000 / this.s.spawnRate;
-    for (let i = 0; i < this.count; i++) this.connectQueue.push(now + i * gapMs, i);
     this.tokens = 1;
     this.tokensAt = now;
+    if (this.s.stages) {
+      // stages drive the fleet size: everyone starts parked, housekeeping moves the target along the stages
+      this.parked.fill(1);
+      this.target = 0;
+      this.setTargetDevices(stageTarget(this.s.stages, 0));
+    } else {
+      const gapMs = 1000 / this.s.spawnRate;
+      for (let i = 0; i < this.count; i++) this.connectQueue.push(now + i * gapMs, i);
+    }
     this.arm(now);
     this.scheduleHousekeeping();
   }
@@ -518,6 +525,10 @@ export class Engine implements ConnectionHandler {
   /** Connect timeouts and keepalive pings, for all devices in one sweep (no timer per device). */
   private housekeep(): void {
     const now = this.clock.now();
+    if (this.s.stages && this.phase === 'running') {
+      const want = Math.min(this.count, stageTarget(this.s.stages, now - this.startAt));
+      if (want !== this.target) this.setTargetDevices(want);
+    }
     const timeout = this.s.connectTimeoutMs;
     const pingAfter = this.s.keepaliveMs * 0.75;
     for (const c of this.conns) {

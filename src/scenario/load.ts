@@ -83,6 +83,7 @@ const kinds: Record<Key, OptionKind> = {
   backpressure: 'string',
   commandTopic: 'string',
   tick: 'string',
+  stages: 'list',
   encoding: 'string',
   influxUrl: 'string',
   influxDb: 'string',
@@ -105,7 +106,12 @@ const shorts: Partial<Record<Key, string>> = {
 };
 
 export const SCENARIO_OPTIONS: readonly ScenarioOption[] = Object.entries(kinds).map(([key, kind]) => {
-  const flag = key === 'thresholds' ? 'threshold' : key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const flag =
+    key === 'thresholds'
+      ? 'threshold'
+      : key === 'stages'
+        ? 'stage'
+        : key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   return {
     key: key as Key,
     flag,
@@ -288,6 +294,15 @@ export function loadScenario(opts: LoadOptions): {
     );
   }
 
+  if (merged.stages !== undefined) {
+    for (const k of ['devices', 'runTime'] as const) {
+      if (merged[k] !== undefined) {
+        problems.push(
+          `${k}: stages set the fleet size and the run time; drop ${k === 'devices' ? '--devices' : '--run-time'} or the stages (${source([k])})`,
+        );
+      }
+    }
+  }
   const v5 = merged.mqttVersion === '5' || merged.mqttVersion === 5;
   if (!v5 && merged.encoding === 'properties') {
     problems.push(

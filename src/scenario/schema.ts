@@ -127,6 +127,17 @@ export const scenarioInput = z.strictObject({
   devices: z.number().int().min(1).max(10_000_000).default(100),
   spawnRate: z.number().positive().default(50).describe('devices started per second'),
   runTime: duration(positive).default('30s').describe('test duration, ramp included'),
+  stages: z
+    .array(
+      z.union([
+        z.string().regex(/^\s*[^:]+:\s*\d+\s*$/, 'a stage is DURATION:DEVICES, e.g. 30s:1000'),
+        z.strictObject({ duration: duration(positive), devices: z.number().int().min(0) }),
+      ]),
+    )
+    .optional()
+    .describe(
+      "load stages (k6-style): the fleet moves linearly to each stage's devices over its duration; they set the run time and fleet size",
+    ),
   interval: duration((ms) => (ms >= 1 ? undefined : 'must be at least 1ms'))
     .default('1s')
     .describe("time between one device's messages"),
@@ -303,6 +314,8 @@ export interface Scenario {
   devices: number;
   spawnRate: number;
   runTimeMs: number;
+  /** k6-style stages: linear moves of the fleet size; undefined = the whole fleet ramps at spawnRate */
+  stages: Stage[] | undefined;
   intervalMs: number;
   jitterMs: number;
   qos: 0 | 1 | 2;
@@ -364,6 +377,7 @@ export function defaultRunId(now: Date = new Date()): string {
 }
 
 export function toScenario(p: Parsed, runId: string): Scenario {
+  const stages = p.stages?.map(parseStage);
   return {
     host: p.host,
     consumerHost: p.consumerHost,
@@ -379,9 +393,10 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     deviceKey: p.deviceKey,
     groupKey: p.groupKey,
     sasTtlMs: p.sasTtl === undefined ? 3_600_000 : ms(p.sasTtl),
-    devices: p.devices,
+    devices: stages ? Math.max(1, ...stages.map((st) => st.devices)) : p.devices,
     spawnRate: p.spawnRate,
-    runTimeMs: ms(p.runTime),
+    runTimeMs: stages ? stages.reduce((t, st) => t + st.durationMs, 0) : ms(p.runTime),
+    stages,
     intervalMs: ms(p.interval),
     jitterMs: ms(p.jitter),
     qos: p.qos,
@@ -481,4 +496,29 @@ export function expandSourceIps(items: readonly string[]): string[] {
     }
   }
   return out;
+}
+
+export interface Stage {
+  durationMs: number;
+  devices: number;
+}
+
+function parseStage(st: string | { duration: string | number; devices: number }): Stage {
+  if (typeof st === 'string') {
+    const at = st.lastIndexOf(':');
+    return { durationMs: ms(st.slice(0, at).trim()), devices: Number(st.slice(at + 1).trim()) };
+  }
+  return { durationMs: ms(st.duration), devices: st.devices };
+}
+
+/** The fleet size stages ask for at `elapsedMs` from the start (linear within a stage, from 0 before the first). */
+export function stageTarget(stages: readonly Stage[], elapsedMs: number): number {
+  let from = 0;
+  let t = elapsedMs;
+  for (const st of stages) {
+    if (t < st.durationMs) return Math.round(from + ((st.devices - from) * t) / st.durationMs);
+    t -= st.durationMs;
+    from = st.devices;
+  }
+  return from;
 }

@@ -119,6 +119,16 @@ const cases: Case[] = [
     says: /runTime: "30" has no unit; write 30s for seconds or 30ms/,
   },
   {
+    name: 'stages with --devices',
+    args: ['--stage', '10s:100', '-u', '10'],
+    says: /devices: stages set the fleet size and the run time; drop --devices or the stages/,
+  },
+  {
+    name: 'bad stage',
+    args: ['--stage', '10s'],
+    says: /stages\.0: .*a stage is DURATION:DEVICES, e\.g\. 30s:1000/,
+  },
+  {
     name: '--messages-per-device 0',
     args: ['--messages-per-device', '0'],
     says: /messagesPerDevice: must be at least 1/,

@@ -333,6 +333,39 @@ describe('runs on the embedded broker', () => {
     });
   }
 
+  test("--stage ramps the fleet up and down; the run time is the stages' sum", async () => {
+    const out = tmpDir();
+    const r = await runCli([
+      'run',
+      '--stage',
+      '1s:10',
+      '--stage',
+      '1s:10',
+      '--stage',
+      '1s:0',
+      '-i',
+      '100ms',
+      '--headless',
+      '--out',
+      out,
+    ]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const { summary: s, dir } = readRun(out);
+    assertInvariants(s);
+    assert.equal(s.scenario.runTimeMs, 3000);
+    assert.equal(s.devices.connectedPeak, 10);
+    const rows = readFileSync(join(dir, 'intervals.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { devicesConnected: number });
+    assert.ok(rows.some((row) => row.devicesConnected === 10));
+    assert.ok(
+      (rows.at(-1)?.devicesConnected ?? 99) <= 2,
+      `ramped down: ${rows.map((row) => row.devicesConnected).join(',')}`,
+    );
+    assert.equal(s.messages.lost, 0);
+  });
+
   test('SIGINT mid-run: devices disconnect, the summary is written and marked interrupted, no process left', async () => {
     const out = tmpDir();
     const child = spawnCli([

@@ -426,3 +426,44 @@ test('tick: due messages go out together at most once per tick; the lateness sho
     engine.stop();
   }
 });
+
+test('stages: the fleet follows linear ramps up, a plateau and a ramp down', async () => {
+  const clock = new FakeClock();
+  const broker = new MemBroker();
+  const stats = new Stats(clock.now());
+  const s = scenario({ stages: ['1s:10', '1s:10', '1s:0'], spawnRate: 1000, interval: '100ms', qos: 0 });
+  assert.equal(s.devices, 10);
+  assert.equal(s.runTimeMs, 3000);
+  const engine = new Engine({
+    scenario: s,
+    url: new URL('mqtt://mem'),
+    stats,
+    clock,
+    openTransport: broker.factory,
+  });
+  engine.start();
+  const seen: number[] = [];
+  for (let k = 0; k < 6; k++) {
+    await drive(clock, 500, 5);
+    seen.push(engine.connectedNow);
+  }
+  // at 0.5 s ≈ half way up, 1 s / 1.5 s / 2 s full, 2.5 s half way down, 3 s empty (± one housekeeping step)
+  const expected = [5, 10, 10, 10, 5, 0];
+  seen.forEach((n, k) =>
+    assert.ok(Math.abs(n - (expected[k] as number)) <= 1, `t=${(k + 1) * 0.5}s: ${seen.join(',')}`),
+  );
+  engine.stop();
+});
+
+test('stageTarget interpolates linearly from 0 through each stage', async () => {
+  const { stageTarget } = await import('../../src/scenario/schema.js');
+  const st = [
+    { durationMs: 1000, devices: 100 },
+    { durationMs: 2000, devices: 100 },
+    { durationMs: 1000, devices: 20 },
+  ];
+  assert.deepEqual(
+    [0, 500, 1000, 2500, 3500, 4000, 9000].map((t) => stageTarget(st, t)),
+    [0, 50, 100, 100, 60, 20, 20],
+  );
+});
