@@ -449,9 +449,9 @@ test('stages: the fleet follows linear ramps up, a plateau and a ramp down', asy
   }
   // at 0.5 s ≈ half way up, 1 s / 1.5 s / 2 s full, 2.5 s half way down, 3 s empty (± one housekeeping step)
   const expected = [5, 10, 10, 10, 5, 0];
-  seen.forEach((n, k) =>
-    assert.ok(Math.abs(n - (expected[k] as number)) <= 1, `t=${(k + 1) * 0.5}s: ${seen.join(',')}`),
-  );
+  for (const [k, n] of seen.entries()) {
+    assert.ok(Math.abs(n - (expected[k] as number)) <= 1, `t=${(k + 1) * 0.5}s: ${seen.join(',')}`);
+  }
   engine.stop();
 });
 
