@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeClock } from '../../src/engine/clock.js';
-import { Engine } from '../../src/engine/engine.js';
+import { Engine, type EngineOptions } from '../../src/engine/engine.js';
 import { scenarioInput, toScenario } from '../../src/scenario/schema.js';
 import { Stats } from '../../src/stats/stats.js';
-import { autoAck, flush, MemBroker } from './fakes/mem-broker.js';
+import { autoAck, flush, MemBroker, type Responder } from './fakes/mem-broker.js';
 
 function scenario(over: Record<string, unknown>) {
   return toScenario(scenarioInput.parse({ host: 'mqtt://mem', ...over }), 'r1');
@@ -20,17 +20,33 @@ async function drive(clock: FakeClock, totalMs: number, stepMs = 5): Promise<voi
   }
 }
 
-test('open model in fake time: every slot from connect to run end is sent on time, phases spread', async () => {
-  const clock = new FakeClock();
-  const broker = new MemBroker();
+/** One engine over the in-memory broker in fake time: the setup every test here shares. */
+function rig(
+  over: Record<string, unknown>,
+  o: { respond?: Responder; clock?: FakeClock; engine?: Partial<EngineOptions> } = {},
+) {
+  const clock = o.clock ?? new FakeClock();
+  const broker = new MemBroker(o.respond);
   const stats = new Stats(clock.now());
-  const s = scenario({ devices: 10, spawnRate: 10, runTime: '2s', interval: '100ms', qos: 1 });
+  const s = scenario(over);
   const engine = new Engine({
     scenario: s,
     url: new URL('mqtt://mem'),
     stats,
     clock,
     openTransport: broker.factory,
+    ...o.engine,
+  });
+  return { clock, broker, stats, s, engine };
+}
+
+test('open model in fake time: every slot from connect to run end is sent on time, phases spread', async () => {
+  const { clock, broker, stats, engine } = rig({
+    devices: 10,
+    spawnRate: 10,
+    runTime: '2s',
+    interval: '100ms',
+    qos: 1,
   });
   engine.start();
   const start = clock.now();
@@ -83,21 +99,15 @@ test('open model in fake time: every slot from connect to run end is sent on tim
 });
 
 test('a broker refusing CONNACK: failures counted by name, retried with backoff, nothing sent', async () => {
-  const clock = new FakeClock();
-  const broker = new MemBroker((p, peer) => {
-    if (p.cmd === 'connect') peer.send({ cmd: 'connack', returnCode: 5, sessionPresent: false });
-  });
-  const stats = new Stats(clock.now());
-  const s = scenario({ devices: 2, spawnRate: 100, runTime: '3s', interval: '100ms' });
-  const engine = new Engine({
-    scenario: s,
-    url: new URL('mqtt://mem'),
-    stats,
-    clock,
-    openTransport: broker.factory,
-    random: () => 1,
-    backoffBaseMs: 500,
-  });
+  const { clock, stats, engine } = rig(
+    { devices: 2, spawnRate: 100, runTime: '3s', interval: '100ms' },
+    {
+      respond: (p, peer) => {
+        if (p.cmd === 'connect') peer.send({ cmd: 'connack', returnCode: 5, sessionPresent: false });
+      },
+      engine: { random: () => 1, backoffBaseMs: 500 },
+    },
+  );
   engine.start();
   await drive(clock, 3000, 10);
   assert.equal(stats.total.sent, 0);
@@ -114,21 +124,16 @@ test('QoS 2 completes PUBREC → PUBREL → PUBCOMP; a v5 PUBACK failure reason 
     [2, 0],
     [1, 0x87],
   ] as const) {
-    const clock = new FakeClock();
-    const broker = new MemBroker((p, peer) => {
-      if (p.cmd === 'publish' && p.qos === 1)
-        peer.send({ cmd: 'puback', messageId: p.messageId ?? 0, reasonCode: reason });
-      else autoAck(p, peer);
-    });
-    const stats = new Stats(clock.now());
-    const s = scenario({ devices: 1, spawnRate: 1, runTime: '1s', interval: '250ms', qos, mqttVersion: '5' });
-    const engine = new Engine({
-      scenario: s,
-      url: new URL('mqtt://mem'),
-      stats,
-      clock,
-      openTransport: broker.factory,
-    });
+    const { clock, broker, stats, engine } = rig(
+      { devices: 1, spawnRate: 1, runTime: '1s', interval: '250ms', qos, mqttVersion: '5' },
+      {
+        respond: (p, peer) => {
+          if (p.cmd === 'publish' && p.qos === 1)
+            peer.send({ cmd: 'puback', messageId: p.messageId ?? 0, reasonCode: reason });
+          else autoAck(p, peer);
+        },
+      },
+    );
     engine.start();
     await drive(clock, 1200);
     assert.equal(stats.total.sent, 4);
@@ -285,16 +290,12 @@ test('backpressure wait: a full window holds messages until acks free it; drop c
 });
 
 test('connect-rate limit paces reconnect storms and the ramp alike', async () => {
-  const clock = new FakeClock();
-  const broker = new MemBroker();
-  const stats = new Stats(clock.now());
-  const s = scenario({ devices: 20, spawnRate: 1000, runTime: '5s', interval: '1s', connectRate: 5 });
-  const engine = new Engine({
-    scenario: s,
-    url: new URL('mqtt://mem'),
-    stats,
-    clock,
-    openTransport: broker.factory,
+  const { clock, stats, engine } = rig({
+    devices: 20,
+    spawnRate: 1000,
+    runTime: '5s',
+    interval: '1s',
+    connectRate: 5,
   });
   engine.start();
   await drive(clock, 1000, 10);
@@ -309,16 +310,12 @@ test('connect-rate limit paces reconnect storms and the ramp alike', async () =>
 });
 
 test('setTargetDevices ramps down and up while running; setIntervalMs changes the rate', async () => {
-  const clock = new FakeClock();
-  const broker = new MemBroker();
-  const stats = new Stats(clock.now());
-  const s = scenario({ devices: 10, spawnRate: 100, runTime: '10s', interval: '100ms', qos: 0 });
-  const engine = new Engine({
-    scenario: s,
-    url: new URL('mqtt://mem'),
-    stats,
-    clock,
-    openTransport: broker.factory,
+  const { clock, stats, engine } = rig({
+    devices: 10,
+    spawnRate: 100,
+    runTime: '10s',
+    interval: '100ms',
+    qos: 0,
   });
   engine.start();
   await drive(clock, 1000);
