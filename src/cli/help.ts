@@ -40,6 +40,9 @@ Load:
       --jitter D            random ± offset added to each send          (default: 0ms)
       --qos 0|1|2           publish QoS                                 (default: 1)
       --mqtt-version V      3.1.1 or 5 (5 needs --host)                 (default: 3.1.1)
+      --payload FILE        payload template: {{deviceId}} {{seq}} {{ts}} {{iso}} {{index}} {{runId}}
+                            {{random 20 30}} {{randomInt 0 9}} {{choice on off}} {{uuid}}; a JSON
+                            object with --encoding json (fleetload adds the measurement fields)
       --payload-size N      pad each message payload to N bytes         (default: 0: no padding)
       --inflight N          QoS 1/2 messages in flight per device       (default: 64)
       --messages-per-device N  each device stops after N messages; the run

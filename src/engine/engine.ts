@@ -126,7 +126,13 @@ export class Engine implements ConnectionHandler {
     this.count = o.count ?? o.scenario.devices;
     this.version = o.scenario.mqttVersion === '5' ? 5 : 4;
     this.payload =
-      o.payload ?? payloadFor(o.scenario.encoding, o.scenario.runId, o.scenario.payloadSizeBytes);
+      o.payload ??
+      payloadFor(
+        o.scenario.encoding,
+        o.scenario.runId,
+        o.scenario.payloadSizeBytes,
+        o.scenario.payloadTemplate,
+      );
     this.transport = { url: o.url, ...o.transport };
     this.openTransport = o.openTransport;
     this.random = o.random ?? Math.random;

@@ -1,4 +1,5 @@
 import { encodeBinaryHeader, userProperties } from '../consumer/wire.js';
+import { compilePayloadTemplate, type PayloadTemplate } from '../scenario/payload-template.js';
 
 /**
  * Telemetry payloads per the DESIGN.md wire contract. Each message carries `deviceId`, `seq`, `ts` (the scheduled
@@ -112,8 +113,60 @@ export function binaryPayload(runId: string, sizeBytes: number): PayloadBuilder 
   };
 }
 
-export function payloadFor(encoding: Encoding, runId: string, sizeBytes: number): PayloadBuilder {
+export function payloadFor(
+  encoding: Encoding,
+  runId: string,
+  sizeBytes: number,
+  template?: string,
+): PayloadBuilder {
+  if (template !== undefined)
+    return templatePayload(encoding, runId, sizeBytes, compilePayloadTemplate(template));
   if (encoding === 'properties') return propertiesPayload(runId, sizeBytes);
   if (encoding === 'binary') return binaryPayload(runId, sizeBytes);
   return jsonPayload(runId, sizeBytes);
+}
+
+/**
+ * `--payload FILE`: the user's template rendered per message. JSON: the measurement fields go first, then the
+ * template object's own fields; user properties / binary header: the rendered text is the body.
+ */
+export function templatePayload(
+  encoding: Encoding,
+  runId: string,
+  sizeBytes: number,
+  render: PayloadTemplate,
+): PayloadBuilder {
+  const out: PayloadOut = { text: '', buf: undefined, bytes: 0, props: undefined };
+  const runJson = JSON.stringify(runId);
+  return {
+    build(deviceId, deviceIdJson, deviceIndex, seq, ts, sentTs) {
+      const body = render({ deviceId, index: deviceIndex, seq, ts, runId });
+      out.props = undefined;
+      out.buf = undefined;
+      if (encoding === 'json') {
+        // body is a JSON object (checked at load): splice the metadata in after its opening brace
+        const open = body.indexOf('{');
+        const inner = body.slice(open + 1).trimStart();
+        const head = `{"deviceId":${deviceIdJson},"seq":${seq},"ts":${us(ts)},"sentTs":${us(sentTs)},"runId":${runJson}`;
+        const rest = inner.startsWith('}') ? '' : `,${inner.slice(0, inner.lastIndexOf('}'))}`;
+        const closed = closeJson(head + rest, sizeBytes);
+        out.text = closed.text;
+        out.bytes = closed.bytes;
+        return out;
+      }
+      if (encoding === 'properties') {
+        out.text = body;
+        out.bytes = Buffer.byteLength(body);
+        out.props = encodeUserProperties(
+          userProperties({ deviceId, seq, ts: us(ts), runId, sentTs: us(sentTs) }),
+        );
+        return out;
+      }
+      const header = encodeBinaryHeader({ deviceId, seq, ts, runId, sentTs });
+      const buf = Buffer.concat([header, Buffer.from(body, 'utf8')]);
+      out.buf = buf;
+      out.bytes = buf.length;
+      return out;
+    },
+  };
 }

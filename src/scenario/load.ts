@@ -4,6 +4,7 @@ import { type Document, isMap, isScalar, LineCounter, parseDocument } from 'yaml
 import type { z } from 'zod';
 import { FleetloadError } from '../errors.js';
 import { applyPresetDefaults, identityProblems } from '../identity/identity.js';
+import { payloadTemplateProblems } from './payload-template.js';
 import { defaultRunId, type Scenario, type ScenarioInput, scenarioInput, toScenario } from './schema.js';
 
 /**
@@ -83,6 +84,7 @@ const kinds: Record<Key, OptionKind> = {
   backpressure: 'string',
   commandTopic: 'string',
   tick: 'string',
+  payload: 'string',
   stages: 'list',
   encoding: 'string',
   influxUrl: 'string',
@@ -323,9 +325,28 @@ export function loadScenario(opts: LoadOptions): {
 
   problems.push(...influxProblems(merged, source, warnings));
 
+  // the payload template is read and checked now (a typo in it is input, exit 2), and travels as text
+  let payloadTemplate: string | undefined;
+  if (result.success && result.data.payload !== undefined) {
+    const path = resolve(opts.cwd, result.data.payload);
+    try {
+      payloadTemplate = readFileSync(path, 'utf8');
+    } catch (e) {
+      problems.push(
+        `payload: cannot read ${result.data.payload}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (${source(['payload'])})`,
+      );
+    }
+    if (payloadTemplate !== undefined) {
+      for (const p of payloadTemplateProblems(payloadTemplate, result.data.encoding)) {
+        problems.push(`payload: ${result.data.payload}: ${p} (${source(['payload'])})`);
+      }
+    }
+  }
+
   if (problems.length > 0 || !result.success) throw new FleetloadError('E_SCENARIO', problems);
 
   const scenario = toScenario(result.data, defaultRunId(opts.now));
+  scenario.payloadTemplate = payloadTemplate;
   const resolved: Record<string, unknown> = { runId: scenario.runId };
   for (const [k, v] of Object.entries(result.data)) {
     if (v !== undefined) resolved[k] = v;

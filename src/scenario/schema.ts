@@ -154,6 +154,11 @@ export const scenarioInput = z.strictObject({
     .default('fleetload/{runId}/{deviceId}'),
   deviceId: template(['index', 'runId']).default('dev-{index:6}'),
   clientId: template(DEVICE_PLACEHOLDERS).default('{deviceId}-{runId}'),
+  payload: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('payload template file with {{…}} placeholders (JSON object with the json encoding)'),
   payloadSize: z
     .number()
     .int()
@@ -324,6 +329,8 @@ export interface Scenario {
   deviceId: string;
   clientId: string;
   payloadSizeBytes: number;
+  /** the text of the --payload template file (read by the loader), or undefined for the built-in reading */
+  payloadTemplate: string | undefined;
   runId: string;
   out: string;
   consumer: 'mqtt' | 'nats' | 'eventhubs' | 'none';
@@ -405,6 +412,7 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     deviceId: p.deviceId,
     clientId: p.clientId,
     payloadSizeBytes: p.payloadSize,
+    payloadTemplate: undefined,
     runId: p.runId ?? runId,
     out: p.out,
     consumer: p.consumer,

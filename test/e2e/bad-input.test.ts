@@ -103,6 +103,23 @@ const cases: Case[] = [
   },
   { name: '--payload-size -1', args: ['--payload-size', '-1'], says: /payloadSize: must be at least 0/ },
   {
+    name: '--payload missing file',
+    args: ['--payload', 'nope.json'],
+    says: /payload: cannot read nope\.json: ENOENT/,
+  },
+  {
+    name: '--payload unknown placeholder',
+    args: ['--payload', 'p.json'],
+    files: { 'p.json': '{"t": {{temperature}}}' },
+    says: /payload: p\.json: \{\{temperature\}\}: unknown placeholder "temperature"/,
+  },
+  {
+    name: '--payload sets a measurement field',
+    args: ['--payload', 'p.json'],
+    files: { 'p.json': '{"seq": 1}' },
+    says: /payload: p\.json: the template sets seq: fleetload writes these measurement fields itself/,
+  },
+  {
     name: '--workers 2',
     args: ['--workers', '2'],
     says: /workers: only 1 local worker is supported in this version/,

@@ -333,6 +333,37 @@ describe('runs on the embedded broker', () => {
     });
   }
 
+  test('--payload FILE: the template fields travel with the measurement fields; every message counted', async () => {
+    const cwd = tmpDir();
+    writeFileSync(
+      join(cwd, 'telemetry.json'),
+      '{ "temperature": {{random 20 25}}, "door": "{{choice open closed}}", "at": "{{iso}}" }',
+    );
+    const r = await runCli(
+      [
+        'run',
+        '-u',
+        '5',
+        '-r',
+        '100',
+        '-i',
+        '100ms',
+        '--messages-per-device',
+        '10',
+        '--payload',
+        'telemetry.json',
+        '--headless',
+      ],
+      { cwd },
+    );
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const { summary: s, dir } = readRun(join(cwd, 'fleetload-results'));
+    assert.equal(s.messages.received, 50);
+    assert.equal(s.messages.foreign, 0);
+    assert.equal(s.messages.lost, 0);
+    assert.match(readFileSync(join(dir, 'scenario.yaml'), 'utf8'), /payload: telemetry\.json/);
+  });
+
   test("--stage ramps the fleet up and down; the run time is the stages' sum", async () => {
     const out = tmpDir();
     const r = await runCli([
