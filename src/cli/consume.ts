@@ -28,10 +28,10 @@ import { defaultRunId } from '../scenario/schema.js';
 import { formatSummary, LiveLine } from '../sinks/console.js';
 import { ResultsFolder } from '../sinks/results.js';
 import { Aggregator } from '../stats/aggregate.js';
-import { summarize } from '../stats/histogram.js';
+import { intervalLatency, percentileMs, summarize } from '../stats/histogram.js';
 import { GeneratorMonitor } from '../stats/monitor.js';
 import { Stats } from '../stats/stats.js';
-import type { IntervalLatency, Summary } from '../stats/summary.js';
+import type { Summary } from '../stats/summary.js';
 import { evaluateThresholds, parseThreshold, type Threshold } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 import type { CliIo } from './commands.js';
@@ -468,7 +468,6 @@ export async function consumeCmd(argv: string[], io: CliIo): Promise<number> {
       const merged = aggregator.merge([stats.snapshot(now)]);
       const g = monitor.sample();
       const h = merged.histograms.e2e;
-      const q = (p: number) => (h.totalCount > 0 ? Math.round(h.getValueAtPercentile(p)) / 1000 : 0);
       res.appendRow({
         time: new Date(now).toISOString(),
         devicesConnected: 0,
@@ -477,19 +476,11 @@ export async function consumeCmd(argv: string[], io: CliIo): Promise<number> {
         failed: 0,
         received: merged.counters.received,
         lost: consumer.ledger.gaps,
-        e2eP50: q(50),
-        e2eP95: q(95),
-        e2eP99: q(99),
+        e2eP50: percentileMs(h, 50),
+        e2eP95: percentileMs(h, 95),
+        e2eP99: percentileMs(h, 99),
         ackP50: 0,
         ackP99: 0,
-      });
-      const lat = (x: typeof h): IntervalLatency => ({
-        count: x.totalCount,
-        p50: x.totalCount ? Math.round(x.getValueAtPercentile(50)) / 1000 : 0,
-        p90: x.totalCount ? Math.round(x.getValueAtPercentile(90)) / 1000 : 0,
-        p95: x.totalCount ? Math.round(x.getValueAtPercentile(95)) / 1000 : 0,
-        p99: x.totalCount ? Math.round(x.getValueAtPercentile(99)) / 1000 : 0,
-        max: x.totalCount ? Math.round(x.maxValue) / 1000 : 0,
       });
       res.appendInterval({
         time: new Date(now).toISOString(),
@@ -502,8 +493,8 @@ export async function consumeCmd(argv: string[], io: CliIo): Promise<number> {
         cpuPercent: g.cpuPercent,
         eventLoopLagP99Ms: g.eventLoopLagP99Ms,
         latency: {
-          e2e: lat(h),
-          e2eSend: lat(merged.histograms.e2eSend),
+          e2e: intervalLatency(h),
+          e2eSend: intervalLatency(merged.histograms.e2eSend),
         },
       });
       live.update({

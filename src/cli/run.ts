@@ -9,10 +9,10 @@ import type { Scenario } from '../scenario/schema.js';
 import type { Sinks } from '../sinks/index.js';
 import { ResultsFolder } from '../sinks/results.js';
 import { Aggregator, type MergedInterval } from '../stats/aggregate.js';
-import { summarize } from '../stats/histogram.js';
+import { intervalLatency, percentileMs, summarize } from '../stats/histogram.js';
 import { GeneratorMonitor } from '../stats/monitor.js';
 import { Stats } from '../stats/stats.js';
-import type { IntervalLatency, IntervalRecord, Summary, TimeseriesRow } from '../stats/summary.js';
+import type { IntervalRecord, Summary, TimeseriesRow } from '../stats/summary.js';
 import { evaluateThresholds, type Threshold } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 
@@ -147,11 +147,11 @@ export async function executeRun(o: RunOptions): Promise<RunResult> {
         failed: merged.counters.failed,
         received: merged.counters.received,
         lost: gaps,
-        e2eP50: q(h.e2e, 50),
-        e2eP95: q(h.e2e, 95),
-        e2eP99: q(h.e2e, 99),
-        ackP50: q(h.publishAck, 50),
-        ackP99: q(h.publishAck, 99),
+        e2eP50: percentileMs(h.e2e, 50),
+        e2eP95: percentileMs(h.e2e, 95),
+        e2eP99: percentileMs(h.e2e, 99),
+        ackP50: percentileMs(h.publishAck, 50),
+        ackP99: percentileMs(h.publishAck, 99),
       };
       // the last cut after the drain may be a sliver with nothing in it: no empty row for it
       if (merged.durationMs < 200 && merged.counters.sent + merged.counters.received === 0) return;
@@ -325,20 +325,6 @@ function uniqueReceived(a: Aggregator, c: Stats): number {
   return (
     t.received + i.received - (t.duplicated + i.duplicated) - (t.foreign + i.foreign) - (t.late + i.late)
   );
-}
-
-const q = (h: MergedInterval['histograms']['e2e'], p: number): number =>
-  h.totalCount > 0 ? Math.round(h.getValueAtPercentile(p)) / 1000 : 0;
-
-function intervalLatency(h: MergedInterval['histograms']['e2e']): IntervalLatency {
-  return {
-    count: h.totalCount,
-    p50: q(h, 50),
-    p90: q(h, 90),
-    p95: q(h, 95),
-    p99: q(h, 99),
-    max: h.totalCount > 0 ? Math.round(h.maxValue) / 1000 : 0,
-  };
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -65,3 +65,27 @@ export function decodeHistogram(text: string): Histogram {
   const h = hdr.decodeFromCompressedBase64(text, 32, false);
   return h;
 }
+
+/** Percentile `p` of a microsecond histogram, in ms (µs precision); 0 when it holds nothing. */
+export function percentileMs(h: Histogram, p: number): number {
+  return h.totalCount > 0 ? Math.round(h.getValueAtPercentile(p)) / 1000 : 0;
+}
+
+/** The per-interval latency figures of intervals.jsonl, from one interval's histogram. */
+export function intervalLatency(h: Histogram): {
+  count: number;
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  max: number;
+} {
+  return {
+    count: h.totalCount,
+    p50: percentileMs(h, 50),
+    p90: percentileMs(h, 90),
+    p95: percentileMs(h, 95),
+    p99: percentileMs(h, 99),
+    max: h.totalCount > 0 ? Math.round(h.maxValue) / 1000 : 0,
+  };
+}
