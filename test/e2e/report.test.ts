@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { cp, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { compareRuns } from '../../src/report/compare.js';
 import { writeReport } from '../../src/report/html.js';
 import { loadResults } from '../../src/report/load.js';
 import type { Summary } from '../../src/stats/summary.js';
+import { chromiumSkip, launchChromium } from '../helpers/browser.js';
 import { runCli, tmpDir } from '../helpers/cli.js';
-import { serviceRequired } from '../helpers/services.js';
 
 /**
  * report.html of a real run (the built CLI against its embedded broker) in headless Chromium: it loads from a
@@ -30,14 +29,7 @@ interface CanvasLike {
   ): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null;
 }
 
-const CHROMIUM = '/usr/bin/chromium';
-const required = serviceRequired();
-const missing = !existsSync(CHROMIUM);
-const skip =
-  missing && !required
-    ? `${CHROMIUM} not found (apt-get install chromium); set FLEETLOAD_REQUIRE_SERVICES=1 to make this a failure`
-    : false;
-if (skip) console.log(`# SKIP report browser e2e: ${skip}`);
+const skip = chromiumSkip('report browser e2e');
 
 let root = '';
 let runDir = '';
@@ -78,25 +70,7 @@ after(async () => {
 });
 
 async function launch(): Promise<Browser> {
-  if (missing) {
-    assert.fail(
-      `${CHROMIUM} is required here (CI=true or FLEETLOAD_REQUIRE_SERVICES=1): apt-get install chromium`,
-    );
-  }
-  browser ??= await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--headless',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-  });
+  browser ??= await launchChromium();
   return browser;
 }
 

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { FleetControl, IntervalFigures } from '../../src/cli/run.js';
 import { scenarioInput, toScenario } from '../../src/scenario/schema.js';
 import { Aggregator } from '../../src/stats/aggregate.js';
 import { Stats } from '../../src/stats/stats.js';
 import type { Summary } from '../../src/stats/summary.js';
 import { startDashboard } from '../../src/web/server.js';
+import { chromiumSkip, launchChromium } from '../helpers/browser.js';
 
 /**
  * The dashboard in a real browser (Chromium through playwright-core): it loads with no console error, draws
@@ -31,14 +31,7 @@ interface CanvasLike {
   ): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null;
 }
 
-const CHROMIUM = '/usr/bin/chromium';
-const required = process.env.CI === 'true' || process.env.FLEETLOAD_REQUIRE_SERVICES === '1';
-const missing = !existsSync(CHROMIUM);
-const skip =
-  missing && !required
-    ? `${CHROMIUM} not found (apt-get install chromium); set FLEETLOAD_REQUIRE_SERVICES=1 to make this a failure`
-    : false;
-if (skip) console.log(`# SKIP web e2e: ${skip}`);
+const skip = chromiumSkip('web e2e');
 
 const T0 = 1_800_000_000_000;
 
@@ -138,30 +131,11 @@ function summary(runId: string, host: string): Summary {
   };
 }
 
-function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--headless',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-  });
-}
+const launch = launchChromium;
 
 test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary shown, nothing external', {
   skip,
 }, async () => {
-  if (missing)
-    assert.fail(
-      `${CHROMIUM} is required here (CI=true or FLEETLOAD_REQUIRE_SERVICES=1): apt-get install chromium`,
-    );
   const s = toScenario(
     scenarioInput.parse({
       host: 'mqtts://fleet:very-secret@iot.example.com:8883',
@@ -297,10 +271,6 @@ test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary sh
 test('dashboard in Chromium: the Load controls change the running fleet and show the new target', {
   skip,
 }, async () => {
-  if (missing)
-    assert.fail(
-      `${CHROMIUM} is required here (CI=true or FLEETLOAD_REQUIRE_SERVICES=1): apt-get install chromium`,
-    );
   const s = toScenario(
     scenarioInput.parse({
       host: 'mqtts://fleet:very-secret@iot.example.com:8883',
