@@ -22,6 +22,11 @@ export interface MqttSourceOptions {
   password?: string | undefined;
   connectTimeoutMs: number;
   insecure?: boolean;
+  /** TLS: the broker's CA, a client certificate and key (PEM), the server name to check */
+  ca?: Buffer | undefined;
+  cert?: Buffer | undefined;
+  key?: Buffer | undefined;
+  servername?: string | undefined;
   /** local receive time; Date.now by default */
   now?: () => number;
   /** the connection dropped after attaching (MQTT.js reconnects and resubscribes) */
@@ -52,6 +57,10 @@ export class MqttSource implements Source {
       username: o.username,
       password: o.password,
       rejectUnauthorized: !o.insecure,
+      ...(o.ca ? { ca: o.ca } : {}),
+      ...(o.cert ? { cert: o.cert } : {}),
+      ...(o.key ? { key: o.key } : {}),
+      ...(o.servername ? { servername: o.servername } : {}),
       resubscribe: true,
     });
     this.client = client;

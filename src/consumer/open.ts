@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { FleetloadError } from '../errors.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { EventHubsSourceOptions } from './eventhubs-source.js';
@@ -52,6 +54,7 @@ export function sourceFromScenario(
         username: s.username?.includes('{') ? undefined : s.username,
         password: s.password,
         connectTimeoutMs: s.connectTimeoutMs,
+        ...consumerTls(s),
         ...(o.now ? { now: o.now } : {}),
         ...(o.onDisconnect ? { onDisconnect: o.onDisconnect } : {}),
       });
@@ -117,4 +120,23 @@ class LazySource implements Source {
   async close(): Promise<void> {
     await this.inner?.close();
   }
+}
+
+/**
+ * The run's consumer talks TLS like the devices do: the same CA, `--insecure` and server name; a client
+ * certificate only when the templates name one file for everybody (per-device certificates stay the devices').
+ */
+function consumerTls(
+  s: Scenario,
+): Pick<MqttSourceOptions, 'ca' | 'cert' | 'key' | 'servername' | 'insecure'> {
+  const read = (f: string | undefined) => (f !== undefined ? readFileSync(resolve(f)) : undefined);
+  const shared = (t: string | undefined) => (t !== undefined && !t.includes('{') ? t : undefined);
+  const cert = shared(s.cert);
+  const key = shared(s.key);
+  return {
+    insecure: s.insecure,
+    ca: read(s.ca),
+    ...(cert && key ? { cert: read(cert), key: read(key) } : {}),
+    servername: s.servername,
+  };
 }

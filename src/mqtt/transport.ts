@@ -43,6 +43,28 @@ export function isTls(protocol: string): boolean {
   return protocol === 'mqtts:' || protocol === 'ssl:' || protocol === 'tls:' || protocol === 'wss:';
 }
 
+/**
+ * TLS contexts are shared: a fleet that connects with one CA (and no per-device certificate) parses it once, not
+ * once per device — less CPU during the ramp and less memory per connection. Per-device certificates get their
+ * own context (they differ anyway).
+ */
+const sharedContexts = new WeakMap<Buffer, tls.SecureContext>();
+let systemContext: tls.SecureContext | undefined;
+
+function secureContextFor(o: TransportOptions): tls.SecureContext {
+  if (o.cert || o.key) return tls.createSecureContext({ ca: o.ca, cert: o.cert, key: o.key });
+  if (!o.ca) {
+    systemContext ??= tls.createSecureContext();
+    return systemContext;
+  }
+  let ctx = sharedContexts.get(o.ca);
+  if (!ctx) {
+    ctx = tls.createSecureContext({ ca: o.ca });
+    sharedContexts.set(o.ca, ctx);
+  }
+  return ctx;
+}
+
 /** Opens a transport; `onOpen` fires when bytes can flow (after the TLS handshake / WebSocket upgrade). */
 export function openTransport(o: TransportOptions, onOpen: () => void): Transport {
   const u = o.url;
@@ -68,9 +90,7 @@ export function openTransport(o: TransportOptions, onOpen: () => void): Transpor
       port,
       servername: o.servername ?? (net.isIP(host) ? undefined : host),
       rejectUnauthorized: !o.insecure,
-      ca: o.ca,
-      cert: o.cert,
-      key: o.key,
+      secureContext: secureContextFor(o),
       localAddress: o.localAddress,
     } as tls.ConnectionOptions);
     s.setNoDelay(true);

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { makeCerts } from '../../src/cli/certs.js';
+import type { Summary } from '../../src/stats/summary.js';
+import { runCli, tmpDir } from '../helpers/cli.js';
+import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import { skipUnless } from '../helpers/services.js';
+
+/** Whole runs over mqtts://: devices and the consumer both trust the broker through --ca (or --insecure). */
+
+function summaryIn(out: string): Summary {
+  const [runId] = readdirSync(out);
+  assert.ok(runId);
+  return JSON.parse(readFileSync(join(out, runId, 'summary.json'), 'utf8')) as Summary;
+}
+
+describe('runs over TLS', { skip: skipUnless('mosquitto') }, () => {
+  let broker: Mosquitto;
+  let certs: string;
+  before(async () => {
+    certs = join(tmpDir('fleetload-tls-run-'), 'certs');
+    await makeCerts({ devices: 1, out: certs, serverNames: ['localhost', '127.0.0.1'] });
+    broker = await startMosquitto({
+      tls: {
+        certfile: join(certs, 'server.pem'),
+        keyfile: join(certs, 'server.key'),
+        cafile: join(certs, 'ca.pem'),
+      },
+    });
+  });
+  after(async () => {
+    await broker?.stop();
+  });
+
+  for (const trust of ['ca', 'insecure'] as const) {
+    test(`mqtts:// with ${trust === 'ca' ? '--ca' : '--insecure'}: devices and consumer connect, every message measured`, async () => {
+      const out = tmpDir();
+      const args = ['run', '-H', broker.tlsUrl as string, '-u', '10', '-r', '200', '-i', '100ms'];
+      args.push('--messages-per-device', '5', '--headless', '--out', out);
+      args.push(...(trust === 'ca' ? ['--ca', join(certs, 'ca.pem')] : ['--insecure']));
+      const r = await runCli(args);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const s = summaryIn(out);
+      assert.equal(s.devices.connectedPeak, 10);
+      assert.equal(s.messages.received, 50);
+      assert.equal(s.messages.lost, 0);
+    });
+  }
+
+  test('mqtts:// with an untrusted broker certificate: exit 3 naming the TLS error', async () => {
+    const r = await runCli([
+      'run',
+      '-H',
+      broker.tlsUrl as string,
+      '-u',
+      '2',
+      '--headless',
+      '--connect-timeout',
+      '3s',
+      '--out',
+      tmpDir(),
+    ]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /could not attach .*(self.signed|SELF_SIGNED|unable to verify|certificate)/i);
+  });
+});
