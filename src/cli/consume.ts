@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Consumer } from '../consumer/consumer.js';
 import {
@@ -10,7 +11,6 @@ import {
   parseFields,
   SEED_FIELDS,
 } from '../consumer/decode.js';
-import { subjectFromMqtt } from '../consumer/nats-source.js';
 import { createSource, type SourceConfig } from '../consumer/open.js';
 import {
   redactConnectionString,
@@ -19,7 +19,7 @@ import {
   type Source,
   type SourceKind,
 } from '../consumer/source.js';
-import { filterFromTemplate } from '../consumer/topics.js';
+import { filterFromTemplate, subjectFromMqtt } from '../consumer/topics.js';
 import { systemClock } from '../engine/clock.js';
 import { FleetloadError } from '../errors.js';
 import { parseDurationMs } from '../scenario/duration.js';
@@ -85,6 +85,11 @@ const OPTS: Opt[] = [
   { flag: 'storage-connection-string', kind: 'string', env: ['STORAGE_CONNECTION_STRING'] },
   { flag: 'storage-container', kind: 'string', env: ['STORAGE_CONTAINER'] },
   { flag: 'connect-timeout', kind: 'string' },
+  { flag: 'ca', kind: 'string' },
+  { flag: 'cert', kind: 'string' },
+  { flag: 'key', kind: 'string' },
+  { flag: 'servername', kind: 'string' },
+  { flag: 'insecure', kind: 'boolean' },
 ];
 
 const envName = (flag: string) => `FLEETLOAD_${flag.toUpperCase().replace(/-/g, '_')}`;
@@ -104,6 +109,7 @@ Source:
       --qos 0|1|2             MQTT subscription QoS           (default: 1)
       --mqtt-version 3.1.1|5  (5: a shared subscription, so instances split the stream) (default: 3.1.1)
       --client-id ID, --username U, --password S   MQTT (the password is never written)
+      --ca FILE, --cert FILE, --key FILE, --servername NAME, --insecure   TLS for mqtts:// and wss://
       --nats-stream NAME      JetStream stream                (default: the stream capturing the subject)
       --eventhub-connection-string S  [EVENTHUB_CONNECTION_STRING] a secret, never written
       --eventhub-name N               [EVENTHUB_NAME] unless the connection string has EntityPath
@@ -212,6 +218,25 @@ export function parseConsumeArgs(argv: string[], env: NodeJS.ProcessEnv): Consum
     return e === '1' || e === 'true' || e === 'yes' || e === 'on';
   };
   const where = (flag: string) => ` (${from.get(flag) ?? 'default'})`;
+  /** TLS material for mqtts:// / wss://: files read now, so a missing one is input (exit 2) */
+  const tlsFiles = () => {
+    const file = (flag: string): Buffer | undefined => {
+      const f = get(flag);
+      if (f === undefined) return undefined;
+      try {
+        return readFileSync(resolvePath(f));
+      } catch (e) {
+        problems.push(
+          `--${flag}: cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}${where(flag)}`,
+        );
+        return undefined;
+      }
+    };
+    const cert = file('cert');
+    const key = file('key');
+    if ((cert === undefined) !== (key === undefined)) problems.push('--cert and --key go together');
+    return { ca: file('ca'), cert, key, servername: get('servername'), insecure: bool('insecure') };
+  };
   const duration = (flag: string, dflt: number | undefined): number | undefined => {
     const v = get(flag);
     if (v === undefined) return dflt;
@@ -325,6 +350,7 @@ export function parseConsumeArgs(argv: string[], env: NodeJS.ProcessEnv): Consum
       username: get('username'),
       password: get('password'),
       connectTimeoutMs,
+      ...tlsFiles(),
     };
   } else if (kind === 'nats') {
     if (host === undefined || !/^(nats|tls):\/\/[^/]/i.test(host)) {

@@ -49,6 +49,17 @@ describe('runs over TLS', { skip: skipUnless('mosquitto') }, () => {
     });
   }
 
+  test('fleetload consume over mqtts://: attaches with --ca, refuses the untrusted certificate without it', async () => {
+    const base = ['consume', '-H', broker.tlsUrl as string, '--run-id', 'tls', '-t', '1s', '--grace', '0ms'];
+    const ok = await runCli([...base, '--ca', join(certs, 'ca.pem'), '--out', tmpDir()]);
+    assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+    const refused = await runCli([...base, '--connect-timeout', '3s', '--out', tmpDir()]);
+    assert.equal(refused.code, 3, refused.stderr);
+    const missing = await runCli([...base, '--ca', 'nope.pem', '--out', tmpDir()]);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /--ca: cannot read nope\.pem: ENOENT/);
+  });
+
   test('mqtts:// with an untrusted broker certificate: exit 3 naming the TLS error', async () => {
     const r = await runCli([
       'run',
