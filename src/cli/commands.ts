@@ -175,15 +175,20 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
   }
   signals.on('SIGINT', onSignal);
   signals.on('SIGTERM', onSignal);
+  // the fleet's current target: stages and live changes move it away from --devices
+  let target = (): number => scenario.devices;
   const listener: RunListener = {
-    started: (i) =>
-      live.println(`fleetload ${FLEETLOAD_VERSION} · run ${i.runId} · ${i.url} · results in ${i.dir}`),
+    started: (i) => {
+      const control = i.control;
+      if (control) target = () => control.targetDevices();
+      live.println(`fleetload ${FLEETLOAD_VERSION} · run ${i.runId} · ${i.url} · results in ${i.dir}`);
+    },
     interval: (f) =>
       live.update({
         elapsedMs: f.elapsedMs,
         runTimeMs: scenario.runTimeMs,
         devicesConnected: f.interval.devicesConnected,
-        devicesTarget: scenario.devices,
+        devicesTarget: target(),
         sentPerSec: (f.interval.counters.sent * 1000) / Math.max(1, f.interval.durationMs),
         receivedPerSec: (f.interval.counters.received * 1000) / Math.max(1, f.interval.durationMs),
         ...(f.interval.histograms.e2e.totalCount > 0

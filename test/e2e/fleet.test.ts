@@ -47,8 +47,8 @@ test('fleetload run: POST /api/fleet {devices: 4} shrinks the running fleet; the
     });
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { devices: 4, intervalMs: 100 });
-    // the live line follows the engine (against the planned 10)
-    await waitForOutput(child, 'devices 4/10', { timeoutMs: 10_000 });
+    // the live line follows the engine, against the new target
+    await waitForOutput(child, 'devices 4/4', { timeoutMs: 10_000 });
 
     const result = await waitForCliExit(child, 40_000);
     assert.equal(result.code, 0, `exit code${result.stdout}${result.stderr}`);
