@@ -8,7 +8,7 @@ import { compareRuns } from '../../src/report/compare.js';
 import { writeReport } from '../../src/report/html.js';
 import { loadResults } from '../../src/report/load.js';
 import type { Summary } from '../../src/stats/summary.js';
-import { chromiumSkip, launchChromium } from '../helpers/browser.js';
+import { chromiumSkip, inkedChartPixels, launchChromium } from '../helpers/browser.js';
 import { runCli, tmpDir } from '../helpers/cli.js';
 
 /**
@@ -21,13 +21,6 @@ import { runCli, tmpDir } from '../helpers/cli.js';
 
 // The bits of the browser's globals the page callbacks use (this project's TS lib has no DOM).
 declare const document: { documentElement: { getAttribute(name: string): string | null } };
-interface CanvasLike {
-  width: number;
-  height: number;
-  getContext(
-    kind: '2d',
-  ): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null;
-}
 
 const skip = chromiumSkip('report browser e2e');
 
@@ -92,17 +85,7 @@ async function open(path: string, screenshot?: string) {
     timeout: 5000,
   });
   const charts = Number(await page.getAttribute('html', 'data-charts'));
-  const inks = await page.$$eval('.uplot canvas', (canvases) =>
-    canvases.map((c) => {
-      const canvas = c as unknown as CanvasLike;
-      const ctx = canvas.getContext('2d');
-      if (!ctx || canvas.width === 0 || canvas.height === 0) return 0;
-      const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-      let inked = 0;
-      for (let k = 3; k < px.length; k += 4) if ((px[k] ?? 0) > 0) inked++;
-      return inked;
-    }),
-  );
+  const inks = await inkedChartPixels(page);
   const text = (await page.textContent('body')) ?? '';
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
   await context.close();

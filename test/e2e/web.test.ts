@@ -7,7 +7,7 @@ import { Aggregator } from '../../src/stats/aggregate.js';
 import { Stats } from '../../src/stats/stats.js';
 import type { Summary } from '../../src/stats/summary.js';
 import { startDashboard } from '../../src/web/server.js';
-import { chromiumSkip, launchChromium } from '../helpers/browser.js';
+import { chromiumSkip, inkedChartPixels, launchChromium } from '../helpers/browser.js';
 
 /**
  * The dashboard in a real browser (Chromium through playwright-core): it loads with no console error, draws
@@ -23,13 +23,6 @@ import { chromiumSkip, launchChromium } from '../helpers/browser.js';
 declare const document: {
   getElementById(id: string): { textContent: string | null; disabled?: boolean } | null;
 };
-interface CanvasLike {
-  width: number;
-  height: number;
-  getContext(
-    kind: '2d',
-  ): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null;
-}
 
 const skip = chromiumSkip('web e2e');
 
@@ -220,17 +213,7 @@ test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary sh
     assert.equal(await text('broker'), 'mqtts://fleet:***@iot.example.com:8883');
 
     // four uPlot charts, each with pixels drawn on its canvas
-    const drawn = await page.$$eval('.uplot canvas', (canvases) =>
-      canvases.map((c) => {
-        const canvas = c as unknown as CanvasLike;
-        const ctx = canvas.getContext('2d');
-        if (!ctx || canvas.width === 0 || canvas.height === 0) return 0;
-        const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-        let inked = 0;
-        for (let k = 3; k < px.length; k += 4) if ((px[k] ?? 0) > 0) inked++;
-        return inked;
-      }),
-    );
+    const drawn = await inkedChartPixels(page);
     assert.equal(drawn.length, 4, 'one canvas per chart');
     for (const inked of drawn) assert.ok(inked > 2000, `a chart canvas has only ${inked} drawn pixels`);
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { serviceRequired } from './services.js';
 
 /**
@@ -40,4 +40,28 @@ export function launchChromium(): Promise<Browser> {
       '--disable-quic',
     ],
   });
+}
+
+// The bits of the canvas API the in-page callback uses (this project's TS lib has no DOM).
+interface CanvasLike {
+  width: number;
+  height: number;
+  getContext(
+    kind: '2d',
+  ): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null;
+}
+
+/** Drawn (non-transparent) pixels of every uPlot canvas on the page, in page order: "a chart was drawn". */
+export function inkedChartPixels(page: Page): Promise<number[]> {
+  return page.$$eval('.uplot canvas', (canvases) =>
+    canvases.map((c) => {
+      const canvas = c as unknown as CanvasLike;
+      const ctx = canvas.getContext('2d');
+      if (!ctx || canvas.width === 0 || canvas.height === 0) return 0;
+      const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      let inked = 0;
+      for (let k = 3; k < px.length; k += 4) if ((px[k] ?? 0) > 0) inked++;
+      return inked;
+    }),
+  );
 }
