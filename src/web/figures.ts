@@ -1,5 +1,5 @@
 import type { IntervalFigures } from '../cli/run.js';
-import type { Histogram } from '../stats/histogram.js';
+import { type Histogram, percentileMs as percentileOrZero } from '../stats/histogram.js';
 
 /**
  * The dashboard's view of one interval: plain numbers, ready for JSON. Counters become rates per second (over
@@ -42,10 +42,9 @@ export interface DashboardPoint {
 /** Most points kept (and replayed to a new browser tab): one hour at one point per second. */
 export const MAX_POINTS = 3600;
 
-/** Percentile `p` in ms (µs precision) of a histogram recorded in µs; null when it holds no value. */
+/** Percentile `p` in ms of a histogram recorded in µs; null (a gap in the chart) when it holds no value. */
 export function percentileMs(h: Histogram, p: number): number | null {
-  if (h.totalCount === 0) return null;
-  return Math.round(h.getValueAtPercentile(p)) / 1000;
+  return h.totalCount === 0 ? null : percentileOrZero(h, p);
 }
 
 const perSec = (n: number, durationMs: number): number =>
