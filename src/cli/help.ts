@@ -63,6 +63,8 @@ Connections:
                             properties; binary: a compact binary header (tiny payloads)
       --tick D              scheduler resolution: due messages go out together at most once per
                             tick; coarser costs less CPU, adds up to D of schedule lag (default: 1ms)
+      --sockets raw|node    plain-TCP device sockets: raw libuv handles (default; less CPU and
+                            memory) or net.Socket (falls back to it where raw is unavailable)
       --workers N           local worker processes (only 1 for now)     (default: 1)
 
 Identity (templates: {deviceId} {index} {runId}; {index:6} pads to 6 digits):

@@ -133,7 +133,7 @@ export class Engine implements ConnectionHandler {
         o.scenario.payloadSizeBytes,
         o.scenario.payloadTemplate,
       );
-    this.transport = { url: o.url, ...o.transport };
+    this.transport = { url: o.url, sockets: o.scenario.sockets, ...o.transport };
     this.openTransport = o.openTransport;
     this.random = o.random ?? Math.random;
     this.backoffBaseMs = o.backoffBaseMs ?? o.scenario.reconnectMinMs;

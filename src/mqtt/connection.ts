@@ -15,7 +15,13 @@ import {
   parseFrame,
 } from './packets.js';
 import { connackReason, reasonName } from './reasons.js';
-import { openTransport, type Transport, type TransportOptions } from './transport.js';
+import {
+  type Channel,
+  type ChannelSink,
+  openChannel,
+  type TransportFactory,
+  type TransportOptions,
+} from './transport.js';
 
 /**
  * One device's MQTT connection, kept small: a transport, a frame reader, and the in-flight packet ids with their
@@ -41,7 +47,7 @@ export interface ConnectionHandler {
 export const State = { Idle: 0, Connecting: 1, Connected: 2, Closing: 3 } as const;
 export type State = (typeof State)[keyof typeof State];
 
-export type TransportFactory = (o: TransportOptions, onOpen: () => void) => Transport;
+export type { TransportFactory };
 
 export interface ConnectionConfig {
   transport: TransportOptions;
@@ -51,13 +57,17 @@ export interface ConnectionConfig {
   version: ProtocolVersion;
 }
 
-export class Connection {
+export class Connection implements ChannelSink {
   state: State = State.Idle as State;
   /** last time bytes were written, for keepalive */
   lastWriteAt = 0;
   startedAt = 0;
-  private t: Transport | undefined;
+  private t: Channel | undefined;
   private readonly reader = new FrameReader();
+  /** CONNECT bytes, kept until the channel opens */
+  private connectPacket: Buffer | undefined;
+  private version: ProtocolVersion = 4;
+  private readonly onFrameBound = (buf: Buffer, start: number, end: number) => this.onFrame(buf, start, end);
   /** packet id → time written; QoS 2 ids stay until PUBCOMP */
   /** made on the first QoS 1/2 publish: an idle or QoS 0 device carries no map */
   private inflightAt: Map<number, number> | undefined;
@@ -78,25 +88,34 @@ export class Connection {
     this.startedAt = now;
     this.failedReported = false;
     this.nextId = 1;
-    const connectPacket = encodeConnect(cfg.connect);
-    const version = cfg.version;
-    const t = (cfg.open ?? openTransport)(cfg.transport, () => {
-      t.stream.write(connectPacket);
-    });
-    this.t = t;
-    t.stream.on('data', (chunk: Buffer) => {
-      try {
-        this.reader.push(chunk, (buf, start, end) => this.onFrame(buf, start, end, version));
-      } catch (e) {
-        this.fail('protocol', 'malformed', (e as Error).message);
-      }
-    });
-    t.stream.on('error', (e: NodeJS.ErrnoException) => {
-      this.fail('socket', e.code ?? 'error', e.message);
-    });
-    t.stream.on('close', () => {
-      this.fail('socket', 'closed', 'connection closed by peer');
-    });
+    this.version = cfg.version;
+    this.reader.reset();
+    this.connectPacket = encodeConnect(cfg.connect);
+    this.t = openChannel(cfg.transport, this, cfg.open);
+  }
+
+  // ---- ChannelSink ------------------------------------------------------------------------------------------
+
+  onOpen(): void {
+    const p = this.connectPacket;
+    this.connectPacket = undefined;
+    if (p) this.t?.write(p);
+  }
+
+  onBytes(chunk: Buffer): void {
+    try {
+      this.reader.push(chunk, this.onFrameBound);
+    } catch (e) {
+      this.fail('protocol', 'malformed', (e as Error).message);
+    }
+  }
+
+  onError(code: string, message: string): void {
+    this.fail('socket', code, message);
+  }
+
+  onClose(): void {
+    this.fail('socket', 'closed', 'connection closed by peer');
   }
 
   /** Writes one PUBLISH; returns the packet id (0 for QoS 0). Caller checks `state` and the window first. */
@@ -115,7 +134,7 @@ export class Connection {
       this.inflightAt ??= new Map();
       this.inflightAt.set(id, now);
     }
-    (this.t as Transport).stream.write(encodePublish(topic, qos, id, version, payload, payloadBytes, props));
+    (this.t as Channel).write(encodePublish(topic, qos, id, version, payload, payloadBytes, props));
     this.lastWriteAt = now;
     return id;
   }
@@ -124,7 +143,7 @@ export class Connection {
   subscribe(filter: string, qos: 0 | 1 | 2, version: ProtocolVersion): void {
     if (this.state !== State.Connected || !this.t) return;
     const messageId = this.allocId();
-    this.t.stream.write(
+    this.t.write(
       mqttPacket.generate(
         { cmd: 'subscribe', messageId, subscriptions: [{ topic: filter, qos }] },
         { protocolVersion: version },
@@ -134,21 +153,29 @@ export class Connection {
 
   ping(now: number): void {
     if (this.state !== State.Connected || !this.t) return;
-    this.t.stream.write(PINGREQ);
+    this.t.write(PINGREQ);
     this.lastWriteAt = now;
   }
 
-  /** Polite close: DISCONNECT then end. In-flight messages are reported with `closed`. */
+  /**
+   * Polite close: DISCONNECT then end; in-flight messages are reported with `closed`. An attempt that has not
+   * connected yet is just dropped (no callback: it was never connected, and it did not fail).
+   */
   disconnect(version: ProtocolVersion): void {
     const t = this.t;
     if (!t) return;
     if (this.state === State.Connected) {
       this.state = State.Closing;
-      t.stream.end(version === 5 ? DISCONNECT_V5 : DISCONNECT_V4);
-    } else {
-      this.state = State.Closing;
-      t.stream.destroy();
+      t.end(version === 5 ? DISCONNECT_V5 : DISCONNECT_V4);
+      return;
     }
+    if (this.state === State.Closing) return;
+    this.failedReported = true;
+    this.state = State.Idle;
+    this.t = undefined;
+    this.connectPacket = undefined;
+    this.inflightAt = undefined;
+    t.destroy();
   }
 
   /** Abort an attempt (connect timeout) or a dead connection. */
@@ -173,18 +200,16 @@ export class Connection {
     this.state = State.Idle;
     const t = this.t;
     this.t = undefined;
-    if (t) {
-      t.stream.removeAllListeners('data');
-      t.stream.on('error', () => {});
-      t.stream.destroy();
-    }
+    this.connectPacket = undefined;
+    t?.destroy();
     const inflight = this.inflightAt?.size ?? 0;
     this.inflightAt = undefined;
     if (wasConnected) this.handler.closed(this.index, inflight, polite ? 'disconnect' : kind, code, reason);
     else this.handler.connectFailed(this.index, kind, code, reason);
   }
 
-  private onFrame(buf: Buffer, start: number, end: number, version: ProtocolVersion): void {
+  private onFrame(buf: Buffer, start: number, end: number): void {
+    const version = this.version;
     const type = (buf[start] as number) >> 4;
     const body = bodyStart(buf, start);
     switch (type) {
@@ -210,7 +235,7 @@ export class Connection {
           }
           return;
         }
-        this.t?.stream.write(encodePubrel(id));
+        this.t?.write(encodePubrel(id));
         return;
       }
       case CMD.pingresp:
@@ -239,10 +264,8 @@ export class Connection {
       case CMD.publish: {
         const p = parseFrame(buf.subarray(start, end), version);
         if (p instanceof Error || p.cmd !== 'publish') return;
-        if (p.qos === 1 && p.messageId !== undefined)
-          this.t?.stream.write(encodeAck(CMD.puback, p.messageId));
-        if (p.qos === 2 && p.messageId !== undefined)
-          this.t?.stream.write(encodeAck(CMD.pubrec, p.messageId));
+        if (p.qos === 1 && p.messageId !== undefined) this.t?.write(encodeAck(CMD.puback, p.messageId));
+        if (p.qos === 2 && p.messageId !== undefined) this.t?.write(encodeAck(CMD.pubrec, p.messageId));
         this.handler.message?.(
           this.index,
           p.topic,
@@ -252,7 +275,7 @@ export class Connection {
       }
       case CMD.pubrel: {
         const id = ((buf[body] as number) << 8) | (buf[body + 1] as number);
-        this.t?.stream.write(encodeAck(CMD.pubcomp, id));
+        this.t?.write(encodeAck(CMD.pubcomp, id));
         return;
       }
       case CMD.disconnect: {

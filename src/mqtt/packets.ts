@@ -137,6 +137,11 @@ export function encodeConnect(o: ConnectOptions): Buffer {
 export class FrameReader {
   private pending: Buffer | undefined;
 
+  /** Forgets a partial packet (a new connection starts clean). */
+  reset(): void {
+    this.pending = undefined;
+  }
+
   /** Calls `onFrame(buf, start, end)` with [start,end) covering one whole packet (fixed header included). */
   push(chunk: Buffer, onFrame: (buf: Buffer, start: number, end: number) => void): void {
     let buf = chunk;

@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { createWebSocketStream, WebSocket } from 'ws';
+import { RawTcpChannel, rawTcpAvailable } from './raw-tcp.js';
 
 /**
  * One interface for every transport: a Duplex byte stream plus an `opened` callback. TCP and TLS sockets are
@@ -16,12 +17,77 @@ export interface TransportOptions {
   key?: Buffer | undefined;
   servername?: string | undefined;
   localAddress?: string | undefined;
+  /** plain TCP on raw libuv handles (default) or on net.Socket */
+  sockets?: 'raw' | 'node';
 }
 
 export interface Transport {
   stream: Duplex;
   /** the underlying socket, for cork/uncork and setNoDelay */
   socket: net.Socket | undefined;
+}
+
+/** What a device connection hears from its byte channel. Nothing arrives after `onClose` or `destroy()`. */
+export interface ChannelSink {
+  /** bytes can flow (TCP connected, TLS handshake done, WebSocket upgraded) */
+  onOpen(): void;
+  onBytes(chunk: Buffer): void;
+  /** the channel failed (errno name such as ECONNRESET, or a TLS/WebSocket code); `onClose` follows */
+  onError(code: string, message: string): void;
+  onClose(): void;
+}
+
+/** A device connection's byte channel: raw TCP handles for plain TCP, Node streams for the rest. */
+export interface Channel {
+  write(buf: Buffer): void;
+  /** writes `last`, then half-closes; the peer's close ends it */
+  end(last: Buffer): void;
+  destroy(): void;
+}
+
+export type TransportFactory = (o: TransportOptions, onOpen: () => void) => Transport;
+
+/** Adapts a Duplex (TLS, WebSocket, net.Socket, in-memory test streams) to a Channel. */
+class StreamChannel implements Channel {
+  private sink: ChannelSink | undefined;
+  constructor(
+    private readonly stream: Duplex,
+    sink: ChannelSink,
+  ) {
+    this.sink = sink;
+    stream.on('data', (chunk: Buffer) => this.sink?.onBytes(chunk));
+    stream.on('error', (e: NodeJS.ErrnoException) => this.sink?.onError(e.code ?? 'error', e.message));
+    stream.on('close', () => {
+      const s = this.sink;
+      this.sink = undefined;
+      s?.onClose();
+    });
+  }
+  write(buf: Buffer): void {
+    this.stream.write(buf);
+  }
+  end(last: Buffer): void {
+    this.stream.end(last);
+  }
+  destroy(): void {
+    this.sink = undefined;
+    this.stream.destroy();
+  }
+}
+
+/**
+ * Opens a device's channel. Plain TCP goes straight on libuv handles when this Node allows it (src/mqtt/raw-tcp.ts);
+ * TLS, WebSocket and injected test transports are streams.
+ */
+export function openChannel(o: TransportOptions, sink: ChannelSink, factory?: TransportFactory): Channel {
+  const u = o.url;
+  const plain = u.protocol === 'mqtt:' || u.protocol === 'tcp:';
+  if (!factory && plain && o.sockets !== 'node' && rawTcpAvailable()) {
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    return new RawTcpChannel(host, u.port ? Number(u.port) : 1883, o.localAddress, sink);
+  }
+  const t = (factory ?? openTransport)(o, () => sink.onOpen());
+  return new StreamChannel(t.stream, sink);
 }
 
 export function defaultPort(protocol: string): number {

@@ -84,6 +84,7 @@ const kinds: Record<Key, OptionKind> = {
   backpressure: 'string',
   commandTopic: 'string',
   tick: 'string',
+  sockets: 'string',
   payload: 'string',
   stages: 'list',
   encoding: 'string',

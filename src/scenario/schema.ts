@@ -257,6 +257,12 @@ export const scenarioInput = z.strictObject({
     .describe(
       'where the measurement metadata travels: JSON fields, MQTT 5 user properties, or a binary header',
     ),
+  sockets: z
+    .enum(['raw', 'node'])
+    .default('raw')
+    .describe(
+      'plain-TCP device sockets: raw libuv handles (less CPU and memory; falls back to node where unavailable) or net.Socket',
+    ),
   tick: duration((v) => (v > 1000 ? 'must be at most 1s' : undefined))
     .default('1ms')
     .describe('scheduler resolution: due messages go out together at most once per tick (coarser: less CPU)'),
@@ -362,6 +368,7 @@ export interface Scenario {
   backpressure: 'drop' | 'wait';
   commandTopic: string | undefined;
   tickMs: number;
+  sockets: 'raw' | 'node';
   encoding: 'json' | 'properties' | 'binary';
   influxUrl: string | undefined;
   influxDb: string | undefined;
@@ -444,6 +451,7 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     backpressure: p.backpressure,
     commandTopic: p.commandTopic,
     tickMs: ms(p.tick),
+    sockets: p.sockets,
     encoding: p.encoding,
     influxUrl: p.influxUrl,
     influxDb: p.influxDb,

@@ -89,6 +89,30 @@ describe('runs against Mosquitto', { skip: skipUnless('mosquitto') }, () => {
     await broker?.stop();
   });
 
+  test('--sockets node (net.Socket devices) counts the same as the default raw handles', async () => {
+    const out = tmpDir();
+    const r = await runCli([
+      'run',
+      '-H',
+      broker.url,
+      ...exact,
+      '--qos',
+      '1',
+      '--sockets',
+      'node',
+      '--out',
+      out,
+    ]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const { summary: s, dir } = readRun(out);
+    assertInvariants(s);
+    assert.match(readFileSync(join(dir, 'scenario.yaml'), 'utf8'), /^sockets: node$/m);
+    assert.equal(s.messages.sent, 1000);
+    assert.equal(s.messages.acked, 1000);
+    assert.equal(s.messages.received, 1000);
+    assert.equal(s.messages.lost, 0);
+  });
+
   for (const version of ['3.1.1', '5'] as const) {
     for (const qos of [0, 1, 2] as const) {
       test(`50 devices × 20 messages, QoS ${qos}, MQTT ${version}: every message sent, acked and received once`, async () => {

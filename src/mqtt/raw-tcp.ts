@@ -1,0 +1,278 @@
+import dns from 'node:dns';
+import net from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import type { Channel, ChannelSink } from './transport.js';
+
+/**
+ * Plain-TCP device connections straight on libuv's TCP handle — the layer `net.Socket` is built on, without the
+ * stream machinery on top. This is the engine's hot path: per message it saves the Writable bookkeeping
+ * (~1 µs CPU here), and per idle device the Socket object and its stream state (~6.8 KB → ~2.6 KB RSS).
+ *
+ * The handle API (`tcp_wrap`, `stream_wrap`) is Node's internal binding, reached through `process.binding`. It
+ * has kept this shape since Node 12, but it is not a public contract: `rawTcpAvailable()` checks every piece at
+ * start-up and the transport falls back to `net.Socket` when anything is missing (or when
+ * the scenario says `sockets: node`). The semantics follow lib/net.js and lib/internal/stream_base_commons.js:
+ * - a write that the kernel takes at once (`uv_try_write`) completes synchronously and leaves the request object
+ *   untouched, so one request object serves every such write; only a write that has to queue (send buffer full)
+ *   takes it (and its buffer) until `oncomplete`;
+ * - reads arrive in `onread(arrayBuffer)` with the byte count (or a negative uv error, UV_EOF at end) and the
+ *   offset in the shared `streamBaseState` array.
+ * Errors are reported on the next tick, as net.Socket does: a failed write never re-enters its caller.
+ */
+
+interface ReqLike {
+  oncomplete: ((status: number) => void) | undefined;
+  handle?: TcpHandle;
+  buffer?: Buffer | undefined;
+  address?: string;
+  port?: number;
+}
+
+interface TcpHandle {
+  owner: RawTcpChannel | undefined;
+  onread: (this: TcpHandle, ab: ArrayBuffer | undefined) => void;
+  connect(req: ReqLike, address: string, port: number): number;
+  connect6(req: ReqLike, address: string, port: number): number;
+  bind(address: string, port: number): number;
+  bind6(address: string, port: number, flags: number): number;
+  readStart(): number;
+  writeBuffer(req: ReqLike, buf: Buffer): number;
+  shutdown(req: ReqLike): number;
+  setNoDelay(on: boolean): number;
+  close(cb?: () => void): void;
+  readonly writeQueueSize: number;
+}
+
+interface Bindings {
+  TCP: new (type: number) => TcpHandle;
+  TCPConnectWrap: new () => ReqLike;
+  socketType: number;
+  WriteWrap: new () => ReqLike;
+  ShutdownWrap: new () => ReqLike;
+  state: Int32Array;
+  kReadBytesOrError: number;
+  kArrayBufferOffset: number;
+  kLastWriteWasAsync: number;
+  UV_EOF: number;
+}
+
+let bindings: Bindings | null | undefined;
+
+function load(): Bindings | null {
+  try {
+    const binding = (process as unknown as { binding(name: string): Record<string, unknown> }).binding;
+    const tcp = binding('tcp_wrap') as {
+      TCP?: Bindings['TCP'];
+      TCPConnectWrap?: Bindings['TCPConnectWrap'];
+      constants?: { SOCKET?: number };
+    };
+    const stream = binding('stream_wrap') as Partial<{
+      WriteWrap: Bindings['WriteWrap'];
+      ShutdownWrap: Bindings['ShutdownWrap'];
+      streamBaseState: Int32Array;
+      kReadBytesOrError: number;
+      kArrayBufferOffset: number;
+      kLastWriteWasAsync: number;
+    }>;
+    const uv = binding('uv') as { UV_EOF?: number };
+    if (
+      typeof tcp.TCP !== 'function' ||
+      typeof tcp.TCPConnectWrap !== 'function' ||
+      typeof tcp.constants?.SOCKET !== 'number' ||
+      typeof stream.WriteWrap !== 'function' ||
+      typeof stream.ShutdownWrap !== 'function' ||
+      !(stream.streamBaseState instanceof Int32Array) ||
+      typeof stream.kReadBytesOrError !== 'number' ||
+      typeof stream.kArrayBufferOffset !== 'number' ||
+      typeof stream.kLastWriteWasAsync !== 'number' ||
+      typeof uv.UV_EOF !== 'number'
+    )
+      return null;
+    const proto = tcp.TCP.prototype as Partial<TcpHandle>;
+    for (const m of ['connect', 'connect6', 'bind', 'bind6', 'readStart', 'writeBuffer', 'shutdown', 'close'])
+      if (typeof (proto as Record<string, unknown>)[m] !== 'function') return null;
+    return {
+      TCP: tcp.TCP,
+      TCPConnectWrap: tcp.TCPConnectWrap,
+      socketType: tcp.constants.SOCKET,
+      WriteWrap: stream.WriteWrap,
+      ShutdownWrap: stream.ShutdownWrap,
+      state: stream.streamBaseState,
+      kReadBytesOrError: stream.kReadBytesOrError,
+      kArrayBufferOffset: stream.kArrayBufferOffset,
+      kLastWriteWasAsync: stream.kLastWriteWasAsync,
+      UV_EOF: uv.UV_EOF,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** True when this Node exposes the handle API the raw channel needs. */
+export function rawTcpAvailable(): boolean {
+  if (bindings === undefined) bindings = load();
+  return bindings !== null;
+}
+
+function b(): Bindings {
+  if (!rawTcpAvailable())
+    throw new Error('raw TCP handles are not available on this Node (use sockets: node)');
+  return bindings as Bindings;
+}
+
+/** The request object for writes the kernel takes at once; replaced when a write has to queue and keeps it. */
+let spareWrite: ReqLike | undefined;
+
+/** Host names are resolved once per process (net.connect would look one up per device). */
+const resolved = new Map<string, Promise<{ address: string; family: number }>>();
+
+function lookup(host: string): Promise<{ address: string; family: number }> {
+  let p = resolved.get(host);
+  if (!p) {
+    p = dns.promises.lookup(host);
+    resolved.set(host, p);
+    p.catch(() => resolved.delete(host)); // a failed lookup is retried by the next attempt
+  }
+  return p;
+}
+
+function errorName(code: number): string {
+  try {
+    return getSystemErrorName(code);
+  } catch {
+    return `E${-code}`;
+  }
+}
+
+function onRead(this: TcpHandle, ab: ArrayBuffer | undefined): void {
+  const ch = this.owner;
+  if (!ch) return;
+  const bs = b();
+  const n = bs.state[bs.kReadBytesOrError] as number;
+  if (n > 0) {
+    ch.sink?.onBytes(Buffer.from(ab as ArrayBuffer, bs.state[bs.kArrayBufferOffset] as number, n));
+    return;
+  }
+  if (n === 0) return;
+  if (n === bs.UV_EOF) ch.closed(undefined, '');
+  else ch.closed(errorName(n), `read ${errorName(n)}`);
+}
+
+function onWriteDone(this: ReqLike, status: number): void {
+  this.buffer = undefined;
+  if (status < 0) this.handle?.owner?.closed(errorName(status), `write ${errorName(status)}`);
+}
+
+function noop(): void {}
+
+export class RawTcpChannel implements Channel {
+  sink: ChannelSink | undefined;
+  private h: TcpHandle | undefined;
+  private readonly where: string;
+
+  constructor(host: string, port: number, localAddress: string | undefined, sink: ChannelSink) {
+    this.sink = sink;
+    this.where = `${host}:${port}`;
+    if (net.isIP(host)) this.connect(host, net.isIP(host), port, localAddress);
+    else
+      lookup(host).then(
+        (a) => {
+          if (this.sink) this.connect(a.address, a.family, port, localAddress);
+        },
+        (e: NodeJS.ErrnoException) => this.closed(e.code ?? 'ENOTFOUND', `getaddrinfo ${e.code} ${host}`),
+      );
+  }
+
+  private connect(address: string, family: number, port: number, localAddress: string | undefined): void {
+    const bs = b();
+    const h = new bs.TCP(bs.socketType);
+    h.owner = this;
+    h.onread = onRead;
+    this.h = h;
+    if (localAddress) {
+      const err = family === 6 ? h.bind6(localAddress, 0, 0) : h.bind(localAddress, 0);
+      if (err) {
+        this.failSoon(errorName(err), `bind ${errorName(err)} ${localAddress}`);
+        return;
+      }
+    }
+    const req = new bs.TCPConnectWrap();
+    req.address = address;
+    req.port = port;
+    req.oncomplete = (status: number) => {
+      if (this.h !== h) return; // destroyed meanwhile
+      if (status < 0) {
+        this.closed(errorName(status), `connect ${errorName(status)} ${this.where}`);
+        return;
+      }
+      h.setNoDelay(true);
+      const err = h.readStart();
+      if (err) {
+        this.closed(errorName(err), `read ${errorName(err)}`);
+        return;
+      }
+      this.sink?.onOpen();
+    };
+    const err = family === 6 ? h.connect6(req, address, port) : h.connect(req, address, port);
+    if (err) this.failSoon(errorName(err), `connect ${errorName(err)} ${this.where}`);
+  }
+
+  write(buf: Buffer): void {
+    const h = this.h;
+    if (!h) return;
+    const bs = b();
+    const req = spareWrite ?? new bs.WriteWrap();
+    spareWrite = undefined;
+    req.handle = h;
+    req.oncomplete = onWriteDone;
+    const err = h.writeBuffer(req, buf);
+    if (err) {
+      spareWrite = req;
+      this.failSoon(errorName(err), `write ${errorName(err)}`);
+      return;
+    }
+    if (bs.state[bs.kLastWriteWasAsync])
+      req.buffer = buf; // queued: libuv holds the request and the bytes
+    else spareWrite = req;
+  }
+
+  /** bytes written but still queued in libuv (the kernel's send buffer was full) */
+  get queuedBytes(): number {
+    return this.h?.writeQueueSize ?? 0;
+  }
+
+  end(last: Buffer): void {
+    const h = this.h;
+    if (!h) return;
+    this.write(last);
+    if (this.h !== h) return;
+    const req = new (b().ShutdownWrap)();
+    req.handle = h;
+    req.oncomplete = noop; // the broker answers our FIN by closing: onread sees EOF
+    if (h.shutdown(req)) this.destroy();
+  }
+
+  /** Closes at once; no more events reach the sink. */
+  destroy(): void {
+    this.sink = undefined;
+    const h = this.h;
+    this.h = undefined;
+    if (h) {
+      h.owner = undefined; // onread (a native accessor that takes only functions) now finds no owner
+      h.close();
+    }
+  }
+
+  /** The connection ended (EOF: `code` undefined) or failed: tell the sink once and let go of the handle. */
+  closed(code: string | undefined, message: string): void {
+    const sink = this.sink;
+    this.destroy();
+    if (!sink) return;
+    if (code !== undefined) sink.onError(code, message);
+    sink.onClose();
+  }
+
+  private failSoon(code: string, message: string): void {
+    process.nextTick(() => this.closed(code, message));
+  }
+}

@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import net from 'node:net';
+import { after, before, test } from 'node:test';
+import { RawTcpChannel, rawTcpAvailable } from '../../src/mqtt/raw-tcp.js';
+import type { ChannelSink } from '../../src/mqtt/transport.js';
+
+/**
+ * The raw libuv-handle channel (src/mqtt/raw-tcp.ts) against real loopback sockets: what net.Socket would do —
+ * bytes in order, EOF, refusals and bind failures named by errno, writes that queue behind a full send buffer,
+ * a half-close — since the engine's plain-TCP devices run on it.
+ */
+
+class Recorder implements ChannelSink {
+  opened = 0;
+  closes = 0;
+  errors: string[] = [];
+  chunks: Buffer[] = [];
+  private waiters: Array<() => void> = [];
+  onOpen(): void {
+    this.opened++;
+    this.wake();
+  }
+  onBytes(chunk: Buffer): void {
+    this.chunks.push(Buffer.from(chunk));
+    this.wake();
+  }
+  onError(code: string, message: string): void {
+    this.errors.push(`${code}|${message}`);
+  }
+  onClose(): void {
+    this.closes++;
+    this.wake();
+  }
+  get bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+  until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+    if (cond()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+      const check = () => {
+        if (cond()) {
+          clearTimeout(t);
+          resolve();
+        } else this.waiters.push(check);
+      };
+      this.waiters.push(check);
+    });
+  }
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+let server: net.Server;
+let port: number;
+const accepted: net.Socket[] = [];
+let nextAccept: ((s: net.Socket) => void) | undefined;
+
+before(async () => {
+  server = net.createServer((s) => {
+    accepted.push(s);
+    nextAccept?.(s);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as net.AddressInfo).port;
+});
+
+after(async () => {
+  for (const s of accepted) s.destroy();
+  await new Promise((r) => server.close(r));
+});
+
+function accept(): Promise<net.Socket> {
+  return new Promise((r) => {
+    nextAccept = (s) => {
+      nextAccept = undefined;
+      r(s);
+    };
+  });
+}
+
+test('this Node exposes the handle API, so plain-TCP devices run on raw handles', () => {
+  // if a Node upgrade removes it, fleetload falls back to net.Socket — and this test says so loudly
+  assert.equal(rawTcpAvailable(), true);
+});
+
+test('bytes flow both ways in order; the peer closing ends the channel with onClose and no error', async () => {
+  const peer = accept();
+  const rec = new Recorder();
+  const ch = new RawTcpChannel('127.0.0.1', port, undefined, rec);
+  await rec.until(() => rec.opened === 1, 'open');
+  const s = await peer;
+  const got: Buffer[] = [];
+  s.on('data', (b) => got.push(b));
+  for (let i = 0; i < 100; i++) ch.write(Buffer.from(`m${i};`));
+  s.write('hello ');
+  s.write('device');
+  await rec.until(() => rec.bytes.toString() === 'hello device', 'bytes from the peer');
+  const sent = Array.from({ length: 100 }, (_, i) => `m${i};`).join('');
+  await new Promise<void>((r) => {
+    const check = () => (Buffer.concat(got).length >= sent.length ? r() : setTimeout(check, 5));
+    check();
+  });
+  assert.equal(Buffer.concat(got).toString(), sent);
+  s.end();
+  await rec.until(() => rec.closes === 1, 'close');
+  assert.deepEqual(rec.errors, []);
+  ch.write(Buffer.from('after close')); // ignored, no throw
+  assert.equal(rec.closes, 1);
+});
+
+test('a refused connection is named ECONNREFUSED with host:port, then closed — once', async () => {
+  const closedServer = net.createServer();
+  await new Promise<void>((r) => closedServer.listen(0, '127.0.0.1', r));
+  const deadPort = (closedServer.address() as net.AddressInfo).port;
+  await new Promise((r) => closedServer.close(r));
+  const rec = new Recorder();
+  new RawTcpChannel('127.0.0.1', deadPort, undefined, rec);
+  await rec.until(() => rec.closes === 1, 'close');
+  assert.equal(rec.opened, 0);
+  assert.deepEqual(rec.errors, [`ECONNREFUSED|connect ECONNREFUSED 127.0.0.1:${deadPort}`]);
+});
+
+test('a source address this host does not have fails with EADDRNOTAVAIL naming it', async () => {
+  const rec = new Recorder();
+  new RawTcpChannel('127.0.0.1', port, '192.0.2.1', rec);
+  await rec.until(() => rec.closes === 1, 'close');
+  assert.deepEqual(rec.errors, ['EADDRNOTAVAIL|bind EADDRNOTAVAIL 192.0.2.1']);
+});
+
+test('a source address on loopback is used for the connection', async () => {
+  const peer = accept();
+  const rec = new Recorder();
+  const ch = new RawTcpChannel('127.0.0.1', port, '127.0.0.3', rec);
+  const s = await peer;
+  assert.equal(s.remoteAddress, '127.0.0.3');
+  await rec.until(() => rec.opened === 1, 'open');
+  ch.destroy();
+});
+
+test('host names are resolved (once per process) before connecting', async () => {
+  const peer = accept();
+  const rec = new Recorder();
+  const ch = new RawTcpChannel('localhost', port, undefined, rec);
+  await rec.until(() => rec.opened === 1, 'open');
+  await peer;
+  ch.destroy();
+  const bad = new Recorder();
+  new RawTcpChannel('no-such-host.invalid', port, undefined, bad);
+  await bad.until(() => bad.closes === 1, 'close');
+  assert.match(bad.errors[0] ?? '', /^(ENOTFOUND|EAI_AGAIN)\|getaddrinfo/);
+});
+
+test('a full send buffer: writes queue in order behind it and all arrive once the peer reads', async () => {
+  const peer = accept();
+  const rec = new Recorder();
+  const ch = new RawTcpChannel('127.0.0.1', port, undefined, rec);
+  await rec.until(() => rec.opened === 1, 'open');
+  const s = await peer;
+  s.pause(); // the peer stops reading: kernel buffers fill, later writes must queue in libuv
+  const chunk = 64 * 1024;
+  const n = 320; // 20 MiB, far beyond loopback socket buffers
+  for (let i = 0; i < n; i++) {
+    const b = Buffer.alloc(chunk, i % 251);
+    b.writeUInt32BE(i, 0);
+    ch.write(b);
+  }
+  assert.ok(ch.queuedBytes > 0, 'some writes had to queue');
+  let received = 0;
+  let expect = 0;
+  let carry = Buffer.alloc(0);
+  let outOfOrder = 0;
+  await new Promise<void>((resolve) => {
+    s.on('data', (d: Buffer) => {
+      carry = Buffer.concat([carry, d]);
+      while (carry.length >= chunk) {
+        if (carry.readUInt32BE(0) !== expect || carry[chunk - 1] !== expect % 251) outOfOrder++;
+        expect++;
+        carry = carry.subarray(chunk);
+      }
+      received += d.length;
+      if (received === n * chunk) resolve();
+    });
+    s.resume();
+  });
+  assert.equal(expect, n);
+  assert.equal(outOfOrder, 0);
+  assert.deepEqual(rec.errors, []);
+  ch.destroy();
+});
+
+test('end(): the last bytes go out before our FIN; the peer closing then ends the channel', async () => {
+  const peer = accept();
+  const rec = new Recorder();
+  const ch = new RawTcpChannel('127.0.0.1', port, undefined, rec);
+  await rec.until(() => rec.opened === 1, 'open');
+  const s = await peer;
+  const got: Buffer[] = [];
+  s.on('data', (b) => got.push(b));
+  const ended = new Promise<void>((r) => s.on('end', r));
+  ch.end(Buffer.from([0xe0, 0x00])); // DISCONNECT
+  await ended;
+  assert.deepEqual([...Buffer.concat(got)], [0xe0, 0x00]);
+  assert.equal(rec.closes, 0, 'half-closed: still open until the peer closes');
+  s.end();
+  await rec.until(() => rec.closes === 1, 'close');
+  assert.deepEqual(rec.errors, []);
+});
+
+test('destroy(): nothing more reaches the sink, and the peer sees the connection close', async () => {
+  const peer = accept();
+  const rec = new Recorder();
+  const ch = new RawTcpChannel('127.0.0.1', port, undefined, rec);
+  await rec.until(() => rec.opened === 1, 'open');
+  const s = await peer;
+  const peerClosed = new Promise<void>((r) => s.on('close', () => r()));
+  s.resume();
+  ch.destroy();
+  s.write('late bytes');
+  await peerClosed;
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(rec.chunks.length, 0);
+  assert.equal(rec.closes, 0);
+});
+
+test('a peer reset is reported by errno (ECONNRESET), then closed', async () => {
+  const peer = accept();
+  const rec = new Recorder();
+  new RawTcpChannel('127.0.0.1', port, undefined, rec);
+  await rec.until(() => rec.opened === 1, 'open');
+  const s = await peer;
+  s.resetAndDestroy();
+  await rec.until(() => rec.closes === 1, 'close');
+  assert.match(rec.errors[0] ?? '', /^ECONNRESET\|read ECONNRESET/);
+});
+
+test('the raw channel leaves no deprecation warning on stderr', () => {
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      "import('./src/mqtt/raw-tcp.ts').then(m => { if (!m.rawTcpAvailable()) process.exit(3) })",
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /Deprecation|DEP0111/);
+});
