@@ -13,6 +13,7 @@ import { compileTemplate } from '../scenario/template.js';
 import type { Stats } from '../stats/stats.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { DueQueue } from './due-queue.js';
+import { JsonPacketWriter } from './json-packet.js';
 import { type PayloadBuilder, payloadFor } from './payload.js';
 
 /**
@@ -66,6 +67,10 @@ export class Engine implements ConnectionHandler {
   private readonly count: number;
   private readonly version: ProtocolVersion;
   private readonly payload: PayloadBuilder;
+  /** the default JSON message written straight into bytes (undefined: other encodings, templates, tests' builders) */
+  private readonly jsonWriter: JsonPacketWriter | undefined;
+  /** per device `{"deviceId":…,"seq":` for jsonWriter, made at its first message; null: too big, general path */
+  private readonly jsonPrefix: Array<Buffer | null | undefined>;
   private readonly transport: TransportOptions;
   private readonly openTransport: TransportFactory | undefined;
   private readonly random: () => number;
@@ -133,6 +138,11 @@ export class Engine implements ConnectionHandler {
         o.scenario.payloadSizeBytes,
         o.scenario.payloadTemplate,
       );
+    this.jsonWriter =
+      o.payload === undefined && o.scenario.encoding === 'json' && o.scenario.payloadTemplate === undefined
+        ? new JsonPacketWriter(o.scenario.runId, o.scenario.payloadSizeBytes, this.version)
+        : undefined;
+    this.jsonPrefix = this.jsonWriter ? new Array(this.count) : [];
     this.transport = { url: o.url, sockets: o.scenario.sockets, ...o.transport };
     this.openTransport = o.openTransport;
     this.random = o.random ?? Math.random;
@@ -374,7 +384,7 @@ export class Engine implements ConnectionHandler {
   private send(i: number, ts: number, now: number): void {
     const stats = this.stats;
     this.slots[i] = (this.slots[i] as number) + 1;
-    stats.count('scheduled');
+    stats.scheduledOne();
     const c = this.conns[i];
     if (!c || c.state !== State.Connected) {
       if (this.s.offline === 'buffer') this.bufferMessage(i, ts);
@@ -457,22 +467,32 @@ export class Engine implements ConnectionHandler {
   }
 
   private write(i: number, c: Connection, ts: number, now: number): void {
-    const stats = this.stats;
     const qos = this.s.qos;
     const seq = (this.seq[i] as number) + 1;
     this.seq[i] = seq;
-    const p = this.payload.build(
-      this.ids[i] as string,
-      this.idJson[i] as string,
-      this.first + i,
-      seq,
-      ts,
-      now,
-    );
-    c.publish(this.topics[i] as Buffer, qos, this.version, p.buf ?? p.text, p.bytes, now, p.props);
-    stats.count('sent');
-    stats.latency('scheduleLag', now - ts);
-    if (qos === 0) stats.count('acked');
+    const topic = this.topics[i] as Buffer;
+    const w = this.jsonWriter;
+    let prefix = w ? this.jsonPrefix[i] : null;
+    if (w && prefix === undefined) {
+      const p = w.devicePrefix(this.idJson[i] as string);
+      prefix = w.fits(topic, p) ? p : null;
+      this.jsonPrefix[i] = prefix;
+    }
+    if (w && prefix) {
+      const id = c.beginPublish(qos, now);
+      if (c.sendTransient(w.write(topic, qos, id, prefix, this.first + i, seq, ts, now), now)) w.retire();
+    } else {
+      const p = this.payload.build(
+        this.ids[i] as string,
+        this.idJson[i] as string,
+        this.first + i,
+        seq,
+        ts,
+        now,
+      );
+      c.publish(topic, qos, this.version, p.buf ?? p.text, p.bytes, now, p.props);
+    }
+    this.stats.written(now - ts, qos === 0);
   }
 
   private connect(i: number, now: number): void {
@@ -635,11 +655,11 @@ export class Engine implements ConnectionHandler {
 
   acked(i: number, sentAt: number, reasonCode: number): void {
     const now = this.clock.now();
-    this.stats.latency('publishAck', now - sentAt);
     if (reasonCode >= 0x80) {
+      this.stats.latency('publishAck', now - sentAt);
       this.stats.count('failed');
       this.stats.error(this.s.qos === 2 ? 'pubrec' : 'puback', reasonCode, reasonName(reasonCode));
-    } else this.stats.count('acked');
+    } else this.stats.ackedOne(now - sentAt);
     if (this.pendLen[i]) this.drainPending(i, now); // the window has room again
   }
 

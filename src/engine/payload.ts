@@ -42,6 +42,16 @@ export interface PayloadBuilder {
 }
 
 const us = (t: number): number => Math.round(t * 1000) / 1000;
+const FRACTIONS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+/**
+ * A time in ms as JSON text with exactly 3 decimals (µs): integer formatting plus a table lookup, no
+ * shortest-double conversion per message. `1764288000123.400` is the same number as `1764288000123.4`.
+ */
+export function msText(t: number): string {
+  const q = Math.round(t * 1000);
+  const whole = Math.floor(q / 1000);
+  return `${whole}.${FRACTIONS[q - whole * 1000]}`;
+}
 const reading = (seq: number, deviceIndex: number): number => 20 + ((seq * 7 + deviceIndex * 13) % 100) / 10;
 
 /** Pads a JSON object text (without its closing brace) to `size` bytes, closing it. */
@@ -58,7 +68,7 @@ export function jsonPayload(runId: string, sizeBytes: number): PayloadBuilder {
   const out: PayloadOut = { text: '', buf: undefined, bytes: 0, props: undefined };
   return {
     build(_deviceId, deviceIdJson, deviceIndex, seq, ts, sentTs) {
-      const head = `{"deviceId":${deviceIdJson},"seq":${seq},"ts":${us(ts)},"sentTs":${us(sentTs)}${runPart}${reading(seq, deviceIndex)}`;
+      const head = `{"deviceId":${deviceIdJson},"seq":${seq},"ts":${msText(ts)},"sentTs":${msText(sentTs)}${runPart}${reading(seq, deviceIndex)}`;
       const closed = closeJson(head, sizeBytes);
       out.text = closed.text;
       out.bytes = closed.bytes;
@@ -147,7 +157,7 @@ export function templatePayload(
         // body is a JSON object (checked at load): splice the metadata in after its opening brace
         const open = body.indexOf('{');
         const inner = body.slice(open + 1).trimStart();
-        const head = `{"deviceId":${deviceIdJson},"seq":${seq},"ts":${us(ts)},"sentTs":${us(sentTs)},"runId":${runJson}`;
+        const head = `{"deviceId":${deviceIdJson},"seq":${seq},"ts":${msText(ts)},"sentTs":${msText(sentTs)},"runId":${runJson}`;
         const rest = inner.startsWith('}') ? '' : `,${inner.slice(0, inner.lastIndexOf('}'))}`;
         const closed = closeJson(head + rest, sizeBytes);
         out.text = closed.text;

@@ -139,6 +139,24 @@ export class Connection implements ChannelSink {
     return id;
   }
 
+  /**
+   * The per-message path for pre-built packets: takes a packet id (recording the message in flight) — write the
+   * packet with `sendTransient` right after.
+   */
+  beginPublish(qos: 0 | 1 | 2, now: number): number {
+    if (qos === 0) return 0;
+    const id = this.allocId();
+    this.inflightAt ??= new Map();
+    this.inflightAt.set(id, now);
+    return id;
+  }
+
+  /** Writes a packet from a scratch buffer; true when the channel kept the bytes (see Channel.writeTransient). */
+  sendTransient(packet: Buffer, now: number): boolean {
+    this.lastWriteAt = now;
+    return (this.t as Channel).writeTransient(packet);
+  }
+
   /** SUBSCRIBE to one filter (device command topics); the answer comes through `subscribed`. */
   subscribe(filter: string, qos: 0 | 1 | 2, version: ProtocolVersion): void {
     if (this.state !== State.Connected || !this.t) return;
@@ -266,11 +284,8 @@ export class Connection implements ChannelSink {
         if (p instanceof Error || p.cmd !== 'publish') return;
         if (p.qos === 1 && p.messageId !== undefined) this.t?.write(encodeAck(CMD.puback, p.messageId));
         if (p.qos === 2 && p.messageId !== undefined) this.t?.write(encodeAck(CMD.pubrec, p.messageId));
-        this.handler.message?.(
-          this.index,
-          p.topic,
-          Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload),
-        );
+        // a copy: the frame lives in a read buffer that is reused after this call
+        this.handler.message?.(this.index, p.topic, Buffer.from(p.payload));
         return;
       }
       case CMD.pubrel: {

@@ -169,7 +169,7 @@ export class FrameReader {
         if (k === 3) throw new Error('malformed remaining length');
       }
       if (!complete || i + len > n) {
-        this.pending = buf.subarray(at);
+        this.pending = Buffer.from(buf.subarray(at)); // a copy: the chunk's memory is reused after this call
         return;
       }
       onFrame(buf, at, i + len);

@@ -36,6 +36,7 @@ interface TcpHandle {
   bind(address: string, port: number): number;
   bind6(address: string, port: number, flags: number): number;
   readStart(): number;
+  useUserBuffer?(buf: Uint8Array): void;
   writeBuffer(req: ReqLike, buf: Buffer): number;
   shutdown(req: ReqLike): number;
   setNoDelay(on: boolean): number;
@@ -120,6 +121,13 @@ function b(): Bindings {
   return bindings as Bindings;
 }
 
+/**
+ * One read buffer for every connection (`useUserBuffer`): reads are handled one at a time, synchronously, so they
+ * can share it — no 64 KB allocation per read as Node's default allocator makes. Chunks handed to the sink are
+ * only valid during `onBytes`.
+ */
+const readBuffer = Buffer.allocUnsafeSlow(64 * 1024);
+
 /** The request object for writes the kernel takes at once; replaced when a write has to queue and keeps it. */
 let spareWrite: ReqLike | undefined;
 
@@ -150,7 +158,11 @@ function onRead(this: TcpHandle, ab: ArrayBuffer | undefined): void {
   const bs = b();
   const n = bs.state[bs.kReadBytesOrError] as number;
   if (n > 0) {
-    ch.sink?.onBytes(Buffer.from(ab as ArrayBuffer, bs.state[bs.kArrayBufferOffset] as number, n));
+    ch.sink?.onBytes(
+      ab === undefined
+        ? readBuffer.subarray(0, n) // our shared buffer (useUserBuffer)
+        : Buffer.from(ab, bs.state[bs.kArrayBufferOffset] as number, n),
+    );
     return;
   }
   if (n === 0) return;
@@ -206,6 +218,7 @@ export class RawTcpChannel implements Channel {
         return;
       }
       h.setNoDelay(true);
+      h.useUserBuffer?.(readBuffer);
       const err = h.readStart();
       if (err) {
         this.closed(errorName(err), `read ${errorName(err)}`);
@@ -218,8 +231,13 @@ export class RawTcpChannel implements Channel {
   }
 
   write(buf: Buffer): void {
+    this.writeTransient(buf);
+  }
+
+  /** Returns true when the write queued and libuv keeps `buf` until it completes. */
+  writeTransient(buf: Buffer): boolean {
     const h = this.h;
-    if (!h) return;
+    if (!h) return false;
     const bs = b();
     const req = spareWrite ?? new bs.WriteWrap();
     spareWrite = undefined;
@@ -229,11 +247,14 @@ export class RawTcpChannel implements Channel {
     if (err) {
       spareWrite = req;
       this.failSoon(errorName(err), `write ${errorName(err)}`);
-      return;
+      return false;
     }
-    if (bs.state[bs.kLastWriteWasAsync])
+    if (bs.state[bs.kLastWriteWasAsync]) {
       req.buffer = buf; // queued: libuv holds the request and the bytes
-    else spareWrite = req;
+      return true;
+    }
+    spareWrite = req;
+    return false;
   }
 
   /** bytes written but still queued in libuv (the kernel's send buffer was full) */

@@ -31,6 +31,7 @@ export interface Transport {
 export interface ChannelSink {
   /** bytes can flow (TCP connected, TLS handshake done, WebSocket upgraded) */
   onOpen(): void;
+  /** `chunk` is only valid during the call (raw channels share one read buffer): copy what must outlive it */
   onBytes(chunk: Buffer): void;
   /** the channel failed (errno name such as ECONNRESET, or a TLS/WebSocket code); `onClose` follows */
   onError(code: string, message: string): void;
@@ -40,6 +41,11 @@ export interface ChannelSink {
 /** A device connection's byte channel: raw TCP handles for plain TCP, Node streams for the rest. */
 export interface Channel {
   write(buf: Buffer): void;
+  /**
+   * Writes bytes that are only valid during this call (a shared scratch buffer). Returns true when the channel had
+   * to keep them (its write queued): the caller must not reuse that memory.
+   */
+  writeTransient(buf: Buffer): boolean;
   /** writes `last`, then half-closes; the peer's close ends it */
   end(last: Buffer): void;
   destroy(): void;
@@ -65,6 +71,10 @@ class StreamChannel implements Channel {
   }
   write(buf: Buffer): void {
     this.stream.write(buf);
+  }
+  writeTransient(buf: Buffer): boolean {
+    this.stream.write(Buffer.from(buf)); // streams keep what they are given
+    return false;
   }
   end(last: Buffer): void {
     this.stream.end(last);

@@ -3,8 +3,8 @@ import type { Clock } from '../engine/clock.js';
 import type { FleetloadError } from '../errors.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { SinksSummary } from '../stats/summary.js';
-import { InfluxSink } from './influx.js';
-import { PrometheusSink } from './prometheus.js';
+import type { InfluxSink } from './influx.js';
+import type { PrometheusSink } from './prometheus.js';
 
 /**
  * The time-series sinks a scenario asks for (InfluxDB, Prometheus), as run listeners, with what the run needs
@@ -51,7 +51,9 @@ export async function createSinks(s: Scenario, ctx: SinkContext): Promise<Sinks>
   const log = ctx.log ?? (() => {});
   let influx: InfluxSink | undefined;
   let prometheus: PrometheusSink | undefined;
+  // each sink's module (prom-client is a large one) loads only when the scenario asks for that sink
   if (s.prometheusPort !== undefined) {
+    const { PrometheusSink } = await import('./prometheus.js');
     prometheus = new PrometheusSink({
       host: s.prometheusHost,
       port: s.prometheusPort,
@@ -64,6 +66,7 @@ export async function createSinks(s: Scenario, ctx: SinkContext): Promise<Sinks>
     log(`prometheus: metrics at ${prometheus.url}`);
   }
   if (s.influxUrl !== undefined) {
+    const { InfluxSink } = await import('./influx.js');
     influx = new InfluxSink({
       url: s.influxUrl,
       db: s.influxDb,

@@ -1,0 +1,155 @@
+import type { ProtocolVersion } from '../mqtt/packets.js';
+import { varIntSize } from '../mqtt/packets.js';
+
+/**
+ * The default message written straight into bytes: a PUBLISH (fixed header, topic, packet id, empty v5 property
+ * block) carrying `{"deviceId":…,"seq":…,"ts":…,"sentTs":…,"runId":…,"temperature":…,"pad":"…"}` padded to
+ * `sizeBytes` — the same bytes as jsonPayload() + encodePublish() (a test holds them equal), without building a
+ * string or allocating a Buffer per message. This is the engine's per-message path for `--encoding json`.
+ *
+ * Packets are written into one scratch buffer; the returned view is valid until the next `write`. A channel that
+ * keeps the bytes (the kernel's send buffer was full and the write queued) makes the caller `retire()` the
+ * scratch: the next packet goes into a fresh one.
+ */
+
+const SCRATCH_BYTES = 64 * 1024;
+/** room left in front of the topic for the fixed header (1 byte + up to 4 bytes of remaining length) */
+const HEADER_ROOM = 5;
+
+const ascii = (s: string): Buffer => Buffer.from(s, 'latin1');
+const TS = ascii(',"ts":');
+const SENT = ascii(',"sentTs":');
+const PAD = ascii(',"pad":"');
+
+/** Writes a non-negative integer (exact up to 2^53) in decimal at `at`; returns the end. */
+export function writeUint(buf: Buffer, at: number, n: number): number {
+  let len = 1;
+  for (let p = 10; p <= n; p *= 10) len++;
+  let i = at + len;
+  let v = n;
+  while (v >= 10) {
+    const q = Math.floor(v / 10);
+    buf[--i] = 48 + (v - q * 10);
+    v = q;
+  }
+  buf[--i] = 48 + v;
+  return at + len;
+}
+
+/** A time in ms with exactly 3 decimals (µs), like msText(). */
+function writeMs(buf: Buffer, at: number, t: number): number {
+  const q = Math.round(t * 1000);
+  const whole = Math.floor(q / 1000);
+  let frac = q - whole * 1000;
+  let i = writeUint(buf, at, whole);
+  buf[i++] = 46; // .
+  buf[i + 2] = 48 + (frac % 10);
+  frac = Math.floor(frac / 10);
+  buf[i + 1] = 48 + (frac % 10);
+  buf[i] = 48 + Math.floor(frac / 10);
+  return i + 3;
+}
+
+export class JsonPacketWriter {
+  private scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+  private views = new Map<number, Buffer>();
+  /** `,"runId":"…","temperature":` */
+  private readonly runPart: Buffer;
+
+  constructor(
+    runId: string,
+    private readonly sizeBytes: number,
+    private readonly version: ProtocolVersion,
+  ) {
+    this.runPart = Buffer.from(`,"runId":${JSON.stringify(runId)},"temperature":`, 'utf8');
+  }
+
+  /** Per device, once: `{"deviceId":"…","seq":`. */
+  devicePrefix(deviceIdJson: string): Buffer {
+    return Buffer.from(`{"deviceId":${deviceIdJson},"seq":`, 'utf8');
+  }
+
+  /** True when a packet of this topic fits the scratch buffer (else the caller takes the general path). */
+  fits(topic: Buffer, prefix: Buffer): boolean {
+    const head = prefix.length + this.runPart.length + 120;
+    return HEADER_ROOM + topic.length + 3 + Math.max(this.sizeBytes, head) <= SCRATCH_BYTES;
+  }
+
+  write(
+    topic: Buffer,
+    qos: 0 | 1 | 2,
+    packetId: number,
+    prefix: Buffer,
+    deviceIndex: number,
+    seq: number,
+    ts: number,
+    sentTs: number,
+  ): Buffer {
+    const b = this.scratch;
+    let at = HEADER_ROOM;
+    b.set(topic, at);
+    at += topic.length;
+    if (qos > 0) {
+      b[at++] = packetId >> 8;
+      b[at++] = packetId & 0xff;
+    }
+    if (this.version === 5) b[at++] = 0; // [MQTT-3.3.2.3] no properties
+    const payloadAt = at;
+    b.set(prefix, at);
+    at = writeUint(b, at + prefix.length, seq);
+    b.set(TS, at);
+    at = writeMs(b, at + TS.length, ts);
+    b.set(SENT, at);
+    at = writeMs(b, at + SENT.length, sentTs);
+    b.set(this.runPart, at);
+    at += this.runPart.length;
+    // reading: 20 + k/10, k in 0..99 (the same value jsonPayload writes)
+    const k = (seq * 7 + deviceIndex * 13) % 100;
+    b[at++] = 50; // 2
+    b[at++] = 48 + Math.floor(k / 10);
+    if (k % 10 !== 0) {
+      b[at++] = 46;
+      b[at++] = 48 + (k % 10);
+    }
+    // close, padded to sizeBytes: ,"pad":"xx…x"} when there is room for it, else spaces, else nothing
+    const room = this.sizeBytes - (at - payloadAt + 1);
+    if (room >= 10) {
+      b.set(PAD, at);
+      at += PAD.length;
+      const end = at + room - 9;
+      b.fill(120, at, end); // x
+      at = end;
+      b[at++] = 34; // "
+    } else if (room > 0) {
+      b.fill(32, at, at + room);
+      at += room;
+    }
+    b[at++] = 125; // }
+    // fixed header right in front of the topic
+    const remaining = at - HEADER_ROOM;
+    const start = HEADER_ROOM - 1 - varIntSize(remaining);
+    b[start] = 0x30 | (qos << 1); // [MQTT-3.3.1] DUP=0, RETAIN=0
+    let v = remaining;
+    let i = start + 1;
+    do {
+      let byte = v % 128;
+      v = Math.floor(v / 128);
+      if (v > 0) byte |= 0x80;
+      b[i++] = byte;
+    } while (v > 0);
+    const key = start * SCRATCH_BYTES + at;
+    let view = this.views.get(key);
+    if (!view) {
+      if (this.views.size >= 256) this.views.clear(); // lengths vary (unpadded payloads, topics): stay bounded
+      view = b.subarray(start, at);
+      this.views.set(key, view);
+    }
+    return view;
+  }
+
+  /** The last packet's bytes were kept by a queued write: use a fresh scratch from now on. */
+  retire(): void {
+    this.scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+    this.views = new Map();
+  }
+}
