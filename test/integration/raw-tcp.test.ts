@@ -252,3 +252,28 @@ test('the raw channel leaves no deprecation warning on stderr', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /Deprecation|DEP0111/);
 });
+
+test('IPv6 loopback: connects to [::1] (and binds a v6 source address)', async (t) => {
+  const v6 = net.createServer();
+  const ok = await new Promise<boolean>((r) => {
+    v6.once('error', () => r(false));
+    v6.listen(0, '::1', () => r(true));
+  });
+  if (!ok) {
+    t.skip('no IPv6 loopback on this machine');
+    return;
+  }
+  const v6port = (v6.address() as net.AddressInfo).port;
+  const peer = new Promise<net.Socket>((r) => v6.once('connection', r));
+  const rec = new Recorder();
+  const ch = new RawTcpChannel('::1', v6port, '::1', rec);
+  await rec.until(() => rec.opened === 1, 'open');
+  const s = await peer;
+  assert.equal(s.remoteAddress, '::1');
+  ch.write(Buffer.from('v6'));
+  const got = await new Promise<Buffer>((r) => s.once('data', r));
+  assert.equal(got.toString(), 'v6');
+  ch.destroy();
+  s.destroy();
+  await new Promise((r) => v6.close(r));
+});
