@@ -1,5 +1,4 @@
-import type { ProtocolVersion } from '../mqtt/packets.js';
-import { varIntSize } from '../mqtt/packets.js';
+import { type ProtocolVersion, varIntSize, writeVarInt } from '../mqtt/packets.js';
 
 /**
  * The default message written straight into bytes: a PUBLISH (fixed header, topic, packet id, empty v5 property
@@ -129,14 +128,7 @@ export class JsonPacketWriter {
     const remaining = at - HEADER_ROOM;
     const start = HEADER_ROOM - 1 - varIntSize(remaining);
     b[start] = 0x30 | (qos << 1); // [MQTT-3.3.1] DUP=0, RETAIN=0
-    let v = remaining;
-    let i = start + 1;
-    do {
-      let byte = v % 128;
-      v = Math.floor(v / 128);
-      if (v > 0) byte |= 0x80;
-      b[i++] = byte;
-    } while (v > 0);
+    writeVarInt(b, start + 1, remaining);
     const key = start * SCRATCH_BYTES + at;
     let view = this.views.get(key);
     if (!view) {

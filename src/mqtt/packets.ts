@@ -31,7 +31,8 @@ export function varIntSize(n: number): number {
   return n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4;
 }
 
-function writeVarInt(buf: Buffer, at: number, n: number): number {
+/** Writes the MQTT variable-length integer `n` at `at` (§1.5.5); returns the end. */
+export function writeVarInt(buf: Buffer, at: number, n: number): number {
   let v = n;
   let i = at;
   do {

@@ -368,12 +368,25 @@ function latencyRows(d: ResultsData): { rows: string[][]; fromHistograms: boolea
   return { rows, fromHistograms };
 }
 
+/**
+ * Settings that only mean something with a feature the run did not use (another consumer source, a sink that
+ * was not configured): scenario.yaml keeps their defaults so it can be re-run as is, the report leaves them out.
+ */
+function irrelevant(k: string, sc: Record<string, unknown>): boolean {
+  if (/^(eventhub|storage)/.test(k)) return sc.consumer !== 'eventhubs';
+  if (/^nats/.test(k)) return sc.consumer !== 'nats';
+  if (/^(consumerGroup|consumerHost)$/.test(k)) return sc.consumer === 'none';
+  if (/^influx/.test(k)) return sc.influxUrl === undefined;
+  if (/^prometheus/.test(k)) return sc.prometheusPort === undefined;
+  return false;
+}
+
 function scenarioRows(d: ResultsData): string[][] {
   const rows: string[][] = [];
   const src = d.scenario;
   if (src) {
     for (const [k, v] of Object.entries(src)) {
-      if (v === undefined || v === null) continue;
+      if (v === undefined || v === null || irrelevant(k, src)) continue;
       const text = Array.isArray(v)
         ? v.map(String).join(', ')
         : typeof v === 'object'

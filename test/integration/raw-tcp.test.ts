@@ -83,17 +83,25 @@ function accept(): Promise<net.Socket> {
   });
 }
 
+/** A raw channel to the test server, open, with the server's end of it. */
+async function connected(
+  host = '127.0.0.1',
+  local?: string,
+): Promise<{ rec: Recorder; ch: RawTcpChannel; s: net.Socket }> {
+  const peer = accept();
+  const rec = new Recorder();
+  const ch = new RawTcpChannel(host, port, local, rec);
+  await rec.until(() => rec.opened === 1, 'open');
+  return { rec, ch, s: await peer };
+}
+
 test('this Node exposes the handle API, so plain-TCP devices run on raw handles', () => {
   // if a Node upgrade removes it, fleetload falls back to net.Socket — and this test says so loudly
   assert.equal(rawTcpAvailable(), true);
 });
 
 test('bytes flow both ways in order; the peer closing ends the channel with onClose and no error', async () => {
-  const peer = accept();
-  const rec = new Recorder();
-  const ch = new RawTcpChannel('127.0.0.1', port, undefined, rec);
-  await rec.until(() => rec.opened === 1, 'open');
-  const s = await peer;
+  const { rec, ch, s } = await connected();
   const got: Buffer[] = [];
   s.on('data', (b) => got.push(b));
   for (let i = 0; i < 100; i++) ch.write(Buffer.from(`m${i};`));
@@ -133,21 +141,13 @@ test('a source address this host does not have fails with EADDRNOTAVAIL naming i
 });
 
 test('a source address on loopback is used for the connection', async () => {
-  const peer = accept();
-  const rec = new Recorder();
-  const ch = new RawTcpChannel('127.0.0.1', port, '127.0.0.3', rec);
-  const s = await peer;
+  const { ch, s } = await connected('127.0.0.1', '127.0.0.3');
   assert.equal(s.remoteAddress, '127.0.0.3');
-  await rec.until(() => rec.opened === 1, 'open');
   ch.destroy();
 });
 
 test('host names are resolved (once per process) before connecting', async () => {
-  const peer = accept();
-  const rec = new Recorder();
-  const ch = new RawTcpChannel('localhost', port, undefined, rec);
-  await rec.until(() => rec.opened === 1, 'open');
-  await peer;
+  const { ch } = await connected('localhost');
   ch.destroy();
   const bad = new Recorder();
   new RawTcpChannel('no-such-host.invalid', port, undefined, bad);
@@ -156,11 +156,7 @@ test('host names are resolved (once per process) before connecting', async () =>
 });
 
 test('a full send buffer: writes queue in order behind it and all arrive once the peer reads', async () => {
-  const peer = accept();
-  const rec = new Recorder();
-  const ch = new RawTcpChannel('127.0.0.1', port, undefined, rec);
-  await rec.until(() => rec.opened === 1, 'open');
-  const s = await peer;
+  const { rec, ch, s } = await connected();
   s.pause(); // the peer stops reading: kernel buffers fill, later writes must queue in libuv
   const chunk = 64 * 1024;
   const n = 320; // 20 MiB, far beyond loopback socket buffers
@@ -194,11 +190,7 @@ test('a full send buffer: writes queue in order behind it and all arrive once th
 });
 
 test('end(): the last bytes go out before our FIN; the peer closing then ends the channel', async () => {
-  const peer = accept();
-  const rec = new Recorder();
-  const ch = new RawTcpChannel('127.0.0.1', port, undefined, rec);
-  await rec.until(() => rec.opened === 1, 'open');
-  const s = await peer;
+  const { rec, ch, s } = await connected();
   const got: Buffer[] = [];
   s.on('data', (b) => got.push(b));
   const ended = new Promise<void>((r) => s.on('end', r));
@@ -212,11 +204,7 @@ test('end(): the last bytes go out before our FIN; the peer closing then ends th
 });
 
 test('destroy(): nothing more reaches the sink, and the peer sees the connection close', async () => {
-  const peer = accept();
-  const rec = new Recorder();
-  const ch = new RawTcpChannel('127.0.0.1', port, undefined, rec);
-  await rec.until(() => rec.opened === 1, 'open');
-  const s = await peer;
+  const { rec, ch, s } = await connected();
   const peerClosed = new Promise<void>((r) => s.on('close', () => r()));
   s.resume();
   ch.destroy();
@@ -228,11 +216,7 @@ test('destroy(): nothing more reaches the sink, and the peer sees the connection
 });
 
 test('a peer reset is reported by errno (ECONNRESET), then closed', async () => {
-  const peer = accept();
-  const rec = new Recorder();
-  new RawTcpChannel('127.0.0.1', port, undefined, rec);
-  await rec.until(() => rec.opened === 1, 'open');
-  const s = await peer;
+  const { rec, s } = await connected();
   s.resetAndDestroy();
   await rec.until(() => rec.closes === 1, 'close');
   assert.match(rec.errors[0] ?? '', /^ECONNRESET\|read ECONNRESET/);

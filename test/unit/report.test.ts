@@ -344,3 +344,38 @@ test('parseTimeseries: by header, quoted cells, bad rows dropped', () => {
   assert.equal(rows[0]?.sent, 7);
   assert.equal(rows[1]?.sent, 0);
 });
+
+test('the scenario table leaves out settings of features the run did not use', async () => {
+  const yaml = (consumer: string, extra = '') =>
+    `runId: run-1\ndevices: 10\nconsumer: ${consumer}\nconsumerGroup: g1\nnatsStream: S\neventhubName: hub\neventhubConsumerGroup: $Default\nstorageContainer: c\ninfluxDb: fleetload\nprometheusHost: 127.0.0.1\n${extra}`;
+  const keys = async (consumer: string, extra?: string) => {
+    const dir = await makeRun({ scenarioYaml: yaml(consumer, extra) });
+    const html = await renderReport(dir, { now: new Date('2026-11-27T11:00:00Z') });
+    return [...html.matchAll(/<span class="k">([^<]+)<\/span>/g)].map((m) => m[1]);
+  };
+  const mqtt = await keys('mqtt');
+  assert.ok(mqtt.includes('devices') && mqtt.includes('consumer') && mqtt.includes('consumerGroup'));
+  for (const k of [
+    'natsStream',
+    'eventhubName',
+    'eventhubConsumerGroup',
+    'storageContainer',
+    'influxDb',
+    'prometheusHost',
+  ])
+    assert.ok(!mqtt.includes(k), `${k} is not shown for an mqtt consumer`);
+  const eh = await keys('eventhubs', 'influxUrl: http://127.0.0.1:8086\nprometheusPort: 9464\n');
+  for (const k of [
+    'eventhubName',
+    'eventhubConsumerGroup',
+    'storageContainer',
+    'influxDb',
+    'influxUrl',
+    'prometheusHost',
+    'prometheusPort',
+  ])
+    assert.ok(eh.includes(k), `${k} is shown when used`);
+  assert.ok(!eh.includes('natsStream'));
+  const none = await keys('none');
+  assert.ok(!none.includes('consumerGroup'));
+});
