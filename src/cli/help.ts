@@ -93,6 +93,8 @@ Consumer:
       --consumer-qos 0|1|2  consumer subscription QoS         (default: --qos)
       --consumer-host URL   where the consumer reads, if not the devices' broker (default: --host);
                             nats://host:4222 for --consumer nats
+      --consumer-cert FILE, --consumer-key FILE  the consumer's own client certificate, for a broker
+                            that requires one when devices use per-device certificates
       --consumer-group G    MQTT 5 shared-subscription group / NATS durable (default: fleetload-<runId>)
       --nats-stream NAME    JetStream stream (default: the stream capturing the topic's subject)
       --eventhub-name N     Event Hub (unless the connection string has EntityPath)

@@ -123,16 +123,17 @@ class LazySource implements Source {
 }
 
 /**
- * The run's consumer talks TLS like the devices do: the same CA, `--insecure` and server name; a client
- * certificate only when the templates name one file for everybody (per-device certificates stay the devices').
+ * The run's consumer talks TLS like the devices do: the same CA, `--insecure` and server name. Its client
+ * certificate: `--consumer-cert/--consumer-key` when given, else the devices' when the templates name one file
+ * for everybody (per-device certificates stay the devices').
  */
 function consumerTls(
   s: Scenario,
 ): Pick<MqttSourceOptions, 'ca' | 'cert' | 'key' | 'servername' | 'insecure'> {
   const read = (f: string | undefined) => (f !== undefined ? readFileSync(resolve(f)) : undefined);
   const shared = (t: string | undefined) => (t !== undefined && !t.includes('{') ? t : undefined);
-  const cert = shared(s.cert);
-  const key = shared(s.key);
+  const cert = s.consumerCert ?? shared(s.cert);
+  const key = s.consumerKey ?? shared(s.key);
   return {
     insecure: s.insecure,
     ca: read(s.ca),

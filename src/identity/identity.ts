@@ -390,6 +390,25 @@ export function identityProblems(s: Scenario, o: ProblemOptions): string[] {
       add('key', `${path} is not a PEM private key`);
     }
   }
+  // the run's consumer's own client certificate (a broker that requires one from everybody)
+  if (s.consumerCert !== undefined || s.consumerKey !== undefined) {
+    const cproto = protocolOf(s.consumerHost ?? s.host);
+    const k = s.consumerCert !== undefined ? 'consumerCert' : 'consumerKey';
+    if (s.consumer !== 'mqtt') add(k, `is for the MQTT consumer; --consumer is ${s.consumer}`);
+    else if (cproto === undefined || !TLS_SCHEMES.has(cproto))
+      add(k, "only applies when the consumer's broker is mqtts:// or wss://");
+    if (s.consumerCert === undefined) add('consumerKey', 'needs --consumer-cert too');
+    if (s.consumerKey === undefined) add('consumerCert', 'needs --consumer-key too');
+    if (s.consumerCert !== undefined) {
+      const pem = tryRead('consumerCert', "the consumer's certificate", s.consumerCert);
+      if (pem && !isCertificate(pem)) add('consumerCert', `${s.consumerCert} is not a PEM certificate`);
+    }
+    if (s.consumerKey !== undefined) {
+      const pem = tryRead('consumerKey', "the consumer's private key", s.consumerKey);
+      if (pem && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem.toString('latin1')))
+        add('consumerKey', `${s.consumerKey} is not a PEM private key`);
+    }
+  }
   if (s.preset === 'azure-iot-hub' && s.deviceKey?.startsWith('@')) {
     const path = compileTemplate(s.deviceKey.slice(1))(vars0);
     const text = tryRead('deviceKey', `device key file of ${deviceId0}`, path);

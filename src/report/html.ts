@@ -375,7 +375,7 @@ function latencyRows(d: ResultsData): { rows: string[][]; fromHistograms: boolea
 function irrelevant(k: string, sc: Record<string, unknown>): boolean {
   if (/^(eventhub|storage)/.test(k)) return sc.consumer !== 'eventhubs';
   if (/^nats/.test(k)) return sc.consumer !== 'nats';
-  if (/^(consumerGroup|consumerHost)$/.test(k)) return sc.consumer === 'none';
+  if (/^consumer(Group|Host|Cert|Key)$/.test(k)) return sc.consumer === 'none';
   if (/^influx/.test(k)) return sc.influxUrl === undefined;
   if (/^prometheus/.test(k)) return sc.prometheusPort === undefined;
   return false;

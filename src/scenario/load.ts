@@ -33,6 +33,8 @@ const kinds: Record<Key, OptionKind> = {
   username: 'string',
   password: 'string',
   ca: 'string',
+  consumerCert: 'string',
+  consumerKey: 'string',
   cert: 'string',
   key: 'string',
   insecure: 'boolean',

@@ -87,6 +87,14 @@ export const scenarioInput = z.strictObject({
   key: template(DEVICE_PLACEHOLDERS)
     .optional()
     .describe('client private key file template, e.g. certs/{deviceId}.key'),
+  consumerCert: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "the run's consumer's own client certificate file (PEM), for a broker that requires one when the devices use per-device certificates",
+    ),
+  consumerKey: z.string().min(1).optional().describe("the run's consumer's private key file (PEM)"),
   insecure: z
     .boolean()
     .optional()
@@ -315,6 +323,8 @@ export interface Scenario {
   ca: string | undefined;
   cert: string | undefined;
   key: string | undefined;
+  consumerCert: string | undefined;
+  consumerKey: string | undefined;
   insecure: boolean;
   servername: string | undefined;
   preset: 'azure-iot-hub' | 'aws-iot' | undefined;
@@ -400,6 +410,8 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     ca: p.ca,
     cert: p.cert,
     key: p.key,
+    consumerCert: p.consumerCert,
+    consumerKey: p.consumerKey,
     insecure: p.insecure ?? false,
     servername: p.servername,
     preset: p.preset,

@@ -77,3 +77,94 @@ describe('runs over TLS', { skip: skipUnless('mosquitto') }, () => {
     assert.match(r.stderr, /could not attach .*(self.signed|SELF_SIGNED|unable to verify|certificate)/i);
   });
 });
+
+describe('runs against a broker that requires client certificates', { skip: skipUnless('mosquitto') }, () => {
+  let broker: Mosquitto;
+  let certs: string;
+  before(async () => {
+    certs = join(tmpDir('fleetload-mtls-run-'), 'certs');
+    // dev-000000..2 are the devices; dev-000003's certificate serves as the consumer's own
+    await makeCerts({ devices: 4, out: certs, serverNames: ['localhost', '127.0.0.1'] });
+    broker = await startMosquitto({
+      tls: {
+        certfile: join(certs, 'server.pem'),
+        keyfile: join(certs, 'server.key'),
+        cafile: join(certs, 'ca.pem'),
+        requireCertificate: true,
+      },
+    });
+  });
+  after(async () => {
+    await broker?.stop();
+  });
+
+  const devices = () => [
+    'run',
+    '-H',
+    broker.tlsUrl as string,
+    '-u',
+    '3',
+    '-r',
+    '100',
+    '-i',
+    '100ms',
+    '--messages-per-device',
+    '5',
+    '--headless',
+    '--ca',
+    join(certs, 'ca.pem'),
+    '--cert',
+    join(certs, '{deviceId}.pem'),
+    '--key',
+    join(certs, '{deviceId}.key'),
+    '--connect-timeout',
+    '3s',
+  ];
+
+  test('per-device certificates + --consumer-cert/--consumer-key: every message measured', async () => {
+    const out = tmpDir();
+    const r = await runCli([
+      ...devices(),
+      '--consumer-cert',
+      join(certs, 'dev-000003.pem'),
+      '--consumer-key',
+      join(certs, 'dev-000003.key'),
+      '--out',
+      out,
+    ]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const s = summaryIn(out);
+    assert.equal(s.devices.connectedPeak, 3);
+    assert.equal(s.messages.received, 15);
+    assert.equal(s.messages.lost, 0);
+  });
+
+  test('without a certificate of its own the consumer cannot attach: exit 3', async () => {
+    const r = await runCli([...devices(), '--out', tmpDir()]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /could not attach/);
+  });
+
+  test('--consumer-cert without its key, or not a certificate: exit 2 naming the flag', async () => {
+    const r = await runCli([
+      ...devices(),
+      '--consumer-cert',
+      join(certs, 'dev-000003.pem'),
+      '--out',
+      tmpDir(),
+    ]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /consumerCert: needs --consumer-key too/);
+    const bad = await runCli([
+      ...devices(),
+      '--consumer-cert',
+      join(certs, 'dev-000003.key'),
+      '--consumer-key',
+      join(certs, 'dev-000003.key'),
+      '--out',
+      tmpDir(),
+    ]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /dev-000003\.key is not a PEM certificate/);
+  });
+});
