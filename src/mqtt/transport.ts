@@ -1,7 +1,8 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { createWebSocketStream, WebSocket } from 'ws';
+import { createRequire } from 'node:module';
+import type * as WsModule from 'ws';
 import { RawTcpChannel, rawTcpAvailable } from './raw-tcp.js';
 
 /**
@@ -141,13 +142,21 @@ function secureContextFor(o: TransportOptions): tls.SecureContext {
   return ctx;
 }
 
+/** `ws` loads on the first WebSocket device (a plain-TCP run does not pay for the module). */
+let wsModule: typeof WsModule | undefined;
+function ws(): typeof WsModule {
+  wsModule ??= createRequire(import.meta.url)('ws') as typeof WsModule;
+  return wsModule;
+}
+
 /** Opens a transport; `onOpen` fires when bytes can flow (after the TLS handshake / WebSocket upgrade). */
 export function openTransport(o: TransportOptions, onOpen: () => void): Transport {
   const u = o.url;
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = u.port ? Number(u.port) : defaultPort(u.protocol);
   if (u.protocol === 'ws:' || u.protocol === 'wss:') {
-    const ws = new WebSocket(u, 'mqtt', {
+    const { WebSocket, createWebSocketStream } = ws();
+    const socket = new WebSocket(u, 'mqtt', {
       rejectUnauthorized: !o.insecure,
       ca: o.ca,
       cert: o.cert,
@@ -155,9 +164,9 @@ export function openTransport(o: TransportOptions, onOpen: () => void): Transpor
       servername: o.servername,
       localAddress: o.localAddress,
       perMessageDeflate: false,
-    } as ConstructorParameters<typeof WebSocket>[2]);
-    const stream = createWebSocketStream(ws);
-    ws.once('open', onOpen);
+    } as ConstructorParameters<typeof WsModule.WebSocket>[2]);
+    const stream = createWebSocketStream(socket);
+    socket.once('open', onOpen);
     return { stream, socket: undefined };
   }
   if (isTls(u.protocol)) {
