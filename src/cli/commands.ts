@@ -1,5 +1,6 @@
 import { alreadyRaised, checkCapacity, readLimits, reexecWithFileLimit } from '../engine/limits.js';
 import { FleetloadError } from '../errors.js';
+import { rawTcpAvailable } from '../mqtt/raw-tcp.js';
 import { formatDuration } from '../scenario/duration.js';
 import { loadScenario, redactSecrets } from '../scenario/load.js';
 import { type Scenario, scenarioJsonSchema } from '../scenario/schema.js';
@@ -72,9 +73,18 @@ function load(argv: string[], io: CliIo) {
   if (args.help) return undefined;
   const loaded = loadScenario({ file: args.file, flags: args.flags, env: io.env, cwd: io.cwd });
   for (const w of loaded.warnings) io.stderr.write(`fleetload: ${w}\n`);
+  const note = socketsNote(loaded.scenario, rawTcpAvailable());
+  if (note) io.stderr.write(`fleetload: ${note}\n`);
   // thresholds are input too: a bad one stops the run before anything starts
   const thresholds = loaded.scenario.thresholds.map((t) => parseThreshold(t));
   return { ...loaded, thresholds };
+}
+
+/** Says so when plain-TCP devices cannot use raw handles here (their cost per device and per message is higher). */
+export function socketsNote(s: Scenario, rawAvailable: boolean): string | undefined {
+  const plain = s.host === undefined || /^(mqtt|tcp):/.test(s.host);
+  if (s.sockets !== 'raw' || !plain || rawAvailable) return undefined;
+  return `warning: this Node (${process.version}) has no raw TCP handle API; devices use net.Socket (more CPU per message and memory per device)`;
 }
 
 function planCmd(argv: string[], io: CliIo): number {

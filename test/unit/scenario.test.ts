@@ -326,3 +326,18 @@ describe('JSON Schema', () => {
     assert.deepEqual(schema.required ?? [], [], 'every key is optional in the file');
   });
 });
+
+test('sockets: a warning when plain-TCP devices cannot use raw handles on this Node, none otherwise', async () => {
+  const { socketsNote } = await import('../../src/cli/commands.js');
+  const load = (flags: Record<string, unknown>) =>
+    loadScenario({ flags, env: {}, cwd: process.cwd() }).scenario;
+  assert.match(socketsNote(load({}), false) ?? '', /no raw TCP handle API; devices use net\.Socket/);
+  assert.match(socketsNote(load({ host: 'mqtt://127.0.0.1:1883' }), false) ?? '', /net\.Socket/);
+  assert.equal(socketsNote(load({}), true), undefined);
+  assert.equal(socketsNote(load({ sockets: 'node' }), false), undefined, 'asked for net.Socket');
+  assert.equal(
+    socketsNote(load({ host: 'mqtts://127.0.0.1:8883', insecure: true }), false),
+    undefined,
+    'TLS',
+  );
+});
