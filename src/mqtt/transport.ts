@@ -1,7 +1,7 @@
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { createRequire } from 'node:module';
 import type * as WsModule from 'ws';
 import { RawTcpChannel, rawTcpAvailable } from './raw-tcp.js';
 
