@@ -147,7 +147,7 @@ CONS_ROW=$(node -e 'const c = JSON.parse(process.argv[1]); console.log(`| ${c.me
   echo
   echo "Targets (issue 4): ≥ 300k msg/s, ≤ 32 bytes per device."
   echo
-  echo "Commands: \`bench/run.sh\` runs all four; \`bench/peer-bench.sh\` (a copy of the shared peer bench) runs section 1 alone,"
-  echo "e.g. \`FLEETLOAD_CMD='${fl_cmd//$OUT//tmp/out}' bench/peer-bench.sh -d 1000 -r 10 -s 20 -q 1 -t locust,mqttjs,fleetload\`."
+  echo "Commands: \`bench/run.sh\` runs all four; \`bench/peer-bench.sh\` (the shared peer bench plus a \`floor\` tool and user/system columns) runs section 1 alone,"
+  echo "e.g. \`FLEETLOAD_CMD='${fl_cmd//$OUT//tmp/out}' bench/peer-bench.sh -d 1000 -r 10 -s 20 -q 1 -t locust,mqttjs,fleetload,floor\`."
 } > "$RESULTS"
 log "wrote $RESULTS"
