@@ -6,9 +6,10 @@ import { type ProtocolVersion, varIntSize, writeVarInt } from '../mqtt/packets.j
  * `sizeBytes` — the same bytes as jsonPayload() + encodePublish() (a test holds them equal), without building a
  * string or allocating a Buffer per message. This is the engine's per-message path for `--encoding json`.
  *
- * Packets are written into one scratch buffer; the returned view is valid until the next `write`. A channel that
- * keeps the bytes (the kernel's send buffer was full and the write queued) makes the caller `retire()` the
- * scratch: the next packet goes into a fresh one.
+ * Packets are written into a scratch arena; the returned view is valid until the next `write`. When a channel
+ * keeps a packet's bytes (the write had to queue in libuv), the caller calls `retire()`: later packets go after it
+ * in the same arena, and a full arena is left to the queued writes that still hold it (freed when they complete)
+ * while a new one is taken. So a backlog costs about its own size, not an arena per packet.
  */
 
 const SCRATCH_BYTES = 64 * 1024;
@@ -52,6 +53,12 @@ function writeMs(buf: Buffer, at: number, t: number): number {
 export class JsonPacketWriter {
   private scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
   private views = new Map<number, Buffer>();
+  /** where the next packet starts in the arena: 0 until a kept packet pins the bytes before it */
+  private base = 0;
+  /** where the last packet ended */
+  private lastEnd = 0;
+  /** arenas taken so far (1 + each time one filled up behind kept packets) */
+  arenas = 1;
   /** `,"runId":"…","temperature":` */
   private readonly runPart: Buffer;
 
@@ -70,8 +77,13 @@ export class JsonPacketWriter {
 
   /** True when a packet of this topic fits the scratch buffer (else the caller takes the general path). */
   fits(topic: Buffer, prefix: Buffer): boolean {
+    return this.bound(topic, prefix) <= SCRATCH_BYTES;
+  }
+
+  /** an upper bound of the packet's length (with the header room) */
+  private bound(topic: Buffer, prefix: Buffer): number {
     const head = prefix.length + this.runPart.length + 120;
-    return HEADER_ROOM + topic.length + 3 + Math.max(this.sizeBytes, head) <= SCRATCH_BYTES;
+    return HEADER_ROOM + topic.length + 3 + Math.max(this.sizeBytes, head);
   }
 
   write(
@@ -84,8 +96,16 @@ export class JsonPacketWriter {
     ts: number,
     sentTs: number,
   ): Buffer {
+    if (this.base > 0 && this.base + this.bound(topic, prefix) > SCRATCH_BYTES) {
+      // the arena is full behind packets still queued: they keep it; take a new one
+      this.scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+      this.views = new Map();
+      this.base = 0;
+      this.arenas++;
+    }
     const b = this.scratch;
-    let at = HEADER_ROOM;
+    const origin = this.base;
+    let at = origin + HEADER_ROOM;
     b.set(topic, at);
     at += topic.length;
     if (qos > 0) {
@@ -125,8 +145,8 @@ export class JsonPacketWriter {
     }
     b[at++] = 125; // }
     // fixed header right in front of the topic
-    const remaining = at - HEADER_ROOM;
-    const start = HEADER_ROOM - 1 - varIntSize(remaining);
+    const remaining = at - origin - HEADER_ROOM;
+    const start = origin + HEADER_ROOM - 1 - varIntSize(remaining);
     b[start] = 0x30 | (qos << 1); // [MQTT-3.3.1] DUP=0, RETAIN=0
     writeVarInt(b, start + 1, remaining);
     const key = start * SCRATCH_BYTES + at;
@@ -136,12 +156,12 @@ export class JsonPacketWriter {
       view = b.subarray(start, at);
       this.views.set(key, view);
     }
+    this.lastEnd = at;
     return view;
   }
 
-  /** The last packet's bytes were kept by a queued write: use a fresh scratch from now on. */
+  /** The last packet's bytes were kept by a queued write: the next packets go after them. */
   retire(): void {
-    this.scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
-    this.views = new Map();
+    this.base = this.lastEnd;
   }
 }

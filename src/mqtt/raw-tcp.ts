@@ -131,17 +131,33 @@ const readBuffer = Buffer.allocUnsafeSlow(64 * 1024);
 /** The request object for writes the kernel takes at once; replaced when a write has to queue and keeps it. */
 let spareWrite: ReqLike | undefined;
 
-/** Host names are resolved once per process (net.connect would look one up per device). */
-const resolved = new Map<string, Promise<{ address: string; family: number }>>();
+export interface ResolvedAddress {
+  address: string;
+  family: number;
+}
+export type Resolver = (host: string) => Promise<ResolvedAddress[]>;
 
-function lookup(host: string): Promise<{ address: string; family: number }> {
+/**
+ * Host names are resolved once and shared by every device (net.connect would look one up per device). All
+ * addresses are kept and tried in order, as net.connect does; a failed lookup or connection forgets the answer,
+ * so reconnects resolve again (a broker that moved is followed).
+ */
+const resolved = new Map<string, Promise<ResolvedAddress[]>>();
+
+const systemResolver: Resolver = (host) => dns.promises.lookup(host, { all: true });
+
+function lookup(host: string, resolver: Resolver): Promise<ResolvedAddress[]> {
   let p = resolved.get(host);
   if (!p) {
-    p = dns.promises.lookup(host);
+    p = resolver(host);
     resolved.set(host, p);
-    p.catch(() => resolved.delete(host)); // a failed lookup is retried by the next attempt
+    p.catch(() => resolved.delete(host));
   }
   return p;
+}
+
+function forget(host: string): void {
+  resolved.delete(host);
 }
 
 function errorName(code: number): string {
@@ -172,30 +188,57 @@ function onRead(this: TcpHandle, ab: ArrayBuffer | undefined): void {
 
 function onWriteDone(this: ReqLike, status: number): void {
   this.buffer = undefined;
-  if (status < 0) this.handle?.owner?.closed(errorName(status), `write ${errorName(status)}`);
+  const ch = this.handle?.owner;
+  if (!ch) return;
+  ch.queuedWrites--;
+  if (status < 0) ch.closed(errorName(status), `write ${errorName(status)}`);
 }
 
 function noop(): void {}
 
 export class RawTcpChannel implements Channel {
   sink: ChannelSink | undefined;
+  /** writes waiting in libuv's queue (the kernel's send buffer was full) */
+  queuedWrites = 0;
   private h: TcpHandle | undefined;
   private readonly where: string;
+  /** addresses still to try when the current one refuses (a host name with several) */
+  private rest: ResolvedAddress[] = [];
 
-  constructor(host: string, port: number, localAddress: string | undefined, sink: ChannelSink) {
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly localAddress: string | undefined,
+    sink: ChannelSink,
+    resolver: Resolver = systemResolver,
+  ) {
     this.sink = sink;
     this.where = `${host}:${port}`;
-    if (net.isIP(host)) this.connect(host, net.isIP(host), port, localAddress);
-    else
-      lookup(host).then(
-        (a) => {
-          if (this.sink) this.connect(a.address, a.family, port, localAddress);
-        },
-        (e: NodeJS.ErrnoException) => this.closed(e.code ?? 'ENOTFOUND', `getaddrinfo ${e.code} ${host}`),
-      );
+    const family = net.isIP(host);
+    if (family) {
+      this.connect(host, family);
+      return;
+    }
+    lookup(host, resolver).then(
+      (all) => {
+        if (!this.sink) return;
+        // a source address fixes the family: only addresses of that family can be reached from it
+        const fam = localAddress ? net.isIP(localAddress) : 0;
+        const usable = fam ? all.filter((a) => a.family === fam) : all;
+        const [first, ...rest] = usable;
+        if (!first) {
+          this.closed('EADDRNOTAVAIL', `${host} has no IPv${fam} address for source ${localAddress}`);
+          return;
+        }
+        this.rest = rest;
+        this.connect(first.address, first.family);
+      },
+      (e: NodeJS.ErrnoException) => this.closed(e.code ?? 'ENOTFOUND', `getaddrinfo ${e.code} ${host}`),
+    );
   }
 
-  private connect(address: string, family: number, port: number, localAddress: string | undefined): void {
+  private connect(address: string, family: number): void {
+    const { port, localAddress } = this;
     const bs = b();
     const h = new bs.TCP(bs.socketType);
     h.owner = this;
@@ -214,6 +257,16 @@ export class RawTcpChannel implements Channel {
     req.oncomplete = (status: number) => {
       if (this.h !== h) return; // destroyed meanwhile
       if (status < 0) {
+        const next = this.rest.shift();
+        if (next && this.sink) {
+          // this address refused or is unreachable: the next one of the name, like net.connect
+          this.h = undefined;
+          h.owner = undefined;
+          h.close();
+          this.connect(next.address, next.family);
+          return;
+        }
+        if (!net.isIP(this.host)) forget(this.host);
         this.closed(errorName(status), `connect ${errorName(status)} ${this.where}`);
         return;
       }
@@ -238,6 +291,16 @@ export class RawTcpChannel implements Channel {
   writeTransient(buf: Buffer): boolean {
     const h = this.h;
     if (!h) return false;
+    // bytes already wait in libuv's queue, so this write will queue too: give it its own copy (exactly its size)
+    // instead of pinning the caller's scratch buffer
+    if (this.queuedWrites > 0) {
+      this.writeOwned(h, Buffer.from(buf));
+      return false;
+    }
+    return this.writeOwned(h, buf);
+  }
+
+  private writeOwned(h: TcpHandle, buf: Buffer): boolean {
     const bs = b();
     const req = spareWrite ?? new bs.WriteWrap();
     spareWrite = undefined;
@@ -251,6 +314,7 @@ export class RawTcpChannel implements Channel {
     }
     if (bs.state[bs.kLastWriteWasAsync]) {
       req.buffer = buf; // queued: libuv holds the request and the bytes
+      this.queuedWrites++;
       return true;
     }
     spareWrite = req;
@@ -270,7 +334,8 @@ export class RawTcpChannel implements Channel {
     const req = new (b().ShutdownWrap)();
     req.handle = h;
     req.oncomplete = noop; // the broker answers our FIN by closing: onread sees EOF
-    if (h.shutdown(req)) this.destroy();
+    const err = h.shutdown(req);
+    if (err) this.failSoon(errorName(err), `shutdown ${errorName(err)}`);
   }
 
   /** Closes at once; no more events reach the sink. */

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
+import { JsonPacketWriter } from '../../src/engine/json-packet.js';
+import { encodeTopic } from '../../src/mqtt/packets.js';
 import { RawTcpChannel, rawTcpAvailable } from '../../src/mqtt/raw-tcp.js';
 import type { ChannelSink } from '../../src/mqtt/transport.js';
 
@@ -260,4 +262,93 @@ test('IPv6 loopback: connects to [::1] (and binds a v6 source address)', async (
   ch.destroy();
   s.destroy();
   await new Promise((r) => v6.close(r));
+});
+
+test('a backlog behind a slow peer costs about its own size: queued packets are copied, arenas are not pinned', async () => {
+  const { rec, ch, s } = await connected();
+  s.pause();
+  const w = new JsonPacketWriter('run', 200, 4);
+  const topic = encodeTopic('fleetload/run/dev-000001');
+  const prefix = w.devicePrefix('"dev-000001"');
+  const n = 20_000;
+  let queuedWrites = 0;
+  for (let seq = 1; seq <= n; seq++) {
+    const p = w.write(topic, 0, 0, prefix, 1, seq, 1764288000000 + seq, 1764288000000 + seq);
+    if (ch.queuedBytes > 0) queuedWrites++;
+    if (ch.writeTransient(p)) w.retire(); // what the engine does
+  }
+  assert.ok(queuedWrites > 100, `the peer's window filled (${queuedWrites} writes queued)`);
+  assert.ok(w.arenas <= 2, `${w.arenas} scratch arenas for ${queuedWrites} queued packets`);
+  // every packet arrives, in order
+  const seqs: number[] = [];
+  let carry = '';
+  await new Promise<void>((resolve) => {
+    s.on('data', (d: Buffer) => {
+      carry += d.toString('latin1');
+      const end = carry.lastIndexOf('}') + 1; // whole packets only: the rest waits for more bytes
+      for (const m of carry.slice(0, end).matchAll(/"seq":(\d+),/g)) seqs.push(Number(m[1]));
+      carry = carry.slice(end);
+      if (seqs.length >= n) resolve();
+    });
+    s.resume();
+  });
+  assert.equal(seqs.length, n);
+  assert.ok(
+    seqs.every((v, i) => v === i + 1),
+    'in order, none lost',
+  );
+  assert.deepEqual(rec.errors, []);
+  ch.destroy();
+});
+
+test('a name with several addresses: one that refuses is skipped for the next, like net.connect', async () => {
+  const peer = accept();
+  const rec = new Recorder();
+  const resolver = async () => [
+    { address: '::1', family: 6 }, // nothing listens there on this port
+    { address: '127.0.0.1', family: 4 },
+  ];
+  const ch = new RawTcpChannel('broker.test', port, undefined, rec, resolver);
+  await rec.until(() => rec.opened === 1, 'open');
+  await peer;
+  assert.deepEqual(rec.errors, []);
+  ch.destroy();
+});
+
+test('a source address keeps to its family; no address of it is a clear error', async () => {
+  const rec = new Recorder();
+  new RawTcpChannel('v6only.test', port, '127.0.0.2', rec, async () => [{ address: '::1', family: 6 }]);
+  await rec.until(() => rec.closes === 1, 'close');
+  assert.deepEqual(rec.errors, ['EADDRNOTAVAIL|v6only.test has no IPv4 address for source 127.0.0.2']);
+});
+
+test('a failed lookup or connection is not cached: the next attempt resolves again', async () => {
+  let calls = 0;
+  const resolver = async () => {
+    calls++;
+    if (calls === 1) throw Object.assign(new Error('temporary'), { code: 'EAI_AGAIN' });
+    return [{ address: '127.0.0.1', family: 4 }];
+  };
+  const first = new Recorder();
+  new RawTcpChannel('flaky.test', port, undefined, first, resolver);
+  await first.until(() => first.closes === 1, 'close');
+  assert.match(first.errors[0] ?? '', /^EAI_AGAIN\|getaddrinfo EAI_AGAIN flaky\.test/);
+  const peer = accept();
+  const second = new Recorder();
+  const ch = new RawTcpChannel('flaky.test', port, undefined, second, resolver);
+  await second.until(() => second.opened === 1, 'open');
+  await peer;
+  assert.equal(calls, 2);
+  ch.destroy();
+});
+
+test('end() twice: the peer closing still ends the channel, once', async () => {
+  const { rec, ch, s } = await connected();
+  s.resume();
+  ch.end(Buffer.from([0xe0, 0x00]));
+  ch.end(Buffer.from([0xe0, 0x00]));
+  s.end();
+  await rec.until(() => rec.closes === 1, 'close');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(rec.closes, 1);
 });

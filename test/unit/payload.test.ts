@@ -99,3 +99,18 @@ test('retire(): a packet kept by a queued write is not overwritten by the next o
   w.write(topic, 0, 0, prefix, 0, 2, 1764288001000, 1764288001000);
   assert.deepEqual(kept, copy);
 });
+
+test('kept packets pin only their own bytes: later ones go after them, a new arena only when one is full', () => {
+  const w = new JsonPacketWriter('r', 200, 4);
+  const topic = encodeTopic('fleetload/run/dev-000001');
+  const prefix = w.devicePrefix('"dev-000001"');
+  const kept: Array<[Buffer, Buffer]> = [];
+  for (let seq = 1; seq <= 1000; seq++) {
+    const p = w.write(topic, 1, seq, prefix, 1, seq, 1764288000000 + seq, 1764288000000 + seq);
+    kept.push([p, Buffer.from(p)]);
+    w.retire(); // as if every write had queued
+  }
+  // ~230 bytes per packet: 1000 of them fill 4 arenas of 64 KB, not 1000
+  assert.ok(w.arenas <= 4, `${w.arenas} arenas`);
+  for (const [view, copy] of kept) assert.deepEqual(view, copy);
+});
