@@ -11,6 +11,7 @@ import { FLEETLOAD_VERSION } from '../version.js';
 import type { Dashboard } from '../web/server.js';
 import { parseRunArgs } from './args.js';
 import { MAIN_HELP, RUN_HELP } from './help.js';
+import { Interrupts } from './interrupts.js';
 import type { RunListener } from './run.js';
 
 export interface CliIo {
@@ -132,23 +133,14 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
   // with --json, stdout carries only summary.json; everything for people goes to stderr
   const human = scenario.json ? io.stderr : io.stdout;
   const live = new LiveLine(human);
-  const signals = io.signals ?? process;
-  let interruptCount = 0;
-  let resolveInterrupt: () => void = () => {};
-  const interrupt = new Promise<void>((r) => {
-    resolveInterrupt = r;
-  });
-  const onSignal = () => {
-    interruptCount++;
-    if (interruptCount === 1) {
-      live.println('stopping: draining in-flight messages, writing the summary (Ctrl-C again to abort)');
-      resolveInterrupt();
-    } else {
-      // the embedded broker exits by itself when this process goes (it watches its IPC channel)
-      io.stderr.write('fleetload: aborted\n');
-      process.exit(130);
-    }
-  };
+  // a second Ctrl-C aborts: the embedded broker exits by itself when this process goes (it watches its IPC channel)
+  const interrupts = new Interrupts(
+    io.signals ?? process,
+    (line) => live.println(line),
+    io.stderr,
+    'stopping: draining in-flight messages, writing the summary (Ctrl-C again to abort)',
+  );
+  const interrupt = interrupts.requested;
   // the dashboard is the first thing that can fail: a busy port is an input error (exit 2), nothing started yet
   let dashboard: Dashboard | undefined;
   if (!scenario.headless) {
@@ -158,14 +150,11 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
       port: scenario.webPort,
       runId: scenario.runId,
       scenario,
-      onStop: () => {
-        if (interruptCount > 0) return;
-        interruptCount = 1; // a later Ctrl-C then aborts, as after a first Ctrl-C
-        live.println(
+      // a later Ctrl-C then aborts, as after a first Ctrl-C
+      onStop: () =>
+        interrupts.request(
           'stopping (Stop pressed in the dashboard): draining in-flight messages, writing the summary',
-        );
-        resolveInterrupt();
-      },
+        ),
       log: (line) => io.stderr.write(`${line}\n`),
     });
     live.println(`dashboard: ${dashboard.url}`);
@@ -183,8 +172,7 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
     await dashboard?.close();
     throw e;
   }
-  signals.on('SIGINT', onSignal);
-  signals.on('SIGTERM', onSignal);
+  interrupts.listen();
   // the fleet's current target: stages and live changes move it away from --devices
   let target = (): number => scenario.devices;
   const listener: RunListener = {
@@ -232,8 +220,7 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
     return summary.passed ? 0 : 1;
   } finally {
     live.done();
-    signals.off('SIGINT', onSignal);
-    signals.off('SIGTERM', onSignal);
+    interrupts.dispose();
     await dashboard?.close();
     await sinks.close({ interrupted: true }).catch(() => {});
   }

@@ -35,6 +35,7 @@ import type { Summary } from '../stats/summary.js';
 import { evaluateThresholds, parseThreshold, type Threshold } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 import type { CliIo } from './commands.js';
+import { Interrupts } from './interrupts.js';
 
 /**
  * `fleetload consume`: the standalone consumer (the seed's consumer). Reads one source until --run-time or Ctrl-C,
@@ -454,26 +455,14 @@ export async function consumeCmd(argv: string[], io: CliIo): Promise<number> {
     ...cfg.source,
     ...(cfg.source.kind === 'eventhubs' ? { log: (l: string) => live.println(l) } : {}),
   } as SourceConfig);
-  const signals = io.signals ?? process;
-  let interrupts = 0;
-  let stop: () => void = () => {};
-  const stopped = new Promise<void>((r) => {
-    stop = r;
-  });
-  const onSignal = () => {
-    interrupts++;
-    if (interrupts === 1) {
-      live.println(
-        'stopping: reading for the grace period, then writing the summary (Ctrl-C again to abort)',
-      );
-      stop();
-    } else {
-      io.stderr.write('fleetload: aborted\n');
-      process.exit(130);
-    }
-  };
-  signals.on('SIGINT', onSignal);
-  signals.on('SIGTERM', onSignal);
+  const interrupts = new Interrupts(
+    io.signals ?? process,
+    (line) => live.println(line),
+    io.stderr,
+    'stopping: reading for the grace period, then writing the summary (Ctrl-C again to abort)',
+  );
+  const stopped = interrupts.requested;
+  interrupts.listen();
   const monitor = new GeneratorMonitor();
   const aggregator = new Aggregator();
   let results: ResultsFolder | undefined;
@@ -554,8 +543,8 @@ export async function consumeCmd(argv: string[], io: CliIo): Promise<number> {
     const endMs = clock.now();
     phase = 'drain';
     // grace: loss becomes final only after it; after Ctrl-C at most 2 s
-    const interruptedEarly = interrupts > 0 && cfg.runTimeMs !== undefined;
-    const graceMs = interrupts > 0 ? Math.min(cfg.graceMs, 2000) : cfg.graceMs;
+    const interruptedEarly = interrupts.count > 0 && cfg.runTimeMs !== undefined;
+    const graceMs = interrupts.count > 0 ? Math.min(cfg.graceMs, 2000) : cfg.graceMs;
     await new Promise((r) => setTimeout(r, graceMs));
     clearInterval(ticker);
     ticker = undefined;
@@ -608,8 +597,7 @@ export async function consumeCmd(argv: string[], io: CliIo): Promise<number> {
   } finally {
     if (ticker) clearInterval(ticker);
     live.done();
-    signals.off('SIGINT', onSignal);
-    signals.off('SIGTERM', onSignal);
+    interrupts.dispose();
     monitor.stop();
     await source.close().catch(() => {});
     await results?.close().catch(() => {});

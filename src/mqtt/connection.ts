@@ -128,12 +128,7 @@ export class Connection implements ChannelSink {
     now: number,
     props?: Buffer,
   ): number {
-    let id = 0;
-    if (qos > 0) {
-      id = this.allocId();
-      this.inflightAt ??= new Map();
-      this.inflightAt.set(id, now);
-    }
+    const id = this.beginPublish(qos, now);
     (this.t as Channel).write(encodePublish(topic, qos, id, version, payload, payloadBytes, props));
     this.lastWriteAt = now;
     return id;

@@ -284,7 +284,7 @@ export class RawTcpChannel implements Channel {
   }
 
   write(buf: Buffer): void {
-    this.writeTransient(buf);
+    if (this.h) this.writeOwned(this.h, buf); // ours to keep: no copy even behind queued writes
   }
 
   /** Returns true when the write queued and libuv keeps `buf` until it completes. */

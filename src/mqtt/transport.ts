@@ -24,8 +24,6 @@ export interface TransportOptions {
 
 export interface Transport {
   stream: Duplex;
-  /** the underlying socket, for cork/uncork and setNoDelay */
-  socket: net.Socket | undefined;
 }
 
 /** What a device connection hears from its byte channel. Nothing arrives after `onClose` or `destroy()`. */
@@ -167,7 +165,7 @@ export function openTransport(o: TransportOptions, onOpen: () => void): Transpor
     } as ConstructorParameters<typeof WsModule.WebSocket>[2]);
     const stream = createWebSocketStream(socket);
     socket.once('open', onOpen);
-    return { stream, socket: undefined };
+    return { stream };
   }
   if (isTls(u.protocol)) {
     const s = tls.connect({
@@ -180,10 +178,10 @@ export function openTransport(o: TransportOptions, onOpen: () => void): Transpor
     } as tls.ConnectionOptions);
     s.setNoDelay(true);
     s.once('secureConnect', onOpen);
-    return { stream: s, socket: s };
+    return { stream: s };
   }
   const s = net.connect({ host, port, localAddress: o.localAddress });
   s.setNoDelay(true);
   s.once('connect', onOpen);
-  return { stream: s, socket: s };
+  return { stream: s };
 }

@@ -1,22 +1,10 @@
+import { THEME_CSS } from '../web/page.js';
+
 /** The report's stylesheet: the live dashboard's look (src/web/page.ts), for a static page that is also printed. */
-export const REPORT_CSS = `
-:root {
-  --bg: #f4f6f9; --panel: #ffffff; --text: #1c2433; --muted: #667085; --border: #e3e7ee;
-  --accent: #4f46e5; --good: #0f9f6e; --bad: #d92d20; --warn: #dc8a06; --track: #e6e9f0;
-  --grid: rgba(28, 36, 51, 0.08); --axis: #667085;
-  --c-devices: #4f46e5; --c-target: #98a2b3; --c-sent: #2e90fa; --c-received: #12b76a; --c-failed: #f04438;
-  --c-p50: #12b76a; --c-p95: #f79009; --c-p99: #f04438;
-  --band-ramp: rgba(46, 144, 250, 0.07); --band-drain: rgba(247, 144, 9, 0.09);
-}
+export const REPORT_CSS = `${THEME_CSS}
+:root { --band-ramp: rgba(46, 144, 250, 0.07); --band-drain: rgba(247, 144, 9, 0.09); }
 @media (prefers-color-scheme: dark) {
-  :root {
-    --bg: #0f1419; --panel: #171d26; --text: #e6e9ef; --muted: #98a2b3; --border: #263040;
-    --accent: #818cf8; --good: #32d583; --bad: #f97066; --warn: #fdb022; --track: #263040;
-    --grid: rgba(230, 233, 239, 0.08); --axis: #98a2b3;
-    --c-devices: #818cf8; --c-target: #667085; --c-sent: #53b1fd; --c-received: #32d583; --c-failed: #f97066;
-    --c-p50: #32d583; --c-p95: #fdb022; --c-p99: #f97066;
-    --band-ramp: rgba(83, 177, 253, 0.08); --band-drain: rgba(253, 176, 34, 0.08);
-  }
+  :root { --band-ramp: rgba(83, 177, 253, 0.08); --band-drain: rgba(253, 176, 34, 0.08); }
 }
 * { box-sizing: border-box; }
 html, body { margin: 0; }

@@ -1,4 +1,5 @@
 import * as hdr from 'hdr-histogram-js';
+import type { IntervalLatency } from './summary.js';
 
 /**
  * Latency histograms record microseconds (integers) so sub-millisecond delays keep their precision;
@@ -72,14 +73,7 @@ export function percentileMs(h: Histogram, p: number): number {
 }
 
 /** The per-interval latency figures of intervals.jsonl, from one interval's histogram. */
-export function intervalLatency(h: Histogram): {
-  count: number;
-  p50: number;
-  p90: number;
-  p95: number;
-  p99: number;
-  max: number;
-} {
+export function intervalLatency(h: Histogram): IntervalLatency {
   return {
     count: h.totalCount,
     p50: percentileMs(h, 50),

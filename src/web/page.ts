@@ -158,7 +158,8 @@ export function renderPage(p: PageInput): string {
 `;
 }
 
-const PAGE_CSS = `
+/** The colors of the dashboard and the report (light and dark), one palette for both. */
+export const THEME_CSS = `
 :root {
   --bg: #f4f6f9; --panel: #ffffff; --text: #1c2433; --muted: #667085; --border: #e3e7ee;
   --accent: #4f46e5; --good: #0f9f6e; --bad: #d92d20; --warn: #dc8a06; --track: #e6e9f0;
@@ -175,6 +176,9 @@ const PAGE_CSS = `
     --c-p50: #32d583; --c-p95: #fdb022; --c-p99: #f97066;
   }
 }
+`;
+
+const PAGE_CSS = `${THEME_CSS}
 * { box-sizing: border-box; }
 html, body { margin: 0; }
 body {

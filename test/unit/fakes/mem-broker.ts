@@ -63,7 +63,7 @@ export class MemBroker {
     server.on('end', () => server.end()); // like a broker: the client's DISCONNECT + FIN closes the connection
     this.peers.push(peer);
     queueMicrotask(onOpen);
-    return { stream: client, socket: undefined };
+    return { stream: client };
   };
 }
 
