@@ -3,9 +3,10 @@
  * Prints one JSON line: { msgsPerSec, ledgerBytesPerDevice, ... }.
  * usage: node --import tsx bench/consumer.ts [messages=2000000] [devices=100000]
  */
+
+import { systemClock } from '../src/clock.js';
 import { Consumer } from '../src/consumer/consumer.js';
 import { Ledger } from '../src/consumer/ledger.js';
-import { systemClock } from '../src/engine/clock.js';
 import { jsonPayload } from '../src/engine/payload.js';
 import { Stats } from '../src/stats/stats.js';
 

@@ -1,6 +1,7 @@
 import { alreadyRaised, checkCapacity, readLimits, reexecWithFileLimit } from '../engine/limits.js';
 import { FleetloadError } from '../errors.js';
 import { rawTcpAvailable } from '../mqtt/raw-tcp.js';
+import type { Output } from '../run/output.js';
 import { formatDuration } from '../scenario/duration.js';
 import { loadScenario, redactSecrets } from '../scenario/load.js';
 import { type Scenario, scenarioJsonSchema } from '../scenario/schema.js';
@@ -12,7 +13,6 @@ import type { Dashboard } from '../web/server.js';
 import { parseRunArgs } from './args.js';
 import { MAIN_HELP, RUN_HELP } from './help.js';
 import { Interrupts } from './interrupts.js';
-import type { RunListener } from './run.js';
 
 export interface CliIo {
   env: NodeJS.ProcessEnv;
@@ -175,8 +175,8 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
   interrupts.listen();
   // the fleet's current target: stages and live changes move it away from --devices
   let target = (): number => scenario.devices;
-  const listener: RunListener = {
-    started: (i) => {
+  const listener: Output = {
+    start: (i) => {
       const control = i.control;
       if (control) target = () => control.targetDevices();
       live.println(`fleetload ${FLEETLOAD_VERSION} · run ${i.runId} · ${i.url} · results in ${i.dir}`);

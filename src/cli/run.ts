@@ -1,14 +1,15 @@
 import { type EmbeddedBroker, startEmbeddedBroker } from '../broker/embedded.js';
+import { type Clock, systemClock } from '../clock.js';
 import { Consumer } from '../consumer/consumer.js';
 import { sourceFromScenario } from '../consumer/open.js';
 import { redactUrl, type Source } from '../consumer/source.js';
-import { type Clock, systemClock } from '../engine/clock.js';
 import { Engine } from '../engine/engine.js';
 import { FleetloadError } from '../errors.js';
+import type { FleetControl, IntervalFigures, Output } from '../run/output.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { Sinks } from '../sinks/index.js';
 import { ResultsFolder } from '../sinks/results.js';
-import { Aggregator, type MergedInterval } from '../stats/aggregate.js';
+import { Aggregator } from '../stats/aggregate.js';
 import { intervalLatency, percentileMs, summarize } from '../stats/histogram.js';
 import { GeneratorMonitor } from '../stats/monitor.js';
 import { Stats } from '../stats/stats.js';
@@ -21,41 +22,12 @@ import { FLEETLOAD_VERSION } from '../version.js';
  * sinks → summary + thresholds. A single-process run is the in-process coordinator with one worker.
  */
 
-export interface IntervalFigures {
-  elapsedMs: number;
-  interval: MergedInterval;
-  /** holes below each device's highest seq seen so far (final loss comes at the end) */
-  gaps: number;
-  cpuPercent: number;
-  eventLoopLagP99Ms: number;
-  phase: 'ramp' | 'steady' | 'drain';
-}
-
-/**
- * Changes the load while a run goes (the dashboard, later the coordinator): fleet size (ramp down at once, up at
- * the spawn rate) and each device's interval. Values are clamped to what the run was planned for.
- */
-export interface FleetControl {
-  readonly maxDevices: number;
-  targetDevices(): number;
-  intervalMs(): number;
-  setTargetDevices(n: number): void;
-  setIntervalMs(ms: number): void;
-}
-
-/** Typed events: the built-in sinks use them, and so can a user's. */
-export interface RunListener {
-  started?(info: { runId: string; url: string; dir: string; control?: FleetControl }): void;
-  interval?(f: IntervalFigures): void;
-  finished?(summary: Summary): void;
-}
-
 export interface RunOptions {
   scenario: Scenario;
   /** the resolved scenario, secrets already redacted, for scenario.yaml */
   resolvedRedacted: Record<string, unknown>;
   thresholds: Threshold[];
-  listeners?: RunListener[];
+  listeners?: Output[];
   clock?: Clock;
   /** resolves when the user asks to stop (Ctrl-C) */
   interrupt?: Promise<void>;
@@ -124,8 +96,7 @@ export async function executeRun(o: RunOptions): Promise<RunResult> {
         log(`interval set to ${eng0.currentIntervalMs} ms`);
       },
     };
-    for (const l of listeners)
-      l.started?.({ runId: s.runId, url: redactUrl(url), dir: results.dir, control });
+    for (const l of listeners) l.start?.({ runId: s.runId, url: redactUrl(url), dir: results.dir, control });
     engine.start();
     const eng = engine;
     const startMs = eng.startAt;
@@ -302,7 +273,7 @@ export async function executeRun(o: RunOptions): Promise<RunResult> {
     await writeReport(results.dir).catch((e: unknown) =>
       log(`report.html not written: ${e instanceof Error ? e.message : String(e)}`),
     );
-    for (const l of listeners) l.finished?.(summary);
+    for (const l of listeners) l.finish?.(summary);
     if (unreachable) throw unreachable;
     return { summary, dir: results.dir };
   } finally {

@@ -1,4 +1,4 @@
-import type { Clock } from '../engine/clock.js';
+import type { Clock } from '../clock.js';
 import type { Stats } from '../stats/stats.js';
 import { type Decoder, makeDecoder } from './decode.js';
 import { Ledger } from './ledger.js';

@@ -1,3 +1,4 @@
+import type { Clock, TimerHandle } from '../clock.js';
 import {
   createIdentityProvider,
   type DeviceIdentity,
@@ -11,7 +12,6 @@ import type { TransportOptions } from '../mqtt/transport.js';
 import { type Scenario, stageTarget } from '../scenario/schema.js';
 import { compileTemplate } from '../scenario/template.js';
 import type { Stats } from '../stats/stats.js';
-import type { Clock, TimerHandle } from './clock.js';
 import { DueQueue } from './due-queue.js';
 import { JsonPacketWriter } from './json-packet.js';
 import { type PayloadBuilder, payloadFor } from './payload.js';

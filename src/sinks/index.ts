@@ -1,6 +1,6 @@
-import type { RunListener } from '../cli/run.js';
-import type { Clock } from '../engine/clock.js';
+import type { Clock } from '../clock.js';
 import type { FleetloadError } from '../errors.js';
+import type { Output } from '../run/output.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { SinksSummary } from '../stats/summary.js';
 import type { InfluxSink } from './influx.js';
@@ -21,7 +21,7 @@ export interface SinkContext {
 }
 
 export interface Sinks {
-  listeners: RunListener[];
+  listeners: Output[];
   /**
    * Resolves with an E_UNREACHABLE error when influxRequired and InfluxDB did not take the first batch; never
    * resolves otherwise. Race it with Ctrl-C to stop the run early; `close` then throws the same error.
@@ -85,7 +85,7 @@ export async function createSinks(s: Scenario, ctx: SinkContext): Promise<Sinks>
     const target = s.influxDb !== undefined ? `database ${s.influxDb}` : `bucket ${s.influxBucket}`;
     log(`influxdb: writing to ${new URL(s.influxUrl).origin} ${target}`);
   }
-  const listeners: RunListener[] = [];
+  const listeners: Output[] = [];
   if (influx) listeners.push(influx);
   if (prometheus) listeners.push(prometheus);
   let closed = false;

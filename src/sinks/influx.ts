@@ -1,8 +1,8 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import type { IntervalFigures, RunListener } from '../cli/run.js';
-import { type Clock, systemClock, type TimerHandle } from '../engine/clock.js';
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { FleetloadError } from '../errors.js';
+import type { IntervalFigures, Output } from '../run/output.js';
 import type { Histogram } from '../stats/histogram.js';
 import type { Summary } from '../stats/summary.js';
 
@@ -266,7 +266,7 @@ export function writeRequest(t: InfluxTarget): { url: string; headers: Record<st
 
 type Outcome = { ok: true } | { ok: false; retry: boolean; why: string };
 
-export class InfluxSink implements RunListener {
+export class InfluxSink implements Output {
   private readonly o: InfluxSinkOptions;
   private readonly clock: Clock;
   private readonly doFetch: typeof fetch;
@@ -324,7 +324,7 @@ export class InfluxSink implements RunListener {
     }
   }
 
-  finished(summary: Summary): void {
+  finish(summary: Summary): void {
     try {
       const line = summaryLine(summary, this.o);
       if (line) this.push([line]);

@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as hdr from 'hdr-histogram-js';
 import { Counter, Gauge, type Metric, Registry } from 'prom-client';
-import type { IntervalFigures, RunListener } from '../cli/run.js';
 import { FleetloadError } from '../errors.js';
+import type { IntervalFigures, Output } from '../run/output.js';
 import type { Histogram } from '../stats/histogram.js';
 import type { CounterName, LatencyName } from '../stats/stats.js';
 import type { Summary } from '../stats/summary.js';
@@ -159,7 +159,7 @@ export interface PrometheusSinkOptions {
   log?: (line: string) => void;
 }
 
-export class PrometheusSink implements RunListener {
+export class PrometheusSink implements Output {
   readonly registry = new Registry();
   /** scrapes of /metrics answered */
   scrapes = 0;
@@ -231,7 +231,7 @@ export class PrometheusSink implements RunListener {
     this.loopLag.set(this.labels, f.eventLoopLagP99Ms / 1000);
   }
 
-  finished(summary: Summary): void {
+  finish(summary: Summary): void {
     this.lost.set(this.labels, summary.messages.lost);
     this.passed.set(this.labels, summary.passed ? 1 : 0);
     this.finishedGauge.set(this.labels, 1);

@@ -1,4 +1,4 @@
-import type { IntervalFigures } from '../cli/run.js';
+import type { IntervalFigures } from '../run/output.js';
 import { type Histogram, percentileMs as percentileOrZero } from '../stats/histogram.js';
 
 /**

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP } from 'node:net';
-import type { FleetControl, RunListener } from '../cli/run.js';
 import { FleetloadError } from '../errors.js';
+import type { FleetControl, Output } from '../run/output.js';
 import { redactSecrets } from '../scenario/load.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { Summary } from '../stats/summary.js';
@@ -46,7 +46,7 @@ export interface DashboardOptions {
 
 export interface Dashboard {
   url: string;
-  listener: RunListener;
+  listener: Output;
   close(): Promise<void>;
 }
 
@@ -320,8 +320,8 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   const port = (server.address() as AddressInfo).port;
   const url = `http://${urlHost(opts.host)}:${port}/`;
 
-  const listener: RunListener = {
-    started(info) {
+  const listener: Output = {
+    start(info) {
       meta = { runId: info.runId, broker: redactSecrets(info.url) };
       broadcast(event('meta', meta));
       control = info.control;
@@ -331,7 +331,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       if (f.phase === 'drain') draining = true;
       broadcast(pointEvent(series.add(f, fleetNow())));
     },
-    finished(s) {
+    finish(s) {
       summary = redactSecrets(s);
       broadcast(event('summary', summary));
     },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import type { FleetControl, IntervalFigures } from '../../src/cli/run.js';
+import type { FleetControl, IntervalFigures } from '../../src/run/output.js';
 import { scenarioInput, toScenario } from '../../src/scenario/schema.js';
 import { Aggregator } from '../../src/stats/aggregate.js';
 import { Stats } from '../../src/stats/stats.js';
@@ -156,7 +156,7 @@ test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary sh
     const origin = new URL(d.url).origin;
     const agg = new Aggregator();
     const rnd = prng(42);
-    d.listener.started?.({
+    d.listener.start?.({
       runId: s.runId,
       url: 'mqtts://fleet:very-secret@iot.example.com:8883',
       dir: '/tmp/x',
@@ -226,7 +226,7 @@ test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary sh
     assert.equal(await text('phase'), 'stopping');
 
     // the end: the summary replaces the live state
-    d.listener.finished?.(summary(s.runId, 'mqtts://fleet:***@iot.example.com:8883'));
+    d.listener.finish?.(summary(s.runId, 'mqtts://fleet:***@iot.example.com:8883'));
     await page.waitForSelector('#summary:not([hidden])', { timeout: 5000 });
     assert.equal(await text('phase'), 'failed');
     const box = await text('summary');
@@ -317,7 +317,7 @@ test('dashboard in Chromium: the Load controls change the running fleet and show
     assert.equal(await disabled('load-fields'), true, 'Load enabled before the run started');
     assert.equal(await page.getAttribute('#load-devices', 'max'), '200');
 
-    d.listener.started?.({
+    d.listener.start?.({
       runId: s.runId,
       url: 'mqtts://fleet:***@iot.example.com:8883',
       dir: '/tmp/x',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FakeClock } from '../../src/clock.js';
 import { Consumer } from '../../src/consumer/consumer.js';
-import { FakeClock } from '../../src/engine/clock.js';
 import { Aggregator } from '../../src/stats/aggregate.js';
 import { Stats } from '../../src/stats/stats.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FakeClock } from '../../src/engine/clock.js';
+import { FakeClock } from '../../src/clock.js';
 import { Engine, type EngineOptions } from '../../src/engine/engine.js';
 import { scenarioInput, toScenario } from '../../src/scenario/schema.js';
 import { Stats } from '../../src/stats/stats.js';

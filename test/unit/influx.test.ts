@@ -3,9 +3,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import type { IntervalFigures } from '../../src/cli/run.js';
-import { FakeClock } from '../../src/engine/clock.js';
+import { FakeClock } from '../../src/clock.js';
 import { FleetloadError } from '../../src/errors.js';
+import type { IntervalFigures } from '../../src/run/output.js';
 import {
   escapeMeasurement,
   escapeTag,
@@ -279,7 +279,7 @@ describe('InfluxSink against a local HTTP server', () => {
       gzip: false,
     });
     k.interval(figures({ latencies: full }));
-    k.finished(summary());
+    k.finish(summary());
     await k.close();
     assert.equal(s.requests[0]?.url, '/api/v2/write?org=acme&bucket=loadtests&precision=ms');
     assert.equal(s.requests[0]?.headers.authorization, 'Token tok-123');
@@ -434,7 +434,7 @@ describe('InfluxSink against a local HTTP server', () => {
       user: 'u',
     });
     k.interval(figures());
-    k.finished(summary());
+    k.finish(summary());
     await until(() => k.stats.failedBatches >= 1, 'a refused connection');
     await k.close();
     assert.equal(k.stats.written, 0);
@@ -490,7 +490,7 @@ describe('InfluxSink against a local HTTP server', () => {
     const k = sink({ url: s.url, required: true, retryBaseMs: 10, closeTimeoutMs: 200 });
     k.interval(figures());
     await until(() => k.stats.written === 2, 'first batch');
-    k.finished(summary());
+    k.finish(summary());
     await assert.rejects(k.close(), (e: unknown) => {
       assert.ok(e instanceof FleetloadError);
       assert.equal(e.code, 'E_UNREACHABLE');

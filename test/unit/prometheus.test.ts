@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
-import type { IntervalFigures } from '../../src/cli/run.js';
 import { FleetloadError } from '../../src/errors.js';
+import type { IntervalFigures } from '../../src/run/output.js';
 import { loadScenario } from '../../src/scenario/load.js';
 import { createSinks } from '../../src/sinks/index.js';
 import {
@@ -136,7 +136,7 @@ describe('PrometheusSink', () => {
     assert.equal(sample(text, 'fleetload_run_finished'), 0);
     assert.match(text, /# TYPE fleetload_e2e_delay_seconds histogram/);
     assert.match(text, /# TYPE fleetload_messages_sent_total counter/);
-    sink.finished({ messages: { lost: 1 }, passed: true } as Summary);
+    sink.finish({ messages: { lost: 1 }, passed: true } as Summary);
     text = await sink.metrics();
     assert.equal(sample(text, 'fleetload_messages_lost'), 1);
     assert.equal(sample(text, 'fleetload_run_finished'), 1);

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import type { FleetControl, IntervalFigures } from '../../src/cli/run.js';
 import { FleetloadError } from '../../src/errors.js';
+import type { FleetControl, IntervalFigures } from '../../src/run/output.js';
 import { type Scenario, scenarioInput, toScenario } from '../../src/scenario/schema.js';
 import { Aggregator } from '../../src/stats/aggregate.js';
 import { newHistogram, recordMs } from '../../src/stats/histogram.js';
@@ -213,7 +213,7 @@ test('stream: a new client gets the history, then one point per interval with pl
   await withDashboard(async (d) => {
     assert.match(d.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
     const agg = new Aggregator();
-    d.listener.started?.({
+    d.listener.start?.({
       runId: 'web-r1',
       url: `mqtt://alice:${URL_PASSWORD}@broker.example:1883`,
       dir: '/tmp/x',
@@ -316,7 +316,7 @@ test('stream: a new client gets the history, then one point per interval with pl
 
       // /api/summary is 404 until the run has finished; then the summary goes to every stream
       assert.equal((await fetch(new URL('/api/summary', d.url))).status, 404);
-      d.listener.finished?.(fakeSummary(scenario()));
+      d.listener.finish?.(fakeSummary(scenario()));
       const [sum] = await stream.until((e) => e.event === 'summary');
       assert.equal(JSON.parse(sum!.data).passed, true);
       const res = await fetch(new URL('/api/summary', d.url));
@@ -454,7 +454,7 @@ test('port in use → FleetloadError E_USAGE that says what to do', async () => 
 test('no secret in any response: page, stream, summary', async () => {
   await withDashboard(async (d) => {
     const agg = new Aggregator();
-    d.listener.started?.({
+    d.listener.start?.({
       runId: 'web-r1',
       url: `mqtt://alice:${URL_PASSWORD}@broker.example:1883`,
       dir: '/tmp/x',
@@ -462,7 +462,7 @@ test('no secret in any response: page, stream, summary', async () => {
     d.listener.interval?.(
       figures(agg, { t: T0 + 1000, sent: 1, received: 1, e2eMs: [1], ackMs: [1], devices: 1 }),
     );
-    d.listener.finished?.(fakeSummary(scenario()));
+    d.listener.finish?.(fakeSummary(scenario()));
     const page = await (await fetch(d.url)).text();
     const stream = openStream(d.url);
     let streamed = '';
@@ -607,7 +607,7 @@ test('POST /api/fleet applies devices and interval through the control; the stre
     assert.equal(early.status, 409);
     assert.match(early.body.error ?? '', /not started/);
 
-    d.listener.started?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
+    d.listener.start?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
     const stream = openStream(d.url);
     try {
       const [first] = await stream.until((e) => e.event === 'fleet');
@@ -659,7 +659,7 @@ test('POST /api/fleet applies devices and interval through the control; the stre
 
       // after the end: 409, and the control is not touched
       const before = calls.length;
-      d.listener.finished?.(fakeSummary(scenario()));
+      d.listener.finish?.(fakeSummary(scenario()));
       const after = await postFleet(d, '{"devices":5}');
       assert.equal(after.status, 409);
       assert.match(after.body.error ?? '', /finished/);
@@ -673,7 +673,7 @@ test('POST /api/fleet applies devices and interval through the control; the stre
 test('POST /api/fleet: 400 with a message for bad values, 415 without JSON, 403 from another origin', async () => {
   await withDashboard(async (d) => {
     const { control, calls } = fakeControl(10, 1000);
-    d.listener.started?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
+    d.listener.start?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
     const bad: Array<[string, RegExp]> = [
       ['{"devices": 11}', /devices must be a whole number from 0 to 10 .*not 11/],
       ['{"devices": -1}', /devices must be a whole number from 0 to 10/],
@@ -755,7 +755,7 @@ test('POST /api/fleet: 400 with a message for bad values, 415 without JSON, 403 
 test('POST /api/fleet: 409 once Stop was pressed or the run drains; the stop path still answers', async () => {
   await withDashboard(async (d, stops) => {
     const { control, calls } = fakeControl(10, 1000);
-    d.listener.started?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
+    d.listener.start?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
     assert.equal((await postFleet(d, '{"devices":3}')).status, 200);
     const stop = await fetch(new URL('/api/stop', d.url), {
       method: 'POST',
@@ -771,7 +771,7 @@ test('POST /api/fleet: 409 once Stop was pressed or the run drains; the stop pat
   });
   await withDashboard(async (d) => {
     const { control, calls } = fakeControl(10, 1000);
-    d.listener.started?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
+    d.listener.start?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
     const f = figures(new Aggregator(), {
       t: T0 + 1000,
       sent: 1,
@@ -786,7 +786,7 @@ test('POST /api/fleet: 409 once Stop was pressed or the run drains; the stop pat
   });
   // a run whose started() brings no control cannot change its load
   await withDashboard(async (d) => {
-    d.listener.started?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x' });
+    d.listener.start?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x' });
     assert.equal((await postFleet(d, '{"devices":5}')).status, 409);
   });
 });
@@ -807,7 +807,7 @@ test('POST /api/fleet: a control that throws is a 500, logged, and the server go
     control.setTargetDevices = () => {
       throw new Error('engine gone');
     };
-    d.listener.started?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
+    d.listener.start?.({ runId: 'web-r1', url: 'mqtt://broker.example:1883', dir: '/tmp/x', control });
     const res = await postFleet(d, '{"devices":5}');
     assert.equal(res.status, 500);
     assert.ok(logged.some((l) => l.includes('engine gone')));
