@@ -8,6 +8,10 @@ export const ExitCode = {
   invalidInput: 2,
   unreachable: 3,
   internal: 4,
+  /** the run did not offer or observe the load it planned (summary.json `valid: false`) */
+  invalidRun: 5,
+  /** a second Ctrl-C: aborted at once, no summary */
+  aborted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -1,12 +1,12 @@
 import { alreadyRaised, checkCapacity, readLimits, reexecWithFileLimit } from '../engine/limits.js';
-import { FleetloadError } from '../errors.js';
+import { ExitCode, FleetloadError } from '../errors.js';
 import { rawTcpAvailable } from '../mqtt/raw-tcp.js';
-import type { Output } from '../run/output.js';
 import { formatDuration } from '../scenario/duration.js';
 import { loadScenario, redactSecrets } from '../scenario/load.js';
 import { type Scenario, scenarioJsonSchema } from '../scenario/schema.js';
-import { formatSummary, LiveLine } from '../sinks/console.js';
+import { formatSummary, LiveLine, terminalOutput } from '../sinks/console.js';
 import type { Sinks } from '../sinks/index.js';
+import type { Summary } from '../stats/summary.js';
 import { parseThreshold } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 import type { Dashboard } from '../web/server.js';
@@ -67,6 +67,40 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         `unknown command "${cmd}"; commands: run, consume, plan, schema, report, compare, certs (fleetload --help)`,
       );
   }
+}
+
+/** report.html from the finished results folder; a failed report never turns a finished run into an error. */
+export async function writeReport(dir: string, log: (line: string) => void): Promise<void> {
+  const report = await import('../report/html.js');
+  await report
+    .writeReport(dir)
+    .catch((e: unknown) => log(`report.html not written: ${e instanceof Error ? e.message : String(e)}`));
+}
+
+/** The exit code of a finished run: 0 passed, 5 invalid (it never passes), 1 a threshold failed or stopped early. */
+export function exitCodeOf(summary: Summary): number {
+  if (summary.passed) return ExitCode.ok;
+  return summary.valid === false ? ExitCode.invalidRun : ExitCode.thresholdFailed;
+}
+
+/**
+ * The summary for people (and summary.json on stdout with --json); when the results folder could not be written
+ * the summary still gets out, with the reason.
+ */
+export function printSummary(
+  io: CliIo,
+  human: CliIo['stdout'],
+  summary: Summary,
+  dir: string,
+  json: boolean,
+  resultsError: string | undefined,
+  command: 'run' | 'consume' = 'run',
+): void {
+  human.write(`${formatSummary(summary, dir, { color: Boolean(human.isTTY), command })}\n`);
+  if (resultsError) {
+    io.stderr.write(`fleetload: the results folder ${dir} is incomplete: ${resultsError}\n`);
+  }
+  if (json) io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 }
 
 function load(argv: string[], io: CliIo) {
@@ -173,51 +207,36 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
     throw e;
   }
   interrupts.listen();
-  // the fleet's current target: stages and live changes move it away from --devices
-  let target = (): number => scenario.devices;
-  const listener: Output = {
-    start: (i) => {
-      const control = i.control;
-      if (control) target = () => control.targetDevices();
-      live.println(`fleetload ${FLEETLOAD_VERSION} · run ${i.runId} · ${i.url} · results in ${i.dir}`);
-    },
-    interval: (f) =>
-      live.update({
-        elapsedMs: f.elapsedMs,
-        runTimeMs: scenario.runTimeMs,
-        devicesConnected: f.interval.devicesConnected,
-        devicesTarget: target(),
-        sentPerSec: (f.interval.counters.sent * 1000) / Math.max(1, f.interval.durationMs),
-        receivedPerSec: (f.interval.counters.received * 1000) / Math.max(1, f.interval.durationMs),
-        ...(f.interval.histograms.e2e.totalCount > 0
-          ? {
-              e2eP50: f.interval.histograms.e2e.getValueAtPercentile(50) / 1000,
-              e2eP99: f.interval.histograms.e2e.getValueAtPercentile(99) / 1000,
-            }
-          : {}),
-        lost: f.gaps,
-        phase: f.phase,
-      }),
-  };
+  const terminal = terminalOutput(live, {
+    runTimeMs: scenario.runTimeMs,
+    devicesTarget: scenario.devices,
+    header: (i) => `fleetload ${FLEETLOAD_VERSION} · run ${i.runId} · ${i.url} · results in ${i.dir}`,
+  });
   try {
     // the engine, MQTT and sinks load only once the input is known to be good: a typo answers at once
-    const { executeRun } = await import('./run.js');
-    const { summary, dir } = await executeRun({
+    const { executeRun } = await import('../run/run.js');
+    const { summary, dir, resultsError } = await executeRun({
       scenario,
-      resolvedRedacted: redactSecrets(resolved),
+      openResults: async () =>
+        (await import('../sinks/results.js')).ResultsFolder.open(
+          scenario.out,
+          scenario.runId,
+          redactSecrets(resolved),
+        ),
       thresholds,
-      listeners: [...(dashboard ? [listener, dashboard.listener] : [listener]), ...sinks.listeners],
+      validity: { accept: scenario.accept, minOffered: scenario.minOffered },
+      outputs: [terminal, ...(dashboard ? [dashboard.listener] : []), ...sinks.listeners],
       // with --influx-required, InfluxDB refusing the first batch stops the run; sinks.close then throws (exit 3)
       interrupt: Promise.race([interrupt, sinks.failure.then(() => {})]),
       sinks,
       log: (line) => live.println(line),
     });
     live.done();
-    human.write(`${formatSummary(summary, dir, { color: Boolean(human.isTTY) })}\n`);
-    if (scenario.json) io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    if (!resultsError) await writeReport(dir, (line) => live.println(line));
+    printSummary(io, human, summary, dir, scenario.json, resultsError);
     // final InfluxDB flush; /metrics stays up for --prometheus-grace (Ctrl-C skips the wait)
     await sinks.close({ interrupted: summary.interrupted === true, cancel: interrupt });
-    return summary.passed ? 0 : 1;
+    return exitCodeOf(summary);
   } finally {
     live.done();
     interrupts.dispose();

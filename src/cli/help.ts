@@ -108,6 +108,9 @@ Output:
       --run-id ID           run identifier: letters, digits, . _ -  (default: time-based)
       --out DIR             results folder root               (default: ./fleetload-results)
       --threshold EXPR      pass/fail rule, repeatable: e2e.p99<500, loss<0.1%  (default: none)
+      --min-offered P       least share of scheduled messages that must be sent (default: 95%)
+      --accept CHECK        accept a failed validity check: connected, offered, observed, saturated
+                            (repeatable; default: none: an invalid run never passes)
       --json                print summary.json to stdout at the end
       --headless            no web dashboard
       --web-host HOST       dashboard address                 (default: 127.0.0.1)
@@ -126,8 +129,10 @@ Time series (InfluxDB, Prometheus; Grafana dashboards in deploy/grafana/):
 
 Exit codes:
   0  run completed and every threshold passed
-  1  a threshold failed
+  1  a threshold failed, or the run was stopped early
   2  invalid input (flags, scenario, files, URLs): nothing started, nothing written
-  3  the system under test could not be reached
-  4  internal error (a bug)
+  3  the system under test could not be reached (no device connected, or the consumer could not attach)
+  4  internal error (a bug): one line naming the log file with the stack
+  5  the run is invalid: it did not offer or observe the load it planned (see --accept)
+  130  aborted by a second Ctrl-C (no summary)
 `;

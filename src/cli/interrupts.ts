@@ -1,5 +1,10 @@
+import { ExitCode } from '../errors.js';
+
+/** Ctrl-C, `kill`, and a closed terminal (SIGHUP, e.g. an ssh session that drops) all stop gracefully. */
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /**
- * Ctrl-C and SIGTERM for a long command (`run`, `consume`): the first one asks for a graceful stop and says what
+ * Ctrl-C, SIGTERM and SIGHUP for a long command (`run`, `consume`): the first one asks for a graceful stop and says what
  * happens now, a second one aborts at once (exit 130). Other ways to stop (the dashboard's Stop) go through
  * `request`, so a Ctrl-C after them aborts too.
  */
@@ -12,7 +17,7 @@ export class Interrupts {
   private readonly onSignal = (): void => {
     if (this.count > 0) {
       this.stderr.write('fleetload: aborted\n');
-      process.exit(130);
+      process.exit(ExitCode.aborted);
     }
     this.request(this.stopping);
   };
@@ -39,12 +44,10 @@ export class Interrupts {
   }
 
   listen(): void {
-    this.signals.on('SIGINT', this.onSignal);
-    this.signals.on('SIGTERM', this.onSignal);
+    for (const sig of SIGNALS) this.signals.on(sig, this.onSignal);
   }
 
   dispose(): void {
-    this.signals.off('SIGINT', this.onSignal);
-    this.signals.off('SIGTERM', this.onSignal);
+    for (const sig of SIGNALS) this.signals.off(sig, this.onSignal);
   }
 }

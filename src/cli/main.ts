@@ -1,17 +1,58 @@
 #!/usr/bin/env node
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ExitCode, isFleetloadError } from '../errors.js';
+import { currentRun } from '../run/current.js';
 import { runCli } from './commands.js';
 
 /**
  * The entry point: the only place that exits. Commands throw FleetloadError for user mistakes (one line, the
- * documented exit code, no stack) and anything else is a bug (exit 4 with the stack). Cleanup (devices,
- * embedded broker, sinks) has run in the commands' finally blocks before we get here.
+ * documented exit code, no stack). Anything else is a bug, wherever it is thrown — a command, a timer, a promise
+ * nobody awaited: exit 4 with one line naming the results folder and a log file that holds the stack. Cleanup
+ * (devices, sinks) has run in the commands' finally blocks when a command throws; the embedded broker exits by
+ * itself when this process goes (it watches its IPC channel), so no child outlives a crash.
  */
 function exit(code: number): void {
   settled = true;
   // let stdout/stderr drain (pipes are asynchronous), then leave even if a library kept a handle open
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
+
+/** Writes the stack where a person will find it: the results folder of the run, else the temp folder. */
+function crashLog(e: Error): string {
+  const text = `fleetload internal error at ${new Date().toISOString()}\n${e.stack ?? e.message}\n`;
+  const name = `fleetload-crash-${process.pid}.log`;
+  for (const dir of [currentRun.resultsDir, tmpdir()]) {
+    if (dir === undefined) continue;
+    const path = join(dir, name);
+    try {
+      writeFileSync(path, text);
+      return path;
+    } catch {
+      // try the next place
+    }
+  }
+  return '(no log: neither the results folder nor the temp folder is writable)';
+}
+
+let crashed = false;
+function internalError(err: unknown): void {
+  if (crashed) return;
+  crashed = true;
+  settled = true;
+  const e = err instanceof Error ? err : new Error(String(err));
+  const log = crashLog(e);
+  const where = currentRun.resultsDir ? `; results so far in ${currentRun.resultsDir}` : '';
+  process.stderr.write(
+    `fleetload: internal error (a bug, please report it with ${log}): ${e.message}${where}\n`,
+  );
+  // synchronous: a crash may leave the event loop in any state
+  process.exit(ExitCode.internal);
+}
+
+process.on('uncaughtException', internalError);
+process.on('unhandledRejection', internalError);
 
 // A command awaiting something that can never happen (no timer, no socket left) would let Node exit 0 with nothing
 // written: treat that as the bug it is.
@@ -30,14 +71,8 @@ runCli(process.argv.slice(2), {
   stderr: process.stderr,
   cwd: process.cwd(),
 }).then(exit, (err: unknown) => {
-  if (isFleetloadError(err)) {
+  if (isFleetloadError(err) && err.code !== 'E_INTERNAL') {
     process.stderr.write(`fleetload: ${err.message}\n`);
     exit(err.exitCode);
-  } else {
-    const e = err instanceof Error ? err : new Error(String(err));
-    process.stderr.write(
-      `fleetload: internal error (a bug, please report it): ${e.message}\n${e.stack ?? ''}\n`,
-    );
-    exit(ExitCode.internal);
-  }
+  } else internalError(err);
 });

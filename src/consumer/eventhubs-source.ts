@@ -248,6 +248,13 @@ export class EventHubsSource implements Source {
     this.last = new Map();
   }
 
+  /** The sequence number checkpointed per partition (none without a checkpoint store). */
+  checkpoints(): Record<string, number> | undefined {
+    return this.o.storageConnectionString || this.o.checkpointStore
+      ? Object.fromEntries(this.checkpointed)
+      : undefined;
+  }
+
   /** Checkpoints what the last mark covered (the events of intervals that reached the sinks). */
   commit(): Promise<void> {
     const batch = this.marked;

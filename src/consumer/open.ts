@@ -117,6 +117,10 @@ class LazySource implements Source {
     await this.inner?.commit();
   }
 
+  checkpoints(): Record<string, number> | undefined {
+    return this.inner?.checkpoints?.();
+  }
+
   async close(): Promise<void> {
     await this.inner?.close();
   }

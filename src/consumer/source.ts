@@ -37,6 +37,8 @@ export interface Source {
   markInterval(): void;
   /** the last marked interval reached the sinks: checkpoint it (no-op for sources without checkpoints) */
   commit(): Promise<void>;
+  /** the last sequence number checkpointed per partition, for sources with checkpoints (Event Hubs) */
+  checkpoints?(): Record<string, number> | undefined;
   close(): Promise<void>;
 }
 

@@ -14,6 +14,13 @@ export interface IntervalFigures {
   interval: MergedInterval;
   /** holes below each device's highest seq seen so far (final loss comes at the end) */
   gaps: number;
+  /**
+   * messages sent before the previous interval ended and not received yet (a run with a generator and a
+   * consumer): what may be lost, knowable from the first second on (a consumer on the wrong broker shows here)
+   */
+  overdue?: number;
+  /** distinct devices the consumer has heard from */
+  devicesSeen?: number;
   cpuPercent: number;
   eventLoopLagP99Ms: number;
   phase: Phase;

@@ -70,6 +70,8 @@ const kinds: Record<Key, OptionKind> = {
   webHost: 'string',
   webPort: 'number',
   thresholds: 'list',
+  accept: 'list',
+  minOffered: 'string',
   workers: 'number',
   json: 'boolean',
   keepalive: 'string',

@@ -2,6 +2,10 @@ import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
 import { templateProblems } from './template.js';
 
+/** Validity checks of a run (src/run/verdict.ts) that a user may accept when they fail. */
+export const VALIDITY_CHECKS = ['connected', 'offered', 'observed', 'saturated'] as const;
+export type ValidityCheck = (typeof VALIDITY_CHECKS)[number];
+
 /**
  * The scenario as a user writes it (YAML file, flags, FLEETLOAD_* env): camelCase keys, durations as text.
  * One schema validates every source after merging; unknown keys are rejected.
@@ -214,6 +218,19 @@ export const scenarioInput = z.strictObject({
   webHost: z.string().min(1).default('127.0.0.1'),
   webPort: z.number().int().min(0).max(65535).default(8089),
   thresholds: z.array(z.string().min(1)).default([]),
+  accept: z
+    .array(z.enum(VALIDITY_CHECKS))
+    .default([])
+    .describe(
+      'validity checks to accept when they fail (the run may then pass): connected, offered, observed, saturated',
+    ),
+  minOffered: z
+    .union([
+      z.number().min(0).max(1),
+      z.string().regex(/^(100|\d{1,2})(\.\d+)?%$/, 'must be a percentage such as 95% (or a fraction 0..1)'),
+    ])
+    .default('95%')
+    .describe('the least share of scheduled messages that must be sent for the run to be valid'),
   workers: z.number().int().min(1).max(1, 'only 1 local worker is supported in this version').default(1),
   json: z.boolean().default(false),
   keepalive: duration((ms) =>
@@ -362,6 +379,9 @@ export interface Scenario {
   webHost: string;
   webPort: number;
   thresholds: string[];
+  accept: ValidityCheck[];
+  /** fraction 0..1 */
+  minOffered: number;
   workers: number;
   json: boolean;
   keepaliveMs: number;
@@ -447,6 +467,8 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     webHost: p.webHost,
     webPort: p.webPort,
     thresholds: p.thresholds,
+    accept: p.accept,
+    minOffered: typeof p.minOffered === 'number' ? p.minOffered : Number(p.minOffered.slice(0, -1)) / 100,
     workers: p.workers,
     json: p.json,
     keepaliveMs: ms(p.keepalive),

@@ -1,3 +1,4 @@
+import type { Output, RunInfo } from '../run/output.js';
 import type { LatencySummary } from '../stats/histogram.js';
 import type { Summary } from '../stats/summary.js';
 import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
@@ -18,7 +19,49 @@ export interface LiveFigures {
   e2eP50?: number;
   e2eP99?: number;
   lost: number;
+  /** sent over a second ago and not received yet (a run with a consumer) */
+  overdue?: number;
   phase: 'ramp' | 'steady' | 'drain';
+}
+
+/**
+ * The terminal as a run output: the live line from every interval. `header` is said once at the start; the
+ * devices shown are the fleet's current target (stages and live changes move it), or for a consumer alone the
+ * devices heard from.
+ */
+export function terminalOutput(
+  live: LiveLine,
+  o: { runTimeMs: number; header: (info: RunInfo) => string; devicesTarget: number },
+): Output {
+  let target = (): number => o.devicesTarget;
+  return {
+    name: 'terminal',
+    start: (info) => {
+      const control = info.control;
+      if (control) target = () => control.targetDevices();
+      live.println(o.header(info));
+    },
+    interval: (f) => {
+      const i = f.interval;
+      const perSec = (n: number) => (n * 1000) / Math.max(1, i.durationMs);
+      const e2e = i.histograms.e2e;
+      const seen = f.devicesSeen;
+      live.update({
+        elapsedMs: f.elapsedMs,
+        runTimeMs: o.runTimeMs,
+        devicesConnected: seen ?? i.devicesConnected,
+        devicesTarget: seen ?? target(),
+        sentPerSec: perSec(i.counters.sent),
+        receivedPerSec: perSec(i.counters.received),
+        ...(e2e.totalCount > 0
+          ? { e2eP50: e2e.getValueAtPercentile(50) / 1000, e2eP99: e2e.getValueAtPercentile(99) / 1000 }
+          : {}),
+        lost: f.gaps,
+        ...(f.overdue !== undefined ? { overdue: f.overdue } : {}),
+        phase: f.phase,
+      });
+    },
+  };
 }
 
 export type LiveStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -105,6 +148,9 @@ function liveSegments(v: LiveFigures): Segment[] {
     { text: `received ${rate(v.receivedPerSec)}/s`, rank: 4 },
     { text: e2e, rank: 5 },
     { text: `lost ${int(v.lost)}`, rank: 3 },
+    ...(v.overdue !== undefined && v.overdue > v.lost
+      ? [{ text: `overdue ${int(v.overdue)}`, rank: 3 }]
+      : []),
   ];
 }
 
@@ -138,7 +184,12 @@ function fit(segments: Segment[], width: number): string {
 export interface SummaryFormatOptions {
   /** ANSI colors (only on a TTY) */
   color?: boolean;
+  /** `consume`: a consumer alone, without the producer's rows (default `run`) */
+  command?: 'run' | 'consume';
 }
+
+/** error kinds listed in the summary before "… and N more" */
+const MAX_ERROR_KINDS = 6;
 
 const ansi = (code: string) => (on: boolean, s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
 const bold = ansi('1');
@@ -153,28 +204,40 @@ export function formatSummary(s: Summary, resultsDir?: string, opts: SummaryForm
   const lines: string[] = [];
   const label = (name: string) => name.padEnd(11);
 
+  const consume = opts.command === 'consume';
   const durationMs = Date.parse(s.endedAt) - Date.parse(s.startedAt);
   lines.push(
-    bold(c, `fleetload run ${s.runId}`) +
+    bold(c, `fleetload ${consume ? 'consume' : 'run'} ${s.runId}`) +
       ` · ${Number.isFinite(durationMs) ? seconds(durationMs) : '?'}` +
-      ` · ${s.scenario.host} · QoS ${s.scenario.qos} · MQTT ${s.scenario.mqttVersion}`,
+      ` · ${s.scenario.host} · QoS ${s.scenario.qos}` +
+      (consume ? '' : ` · MQTT ${s.scenario.mqttVersion}`),
   );
-  lines.push(
-    label('devices') +
-      `target ${int(s.devices.target)} · peak ${int(s.devices.connectedPeak)} · ` +
-      `connect failures ${int(s.devices.connectFailures)} · reconnects ${int(s.devices.reconnects)}`,
-  );
-  lines.push(
-    label('messages') +
-      `scheduled ${int(m.scheduled)} · sent ${int(m.sent)} · acked ${int(m.acked)} · failed ${int(m.failed)} · ` +
-      `unconfirmed ${int(m.unconfirmed)}`,
-  );
+  if (!consume) {
+    lines.push(
+      label('devices') +
+        `target ${int(s.devices.target)} · peak ${int(s.devices.connectedPeak)} · ` +
+        `connect failures ${int(s.devices.connectFailures)} · reconnects ${int(s.devices.reconnects)}`,
+    );
+    lines.push(
+      label('messages') +
+        `scheduled ${int(m.scheduled)} · sent ${int(m.sent)} · acked ${int(m.acked)} · failed ${int(m.failed)} · ` +
+        `unconfirmed ${int(m.unconfirmed)}`,
+    );
+  }
   const lost = `lost ${int(m.lost)}${m.sent > 0 ? ` (${percent((m.lost * 100) / m.sent)})` : ''}`;
   lines.push(
-    label('') +
+    label(consume ? 'messages' : '') +
       `received ${int(m.received)} · ${m.lost > 0 ? red(c, lost) : lost} · duplicated ${int(m.duplicated)} · ` +
       `reordered ${int(m.reordered)} · foreign ${int(m.foreign)}`,
   );
+  if (!consume && m.scheduled > 0) {
+    // delivery against what was sent and against what the plan scheduled: unsent messages count in the second
+    const unique = Math.max(0, m.received - m.duplicated - m.foreign);
+    const ofSent = m.sent > 0 ? percent((unique * 100) / m.sent) : '–';
+    lines.push(
+      `${label('')}delivered ${ofSent} of sent · ${percent((unique * 100) / m.scheduled)} of scheduled`,
+    );
+  }
 
   lines.push(`${'latency ms'.padEnd(13)}${['p50', 'p95', 'p99', 'max'].map((h) => h.padStart(9)).join('')}`);
   const latencyRow = (name: string, l: LatencySummary) =>
@@ -183,11 +246,15 @@ export function formatSummary(s: Summary, resultsDir?: string, opts: SummaryForm
       ? `${'–'.padStart(9).repeat(4)}   no samples`
       : [l.p50, l.p95, l.p99, l.max].map((v) => num(v).padStart(9)).join('') + `   n=${int(l.count)}`);
   lines.push(latencyRow('e2e', s.latency.e2e));
-  lines.push(latencyRow('publishAck', s.latency.publishAck));
-  lines.push(latencyRow('connect', s.latency.connect));
+  if (!consume) {
+    lines.push(latencyRow('publishAck', s.latency.publishAck));
+    lines.push(latencyRow('connect', s.latency.connect));
+  }
 
   lines.push(
-    `${label('rates')}sent ${rate(s.rates.sentPerSec)}/s · received ${rate(s.rates.receivedPerSec)}/s`,
+    label('rates') +
+      (consume ? '' : `sent ${rate(s.rates.sentPerSec)}/s · `) +
+      `received ${rate(s.rates.receivedPerSec)}/s`,
   );
   lines.push(...generatorHealth(s, c).map((line, i) => label(i === 0 ? 'generator' : '') + line));
 
@@ -195,22 +262,30 @@ export function formatSummary(s: Summary, resultsDir?: string, opts: SummaryForm
     lines.push(`${label('errors')}none`);
   } else {
     const top = [...s.errors].sort((a, b) => b.count - a.count);
-    top.slice(0, 3).forEach((e, i) => {
+    // every kind when they fit; "… and 1 more" would hide the one line that may explain the loss
+    const shown = top.length <= MAX_ERROR_KINDS ? top.length : MAX_ERROR_KINDS - 1;
+    top.slice(0, shown).forEach((e, i) => {
       lines.push(`${label(i === 0 ? 'errors' : '')}${int(e.count)} × ${e.kind} ${e.code} (${e.reason})`);
     });
-    if (top.length > 3) lines.push(`${label('')}… and ${top.length - 3} more kinds (see summary.json)`);
+    if (top.length > shown)
+      lines.push(`${label('')}… and ${top.length - shown} more kinds (see summary.json)`);
   }
 
   if (s.thresholds.length > 0) {
     lines.push('thresholds');
     for (const t of s.thresholds) {
       const mark = t.passed ? green(c, '✓') : red(c, '✗');
-      lines.push(`  ${mark} ${t.expr.padEnd(24)} observed ${num(t.value)}${thresholdUnit(t.expr)}`);
+      const observed = t.noData
+        ? 'no data (nothing was measured)'
+        : `observed ${num(t.value)}${thresholdUnit(t.expr)}`;
+      lines.push(`  ${mark} ${t.expr.padEnd(24)} ${observed}`);
     }
   }
 
   const failed = s.thresholds.filter((t) => !t.passed).length;
-  let verdict = s.passed ? green(c, bold(c, 'PASSED')) : red(c, bold(c, 'FAILED'));
+  const invalid = s.valid === false;
+  let verdict = s.passed ? green(c, bold(c, 'PASSED')) : red(c, bold(c, invalid ? 'INVALID' : 'FAILED'));
+  if (invalid) verdict += `: ${(s.invalid ?? []).join('; ')}`;
   if (failed > 0) verdict += ` — ${failed} of ${s.thresholds.length} thresholds failed`;
   if (s.interrupted) verdict += ` · ${yellow(c, 'INTERRUPTED')} (stopped early; the run did not complete)`;
   lines.push(verdict);

@@ -17,6 +17,16 @@ export const TIMESERIES_HEADER =
   'time,devices_connected,sent,acked,failed,received,lost,e2e_p50,e2e_p95,e2e_p99,ack_p50,ack_p99';
 
 const FLUSH_EVERY_MS = 1000;
+/** what a run writes into its folder: removed from the folder of a crashed run before a new run with its id */
+const RUN_FILES = [
+  'timeseries.csv',
+  'intervals.jsonl',
+  'scenario.yaml',
+  'histograms',
+  'report.html',
+  'ledger.bin',
+  'consumer.json',
+];
 const HISTOGRAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 export class ResultsFolder {
@@ -37,7 +47,8 @@ export class ResultsFolder {
 
   /**
    * Creates `<outRoot>/<runId>/` and starts timeseries.csv with its header. Refuses a folder that already holds
-   * a summary.json (a finished run); a folder without one (a crashed run with the same id) is reused.
+   * a summary.json (a finished run); a folder without one (a crashed run with the same id) is started clean: none
+   * of the dead run's files may mix into the new run's report.
    */
   static async create(outRoot: string, runId: string): Promise<ResultsFolder> {
     const dir = join(outRoot, runId);
@@ -50,6 +61,7 @@ export class ResultsFolder {
     const folder = new ResultsFolder(dir);
     try {
       await mkdir(dir, { recursive: true });
+      for (const f of RUN_FILES) await rm(join(dir, f), { recursive: true, force: true });
       await writeFile(folder.csvPath, `${TIMESERIES_HEADER}\n`);
     } catch (e) {
       throw new FleetloadError(
@@ -61,6 +73,23 @@ export class ResultsFolder {
       );
     }
     return folder;
+  }
+
+  /**
+   * `create`, then scenario.yaml. When that fails (a full disk at the start) nothing is left behind: a folder
+   * this call made is removed again.
+   */
+  static async open(outRoot: string, runId: string, scenario: unknown): Promise<ResultsFolder> {
+    const existed = await exists(join(outRoot, runId));
+    const folder = await ResultsFolder.create(outRoot, runId);
+    try {
+      await folder.writeScenario(scenario);
+      return folder;
+    } catch (e) {
+      await folder.close().catch(() => {});
+      if (!existed) await rm(folder.dir, { recursive: true, force: true }).catch(() => {});
+      throw e;
+    }
   }
 
   /** Writes scenario.yaml from an already-redacted scenario object. */
@@ -122,6 +151,11 @@ export class ResultsFolder {
     await this.guard('histograms', () => mkdir(join(this.dir, 'histograms'), { recursive: true }));
     for (const [name, h] of entries)
       await this.write(join('histograms', `${name}.hdr`), `${encodeHistogram(h)}\n`);
+  }
+
+  /** Writes one more file of the run (ledger.bin, consumer.json) into the folder. */
+  writeFile(name: string, data: string | Buffer): Promise<void> {
+    return this.guard(name, () => writeFile(join(this.dir, name), data));
   }
 
   /** Writes summary.json (2-space JSON) atomically: a temporary file, then a rename. */

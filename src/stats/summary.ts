@@ -41,6 +41,13 @@ export interface Summary {
   generator: { cpuPercentPeak: number; eventLoopLagP99: number; saturated: boolean };
   errors: ErrorEntry[];
   thresholds: ThresholdResult[];
+  /**
+   * false when the run did not offer or observe the load it planned (no device connected, most of the schedule
+   * never sent, a consumer that received nothing, a saturated generator); such a run never passes
+   */
+  valid?: boolean;
+  /** why the run is invalid, one line per failed check (`offered: …`) */
+  invalid?: string[];
   passed: boolean;
   /** time-series sinks in use: InfluxDB lines written/dropped and failed requests, Prometheus scrapes */
   sinks?: SinksSummary;
@@ -55,6 +62,8 @@ export interface ThresholdResult {
   expr: string;
   value: number;
   passed: boolean;
+  /** the metric had no samples (a latency of nothing, a ratio of 0): the threshold fails, value is 0 */
+  noData?: true;
 }
 
 /** One row of timeseries.csv (one per second). */
@@ -99,6 +108,8 @@ export interface IntervalRecord {
   eventLoopLagP99Ms: number;
   latency: {
     e2e: IntervalLatency;
+    /** delay from the producer's actual send time (when the payload carries sentTs) */
+    e2eSend?: IntervalLatency;
     publishAck: IntervalLatency;
     connect: IntervalLatency;
     scheduleLag: IntervalLatency;

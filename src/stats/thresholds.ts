@@ -74,20 +74,23 @@ const uniqueReceived = (s: Summary): number =>
   Math.max(0, s.messages.received - s.messages.duplicated - s.messages.foreign);
 
 /**
- * Ratios as [numerator, denominator, value when the denominator is 0]. Scaled to percent as numerator × 100 /
- * denominator, which keeps 7 of 100 exactly 7 (7 / 100 × 100 is not).
+ * Ratios as [numerator, denominator]. Scaled to percent as numerator × 100 / denominator, which keeps 7 of 100
+ * exactly 7 (7 / 100 × 100 is not). A ratio over nothing (denominator 0) has no data: its threshold fails.
+ * `loss` and `delivery` are of what was sent; `.scheduled` of what the plan scheduled, so messages that were never
+ * sent count against them too.
  */
-const RATIOS = new Map<string, (s: Summary) => [number, number, number]>([
-  ['loss', (s) => [s.messages.lost, s.messages.sent, 0]],
-  ['duplicates', (s) => [s.messages.duplicated, s.messages.received, 0]],
-  // Nothing sent, nothing missing: delivery is complete (as loss is 0).
-  ['delivery', (s) => [uniqueReceived(s), s.messages.sent, 1]],
+const RATIOS = new Map<string, (s: Summary) => [number, number]>([
+  ['loss', (s) => [s.messages.lost, s.messages.sent]],
+  ['loss.scheduled', (s) => [Math.max(0, s.messages.scheduled - uniqueReceived(s)), s.messages.scheduled]],
+  ['duplicates', (s) => [s.messages.duplicated, s.messages.received]],
+  ['delivery', (s) => [uniqueReceived(s), s.messages.sent]],
+  ['delivery.scheduled', (s) => [uniqueReceived(s), s.messages.scheduled]],
 ]);
 
-function ratio(parts: (s: Summary) => [number, number, number], s: Summary, percent: boolean): number {
-  const [num, den, whenEmpty] = parts(s);
+function ratio(parts: (s: Summary) => [number, number], s: Summary, percent: boolean): number {
+  const [num, den] = parts(s);
   const scale = percent ? 100 : 1;
-  return den === 0 ? whenEmpty * scale : (num * scale) / den;
+  return den === 0 ? Number.NaN : (num * scale) / den;
 }
 
 const METRICS = new Map<string, MetricDef>();
@@ -113,7 +116,7 @@ METRICS.set('generator.saturated', { kind: 'flag', read: (s) => (s.generator.sat
 export const THRESHOLD_METRICS: readonly string[] = [...METRICS.keys()];
 
 const METRICS_BRIEF =
-  `metrics are ${LATENCY_METRICS.join('|')}.<${STATS.join('|')}>, loss, duplicates, delivery, ` +
+  `metrics are ${LATENCY_METRICS.join('|')}.<${STATS.join('|')}>, loss, loss.scheduled, duplicates, delivery, delivery.scheduled, ` +
   `devices.<connectFailures|connectedPeak|reconnects>, messages.<${MESSAGE_KEYS.join('|')}>, ` +
   'rates.<sentPerSec|receivedPerSec>, errors, generator.saturated';
 
@@ -257,11 +260,26 @@ function compare(v: number, op: ThresholdOp, target: number): boolean {
   }
 }
 
+/**
+ * Judges every threshold. A metric without samples (a latency statistic of an empty histogram, a ratio over 0)
+ * fails with `noData`, whatever the comparison: "observed 0 ms" for a latency nobody measured is no pass.
+ */
 export function evaluateThresholds(list: readonly Threshold[], summary: Summary): ThresholdResult[] {
   return list.map((t) => {
+    if (!hasData(t, summary)) return { expr: t.expr, value: 0, passed: false, noData: true };
     const value = observedValue(t, summary);
     return { expr: t.expr, value, passed: compare(value, t.op, t.target) };
   });
+}
+
+function hasData(t: Threshold, s: Summary): boolean {
+  const parts = RATIOS.get(t.metric);
+  if (parts) return parts(s)[1] > 0;
+  const dot = t.metric.indexOf('.');
+  const family = t.metric.slice(0, dot) as keyof Summary['latency'];
+  const stat = t.metric.slice(dot + 1);
+  if (dot > 0 && family in s.latency && stat !== 'count') return s.latency[family].count > 0;
+  return true;
 }
 
 /** Unit to print after a threshold's observed value: its own unit, else ms for latencies, else none. */

@@ -148,7 +148,8 @@ describe('help', () => {
     }
     assert.match(RUN_HELP, /FLEETLOAD_<FLAG>/);
     assert.match(RUN_HELP, /-h, --help/);
-    for (const code of ['0', '1', '2', '3', '4']) assert.match(RUN_HELP, new RegExp(`^  ${code}  `, 'm'));
+    for (const code of ['0', '1', '2', '3', '4', '5', '130'])
+      assert.match(RUN_HELP, new RegExp(`^  ${code}  `, 'm'));
   });
 
   test('RUN_HELP flags are exactly the ones parseRunArgs accepts', () => {

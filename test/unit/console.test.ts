@@ -244,7 +244,7 @@ test('formatSummary: no division by zero when nothing was sent', () => {
   assert.doesNotMatch(text, /NaN|Infinity/);
 });
 
-test('formatSummary: more than three kinds of errors are cut to the top three', () => {
+test('formatSummary: every kind of error when up to six, else the top five and how many more', () => {
   const errors = [1, 50, 7, 300].map((count, i) => ({
     kind: 'puback',
     code: 128 + i,
@@ -254,6 +254,17 @@ test('formatSummary: more than three kinds of errors are cut to the top three', 
   const text = formatSummary(summary({ errors }));
   assert.match(
     text,
-    /errors +300 × puback 131 \(r3\)\n +50 × puback 129 \(r1\)\n +7 × puback 130 \(r2\)\n +… and 1 more/,
+    /errors +300 × puback 131 \(r3\)\n +50 × puback 129 \(r1\)\n +7 × puback 130 \(r2\)\n +1 × puback 128 \(r0\)\n/,
   );
+  assert.doesNotMatch(text, /more kinds/);
+  const many = Array.from({ length: 8 }, (_, i) => ({
+    kind: 'puback',
+    code: 128 + i,
+    reason: `r${i}`,
+    count: 100 - i,
+  }));
+  const cut = formatSummary(summary({ errors: many }));
+  assert.match(cut, /100 × puback 128 \(r0\)/);
+  assert.match(cut, /96 × puback 132 \(r4\)\n +… and 3 more kinds \(see summary\.json\)/);
+  assert.doesNotMatch(cut, /95 × puback 133/);
 });

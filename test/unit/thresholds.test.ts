@@ -174,13 +174,42 @@ test('loss with % is a percentage, without % a fraction: loss<0.1% ≡ loss<0.00
   assert.equal(one('loss<=7%', summary({ messages: { sent: 100, lost: 7 } })).passed, true);
 });
 
-test('ratios with nothing to divide by: loss 0, duplicates 0, delivery complete', () => {
-  const s = summary({ messages: { sent: 0, lost: 0, received: 0, duplicated: 0, foreign: 0 } });
-  assert.deepEqual(one('loss<0.1%', s), { expr: 'loss<0.1%', value: 0, passed: true });
-  assert.equal(one('loss==0', s).value, 0);
-  assert.equal(one('duplicates==0%', s).value, 0);
-  assert.equal(one('delivery>=100%', s).value, 100);
-  assert.equal(one('delivery>=1', s).value, 1);
+test('thresholds on metrics without samples fail with "no data", whatever the comparison', () => {
+  const s = summary({ messages: { sent: 0, scheduled: 0, lost: 0, received: 0, duplicated: 0, foreign: 0 } });
+  for (const expr of [
+    'loss<0.1%',
+    'loss==0',
+    'duplicates==0%',
+    'delivery>=100%',
+    'delivery>=1',
+    'loss.scheduled<1%',
+  ]) {
+    assert.deepEqual(one(expr, s), { expr, value: 0, passed: false, noData: true }, expr);
+  }
+  const empty = { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p95: 0, p99: 0, p999: 0, max: 0 };
+  const noLatency = summary({ latency: { ...summary().latency, e2e: empty } });
+  assert.deepEqual(one('e2e.p99<500', noLatency), {
+    expr: 'e2e.p99<500',
+    value: 0,
+    passed: false,
+    noData: true,
+  });
+  // a count is always known: 0 samples is the value
+  assert.deepEqual(one('e2e.count==0', noLatency), { expr: 'e2e.count==0', value: 0, passed: true });
+  assert.equal(one('messages.sent==0', s).passed, true);
+});
+
+test('loss and delivery of what was scheduled count the messages never sent', () => {
+  // 1000 scheduled, 800 sent, 790 distinct received, 10 lost of those sent
+  const s = summary({
+    messages: { scheduled: 1000, sent: 800, lost: 10, received: 795, duplicated: 5, foreign: 0 },
+  });
+  assert.equal(one('loss<2%', s).value, 1.25);
+  assert.equal(one('loss.scheduled<2%', s).value, 21);
+  assert.equal(one('loss.scheduled<2%', s).passed, false);
+  assert.equal(one('delivery.scheduled>=79%', s).value, 79);
+  assert.equal(one('delivery.scheduled>=79%', s).passed, true);
+  assert.equal(one('delivery>0.98', s).value, 0.9875);
 });
 
 test('duplicates and delivery', () => {

@@ -1,0 +1,475 @@
+import type { Clock, TimerHandle } from '../clock.js';
+import type { Consumer } from '../consumer/consumer.js';
+import { redactUrl, type Source } from '../consumer/source.js';
+import { FleetloadError } from '../errors.js';
+import { Aggregator, type MergedInterval } from '../stats/aggregate.js';
+import type { Histogram } from '../stats/histogram.js';
+import { intervalLatency, percentileMs } from '../stats/histogram.js';
+import { GeneratorMonitor, type GeneratorSample } from '../stats/monitor.js';
+import type { IntervalSnapshot, Stats } from '../stats/stats.js';
+import type { IntervalRecord, SinksSummary, Summary, TimeseriesRow } from '../stats/summary.js';
+import type { Threshold } from '../stats/thresholds.js';
+import { currentRun } from './current.js';
+import { GuardedOutputs } from './guard.js';
+import type { FleetControl, IntervalFigures, Output, Phase } from './output.js';
+import { buildSummary } from './summary.js';
+import type { ValidityOptions } from './verdict.js';
+
+/**
+ * The run pipeline (DESIGN.md, "One run, as data flowing"): one interval loop for `run`, `consume` and (next)
+ * local workers. Every second: cut a snapshot from each producer of snapshots → merge → record in the results
+ * folder → notify the outputs → flush → checkpoint the source. Then the drain (bounded by the grace period), the
+ * final cut, loss, summary.json with thresholds and the validity verdict, and the outputs' finish.
+ *
+ * Every timer comes from the injected clock, so the loop runs in fake time in tests.
+ */
+
+/**
+ * The results folder as the pipeline records into it (src/sinks/results.ts implements it): rows and interval
+ * records as they come, flushed every interval, then histograms, extra files and summary.json at the end.
+ */
+export interface ResultsStore {
+  readonly dir: string;
+  appendRow(row: TimeseriesRow): void;
+  appendInterval(record: IntervalRecord): void;
+  /** rejects when anything appended so far could not be written */
+  flush(): Promise<void>;
+  writeHistograms(map: Record<string, Histogram>): Promise<void>;
+  writeFile(name: string, data: string | Buffer): Promise<void>;
+  writeSummary(s: Summary): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Time-series sinks (InfluxDB, Prometheus) as the end of the run needs them. */
+export interface SinksPart {
+  /** final flush, before summary.json is written */
+  flush(): Promise<void>;
+  /** summary.json `sinks`, or undefined without sinks */
+  summaryPart(): SinksSummary | undefined;
+}
+
+/** The load side of a run: an in-process engine today, K child processes next. */
+export interface GeneratorSide {
+  readonly control: FleetControl;
+  /** begins the ramp; sets startAt and endAt */
+  start(): void;
+  readonly startAt: number;
+  /** when publishing ends (moves earlier on stopPublishing) */
+  readonly endAt: number;
+  /** devices that connected at least once */
+  readonly everConnected: number;
+  /** every device sent its fixed number of messages (messagesPerDevice) */
+  readonly allDone: boolean;
+  /** messages written and not yet acknowledged */
+  readonly inflight: number;
+  /** messages sent and failed so far (snapshots included or not) */
+  sentSoFar(): { sent: number; failed: number };
+  stopPublishing(): void;
+  stop(): void;
+  /** the last seq each device sent, for the ledger's loss */
+  expectedLast(): Map<string, number>;
+  snapshot(now: number): IntervalSnapshot;
+}
+
+/** The measuring side: a source feeding a consumer (ledger + delay histograms) that counts into `stats`. */
+export interface ConsumerSide {
+  readonly source: Source;
+  readonly consumer: Consumer;
+  readonly stats: Stats;
+}
+
+export interface PipelineOptions {
+  /** runId of summary.json */
+  runId: string;
+  /** creates the results folder (and writes scenario.yaml): called once the consumer attached, so a system
+   * under test that cannot be reached leaves nothing on disk */
+  openResults: () => Promise<ResultsStore>;
+  /** summary.json's scenario block; its host is redacted on the way */
+  scenario: Summary['scenario'];
+  clock: Clock;
+  outputs: readonly Output[];
+  generator?: GeneratorSide;
+  consumer?: ConsumerSide;
+  /** consume: stop after this long (undefined: until interrupted); a generator ends at its own endAt */
+  runTimeMs?: number;
+  graceMs: number;
+  /** a generator with no device connected after 2 × this (+1 s) is unreachable (default 10 s) */
+  connectTimeoutMs?: number;
+  thresholds: readonly Threshold[];
+  validity: ValidityOptions;
+  /** resolves when the user asks to stop (Ctrl-C, the dashboard's Stop, a required sink that failed) */
+  interrupt?: Promise<void>;
+  /** ramp or steady at an elapsed time (from the plan); steady throughout without it */
+  phaseAt?: (elapsedMs: number) => Exclude<Phase, 'drain'>;
+  /** time-series sinks: flushed before summary.json, which then records what they did */
+  sinks?: SinksPart;
+  log?: (line: string) => void;
+  /** the generator's health; a real one by default */
+  monitor?: Pick<GeneratorMonitor, 'sample' | 'stop' | 'cpuPercentPeak' | 'eventLoopLagP99' | 'saturated'>;
+}
+
+export interface PipelineResult {
+  summary: Summary;
+  dir: string;
+  /** results that could not be written (disk full…): the summary is still complete in memory */
+  resultsError?: string;
+}
+
+/** why the loop ended: run time over, Ctrl-C (or Stop), Ctrl-C of a consumer without run time, nobody
+ * connects, every device sent its messages */
+type Ending = 'time' | 'interrupt' | 'stopped' | 'unreachable' | 'done';
+
+export const INTERVAL_MS = 1000;
+const DRAIN_POLL_MS = 50;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const INTERRUPTED_GRACE_MS = 2000;
+/** a cut shorter than this with nothing in it (the last sliver after the drain) writes no row */
+const SLIVER_MS = 200;
+
+export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
+  return new Pipeline(o).run();
+}
+
+class Pipeline {
+  private readonly clock: Clock;
+  private readonly log: (line: string) => void;
+  private readonly outputs: GuardedOutputs;
+  private readonly aggregator = new Aggregator();
+  private readonly monitor: NonNullable<PipelineOptions['monitor']>;
+  private startMs = 0;
+  private phase: Phase = 'steady';
+  private resultsError: string | undefined;
+  private resultsFolder: ResultsStore | undefined;
+  /** messages sent (and not failed) by the end of the previous interval */
+  private sentBeforeLastCut = 0;
+  /** the interval being recorded/flushed/checkpointed: cuts never overlap */
+  private cutting: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: PipelineOptions) {
+    this.clock = o.clock;
+    this.log = o.log ?? (() => {});
+    this.outputs = new GuardedOutputs(o.outputs, o.clock, this.log);
+    this.monitor = o.monitor ?? new GeneratorMonitor();
+  }
+
+  private get connectTimeoutMs(): number {
+    return this.o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  }
+
+  private get results(): ResultsStore {
+    if (!this.resultsFolder) throw new Error('the results folder is not open yet');
+    return this.resultsFolder;
+  }
+
+  async run(): Promise<PipelineResult> {
+    const o = this.o;
+    const startedAt = new Date();
+    try {
+      if (o.consumer) {
+        const c = o.consumer;
+        await c.source.open((d) => c.consumer.deliver(d));
+        this.log(`consumer attached: ${c.source.description}`);
+      }
+      this.resultsFolder = await o.openResults();
+      currentRun.resultsDir = this.resultsFolder.dir;
+      await this.outputs.start({
+        runId: o.runId,
+        url: redactUrl(o.scenario.host),
+        dir: this.results.dir,
+        ...(o.generator ? { control: o.generator.control } : {}),
+      });
+      o.generator?.start();
+      this.startMs = o.generator?.startAt ?? this.clock.now();
+      this.phase = o.phaseAt?.(0) ?? 'steady';
+
+      // ---- the run: an interval every second until the run time is over, a stop, or nothing can connect ----
+      const ending = await this.loop();
+      const activeEndMs = this.clock.now();
+
+      // ---- drain: no new messages; wait, bounded by the grace period, for acks and deliveries ----
+      o.generator?.stopPublishing();
+      this.phase = 'drain';
+      if (ending !== 'unreachable') await this.drain(ending === 'interrupt' || ending === 'stopped');
+      this.cut();
+      await this.cutting;
+
+      // ---- the end: loss, summary, thresholds, verdict ----
+      const lost = this.finalLoss();
+      o.generator?.stop();
+      await o.consumer?.source.close();
+      const summary = buildSummary({
+        runId: o.runId,
+        startedAt,
+        endedAt: new Date(),
+        // a consumer that read until stopped ran for as long as it read
+        scenario:
+          o.generator || o.scenario.runTimeMs > 0
+            ? o.scenario
+            : { ...o.scenario, runTimeMs: Math.round(activeEndMs - this.startMs) },
+        aggregator: this.aggregator,
+        generator: this.monitor,
+        lost,
+        activeMs: Math.max(1, activeEndMs - this.startMs),
+        interrupted: ending === 'interrupt',
+        thresholds: o.thresholds,
+        sides: { generator: o.generator !== undefined, consumer: o.consumer !== undefined },
+        validity: o.validity,
+        outputFailures: this.outputs.failures,
+      });
+      await o.sinks?.flush();
+      const sinksPart = o.sinks?.summaryPart();
+      if (sinksPart) summary.sinks = sinksPart;
+      await this.writeResults(summary);
+      await this.outputs.finish(summary);
+      const unreachable = this.unreachable(summary);
+      if (unreachable) throw unreachable;
+      return {
+        summary,
+        dir: this.results.dir,
+        ...(this.resultsError ? { resultsError: this.resultsError } : {}),
+      };
+    } finally {
+      o.generator?.stop();
+      await o.consumer?.source.close().catch(() => {});
+      this.monitor.stop();
+      await this.resultsFolder?.close().catch(() => {});
+      await this.outputs.close();
+    }
+  }
+
+  /** Ticks every INTERVAL_MS on the clock until one of the endings; says which. */
+  private loop(): Promise<Ending> {
+    const o = this.o;
+    const g = o.generator;
+    const endAt = g ? g.endAt : o.runTimeMs !== undefined ? this.startMs + o.runTimeMs : undefined;
+    return new Promise((resolve) => {
+      const timers: TimerHandle[] = [];
+      let done = false;
+      const finish = (why: Ending) => {
+        if (done) return;
+        done = true;
+        for (const t of timers) this.clock.clearTimeout(t);
+        resolve(why);
+      };
+      // a consumer without a run time reads until stopped: that is its normal end, not an interruption
+      void o.interrupt?.then(() => finish(endAt === undefined ? 'stopped' : 'interrupt'));
+      if (endAt !== undefined)
+        timers.push(this.clock.setTimeout(() => finish('time'), endAt - this.clock.now()));
+      let k = 0;
+      const tick = () => {
+        if (done) return;
+        k++;
+        const now = this.clock.now();
+        this.phase = this.o.phaseAt?.(now - this.startMs) ?? 'steady';
+        this.cut();
+        if (g && this.nobodyConnects(now)) return finish('unreachable');
+        // the next tick on the grid start + k s; a late one (a slow flush) comes at once
+        timers.push(this.clock.setTimeout(tick, Math.max(0, this.startMs + (k + 1) * INTERVAL_MS - now)));
+      };
+      timers.push(this.clock.setTimeout(tick, INTERVAL_MS));
+      // with messagesPerDevice the run ends as soon as every device is done
+      if (g && Number.isFinite(g.endAt)) {
+        const poll = () => {
+          if (done) return;
+          if (g.allDone) return finish('done');
+          timers.push(this.clock.setTimeout(poll, DRAIN_POLL_MS));
+        };
+        timers.push(this.clock.setTimeout(poll, DRAIN_POLL_MS));
+      }
+    });
+  }
+
+  private nobodyConnects(now: number): boolean {
+    const g = this.o.generator;
+    if (!g || g.everConnected > 0) return false;
+    const failures = this.aggregator.total.connectFailures;
+    return (
+      failures >= Math.min(this.o.scenario.devices, 3) ||
+      now - this.startMs > 2 * this.connectTimeoutMs + 1000
+    );
+  }
+
+  /** Waits for acks and deliveries still due, at most the grace period (2 s after a stop); cuts on the way. */
+  private async drain(interrupted: boolean): Promise<void> {
+    const o = this.o;
+    const graceMs = interrupted ? Math.min(o.graceMs, INTERRUPTED_GRACE_MS) : o.graceMs;
+    const graceEnd = this.clock.now() + graceMs;
+    let nextCut = this.clock.now() + INTERVAL_MS;
+    while (this.clock.now() < graceEnd && this.pending()) {
+      await this.sleep(Math.min(DRAIN_POLL_MS, graceEnd - this.clock.now()));
+      if (this.clock.now() >= nextCut) {
+        this.cut();
+        nextCut += INTERVAL_MS;
+      }
+    }
+  }
+
+  /** Acks or deliveries still outstanding. A consumer alone cannot know: it reads the whole grace period. */
+  private pending(): boolean {
+    const { generator: g, consumer: c } = this.o;
+    if (!g) return c !== undefined;
+    if (g.inflight > 0) return true;
+    if (!c) return false;
+    const r = c.stats.total;
+    const p = g.sentSoFar();
+    return r.received - r.duplicated - r.foreign - r.late < p.sent - p.failed;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((r) => this.clock.setTimeout(r, ms));
+  }
+
+  /**
+   * One interval: snapshots cut in one synchronous step with the source's mark (so the mark covers exactly the
+   * messages in the snapshot), merged and recorded; then, in order and never overlapping the previous interval's,
+   * the outputs, the flush, and the checkpoint.
+   */
+  private cut(): void {
+    const now = this.clock.now();
+    const { generator: g, consumer: c } = this.o;
+    c?.source.markInterval();
+    const snaps: IntervalSnapshot[] = [];
+    if (g) snaps.push(g.snapshot(now));
+    if (c) snaps.push(c.stats.snapshot(now));
+    const merged = this.aggregator.merge(snaps);
+    const health = this.monitor.sample();
+    // the last cut after the drain may be a sliver with nothing in it: no empty row for it
+    if (merged.durationMs < SLIVER_MS && merged.counters.sent + merged.counters.received === 0) return;
+    const gaps = c ? c.consumer.ledger.gaps : 0;
+    const t = this.aggregator.total;
+    const delivered = t.received - t.duplicated - t.foreign - t.late;
+    const figures: IntervalFigures = {
+      elapsedMs: now - this.startMs,
+      interval: merged,
+      gaps,
+      ...(g && c ? { overdue: Math.max(0, this.sentBeforeLastCut - delivered) } : {}),
+      ...(c ? { devicesSeen: c.consumer.ledger.deviceCount } : {}),
+      cpuPercent: health.cpuPercent,
+      eventLoopLagP99Ms: health.eventLoopLagP99Ms,
+      phase: this.phase,
+    };
+    this.sentBeforeLastCut = t.sent - t.failed;
+    this.record(now, merged, gaps, health);
+    const previous = this.cutting;
+    this.cutting = (async () => {
+      await previous;
+      await this.outputs.interval(figures);
+      const durable = await this.flushResults();
+      // a source with checkpoints (Event Hubs) commits only what the results folder and the sinks now hold
+      if (durable && c) {
+        await c.source
+          .commit()
+          .catch((e: unknown) => this.log(`checkpoint skipped this interval: ${message(e)}`));
+      }
+    })();
+  }
+
+  private record(now: number, merged: MergedInterval, gaps: number, health: GeneratorSample): void {
+    if (this.resultsError) return;
+    const h = merged.histograms;
+    const time = new Date(now).toISOString();
+    const row: TimeseriesRow = {
+      time,
+      devicesConnected: merged.devicesConnected,
+      sent: merged.counters.sent,
+      acked: merged.counters.acked,
+      failed: merged.counters.failed,
+      received: merged.counters.received,
+      lost: gaps,
+      e2eP50: percentileMs(h.e2e, 50),
+      e2eP95: percentileMs(h.e2e, 95),
+      e2eP99: percentileMs(h.e2e, 99),
+      ackP50: percentileMs(h.publishAck, 50),
+      ackP99: percentileMs(h.publishAck, 99),
+    };
+    const record: IntervalRecord = {
+      time,
+      elapsedMs: Math.round(now - this.startMs),
+      durationMs: Math.round(merged.durationMs),
+      phase: this.phase,
+      devicesConnected: merged.devicesConnected,
+      counters: { ...merged.counters },
+      gaps,
+      cpuPercent: health.cpuPercent,
+      eventLoopLagP99Ms: health.eventLoopLagP99Ms,
+      latency: {
+        e2e: intervalLatency(h.e2e),
+        e2eSend: intervalLatency(h.e2eSend),
+        publishAck: intervalLatency(h.publishAck),
+        connect: intervalLatency(h.connect),
+        scheduleLag: intervalLatency(h.scheduleLag),
+      },
+    };
+    this.results.appendRow(row);
+    this.results.appendInterval(record);
+  }
+
+  /** True when the interval is on disk; a failure is remembered (said once) and the run goes on. */
+  private async flushResults(): Promise<boolean> {
+    if (this.resultsError) return false;
+    try {
+      await this.results.flush();
+      return true;
+    } catch (e) {
+      this.resultsError = message(e);
+      this.log(`results folder: ${this.resultsError}; the run goes on, its summary is printed at the end`);
+      return false;
+    }
+  }
+
+  private finalLoss(): number {
+    const { generator: g, consumer: c } = this.o;
+    if (!c) return 0;
+    return g ? c.consumer.ledger.lost(g.expectedLast()) : c.consumer.ledger.finalize();
+  }
+
+  private async writeResults(summary: Summary): Promise<void> {
+    const { consumer: c } = this.o;
+    const results = this.results;
+    if (this.resultsError) return;
+    try {
+      await results.writeHistograms(
+        Object.fromEntries(Object.entries(this.aggregator.histograms).filter(([, h]) => h.totalCount > 0)),
+      );
+      if (c) {
+        await results.writeFile('ledger.bin', c.consumer.ledger.serialize());
+        await results.writeFile('consumer.json', `${JSON.stringify(this.consumerRecord(c), null, 2)}\n`);
+      }
+      await results.writeSummary(summary);
+      await results.close();
+    } catch (e) {
+      this.resultsError = message(e);
+    }
+  }
+
+  /** consumer.json: what the consumer saw beyond summary.json, and the checkpoints it committed. */
+  private consumerRecord(c: ConsumerSide): Record<string, unknown> {
+    const t = this.aggregator.total;
+    const checkpoints = c.source.checkpoints?.();
+    return {
+      source: c.source.description,
+      kind: c.source.kind,
+      late: t.late,
+      negativeDelay: t.negativeDelay,
+      devices: c.consumer.ledger.deviceCount,
+      foreignSamples: c.consumer.foreignSamples,
+      ...(checkpoints ? { checkpoints } : {}),
+    };
+  }
+
+  /** No device ever connected: the system under test could not be reached (exit 3), unless accepted. */
+  private unreachable(summary: Summary): FleetloadError | undefined {
+    const g = this.o.generator;
+    if (!g || g.everConnected > 0 || this.o.validity.accept.includes('connected')) return undefined;
+    const first = this.aggregator.errors().find((e) => e.kind !== 'measurement' && e.kind !== 'output');
+    return new FleetloadError(
+      'E_UNREACHABLE',
+      `no device could connect to ${summary.scenario.host}` +
+        (first ? `: ${first.kind} ${first.code} (${first.reason})` : ` within ${this.connectTimeoutMs} ms`),
+    );
+  }
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

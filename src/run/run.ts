@@ -1,0 +1,156 @@
+import { type EmbeddedBroker, startEmbeddedBroker } from '../broker/embedded.js';
+import { type Clock, systemClock } from '../clock.js';
+import { Consumer } from '../consumer/consumer.js';
+import { sourceFromScenario } from '../consumer/open.js';
+import { Engine } from '../engine/engine.js';
+import type { Scenario } from '../scenario/schema.js';
+import { Stats } from '../stats/stats.js';
+import type { Threshold } from '../stats/thresholds.js';
+import type { FleetControl, Output, Phase } from './output.js';
+import {
+  type ConsumerSide,
+  type GeneratorSide,
+  type PipelineResult,
+  type ResultsStore,
+  runPipeline,
+  type SinksPart,
+} from './pipeline.js';
+import type { ValidityOptions } from './verdict.js';
+
+/**
+ * `fleetload run`: the pipeline with an in-process engine and (unless `consumer: none`) a consumer. Starts the
+ * embedded broker when no host is given; everything it starts is stopped again, whatever happens.
+ */
+export interface RunOptions {
+  scenario: Scenario;
+  /** creates the results folder with its scenario.yaml (called once the system under test answered) */
+  openResults: () => Promise<ResultsStore>;
+  thresholds: Threshold[];
+  validity: ValidityOptions;
+  outputs?: Output[];
+  clock?: Clock;
+  /** resolves when the user asks to stop (Ctrl-C) */
+  interrupt?: Promise<void>;
+  log?: (line: string) => void;
+  /** time-series sinks: flushed before summary.json is written, which then records what they did */
+  sinks?: SinksPart;
+  /** ramp or steady at an elapsed time (the plan's) */
+  phaseAt?: (elapsedMs: number) => Exclude<Phase, 'drain'>;
+}
+
+export async function executeRun(o: RunOptions): Promise<PipelineResult> {
+  const s = o.scenario;
+  const clock = o.clock ?? systemClock;
+  const log = o.log ?? (() => {});
+  let broker: EmbeddedBroker | undefined;
+  try {
+    let url = s.host ?? '';
+    if (!s.host) {
+      broker = await startEmbeddedBroker({ log });
+      url = broker.url;
+      log(`embedded broker (aedes, MQTT 3.1.1) on ${url}, pid ${broker.pid}`);
+    }
+    let consumer: ConsumerSide | undefined;
+    if (s.consumer !== 'none') {
+      const stats = new Stats(clock.now());
+      consumer = {
+        stats,
+        consumer: new Consumer({ stats, clock, runId: s.runId }),
+        source: sourceFromScenario(s, url, {
+          now: () => clock.now(),
+          log,
+          onDisconnect: (reason) => stats.error('consumer', 'disconnected', reason),
+        }),
+      };
+    }
+    const engineStats = new Stats(clock.now());
+    const engine = new Engine({ scenario: s, url: new URL(url), stats: engineStats, clock });
+    return await runPipeline({
+      runId: s.runId,
+      openResults: o.openResults,
+      scenario: {
+        host: url,
+        devices: s.devices,
+        spawnRate: s.spawnRate,
+        runTimeMs: s.runTimeMs,
+        intervalMs: s.intervalMs,
+        qos: s.qos,
+        mqttVersion: s.mqttVersion,
+      },
+      clock,
+      outputs: o.outputs ?? [],
+      generator: engineSide(engine, engineStats, s.devices, log),
+      ...(consumer ? { consumer } : {}),
+      graceMs: s.graceMs,
+      connectTimeoutMs: s.connectTimeoutMs,
+      thresholds: o.thresholds,
+      validity: o.validity,
+      ...(o.interrupt ? { interrupt: o.interrupt } : {}),
+      phaseAt: o.phaseAt ?? rampThenSteady(s),
+      ...(o.sinks ? { sinks: o.sinks } : {}),
+      log,
+    });
+  } finally {
+    await broker?.stop();
+  }
+}
+
+/** The in-process engine as the pipeline's generator side. */
+export function engineSide(
+  engine: Engine,
+  stats: Stats,
+  maxDevices: number,
+  log: (line: string) => void,
+): GeneratorSide {
+  const control: FleetControl = {
+    maxDevices,
+    targetDevices: () => engine.targetDevices,
+    intervalMs: () => engine.currentIntervalMs,
+    setTargetDevices: (n) => {
+      engine.setTargetDevices(n);
+      log(`fleet size set to ${engine.targetDevices} devices`);
+    },
+    setIntervalMs: (ms) => {
+      engine.setIntervalMs(ms);
+      log(`interval set to ${engine.currentIntervalMs} ms`);
+    },
+  };
+  return {
+    control,
+    start: () => engine.start(),
+    get startAt() {
+      return engine.startAt;
+    },
+    get endAt() {
+      return engine.endAt;
+    },
+    get everConnected() {
+      return engine.everConnected;
+    },
+    get allDone() {
+      return engine.allDone;
+    },
+    get inflight() {
+      return engine.inflight;
+    },
+    sentSoFar: () => ({ sent: stats.total.sent, failed: stats.total.failed }),
+    stopPublishing: () => engine.stopPublishing(),
+    stop: () => engine.stop(),
+    expectedLast: () => {
+      const expected = new Map<string, number>();
+      const last = engine.lastSeqs();
+      for (let i = 0; i < last.length; i++) {
+        const seq = last[i] as number;
+        if (seq > 0) expected.set(engine.deviceId(i), seq);
+      }
+      return expected;
+    },
+    snapshot: (now) => stats.snapshot(now),
+  };
+}
+
+/** Ramp while devices are still being started at the spawn rate, then steady. */
+function rampThenSteady(s: Scenario): (elapsedMs: number) => Exclude<Phase, 'drain'> {
+  const rampMs = (s.devices / s.spawnRate) * 1000;
+  return (elapsedMs) => (elapsedMs < rampMs ? 'ramp' : 'steady');
+}

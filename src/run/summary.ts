@@ -1,0 +1,95 @@
+import { redactUrl } from '../consumer/source.js';
+import type { Aggregator } from '../stats/aggregate.js';
+import { summarize } from '../stats/histogram.js';
+import type { Summary } from '../stats/summary.js';
+import { evaluateThresholds, type Threshold } from '../stats/thresholds.js';
+import { FLEETLOAD_VERSION } from '../version.js';
+import type { OutputFailure } from './guard.js';
+import { judge, type ValidityOptions } from './verdict.js';
+
+/**
+ * summary.json, built the same way for every kind of run: `run` (a generator and a consumer), `run --consumer
+ * none` (a generator only) and `consume` (a consumer only; the producer fields are 0).
+ */
+export interface SummaryInput {
+  runId: string;
+  startedAt: Date;
+  endedAt: Date;
+  /** the scenario block of summary.json (host not yet redacted) */
+  scenario: Summary['scenario'];
+  aggregator: Aggregator;
+  generator: { cpuPercentPeak: number; eventLoopLagP99: number; saturated(scheduleLagP99: number): boolean };
+  /** sequence numbers never received by the end of the grace period (0 without a consumer) */
+  lost: number;
+  /** time the load was offered (producer) or read (consumer), for the rates */
+  activeMs: number;
+  interrupted: boolean;
+  thresholds: readonly Threshold[];
+  /** which sides this run has: a consumer's figures mean nothing without one, and the other way round */
+  sides: { generator: boolean; consumer: boolean };
+  validity: ValidityOptions;
+  outputFailures: readonly OutputFailure[];
+}
+
+export function buildSummary(i: SummaryInput): Summary {
+  const t = i.aggregator.total;
+  const h = i.aggregator.histograms;
+  const scheduleLag = summarize(h.scheduleLag);
+  const perSec = (n: number) => Math.round((n / Math.max(1, i.activeMs)) * 1000 * 10) / 10;
+  const summary: Summary = {
+    runId: i.runId,
+    startedAt: i.startedAt.toISOString(),
+    endedAt: i.endedAt.toISOString(),
+    fleetloadVersion: FLEETLOAD_VERSION,
+    ...(i.interrupted ? { interrupted: true } : {}),
+    scenario: { ...i.scenario, host: redactUrl(i.scenario.host) },
+    devices: {
+      target: i.scenario.devices,
+      connectedPeak: i.aggregator.connectedPeak,
+      connectFailures: t.connectFailures,
+      reconnects: t.reconnects,
+    },
+    messages: {
+      scheduled: t.scheduled,
+      sent: t.sent,
+      acked: t.acked,
+      failed: t.failed,
+      unconfirmed: t.sent - t.acked - t.failed,
+      received: t.received,
+      lost: i.lost,
+      duplicated: t.duplicated,
+      reordered: t.reordered,
+      foreign: t.foreign,
+    },
+    latency: {
+      e2e: summarize(h.e2e),
+      publishAck: summarize(h.publishAck),
+      connect: summarize(h.connect),
+      scheduleLag,
+    },
+    rates: { sentPerSec: perSec(t.sent), receivedPerSec: perSec(t.received) },
+    generator: {
+      cpuPercentPeak: i.generator.cpuPercentPeak,
+      eventLoopLagP99: i.generator.eventLoopLagP99,
+      saturated: i.generator.saturated(scheduleLag.p99),
+    },
+    errors: [
+      ...i.aggregator.errors(),
+      ...i.outputFailures.map((f) => ({
+        kind: 'output',
+        code: f.output,
+        reason: `failed in ${f.during}(): ${f.reason}`,
+        count: 1,
+      })),
+    ],
+    thresholds: [],
+    passed: true,
+  };
+  summary.thresholds = evaluateThresholds(i.thresholds, summary);
+  const verdict = judge(summary, i.sides, i.validity);
+  summary.valid = verdict.valid;
+  if (!verdict.valid) summary.invalid = verdict.reasons;
+  // an interrupted or invalid run did not complete what it planned: it never passes, whatever its thresholds say
+  summary.passed = verdict.valid && !i.interrupted && summary.thresholds.every((r) => r.passed);
+  return summary;
+}
