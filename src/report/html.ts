@@ -3,13 +3,13 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { redactUrl } from '../consumer/source.js';
 import { FleetloadError } from '../errors.js';
+import { escapeHtml as e, noScriptEnd, noStyleEnd, scriptJson } from '../html/escape.js';
+import { uplotAssets } from '../html/uplot.js';
 import { type Histogram, type LatencySummary, summarize } from '../stats/histogram.js';
 import { SATURATED_CPU_PERCENT, SATURATED_INTERVALS, SATURATED_LAG_MS } from '../stats/monitor.js';
 import type { IntervalLatency, IntervalRecord, Summary, TimeseriesRow } from '../stats/summary.js';
 import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
-import { uplotAssets } from '../web/assets.js';
-import { escapeHtml as e, scriptJson } from '../web/page.js';
 import { REPORT_JS } from './client.js';
 import { HISTOGRAM_NAMES, type HistogramName, loadResults, type ResultsData } from './load.js';
 import { REPORT_CSS } from './style.js';
@@ -49,8 +49,6 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
 
 // ---------------------------------------------------------------------------------------------- assets
 
-const noScriptEnd = (code: string): string => code.replace(/<\/(script)/gi, '<\\/$1');
-const noStyleEnd = (css: string): string => css.replace(/<\/(style)/gi, '<\\/$1');
 const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('base64');
 
 // ---------------------------------------------------------------------------------------------- formatting
