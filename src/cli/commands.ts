@@ -3,6 +3,7 @@ import { ExitCode, FleetloadError } from '../errors.js';
 import { rawTcpAvailable } from '../mqtt/raw-tcp.js';
 import { formatDuration } from '../scenario/duration.js';
 import { loadScenario, redactSecrets } from '../scenario/load.js';
+import { devicesAt, expectedMessages, plan, steadyFromMs } from '../scenario/plan.js';
 import { type Scenario, scenarioJsonSchema } from '../scenario/schema.js';
 import { formatSummary, LiveLine, terminalOutput } from '../sinks/console.js';
 import type { Sinks } from '../sinks/index.js';
@@ -133,19 +134,23 @@ function planCmd(argv: string[], io: CliIo): number {
 }
 
 export function describePlan(s: Scenario): string {
-  const rampMs = (s.devices / s.spawnRate) * 1000;
-  const rate = (s.devices * 1000) / s.intervalMs;
-  const steadyMs = Math.max(0, s.runTimeMs - rampMs);
-  // during the ramp, device i publishes from i/spawnRate on: on average half the ramp
-  const expected = Math.round((rate * (steadyMs + Math.min(rampMs, s.runTimeMs) / 2)) / 1000);
+  const p = plan(s);
+  const steadyMs = steadyFromMs(p);
+  const expected = expectedMessages(p);
+  const fleet = s.stages
+    ? `  stages        ${s.stages.map((st) => `${formatDuration(st.durationMs)}:${st.devices}`).join(' → ')}` +
+      ` (linear from 0; joining devices connect at ${s.spawnRate}/s)` +
+      `\n  over time     ${[0.25, 0.5, 0.75, 1].map((f) => `${formatDuration(Math.round(s.runTimeMs * f))} ${devicesAt(p, Math.min(Math.round(s.runTimeMs * f), s.runTimeMs - 1))}`).join(', ')} devices`
+    : `  ramp          ${s.spawnRate}/s → all connected after ${formatDuration(Math.round((s.devices / s.spawnRate) * 1000))}` +
+      (steadyMs >= s.runTimeMs ? ` (longer than the run time ${formatDuration(s.runTimeMs)}!)` : '');
   return [
     `run ${s.runId}`,
     `  broker        ${s.host ? redactSecrets({ host: s.host }).host : 'embedded (aedes, MQTT 3.1.1, free loopback port)'}`,
     `  devices       ${s.devices} (${s.deviceId} …), clientId ${s.clientId}, topic ${s.topic}`,
-    `  ramp          ${s.spawnRate}/s → all connected after ${formatDuration(Math.round(rampMs))}` +
-      (rampMs > s.runTimeMs ? ` (longer than the run time ${formatDuration(s.runTimeMs)}!)` : ''),
+    fleet,
     `  messages      every ${formatDuration(s.intervalMs)} per device, QoS ${s.qos}, MQTT ${s.mqttVersion}` +
-      ` → ${rate.toFixed(1)} msg/s at full fleet, ≈${expected} in ${formatDuration(s.runTimeMs)}`,
+      ` → ${p.msgPerSecAtFullFleet.toFixed(1)} msg/s at full fleet, ${s.jitterMs > 0 ? '≈' : ''}${expected} scheduled in ${formatDuration(s.runTimeMs)}` +
+      (s.messagesPerDevice !== undefined ? ` (at most ${s.messagesPerDevice} per device)` : ''),
     `  consumer      ${s.consumer}`,
     `  thresholds    ${s.thresholds.length ? s.thresholds.join(', ') : 'none'}`,
     `  results       ${s.out}/${s.runId}/`,

@@ -9,7 +9,16 @@ import { Connection, type ConnectionHandler, State, type TransportFactory } from
 import { encodeTopic, type ProtocolVersion } from '../mqtt/packets.js';
 import { reasonName } from '../mqtt/reasons.js';
 import type { TransportOptions } from '../mqtt/transport.js';
-import { type Scenario, stageTarget } from '../scenario/schema.js';
+import {
+  FLEET_STEP_MS,
+  GOLDEN,
+  joinAtMs,
+  type Plan,
+  plan,
+  type Segment,
+  targetAt,
+} from '../scenario/plan.js';
+import type { Scenario } from '../scenario/schema.js';
 import { compileTemplate } from '../scenario/template.js';
 import type { Stats } from '../stats/stats.js';
 import { DueQueue } from './due-queue.js';
@@ -31,9 +40,8 @@ export interface EngineOptions {
   url: URL;
   stats: Stats;
   clock: Clock;
-  /** device index range of this worker, [first, first+count) */
-  first?: number;
-  count?: number;
+  /** the segment of the fleet this engine runs (its devices, their join times, its share of the spawn rate); whole fleet by default */
+  segment?: Segment;
   payload?: PayloadBuilder;
   transport?: Partial<TransportOptions>;
   /** device credentials, topic and TLS material; from the scenario's templates and preset by default */
@@ -46,8 +54,8 @@ export interface EngineOptions {
   random?: () => number;
 }
 
-const GOLDEN = 0.618_033_988_749_894_9;
-const HOUSEKEEPING_MS = 250;
+/** one sweep moves the fleet along the stages: the plan counts on this step */
+const HOUSEKEEPING_MS = FLEET_STEP_MS;
 
 export type EnginePhase = 'idle' | 'running' | 'draining' | 'stopped';
 
@@ -61,6 +69,8 @@ export class Engine implements ConnectionHandler {
   everConnected = 0;
 
   private readonly s: Scenario;
+  /** ramp, stages and spawn rate: the engine follows the plan (src/scenario/plan.ts) */
+  readonly plan: Plan;
   private readonly stats: Stats;
   private readonly clock: Clock;
   private readonly first: number;
@@ -127,8 +137,9 @@ export class Engine implements ConnectionHandler {
     this.s = o.scenario;
     this.stats = o.stats;
     this.clock = o.clock;
-    this.first = o.first ?? 0;
-    this.count = o.count ?? o.scenario.devices;
+    this.plan = plan(o.scenario, o.segment);
+    this.first = this.plan.first;
+    this.count = this.plan.count;
     this.version = o.scenario.mqttVersion === '5' ? 5 : 4;
     this.payload =
       o.payload ??
@@ -226,7 +237,7 @@ export class Engine implements ConnectionHandler {
     if (this.phase !== 'running') return; // draining or stopped: the fleet is no longer reshaped
     const target = Math.max(0, Math.min(this.count, Math.floor(n)));
     const now = this.clock.now();
-    const gapMs = 1000 / this.s.spawnRate;
+    const gapMs = 1000 / this.plan.spawnRate;
     let k = 0;
     for (let i = 0; i < this.count; i++) {
       if (i >= target && !this.parked[i]) {
@@ -256,7 +267,7 @@ export class Engine implements ConnectionHandler {
     return n;
   }
 
-  /** Starts the ramp: device i connects at start + i / spawnRate; slots end at start + runTime. */
+  /** Starts the ramp: device i connects at start + joinAtMs(plan, i) (i / spawnRate); slots end at start + runTime. */
   start(): void {
     const now = this.clock.now();
     this.startAt = now;
@@ -268,10 +279,9 @@ export class Engine implements ConnectionHandler {
       // stages drive the fleet size: everyone starts parked, housekeeping moves the target along the stages
       this.parked.fill(1);
       this.target = 0;
-      this.setTargetDevices(stageTarget(this.s.stages, 0));
+      this.setTargetDevices(targetAt(this.plan, 0));
     } else {
-      const gapMs = 1000 / this.s.spawnRate;
-      for (let i = 0; i < this.count; i++) this.connectQueue.push(now + i * gapMs, i);
+      for (let i = 0; i < this.count; i++) this.connectQueue.push(now + joinAtMs(this.plan, i), i);
     }
     this.arm(now);
     this.scheduleHousekeeping();
@@ -498,6 +508,7 @@ export class Engine implements ConnectionHandler {
   private connect(i: number, now: number): void {
     let c = this.conns[i];
     if (c && c.state !== State.Idle) return;
+    if (this.parked[i]) return; // left the fleet (ramp down) while waiting for its turn to connect
     if (!c) {
       c = new Connection(i, this);
       this.conns[i] = c;
@@ -552,7 +563,7 @@ export class Engine implements ConnectionHandler {
   private housekeep(): void {
     const now = this.clock.now();
     if (this.s.stages && this.phase === 'running') {
-      const want = Math.min(this.count, stageTarget(this.s.stages, now - this.startAt));
+      const want = targetAt(this.plan, now - this.startAt);
       if (want !== this.target) this.setTargetDevices(want);
     }
     const timeout = this.s.connectTimeoutMs;

@@ -3,13 +3,13 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { redactUrl } from '../consumer/source.js';
 import { FleetloadError } from '../errors.js';
+import { escapeHtml as e, noScriptEnd, noStyleEnd, scriptJson } from '../html/escape.js';
+import { uplotAssets } from '../html/uplot.js';
 import { type Histogram, type LatencySummary, summarize } from '../stats/histogram.js';
 import { SATURATED_CPU_PERCENT, SATURATED_INTERVALS, SATURATED_LAG_MS } from '../stats/monitor.js';
 import type { IntervalLatency, IntervalRecord, Summary, TimeseriesRow } from '../stats/summary.js';
 import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
-import { uplotAssets } from '../web/assets.js';
-import { escapeHtml as e, scriptJson } from '../web/page.js';
 import { REPORT_JS } from './client.js';
 import { HISTOGRAM_NAMES, type HistogramName, loadResults, type ResultsData } from './load.js';
 import { REPORT_CSS } from './style.js';
@@ -49,8 +49,6 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
 
 // ---------------------------------------------------------------------------------------------- assets
 
-const noScriptEnd = (code: string): string => code.replace(/<\/(script)/gi, '<\\/$1');
-const noStyleEnd = (css: string): string => css.replace(/<\/(style)/gi, '<\\/$1');
 const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('base64');
 
 // ---------------------------------------------------------------------------------------------- formatting
@@ -399,18 +397,19 @@ function scenarioRows(d: ResultsData): string[][] {
 }
 
 // ---------------------------------------------------------------------------------------------- the page
+// One function per part of the page, in page order; buildReport puts them together.
 
-export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
+interface TimeData {
+  time: Cols;
+  bands: Band[];
+  /** from intervals.jsonl: schedule lag, duplicates, connections and generator health over time */
+  richSeries: boolean;
+  hasTime: boolean;
+}
+
+/** The columns of the charts over time: from intervals.jsonl, or timeseries.csv in an older results folder. */
+function timeData(d: ResultsData, notes: string[]): TimeData {
   const s = d.summary;
-  const notes = [...d.notes];
-  const runId = s?.runId ?? (typeof d.scenario?.runId === 'string' ? d.scenario.runId : 'unknown run');
-  const m = s?.messages;
-  const sc = s?.scenario;
-  const broker = redactUrl(
-    sc?.host ?? (typeof d.scenario?.host === 'string' ? d.scenario.host : 'embedded broker'),
-  );
-
-  // ------------------------------------------------------------------ time series
   let time: Cols;
   let bands: Band[] = [];
   let richSeries = false;
@@ -428,20 +427,19 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
     time = { x: [] };
     notes.push('no intervals.jsonl or timeseries.csv rows: there are no charts over time');
   }
-  const hasTime = (time.x?.length ?? 0) > 0;
-  const dist = distribution(d.histograms);
-  const hasDist = (d.histograms.e2e?.totalCount ?? 0) > 0;
-  if (!hasDist) {
-    notes.push(
-      Object.keys(d.histograms).length === 0
-        ? 'no histograms/ folder: the e2e percentile distribution cannot be drawn (latency figures come from summary.json)'
-        : 'no e2e histogram (no message was received): no percentile distribution',
-    );
-  }
+  return { time, bands, richSeries, hasTime: (time.x?.length ?? 0) > 0 };
+}
 
-  const target = s?.devices?.target ?? sc?.devices ?? 0;
-  const charts: ChartDef[] = [];
-  const timeCharts: Array<{ def: ChartDef; title: string; available: boolean; why?: string }> = [
+interface TimeChart {
+  def: ChartDef;
+  title: string;
+  available: boolean;
+  why?: string;
+}
+
+/** Devices, message rates, e2e and ack latency over time. */
+function trafficCharts(target: number, hasTime: boolean): TimeChart[] {
+  return [
     {
       title: 'Devices connected',
       available: hasTime,
@@ -494,6 +492,12 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
         ],
       },
     },
+  ];
+}
+
+/** Schedule lag, loss, connections and the generator over time. */
+function healthCharts(hasTime: boolean, richSeries: boolean): TimeChart[] {
+  return [
     {
       title: 'Schedule lag (send time − scheduled time)',
       available: richSeries,
@@ -559,6 +563,11 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
       },
     },
   ];
+}
+
+/** The chart definitions REPORT_JS draws: the charts over time that have data, then the e2e distribution. */
+function chartDefs(d: ResultsData, timeCharts: TimeChart[], hasDist: boolean): ChartDef[] {
+  const charts: ChartDef[] = [];
   for (const c of timeCharts) if (c.available) charts.push(c.def);
   if (hasDist) {
     const series: SeriesDef[] = [{ label: 'end-to-end', col: 'e2e', color: '--c-p99', width: 2.5 }];
@@ -566,8 +575,12 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
       series.push({ label: 'publish → ack', col: 'publishAck', color: '--c-sent', width: 1.5, dash: true });
     charts.push({ id: 'dist', kind: 'percentile', unit: 'ms', height: 300, series });
   }
+  return charts;
+}
 
-  const chartPanels = timeCharts
+/** A panel per chart over time: the chart's place, or why it is missing. */
+function timePanels(timeCharts: TimeChart[]): string {
+  return timeCharts
     .map((c) =>
       panel(
         c.title,
@@ -577,9 +590,10 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
       ),
     )
     .join('\n');
+}
 
-  // ------------------------------------------------------------------ distribution panel
-  let distPanel: string;
+/** The e2e percentile distribution with its table, or why there is none. */
+function distributionPanel(d: ResultsData, hasDist: boolean): string {
   const eh = d.histograms.e2e;
   if (hasDist && eh) {
     const ps: Array<[string, number]> = [
@@ -596,7 +610,7 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
     const tail = (100 * (1 - 1 / eh.totalCount)).toFixed(
       Math.max(0, Math.ceil(Math.log10(eh.totalCount)) - 2),
     );
-    distPanel = panel(
+    return panel(
       'End-to-end delay distribution (from histograms/e2e.hdr)',
       `<div class="dist"><div class="chart" id="chart-dist"></div>` +
         `<div class="ptable">${table(['percentile', 'ms'], rows, 1)}` +
@@ -605,7 +619,7 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
       'wide',
     );
   } else {
-    distPanel = panel(
+    return panel(
       'End-to-end delay distribution',
       `<div class="nochart">${e(
         Object.keys(d.histograms).length === 0
@@ -615,16 +629,17 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
       'wide',
     );
   }
+}
 
-  // ------------------------------------------------------------------ verdict and cards
-  let verdict: { cls: string; text: string; why: string };
-  if (!s) verdict = { cls: 'failed', text: 'INCOMPLETE', why: 'no summary.json: the run did not finish' };
+/** PASSED / FAILED / INCOMPLETE and why, for the header. */
+function verdictOf(s: Summary | undefined): { cls: string; text: string; why: string } {
+  if (!s) return { cls: 'failed', text: 'INCOMPLETE', why: 'no summary.json: the run did not finish' };
   else if (s.interrupted)
-    verdict = { cls: 'failed', text: 'FAILED', why: 'stopped early — an interrupted run never passes' };
+    return { cls: 'failed', text: 'FAILED', why: 'stopped early — an interrupted run never passes' };
   else {
     const th = s.thresholds ?? [];
     const passedN = th.filter((t) => t.passed).length;
-    verdict = {
+    return {
       cls: s.passed ? 'passed' : 'failed',
       text: s.passed ? 'PASSED' : 'FAILED',
       why:
@@ -633,10 +648,12 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
           : `${passedN} of ${th.length} threshold${th.length === 1 ? '' : 's'} passed`,
     };
   }
-  const startMs = s ? Date.parse(s.startedAt) : Number.NaN;
-  const endMs = s ? Date.parse(s.endedAt) : Number.NaN;
-  const health = s ? generatorHealth(s) : undefined;
+}
 
+/** The headline figures. */
+function summaryCards(d: ResultsData, health: ReturnType<typeof generatorHealth> | undefined): string[] {
+  const s = d.summary;
+  const m = s?.messages;
   const cards: string[] = [];
   if (s && m) {
     const uniq = Math.max(0, m.received - m.duplicated - m.foreign);
@@ -698,8 +715,13 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
       ),
     );
   }
+  return cards;
+}
 
-  // ------------------------------------------------------------------ tables
+/** Thresholds, generator health and errors; then messages and latency. */
+function tableSections(d: ResultsData, health: ReturnType<typeof generatorHealth> | undefined): string[] {
+  const s = d.summary;
+  const m = s?.messages;
   const sections: string[] = [];
   if (s && m) {
     const th = s.thresholds ?? [];
@@ -763,7 +785,11 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
       `<section class="grid2">${panel('Messages', messages)}${panel('Latency (ms)', latency)}</section>`,
     );
   }
+  return sections;
+}
 
+/** The resolved scenario and the notes on the results folder, at the foot of the page. */
+function footBlocks(d: ResultsData, notes: string[]): { scenarioBlock: string; notesBlock: string } {
   const scRows = scenarioRows(d);
   const scenarioBlock =
     scRows.length > 0
@@ -773,7 +799,14 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
     notes.length > 0
       ? `<section class="notes"><h2>Notes on this results folder</h2><ul>${notes.map((n) => `<li>${e(n)}</li>`).join('')}</ul></section>`
       : '';
+  return { scenarioBlock, notesBlock };
+}
 
+/** The facts line of the header: broker, load, start and length of the run. */
+function headerFacts(broker: string, s: Summary | undefined): string[] {
+  const sc = s?.scenario;
+  const startMs = s ? Date.parse(s.startedAt) : Number.NaN;
+  const endMs = s ? Date.parse(s.endedAt) : Number.NaN;
   const facts: string[] = [];
   const fact = (k: string, v: string, cls = ''): void => {
     facts.push(
@@ -792,12 +825,13 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
     fact('started', utc(s.startedAt));
     fact('took', duration(endMs - startMs));
   }
+  return facts;
+}
 
-  const data: ReportData = { runId, time, dist, bands, charts };
-  const { js: uplotJs, css: uplotCss } = uplotAssets();
-  const scripts = [noScriptEnd(uplotJs), noScriptEnd(REPORT_JS)];
+/** The page's Content-Security-Policy: only the two inline scripts, by hash. */
+function reportCsp(scripts: string[]): string {
   // only fixed words and base64 hashes: nothing to escape in the attribute
-  const csp = [
+  return [
     "default-src 'none'",
     `script-src ${scripts.map((x) => `'sha256-${sha256(x)}'`).join(' ')}`,
     "style-src 'unsafe-inline'",
@@ -805,6 +839,45 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
     "base-uri 'none'",
     "form-action 'none'",
   ].join('; ');
+}
+
+export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
+  const s = d.summary;
+  const notes = [...d.notes];
+  const runId = s?.runId ?? (typeof d.scenario?.runId === 'string' ? d.scenario.runId : 'unknown run');
+  const sc = s?.scenario;
+  const broker = redactUrl(
+    sc?.host ?? (typeof d.scenario?.host === 'string' ? d.scenario.host : 'embedded broker'),
+  );
+  const { time, bands, richSeries, hasTime } = timeData(d, notes);
+  const dist = distribution(d.histograms);
+  const hasDist = (d.histograms.e2e?.totalCount ?? 0) > 0;
+  if (!hasDist) {
+    notes.push(
+      Object.keys(d.histograms).length === 0
+        ? 'no histograms/ folder: the e2e percentile distribution cannot be drawn (latency figures come from summary.json)'
+        : 'no e2e histogram (no message was received): no percentile distribution',
+    );
+  }
+
+  const timeCharts = [
+    ...trafficCharts(s?.devices?.target ?? sc?.devices ?? 0, hasTime),
+    ...healthCharts(hasTime, richSeries),
+  ];
+  const charts = chartDefs(d, timeCharts, hasDist);
+  const chartPanels = timePanels(timeCharts);
+  const distPanel = distributionPanel(d, hasDist);
+  const verdict = verdictOf(s);
+  const health = s ? generatorHealth(s) : undefined;
+  const cards = summaryCards(d, health);
+  const sections = tableSections(d, health);
+  const { scenarioBlock, notesBlock } = footBlocks(d, notes);
+  const facts = headerFacts(broker, s);
+
+  const data: ReportData = { runId, time, dist, bands, charts };
+  const { js: uplotJs, css: uplotCss } = uplotAssets();
+  const scripts = [noScriptEnd(uplotJs), noScriptEnd(REPORT_JS)];
+  const csp = reportCsp(scripts);
   const generated = (opts.now ?? new Date()).toISOString();
   const version = s?.fleetloadVersion ?? FLEETLOAD_VERSION;
 

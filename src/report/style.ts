@@ -1,4 +1,4 @@
-import { THEME_CSS } from '../web/page.js';
+import { THEME_CSS } from '../html/theme.js';
 
 /** The report's stylesheet: the live dashboard's look (src/web/page.ts), for a static page that is also printed. */
 export const REPORT_CSS = `${THEME_CSS}

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP } from 'node:net';
 import { FleetloadError } from '../errors.js';
+import { uplotAssets } from '../html/uplot.js';
 import type { FleetControl, Output } from '../run/output.js';
 import { redactSecrets } from '../scenario/load.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { Summary } from '../stats/summary.js';
 import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
-import { uplotAssets } from './assets.js';
 import { type DashboardPoint, type FleetState, MAX_POINTS, PointSeries } from './figures.js';
 import { type BootData, renderPage } from './page.js';
 

@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { FleetloadError } from '../../src/errors.js';
+import { escapeHtml, scriptJson } from '../../src/html/escape.js';
 import type { FleetControl, IntervalFigures } from '../../src/run/output.js';
 import { type Scenario, scenarioInput, toScenario } from '../../src/scenario/schema.js';
 import { Aggregator } from '../../src/stats/aggregate.js';
@@ -11,7 +12,6 @@ import { Stats } from '../../src/stats/stats.js';
 import type { Summary } from '../../src/stats/summary.js';
 import { CLIENT_JS } from '../../src/web/client.js';
 import { type DashboardPoint, PointSeries, percentileMs } from '../../src/web/figures.js';
-import { escapeHtml, scriptJson } from '../../src/web/page.js';
 import { type Dashboard, parseFleetRequest, startDashboard } from '../../src/web/server.js';
 
 const PASSWORD = 'hunter2-Pa55word';
