@@ -3,6 +3,7 @@ import { type Clock, systemClock } from '../clock.js';
 import { Consumer } from '../consumer/consumer.js';
 import { sourceFromScenario } from '../consumer/open.js';
 import { Engine } from '../engine/engine.js';
+import { phaseAt } from '../scenario/plan.js';
 import type { Scenario } from '../scenario/schema.js';
 import { Stats } from '../stats/stats.js';
 import type { Threshold } from '../stats/thresholds.js';
@@ -86,7 +87,7 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
       thresholds: o.thresholds,
       validity: o.validity,
       ...(o.interrupt ? { interrupt: o.interrupt } : {}),
-      phaseAt: o.phaseAt ?? rampThenSteady(s),
+      phaseAt: o.phaseAt ?? ((elapsedMs) => rampOrSteady(phaseAt(engine.plan, elapsedMs))),
       ...(o.sinks ? { sinks: o.sinks } : {}),
       log,
     });
@@ -149,8 +150,7 @@ export function engineSide(
   };
 }
 
-/** Ramp while devices are still being started at the spawn rate, then steady. */
-function rampThenSteady(s: Scenario): (elapsedMs: number) => Exclude<Phase, 'drain'> {
-  const rampMs = (s.devices / s.spawnRate) * 1000;
-  return (elapsedMs) => (elapsedMs < rampMs ? 'ramp' : 'steady');
+/** The plan's phase while the run publishes (its drain comes when the pipeline drains). */
+function rampOrSteady(p: Phase): Exclude<Phase, 'drain'> {
+  return p === 'drain' ? 'steady' : p;
 }
