@@ -195,8 +195,11 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
           'stopping (Stop pressed in the dashboard): draining in-flight messages, writing the summary',
         ),
       log: (line) => io.stderr.write(`${line}\n`),
+      token: scenario.webToken,
+      allowedHosts: scenario.webAllowedHosts,
     });
     live.println(`dashboard: ${dashboard.url}`);
+    for (const line of dashboard.notices) live.println(line);
   }
   // a busy --prometheus-port is an input error too (exit 2): the sinks start before anything of the run
   const { createSinks } = await import('../sinks/index.js');

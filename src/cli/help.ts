@@ -115,6 +115,10 @@ Output:
       --headless            no web dashboard
       --web-host HOST       dashboard address                 (default: 127.0.0.1)
       --web-port N          dashboard port                    (default: 8089)
+      --web-token T         dashboard token, asked of every request (a secret; prefer FLEETLOAD_WEB_TOKEN);
+                            off loopback one is generated and a one-time login link printed
+      --web-allowed-hosts H names the dashboard and /metrics answer to besides IP addresses and
+                            localhost (DNS-rebinding guard), comma-separated
 
 Time series (InfluxDB, Prometheus; Grafana dashboards in deploy/grafana/):
       --influx-url URL      write per-second figures to InfluxDB: http(s)://host:8086 (default: none)
@@ -124,6 +128,9 @@ Time series (InfluxDB, Prometheus; Grafana dashboards in deploy/grafana/):
                             a dead or slow InfluxDB never slows or fails the run; drops are counted)
       --prometheus-port N   serve Prometheus /metrics on this port       (default: off)
       --prometheus-host H   address /metrics listens on                  (default: 127.0.0.1)
+      --prometheus-token T  bearer token /metrics asks for; required off loopback (a secret; prefer
+                            FLEETLOAD_PROMETHEUS_TOKEN; Prometheus: authorization: credentials:)
+      --prometheus-public   serve /metrics off loopback without a token (read-only figures)
       --prometheus-grace D  keep /metrics up after the run (Ctrl-C skips) (default: 15s)
   -h, --help                show this help
 

@@ -69,6 +69,8 @@ const kinds: Record<Key, OptionKind> = {
   headless: 'boolean',
   webHost: 'string',
   webPort: 'number',
+  webToken: 'string',
+  webAllowedHosts: 'list',
   thresholds: 'list',
   accept: 'list',
   minOffered: 'string',
@@ -102,6 +104,8 @@ const kinds: Record<Key, OptionKind> = {
   influxRequired: 'boolean',
   prometheusPort: 'number',
   prometheusHost: 'string',
+  prometheusToken: 'string',
+  prometheusPublic: 'boolean',
   prometheusGrace: 'string',
 };
 const shorts: Partial<Record<Key, string>> = {

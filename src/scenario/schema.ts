@@ -72,6 +72,23 @@ export const hostUrl = z.string().superRefine((v, ctx) => {
   if (u.port === '0') ctx.addIssue({ code: 'custom', message: `port 0 in "${v}" is out of range 1-65535` });
 });
 
+/** A bearer token of the dashboard or /metrics: RFC 6750 b64token characters (also cookie-safe), 16-512. */
+const accessToken = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9._~+/-]{16,512}=*$/,
+    'must be 16 to 512 characters of A-Z a-z 0-9 . _ ~ + / - (e.g. from: openssl rand -hex 24)',
+  );
+
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+const hostNames = (v: string): string[] =>
+  v
+    .split(',')
+    .map((h) => h.trim())
+    .filter((h) => h !== '');
+
 export const DEVICE_PLACEHOLDERS = ['deviceId', 'index', 'runId'] as const;
 
 export const scenarioInput = z.strictObject({
@@ -217,6 +234,19 @@ export const scenarioInput = z.strictObject({
   headless: z.boolean().default(false),
   webHost: z.string().min(1).default('127.0.0.1'),
   webPort: z.number().int().min(0).max(65535).default(8089),
+  webToken: accessToken
+    .optional()
+    .describe(
+      'dashboard token (a secret, never logged, redacted): required on every request; off loopback one is generated when not given',
+    ),
+  webAllowedHosts: z
+    .array(
+      z.string().refine((v) => hostNames(v).every((h) => HOST_NAME.test(h)), {
+        message: 'must be host names, e.g. fleetload.example.com (comma-separated or repeated)',
+      }),
+    )
+    .optional()
+    .describe('names the dashboard and /metrics may be reached by, besides IP addresses and localhost'),
   thresholds: z.array(z.string().min(1)).default([]),
   accept: z
     .array(z.enum(VALIDITY_CHECKS))
@@ -322,6 +352,13 @@ export const scenarioInput = z.strictObject({
     .describe('fail the run (exit 3) when InfluxDB does not take the first batch or the final flush'),
   prometheusPort: z.number().int().min(0).max(65535).optional().describe('serve /metrics on this port'),
   prometheusHost: z.string().min(1).default('127.0.0.1').describe('address /metrics listens on'),
+  prometheusToken: accessToken
+    .optional()
+    .describe('bearer token /metrics requires (a secret, never logged, redacted); needed off loopback'),
+  prometheusPublic: z
+    .boolean()
+    .default(false)
+    .describe('serve /metrics off loopback without a token (read-only figures, readable by anyone)'),
   prometheusGrace: duration()
     .default('15s')
     .describe('keep /metrics up this long after the run so the last scrape sees the final figures'),
@@ -378,6 +415,8 @@ export interface Scenario {
   headless: boolean;
   webHost: string;
   webPort: number;
+  webToken: string | undefined;
+  webAllowedHosts: string[];
   thresholds: string[];
   accept: ValidityCheck[];
   /** fraction 0..1 */
@@ -410,6 +449,8 @@ export interface Scenario {
   influxRequired: boolean;
   prometheusPort: number | undefined;
   prometheusHost: string;
+  prometheusToken: string | undefined;
+  prometheusPublic: boolean;
   prometheusGraceMs: number;
 }
 
@@ -466,6 +507,8 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     headless: p.headless,
     webHost: p.webHost,
     webPort: p.webPort,
+    webToken: p.webToken,
+    webAllowedHosts: (p.webAllowedHosts ?? []).flatMap(hostNames),
     thresholds: p.thresholds,
     accept: p.accept,
     minOffered: typeof p.minOffered === 'number' ? p.minOffered : Number(p.minOffered.slice(0, -1)) / 100,
@@ -497,6 +540,8 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     influxRequired: p.influxRequired,
     prometheusPort: p.prometheusPort,
     prometheusHost: p.prometheusHost,
+    prometheusToken: p.prometheusToken,
+    prometheusPublic: p.prometheusPublic,
     prometheusGraceMs: ms(p.prometheusGrace),
   };
 }

@@ -61,6 +61,9 @@ export async function createSinks(s: Scenario, ctx: SinkContext): Promise<Sinks>
       worker: ctx.worker,
       graceMs: s.prometheusGraceMs,
       log,
+      token: s.prometheusToken,
+      public: s.prometheusPublic,
+      allowedHosts: s.webAllowedHosts,
     });
     await prometheus.listen();
     log(`prometheus: metrics at ${prometheus.url}`);

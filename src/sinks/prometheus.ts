@@ -8,6 +8,14 @@ import type { Histogram } from '../stats/histogram.js';
 import type { CounterName, LatencyName } from '../stats/stats.js';
 import type { Summary } from '../stats/summary.js';
 import { FLEETLOAD_VERSION } from '../version.js';
+import {
+  type AccessRules,
+  answerRefusal,
+  isLoopbackHost,
+  isWildcardHost,
+  refusal,
+  refusalLogger,
+} from '../web/guard.js';
 
 /**
  * The Prometheus sink: `/metrics` (prom-client registry) with the figures of the InfluxDB lines as `fleetload_*`
@@ -16,6 +24,11 @@ import { FLEETLOAD_VERSION } from '../version.js';
  * interval (every recorded value with its count, so `_count` is exact and each bucket is exact to the HDR
  * resolution, 3 significant digits). After the run it stays up for a grace period so the last scrape sees the
  * final numbers.
+ *
+ * Access (src/web/guard.ts): a Host that is not this server's is a 403 (DNS rebinding); with a token
+ * (--prometheus-token) every request needs `Authorization: Bearer <token>` (Prometheus: `authorization:
+ * credentials:`), else 401. Off loopback a token is required unless --prometheus-public says otherwise: the
+ * figures are read-only, but they are the run's. No token is generated: a scrape config must know it beforehand.
  */
 
 /** Bucket upper bounds in seconds: 0.5 ms … 60 s, 1-2-5 steps. */
@@ -157,6 +170,14 @@ export interface PrometheusSinkOptions {
   /** how long /metrics stays up after the run (default 15 s) */
   graceMs?: number;
   log?: (line: string) => void;
+  /** --prometheus-token: every request needs it as a bearer token */
+  token?: string | undefined;
+  /** --prometheus-public: off loopback without a token, on purpose */
+  public?: boolean | undefined;
+  /** --web-allowed-hosts: names the Host header may carry besides IP addresses and localhost */
+  allowedHosts?: readonly string[] | undefined;
+  /** which hosts count as loopback (default: 127.0.0.0/8, ::1, localhost); tests treat one as remote */
+  isLoopback?: ((host: string) => boolean) | undefined;
 }
 
 export class PrometheusSink implements Output {
@@ -249,7 +270,15 @@ export class PrometheusSink implements Output {
 
   /** Listens on host:port; a busy port is an input error (E_USAGE), before anything of the run has started. */
   async listen(): Promise<void> {
+    const rules = metricsAccess(this.o);
+    const logRefusal = refusalLogger('prometheus', '--web-allowed-hosts', this.o.log ?? (() => {}));
     const server = createServer((req, res) => {
+      const refused = refusal(req, rules);
+      if (refused) {
+        logRefusal(req, refused);
+        answerRefusal(req, res, refused);
+        return;
+      }
       const path = (req.url ?? '/').split('?')[0];
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { Allow: 'GET, HEAD' }).end();
@@ -276,6 +305,8 @@ export class PrometheusSink implements Output {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found; metrics are at /metrics\n');
     });
     server.keepAliveTimeout = 2000;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 10_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(listenError(err, this.o.host, this.o.port)),
@@ -284,6 +315,8 @@ export class PrometheusSink implements Output {
     });
     this.server = server;
     this.port = (server.address() as AddressInfo).port;
+    const warning = offLoopbackWarning(this.o, this.port);
+    if (warning) this.o.log?.(warning);
   }
 
   /**
@@ -316,6 +349,36 @@ export class PrometheusSink implements Output {
       server.closeAllConnections();
     });
   }
+}
+
+/**
+ * The access rules of /metrics; off loopback without a token or --prometheus-public: E_USAGE (exit 2), before
+ * anything listens.
+ */
+export function metricsAccess(o: PrometheusSinkOptions): AccessRules {
+  const loopback = (o.isLoopback ?? isLoopbackHost)(o.host);
+  if (!loopback && o.token === undefined && !o.public) {
+    throw new FleetloadError(
+      'E_USAGE',
+      `--prometheus-host ${o.host} is not loopback: /metrics there needs --prometheus-token T (or FLEETLOAD_PROMETHEUS_TOKEN; Prometheus sends it with authorization: credentials: T), or --prometheus-public to let anyone read the figures`,
+    );
+  }
+  return {
+    bindHost: o.host,
+    allowedHosts: o.allowedHosts ?? [],
+    token: o.token,
+    allowFlag: '--web-allowed-hosts',
+    tokenHint: 'send Authorization: Bearer <--prometheus-token> (Prometheus: authorization: credentials:)',
+  };
+}
+
+/** The warning line when /metrics listens off loopback, or undefined on loopback. */
+function offLoopbackWarning(o: PrometheusSinkOptions, port: number): string | undefined {
+  if ((o.isLoopback ?? isLoopbackHost)(o.host)) return undefined;
+  const where = `${isWildcardHost(o.host) ? 'every interface' : o.host}, port ${port}`;
+  return o.token !== undefined
+    ? `warning: prometheus /metrics listens on ${where} (not loopback): read-only figures of the run (no control, no secrets), for scrapers with the bearer token only; others get 401`
+    : `warning: prometheus /metrics listens on ${where} (not loopback) without a token (--prometheus-public): anyone who reaches it can read the run's figures (read-only: no control, no secrets)`;
 }
 
 function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {

@@ -131,6 +131,8 @@ export const CLIENT_JS = `
   var loadInterval = $('load-interval');
   var loadError = $('load-error');
   var maxDevices = boot.devices;
+  // the server's bound (src/web/requests.ts fleetLimits): an interval longer than the run sends nothing more
+  var maxIntervalMs = Math.max(boot.runTimeMs, boot.intervalMs, 1);
   var loadOpen = false;
   var loadBusy = false;
   var loadEdited = false;
@@ -171,9 +173,9 @@ export const CLIENT_JS = `
     }
     if (ms !== '') {
       var v = Number(ms);
-      if (!isFinite(v) || v < 1) {
+      if (!isFinite(v) || v < 1 || v > maxIntervalMs) {
         loadInterval.setAttribute('aria-invalid', 'true');
-        return 'the interval must be at least 1 ms';
+        return 'the interval must be from 1 to ' + maxIntervalMs + ' ms (the run time)';
       }
       body.intervalMs = v;
     }

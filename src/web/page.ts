@@ -81,7 +81,7 @@ export function renderPage(p: PageInput): string {
       <fieldset id="load-fields" disabled>
         <span class="k">Load</span>
         <label><input type="number" id="load-devices" inputmode="numeric" min="0" max="${e(String(b.devices))}" step="1" value="${e(String(b.devices))}" aria-label="devices (0 to ${e(String(b.devices))})"> <span class="k">of ${e(String(b.devices))} devices</span></label>
-        <label><span class="k">every</span> <input type="number" id="load-interval" inputmode="decimal" min="1" step="any" value="${e(String(b.intervalMs))}" aria-label="interval in milliseconds"> <span class="k">ms</span></label>
+        <label><span class="k">every</span> <input type="number" id="load-interval" inputmode="decimal" min="1" max="${e(String(Math.max(b.runTimeMs, b.intervalMs, 1)))}" step="any" value="${e(String(b.intervalMs))}" aria-label="interval in milliseconds"> <span class="k">ms</span></label>
         <button type="submit" id="load-apply" class="apply" title="Change the fleet size and each device's interval while the run goes">Apply</button>
       </fieldset>
       <div class="load-now"><span id="load-now">${e(String(b.devices))} devices × ${e(String(b.intervalMs))} ms</span><span id="load-error" class="load-error" role="alert" hidden></span></div>

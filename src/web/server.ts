@@ -9,8 +9,13 @@ import type { Scenario } from '../scenario/schema.js';
 import type { Summary } from '../stats/summary.js';
 import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
+import { DashboardAccess } from './access.js';
 import { type DashboardPoint, type FleetState, MAX_POINTS, PointSeries } from './figures.js';
+import { crossOrigin, isWildcardHost } from './guard.js';
 import { type BootData, renderPage } from './page.js';
+import { fleetLimits, parseFleetRequest, parseStopRequest, readBody } from './requests.js';
+
+export { parseFleetRequest } from './requests.js';
 
 /**
  * The live dashboard of `fleetload run` (without --headless): one self-contained page, a Server-Sent Events
@@ -18,14 +23,19 @@ import { type BootData, renderPage } from './page.js';
  * Read-only apart from Stop and Load; nothing the page needs comes from anywhere but this server, and no secret
  * is ever sent (the scenario goes through redactSecrets).
  *
+ * Every request passes src/web/access.ts first: a Host that is not this server's is a 403 (DNS rebinding), and
+ * off loopback (or with --web-token) a request without the token is a 401 — page, stream, API alike.
+ *
+ *   GET  /login?token=… the one-time link printed at start (or the token): sets the cookie, redirects to /
  *   GET  /              the page (uPlot inlined)
  *   GET  /api/stream    SSE: history so far, then one `data:` point per interval (each with the target devices
  *                       and interval of that moment), `event: fleet` when the load changes, `event: summary` at
  *                       the end
  *   GET  /api/summary   summary.json, 404 until the run has finished
  *   POST /api/stop      asks the run to stop (onStop, once); JSON content type and same origin only → 202
- *   POST /api/fleet     {"devices"?: 0..max, "intervalMs"?: ≥ 1} → applied through the run's FleetControl → 200
- *                       {devices, intervalMs}; same protections as /api/stop; 409 when the run is not running
+ *   POST /api/fleet     {"devices"?: 0..max, "intervalMs"?: 1..run time} → applied through the run's FleetControl
+ *                       → 200 {devices, intervalMs}; same protections as /api/stop; 409 when the run is not
+ *                       running; 400 {error, field} naming the field and its range (src/web/requests.ts)
  */
 
 export interface DashboardOptions {
@@ -42,10 +52,18 @@ export interface DashboardOptions {
   heartbeatMs?: number;
   /** where a bug in a request handler is reported (the run goes on) */
   log?: (line: string) => void;
+  /** --web-token: required on every request; off loopback one is generated when not given */
+  token?: string | undefined;
+  /** --web-allowed-hosts: names the Host header may carry besides IP addresses and localhost */
+  allowedHosts?: readonly string[] | undefined;
+  /** which hosts count as loopback (default: 127.0.0.0/8, ::1, localhost); tests treat one as remote */
+  isLoopback?: ((host: string) => boolean) | undefined;
 }
 
 export interface Dashboard {
   url: string;
+  /** lines for the terminal at start: the warning when off loopback, the one-time login link */
+  notices: string[];
   listener: Output;
   close(): Promise<void>;
 }
@@ -75,6 +93,13 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   };
 
   const log = opts.log ?? (() => {});
+  const access = new DashboardAccess({
+    host: opts.host,
+    token: opts.token,
+    allowedHosts: opts.allowedHosts,
+    isLoopback: opts.isLoopback,
+    log,
+  });
   const series = new PointSeries(opts.maxPoints ?? MAX_POINTS);
   const clients = new Set<ServerResponse>();
   let meta: { runId: string; broker: string } | undefined;
@@ -112,16 +137,12 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   server.requestTimeout = 10_000;
   server.headersTimeout = 10_000;
 
-  const loopbackOnly = isLoopback(opts.host);
-
   function route(req: IncomingMessage, res: ServerResponse): void {
-    // DNS rebinding: a page from evil.example resolved to 127.0.0.1 still sends Host: evil.example
-    if (loopbackOnly && !isLoopbackHostHeader(req.headers.host)) {
-      reply(res, 403, { error: 'this dashboard answers only to localhost names' });
-      return;
-    }
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     const method = req.method ?? 'GET';
+    // Host (DNS rebinding: a page from evil.example resolved to this address still sends Host: evil.example),
+    // then the token, then the login link
+    if (access.handle(req, res, path)) return;
     switch (path) {
       case '/':
       case '/index.html':
@@ -205,7 +226,12 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
 
   function stop(req: IncomingMessage, res: ServerResponse): void {
     if (!sameOriginJson(req, res, '/api/stop', 'stop the run')) return;
-    readBody(req, res, () => {
+    guardedBody(req, res, (body) => {
+      const parsed = parseStopRequest(body);
+      if (parsed !== true) {
+        reply(res, 400, parsed);
+        return;
+      }
       if (!stopRequested && !summary) {
         stopRequested = true;
         broadcast(event('stopping', {}));
@@ -217,7 +243,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
 
   function fleet(req: IncomingMessage, res: ServerResponse): void {
     if (!sameOriginJson(req, res, '/api/fleet', 'change the load')) return;
-    readBody(req, res, (body) => {
+    guardedBody(req, res, (body) => {
       const ctl = control;
       const busy = !ctl
         ? 'the run has not started yet; the load can change once it runs'
@@ -230,9 +256,9 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
         reply(res, 409, { error: busy });
         return;
       }
-      const parsed = parseFleetRequest(body, ctl.maxDevices);
-      if (typeof parsed === 'string') {
-        reply(res, 400, { error: parsed });
+      const parsed = parseFleetRequest(body, fleetLimits(opts.scenario, ctl.maxDevices));
+      if ('error' in parsed) {
+        reply(res, 400, parsed);
         return;
       }
       try {
@@ -260,11 +286,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       reply(res, 415, { error: `POST ${path} needs Content-Type: application/json` });
       return false;
     }
-    const origin = req.headers.origin;
-    if (
-      (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`) ||
-      req.headers['sec-fetch-site'] === 'cross-site'
-    ) {
+    if (crossOrigin(req)) {
       req.resume();
       reply(res, 403, { error: `cross-origin requests may not ${act}` });
       return false;
@@ -272,24 +294,13 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     return true;
   }
 
-  /** The request body (at most 4 KiB, else the connection is cut), then `done` — guarded like a route. */
-  function readBody(req: IncomingMessage, res: ServerResponse, done: (body: string) => void): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (b: Buffer) => {
-      size += b.length;
-      if (size > MAX_BODY_BYTES) req.destroy();
-      else chunks.push(b);
-    });
-    req.on('end', () => {
-      try {
-        done(Buffer.concat(chunks).toString('utf8'));
-      } catch (err) {
-        if (!res.headersSent) reply(res, 500, { error: 'internal error' });
-        log(
-          `dashboard: internal error on ${req.method} ${req.url}: ${err instanceof Error ? err.stack : String(err)}`,
-        );
-      }
+  /** The request body (bounded: 413 past MAX_BODY_BYTES), then `done` — guarded like a route. */
+  function guardedBody(req: IncomingMessage, res: ServerResponse, done: (body: string) => void): void {
+    readBody(req, res, done, (err) => {
+      if (!res.headersSent) reply(res, 500, { error: 'internal error' });
+      log(
+        `dashboard: internal error on ${req.method} ${req.url}: ${err instanceof Error ? err.stack : String(err)}`,
+      );
     });
   }
 
@@ -319,6 +330,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
 
   const port = (server.address() as AddressInfo).port;
   const url = `http://${urlHost(opts.host)}:${port}/`;
+  access.setPort(port);
 
   const listener: Output = {
     start(info) {
@@ -339,6 +351,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
 
   return {
     url,
+    notices: access.notices(url),
     listener,
     close: () => {
       if (closed) return Promise.resolve();
@@ -378,9 +391,6 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
   res.end(res.req.method === 'HEAD' ? undefined : text);
 }
 
-/** Largest POST body read; a bigger one cuts the connection. */
-const MAX_BODY_BYTES = 4096;
-
 /** What `event: fleet` carries: the load now and the largest fleet the run may have. */
 interface FleetEvent {
   devices: number;
@@ -390,53 +400,6 @@ interface FleetEvent {
 
 function fleetEvent(c: FleetControl): FleetEvent {
   return { devices: c.targetDevices(), intervalMs: c.intervalMs(), maxDevices: c.maxDevices };
-}
-
-/** The body of POST /api/fleet, checked; a string is the 400 message. */
-export function parseFleetRequest(
-  body: string,
-  maxDevices: number,
-): { devices?: number; intervalMs?: number } | string {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    return 'the body is not JSON; send {"devices": n, "intervalMs": ms} (either or both)';
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return 'the body must be a JSON object: {"devices": n, "intervalMs": ms} (either or both)';
-  }
-  const obj = value as Record<string, unknown>;
-  const unknown = Object.keys(obj).filter((k) => k !== 'devices' && k !== 'intervalMs');
-  if (unknown.length > 0) {
-    return `unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}; only "devices" and "intervalMs" can change`;
-  }
-  const out: { devices?: number; intervalMs?: number } = {};
-  if ('devices' in obj) {
-    const d = obj.devices;
-    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0 || d > maxDevices) {
-      return `devices must be a whole number from 0 to ${maxDevices} (the run's --devices), not ${shown(d)}`;
-    }
-    out.devices = d;
-  }
-  if ('intervalMs' in obj) {
-    const ms = obj.intervalMs;
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 1) {
-      return `intervalMs must be a number of milliseconds, at least 1, not ${shown(ms)}`;
-    }
-    out.intervalMs = ms;
-  }
-  if (out.devices === undefined && out.intervalMs === undefined) {
-    return 'nothing to change: send {"devices": n, "intervalMs": ms} (either or both)';
-  }
-  return out;
-}
-
-/** A value as the 400 message names it: numbers as JS prints them (1e400 is Infinity), the rest as JSON. */
-function shown(v: unknown): string {
-  if (typeof v === 'number') return String(v);
-  const text = JSON.stringify(v) ?? String(v);
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 function event(name: string, data: unknown): string {
@@ -474,21 +437,9 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Er
   }
 }
 
-function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
-}
-
-function isLoopbackHostHeader(host: string | undefined): boolean {
-  if (!host) return false;
-  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
-  return isLoopback(name);
-}
-
 /** How a browser reaches the bound host: brackets for IPv6, loopback for "every interface". */
 function urlHost(host: string): string {
-  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
-  if (host === '::' || host === '[::]') return '[::1]';
+  if (isWildcardHost(host)) return host === '0.0.0.0' || host === '' ? '127.0.0.1' : '[::1]';
   return isIP(host) === 6 ? `[${host}]` : host;
 }
 

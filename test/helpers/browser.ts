@@ -19,8 +19,11 @@ export function chromiumSkip(what: string): false | string {
   return reason;
 }
 
-/** Launches headless Chromium with the flags this machine needs (no sandbox as root, no background network). */
-export function launchChromium(): Promise<Browser> {
+/**
+ * Launches headless Chromium with the flags this machine needs (no sandbox as root, no background network), plus
+ * `extraArgs` (e.g. --host-resolver-rules to give a test name an address).
+ */
+export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   if (missing) {
     assert.fail(
       `${CHROMIUM} is required here (CI=true or FLEETLOAD_REQUIRE_SERVICES=1): apt-get install chromium`,
@@ -38,6 +41,7 @@ export function launchChromium(): Promise<Browser> {
       '--disable-sync',
       '--no-first-run',
       '--disable-quic',
+      ...extraArgs,
     ],
   });
 }

@@ -41,7 +41,7 @@ export interface PromResult {
 
 const TAIL_LINES = 50;
 
-function config(targets: readonly string[]): string {
+function config(targets: readonly string[], bearer?: string): string {
   return `# written by test/helpers/prometheus.ts
 global:
   scrape_interval: 1s
@@ -51,13 +51,15 @@ scrape_configs:
   - job_name: fleetload
     scrape_interval: 1s
     scrape_timeout: 1s
-    static_configs:
+${bearer === undefined ? '' : `    authorization:\n      credentials: '${bearer}'\n`}    static_configs:
       - targets: [${targets.map((t) => `'${t}'`).join(', ')}]
 `;
 }
 
 export async function startPrometheus(opts: {
   targets: readonly string[];
+  /** sent as `Authorization: Bearer` with every scrape (scrape config `authorization: credentials:`) */
+  bearer?: string;
   startTimeoutMs?: number;
 }): Promise<PrometheusServer> {
   const binary = requireService('prometheus');
@@ -69,7 +71,7 @@ export async function startPrometheus(opts: {
     const dir = tmpDir('fleetload-prometheus-');
     const port = await freePort();
     const configPath = join(dir, 'prometheus.yml');
-    writeFileSync(configPath, config(opts.targets));
+    writeFileSync(configPath, config(opts.targets, opts.bearer));
     const url = `http://127.0.0.1:${port}`;
     const run = [
       binary,

@@ -680,8 +680,13 @@ test('POST /api/fleet: 400 with a message for bad values, 415 without JSON, 403 
       ['{"devices": 2.5}', /devices must be a whole number.*not 2\.5/],
       ['{"devices": "5"}', /devices must be a whole number.*not "5"/],
       ['{"devices": null}', /devices must be a whole number.*not null/],
-      ['{"intervalMs": 0}', /intervalMs must be a number of milliseconds, at least 1, not 0/],
-      ['{"intervalMs": 0.5}', /intervalMs must be .* at least 1/],
+      [
+        '{"intervalMs": 0}',
+        /intervalMs must be a number of milliseconds from 1 to 30000 \(the run time\), not 0/,
+      ],
+      ['{"intervalMs": 0.5}', /intervalMs must be .* from 1 to 30000/],
+      ['{"intervalMs": 30001}', /intervalMs must be .* from 1 to 30000 .*not 30001/],
+      ['{"intervalMs": 1e308}', /intervalMs must be .* from 1 to 30000 .*not 1e\+308/],
       ['{"intervalMs": "100ms"}', /intervalMs must be a number.*not "100ms"/],
       ['{"intervalMs": 1e400}', /intervalMs must be .*not Infinity/],
       ['{"devices": 5, "rate": 3}', /unknown key "rate"; only "devices" and "intervalMs" can change/],
@@ -818,10 +823,21 @@ test('POST /api/fleet: a control that throws is a 500, logged, and the server go
 });
 
 test('parseFleetRequest', () => {
-  assert.deepEqual(parseFleetRequest('{"devices":0}', 0), { devices: 0 });
-  assert.deepEqual(parseFleetRequest('{"devices":7,"intervalMs":1}', 7), { devices: 7, intervalMs: 1 });
-  assert.match(parseFleetRequest('{"devices":1}', 0) as string, /from 0 to 0/);
-  assert.match(parseFleetRequest(`{"intervalMs":"${'x'.repeat(200)}"}`, 1) as string, /…$/);
+  const limits = (maxDevices: number) => ({ maxDevices, minIntervalMs: 1, maxIntervalMs: 60_000 });
+  assert.deepEqual(parseFleetRequest('{"devices":0}', limits(0)), { devices: 0 });
+  assert.deepEqual(parseFleetRequest('{"devices":7,"intervalMs":1}', limits(7)), {
+    devices: 7,
+    intervalMs: 1,
+  });
+  assert.deepEqual(parseFleetRequest('{"intervalMs":60000}', limits(7)), { intervalMs: 60_000 });
+  assert.deepEqual(parseFleetRequest('{"devices":1}', limits(0)), {
+    error: "devices must be a whole number from 0 to 0 (the run's --devices), not 1",
+    field: 'devices',
+  });
+  const long = parseFleetRequest(`{"intervalMs":"${'x'.repeat(200)}"}`, limits(1));
+  assert.ok('error' in long);
+  assert.match(long.error, /…$/);
+  assert.equal(long.field, 'intervalMs');
 });
 
 test('page: Load controls start disabled, capped at the planned fleet', async () => {
