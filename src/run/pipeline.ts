@@ -105,7 +105,10 @@ export interface PipelineOptions {
   sinks?: SinksPart;
   log?: (line: string) => void;
   /** the generator's health; a real one by default */
-  monitor?: Pick<GeneratorMonitor, 'sample' | 'stop' | 'cpuPercentPeak' | 'eventLoopLagP99' | 'saturated'>;
+  monitor?: Pick<
+    GeneratorMonitor,
+    'begin' | 'sample' | 'stop' | 'cpuPercentPeak' | 'eventLoopLagP99' | 'saturated'
+  >;
 }
 
 export interface PipelineResult {
@@ -178,6 +181,7 @@ class Pipeline {
         dir: this.results.dir,
         ...(o.generator ? { control: o.generator.control } : {}),
       });
+      this.monitor.begin();
       o.generator?.start();
       this.startMs = o.generator?.startAt ?? this.clock.now();
       this.phase = o.phaseAt?.(0) ?? 'steady';

@@ -166,16 +166,21 @@ describe('fleetload consume against Mosquitto', { skip: skipUnless('mosquitto') 
     );
   });
 
-  test('without --run-time it runs until Ctrl-C, and that is a normal end (exit 0)', async () => {
+  test('without --run-time it runs until Ctrl-C, a normal end; having read nothing it is invalid (exit 5)', async () => {
     const out = tmpDir();
     const c = io();
     const consuming = consumeCmd(['-H', broker.url, '--grace', '100ms', '--out', out], c);
     await new Promise((r) => setTimeout(r, 1500));
     c.signals.emit('SIGINT');
-    assert.equal(await consuming, 0, c.err());
+    // not "interrupted" (exit 1): Ctrl-C is how a consumer without a run time ends; but nothing was measured
+    assert.equal(await consuming, 5, c.err());
     const [folder] = readdirSync(out);
     assert.match(String(folder), /^consume-/);
-    assert.equal(readSummary(join(out, String(folder))).interrupted, undefined);
+    const s = readSummary(join(out, String(folder)));
+    assert.equal(s.interrupted, undefined);
+    assert.equal(s.valid, false);
+    assert.deepEqual(s.invalid, ['observed: the consumer received no message of this run']);
+    assert.match(c.out(), /INVALID: observed: the consumer received no message of this run/);
   });
 });
 

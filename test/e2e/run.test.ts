@@ -23,6 +23,7 @@ const SUMMARY_KEYS = [
   'generator',
   'errors',
   'thresholds',
+  'valid',
   'passed',
 ];
 const OPTIONAL_SUMMARY_KEYS = ['interrupted', 'sinks'];
@@ -139,9 +140,12 @@ describe('runs against Mosquitto', { skip: skipUnless('mosquitto') }, () => {
         assert.equal(s.scenario.mqttVersion, version);
         assert.equal(s.scenario.qos, qos);
         assert.equal(s.passed, true);
+        // the consumer's ledger and record, as `fleetload consume` writes them: segments merge from these
         assert.deepEqual(files, [
+          'consumer.json',
           'histograms',
           'intervals.jsonl',
+          'ledger.bin',
           'report.html',
           'scenario.yaml',
           'summary.json',
