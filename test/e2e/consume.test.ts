@@ -35,6 +35,41 @@ function io(
   return { env, stdout, stderr, cwd: process.cwd(), signals: new EventEmitter(), out: () => o, err: () => e };
 }
 
+/**
+ * Resolves once consume has printed a line matching `pattern` (stdout or stderr); rejects if consume ends first.
+ * Tests wait on consume's own output instead of fixed sleeps.
+ */
+function printed(
+  c: ReturnType<typeof io>,
+  consuming: Promise<number>,
+  pattern: RegExp,
+  what: string,
+): Promise<void> {
+  const seen = () => pattern.test(c.out()) || pattern.test(c.err());
+  return new Promise<void>((resolve, reject) => {
+    const check = () => {
+      if (!seen()) return;
+      c.stdout.off('data', check);
+      c.stderr.off('data', check);
+      resolve();
+    };
+    c.stdout.on('data', check);
+    c.stderr.on('data', check);
+    check();
+    consuming.then(
+      (code) => reject(new Error(`consume ended (exit ${code}) before ${what}:\n${c.out()}${c.err()}`)),
+      reject,
+    );
+  });
+}
+
+/**
+ * Attached: the line consume prints once the source's subscription is acknowledged
+ * (`fleetload <version> · consume · <source>`; on stderr with --json). Only then may the producer start.
+ */
+const attached = (c: ReturnType<typeof io>, consuming: Promise<number>) =>
+  printed(c, consuming, /^fleetload \S+ · consume · /m, 'it attached');
+
 const readSummary = (dir: string) => JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Summary;
 
 function producer(url: string, runId: string, extra: string[] = []) {
@@ -93,7 +128,7 @@ describe('fleetload consume against Mosquitto', { skip: skipUnless('mosquitto') 
       ],
       c,
     );
-    await new Promise((r) => setTimeout(r, 500)); // attached
+    await attached(c, consuming);
     const p = await producer(broker.url, 'prod1');
     assert.equal(p.code, 0, p.stderr);
     const code = await consuming;
@@ -144,9 +179,11 @@ describe('fleetload consume against Mosquitto', { skip: skipUnless('mosquitto') 
       '--out',
       join(out, String(i)),
     ];
-    const a = consumeCmd(args(0), io());
-    const b = consumeCmd(args(1), io({ PARTITION_INDEX: '1' }));
-    await new Promise((r) => setTimeout(r, 500));
+    const ca = io();
+    const cb = io({ PARTITION_INDEX: '1' });
+    const a = consumeCmd(args(0), ca);
+    const b = consumeCmd(args(1), cb);
+    await Promise.all([attached(ca, a), attached(cb, b)]);
     const p = await producer(broker.url, 'split1', ['--mqtt-version', '5']);
     assert.equal(p.code, 0, p.stderr);
     assert.deepEqual(await Promise.all([a, b]), [0, 0]);
@@ -170,7 +207,9 @@ describe('fleetload consume against Mosquitto', { skip: skipUnless('mosquitto') 
     const out = tmpDir();
     const c = io();
     const consuming = consumeCmd(['-H', broker.url, '--grace', '100ms', '--out', out], c);
-    await new Promise((r) => setTimeout(r, 1500));
+    await attached(c, consuming);
+    // still going after its second interval (a plain live line per interval: "… steady 0:02/0:00 …")
+    await printed(c, consuming, / steady 0:0[2-9]\//, 'its second interval');
     c.signals.emit('SIGINT');
     // not "interrupted" (exit 1): Ctrl-C is how a consumer without a run time ends; but nothing was measured
     assert.equal(await consuming, 5, c.err());

@@ -114,9 +114,7 @@ function contract(name: string, skip: false | string, platform: () => Platform):
         prev = Math.max(prev, a.arrivalMs);
       }
     } finally {
-      const t0 = Date.now();
-      await src.close();
-      assert.ok(Date.now() - t0 < 3000, 'close took too long');
+      await src.close(); // never throws; one that hangs fails the test at its timeout
     }
     // closed: nothing more is delivered, and close is idempotent
     const before = c.arrivals.length;

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { formatSummary, type LiveFigures, LiveLine } from '../../src/sinks/console.js';
 import type { LatencySummary } from '../../src/stats/histogram.js';
 import type { Summary } from '../../src/stats/summary.js';
+import { type SummaryOverrides, summaryFixture } from '../helpers/summary.js';
 
 /** A real Writable that records what was written, dressed as a terminal or not. */
 function fakeStream(tty: { columns: number } | undefined) {
@@ -129,21 +130,12 @@ const lat = (p50: number, count = 1000): LatencySummary => ({
   max: p50 * 10,
 });
 
-function summary(patch: Partial<Summary> = {}): Summary {
-  return {
+function summary(patch: SummaryOverrides = {}): Summary {
+  return summaryFixture({
     runId: '20250101-120000-ab12',
     startedAt: '2025-01-01T12:00:00.000Z',
     endedAt: '2025-01-01T12:05:02.000Z',
-    fleetloadVersion: '0.1.0',
-    scenario: {
-      host: 'mqtt://broker:1883',
-      devices: 1000,
-      spawnRate: 50,
-      runTimeMs: 300_000,
-      intervalMs: 1000,
-      qos: 1,
-      mqttVersion: '3.1.1',
-    },
+    scenario: { host: 'mqtt://broker:1883', devices: 1000, spawnRate: 50, runTimeMs: 300_000 },
     devices: { target: 1000, connectedPeak: 998, connectFailures: 2, reconnects: 7 },
     messages: {
       scheduled: 300_000,
@@ -159,7 +151,7 @@ function summary(patch: Partial<Summary> = {}): Summary {
     },
     latency: { e2e: lat(12.5), publishAck: lat(4.25), connect: lat(30), scheduleLag: lat(0.2) },
     rates: { sentPerSec: 998.3, receivedPerSec: 998.1 },
-    generator: { cpuPercentPeak: 41, eventLoopLagP99: 3.5, saturated: false },
+    generator: { cpuPercentPeak: 41, eventLoopLagP99: 3.5 },
     errors: [
       { kind: 'puback', code: 131, reason: 'implementation specific error', count: 300 },
       { kind: 'connack', code: 5, reason: 'not authorized', count: 2 },
@@ -171,7 +163,7 @@ function summary(patch: Partial<Summary> = {}): Summary {
     ],
     passed: false,
     ...patch,
-  };
+  });
 }
 
 test('formatSummary: the figures a person needs, in about 20 lines', () => {

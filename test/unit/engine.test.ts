@@ -149,7 +149,7 @@ test('QoS 2 completes PUBREC → PUBREL → PUBCOMP; a v5 PUBACK failure reason 
   }
 });
 
-test('a dropped connection: in-flight messages fail, the device reconnects, seq continues', async () => {
+test('a dropped connection: in-flight messages fail, slots due while offline are skipped, the device reconnects, seq continues', async () => {
   const clock = new FakeClock();
   let drop = true;
   const broker = new MemBroker((p, peer) => {
@@ -171,14 +171,18 @@ test('a dropped connection: in-flight messages fail, the device reconnects, seq 
     stats,
     clock,
     openTransport: broker.factory,
-    random: () => 0.5,
-    backoffBaseMs: 200,
+    random: () => 0.75,
+    backoffBaseMs: 400, // seq 3 is due at 400 ms; reconnect after 0.75 × 400 = 300 ms, at 700 ms
   });
   engine.start();
   await drive(clock, 3200);
   assert.equal(stats.total.reconnects, 1);
-  assert.equal(stats.total.failed, 1);
-  assert.ok(stats.total.skipped >= 0);
+  assert.equal(stats.total.failed, 1, 'seq 3 was in flight when the connection closed');
+  // slots every 200 ms from 0 to 2800 ms: 15; the one at 600 ms fell while the device was offline (default: drop)
+  assert.equal(stats.total.scheduled, 15);
+  assert.equal(stats.total.skipped, 1, 'the slot due while offline is skipped, and only that one');
+  assert.equal(stats.errors().find((e) => e.kind === 'offline')?.count, 1);
+  assert.equal(stats.total.sent, 14);
   assert.equal(stats.total.scheduled, stats.total.sent + stats.total.skipped);
   assert.equal(stats.total.sent, stats.total.acked + stats.total.failed);
   const seqs = broker.packets.flatMap((p) =>
@@ -186,8 +190,8 @@ test('a dropped connection: in-flight messages fail, the device reconnects, seq 
   );
   assert.deepEqual(
     seqs,
-    seqs.map((_, k) => k + 1),
-    'seq never reused across the reconnect',
+    Array.from({ length: 14 }, (_, k) => k + 1),
+    'seq never reused across the reconnect, and the skipped slot takes no seq',
   );
   engine.stop();
 });

@@ -18,6 +18,7 @@ import {
 import { newHistogram, recordMs } from '../../src/stats/histogram.js';
 import { LATENCIES, type LatencyName, zeroCounters } from '../../src/stats/stats.js';
 import type { Summary } from '../../src/stats/summary.js';
+import { summaryFixture } from '../helpers/summary.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // fixtures
@@ -64,40 +65,12 @@ const full = {
 
 function summary(): Summary {
   const lat = { count: 2, min: 1, mean: 1.5, p50: 1.5, p90: 2, p95: 2, p99: 2, p999: 2, max: 2 };
-  return {
+  return summaryFixture({
     runId: 'r1',
-    startedAt: '2027-01-15T08:00:00.000Z',
     endedAt: '2027-01-15T08:00:30.000Z',
-    fleetloadVersion: '0.1.0',
-    scenario: {
-      host: 'x',
-      devices: 1,
-      spawnRate: 1,
-      runTimeMs: 1,
-      intervalMs: 1,
-      qos: 1,
-      mqttVersion: '3.1.1',
-    },
-    devices: { target: 10, connectedPeak: 10, connectFailures: 0, reconnects: 0 },
-    messages: {
-      scheduled: 300,
-      sent: 300,
-      acked: 299,
-      failed: 1,
-      unconfirmed: 0,
-      received: 298,
-      lost: 2,
-      duplicated: 0,
-      reordered: 0,
-      foreign: 0,
-    },
-    latency: { e2e: lat, publishAck: lat, connect: lat, scheduleLag: lat },
-    rates: { sentPerSec: 10, receivedPerSec: 10 },
-    generator: { cpuPercentPeak: 1, eventLoopLagP99: 1, saturated: false },
-    errors: [],
-    thresholds: [],
-    passed: true,
-  };
+    messages: { acked: 299, failed: 1, received: 298, lost: 2 },
+    latency: { e2e: lat, publishAck: lat },
+  });
 }
 
 /** A local InfluxDB stand-in: records requests (gunzipped bodies) and answers with `respond`. */
@@ -334,11 +307,22 @@ describe('InfluxSink against a local HTTP server', () => {
     const clock = new FakeClock();
     const k = sink({ url: s.url, clock, retryBaseMs: 100, retryMaxMs: 250, closeTimeoutMs: 0 });
     k.interval(figures());
-    for (let n = 1; n <= 5; n++) {
-      await until(() => k.stats.failedBatches === n && clock.pending === 1, `attempt ${n}`);
-      clock.advance(n === 1 ? 100 : n === 2 ? 200 : 250);
+    // uncapped the waits would be 100, 200, 400, 800, 1600 ms (random = 1: no jitter); capped: 100, 200, 250, …
+    for (const [n, wait] of [
+      [1, 100],
+      [2, 200],
+      [3, 250],
+      [4, 250],
+      [5, 250],
+    ] as const) {
+      // the failed answer processed (so the pending timer is the retry, not the request timeout)
+      await until(() => k.stats.failedBatches === n && clock.pending === 1, `attempt ${n} failed`);
+      clock.advance(wait - 1);
+      assert.equal(k.pending, 2, `attempt ${n + 1} not started before ${wait} ms: the lines still wait`);
+      clock.advance(1);
+      assert.equal(k.pending, 0, `attempt ${n + 1} started at ${wait} ms: the lines are on their way`);
+      await until(() => s.requests.length === n + 1, `attempt ${n + 1} reaches the server`);
     }
-    await until(() => s.requests.length === 6, 'attempt 6 after a capped wait');
     await k.close({ interrupted: true });
   });
 
@@ -408,17 +392,53 @@ describe('InfluxSink against a local HTTP server', () => {
     const s = await server(() => {
       // never answers
     });
-    const k = sink({ url: s.url, timeoutMs: 100, retryBaseMs: 20, closeTimeoutMs: 300 });
-    const t0 = performance.now();
+    const clock = new FakeClock();
+    let fetches = 0;
+    const logs: string[] = [];
+    const k = sink({
+      url: s.url,
+      clock,
+      timeoutMs: 100,
+      retryBaseMs: 20,
+      closeTimeoutMs: 300,
+      maxBufferLines: 500,
+      log: (l) => logs.push(l),
+      fetch: ((input, init) => {
+        fetches++;
+        return fetch(input, init);
+      }) as typeof fetch,
+    });
+    // 1000 intervals of 2 lines: the first interval's lines go out in the one request started; the rest wait in
+    // the buffer, which keeps its bound by dropping the oldest (counted). No call waits for InfluxDB.
     for (let i = 0; i < 1000; i++) k.interval(figures());
-    const tookMs = performance.now() - t0;
-    assert.ok(tookMs < 500, `1000 interval() calls took ${tookMs} ms`);
-    await until(() => k.stats.failedBatches >= 1, 'a timeout');
-    const c0 = performance.now();
-    await k.close();
-    assert.ok(performance.now() - c0 < 1500, 'close is bounded by closeTimeoutMs (+ one request timeout)');
-    assert.equal(k.stats.written, 0);
-    assert.equal(k.stats.dropped, 2000);
+    assert.equal(k.pending, 500);
+    assert.equal(k.stats.dropped, 2000 - 2 - 500);
+    await until(() => s.requests.length === 1, 'the first request reaches InfluxDB');
+    assert.equal(fetches, 1, 'one request for 1000 interval() calls: no I/O per call');
+    // no answer within timeoutMs: the request is aborted and its lines go back to the front of the buffer
+    clock.advance(100);
+    await until(() => k.stats.failedBatches === 1 && clock.pending === 1, 'the first request timed out');
+    assert.ok(
+      logs.some((l) => l.includes('no answer within 100 ms; will retry')),
+      logs.join('\n'),
+    );
+    assert.equal(k.pending, 500, 'still bounded');
+    // retried after the backoff (retryBaseMs, random = 1), and that one times out too
+    clock.advance(20);
+    await until(() => fetches === 2, 'the retry');
+    clock.advance(100);
+    await until(() => k.stats.failedBatches === 2 && clock.pending === 1, 'the retry timed out');
+    // close: an InfluxDB that was already failing gets one last try, then what is left is dropped
+    let closed = false;
+    const closing = k.close().then(() => {
+      closed = true;
+    });
+    await until(() => fetches === 3, 'one last try at close');
+    assert.equal(closed, false);
+    clock.advance(100);
+    await until(() => closed, 'close gives up after the last try');
+    await closing;
+    assert.deepEqual(k.stats, { written: 0, dropped: 2000, failedBatches: 3 });
     assert.equal(k.pending, 0);
   });
 

@@ -10,6 +10,7 @@ import { loadResults, parseTimeseries } from '../../src/report/load.js';
 import { TIMESERIES_HEADER } from '../../src/sinks/results.js';
 import { encodeHistogram, newHistogram, recordMs } from '../../src/stats/histogram.js';
 import type { IntervalRecord, Summary } from '../../src/stats/summary.js';
+import { type SummaryOverrides, spreadLatency, summaryFixture } from '../helpers/summary.js';
 
 /**
  * report.html from synthetic results folders written here (real HDR encodings through src/stats/histogram.ts):
@@ -39,32 +40,15 @@ function prng(seed: number): () => number {
   };
 }
 
-const lat = (p50: number) => ({
-  count: 1000,
-  min: p50 / 3,
-  mean: p50 * 1.1,
-  p50,
-  p90: p50 * 1.6,
-  p95: p50 * 1.9,
-  p99: p50 * 3.1,
-  p999: p50 * 5,
-  max: p50 * 7,
-});
-
-function summary(over: Partial<Summary> = {}): Summary {
-  return {
-    runId: 'run-1',
+function summary(over: SummaryOverrides = {}): Summary {
+  return summaryFixture({
     startedAt: '2026-11-27T10:00:00.000Z',
     endedAt: '2026-11-27T10:00:20.000Z',
-    fleetloadVersion: '0.1.0',
     scenario: {
       host: 'mqtts://fleet:hunter2@iot.example.com:8883',
       devices: 100,
       spawnRate: 20,
       runTimeMs: 20_000,
-      intervalMs: 1000,
-      qos: 1,
-      mqttVersion: '3.1.1',
     },
     devices: { target: 100, connectedPeak: 100, connectFailures: 2, reconnects: 1 },
     messages: {
@@ -77,9 +61,13 @@ function summary(over: Partial<Summary> = {}): Summary {
       lost: 3,
       duplicated: 1,
       reordered: 2,
-      foreign: 0,
     },
-    latency: { e2e: lat(4), publishAck: lat(1), connect: lat(2), scheduleLag: lat(0.2) },
+    latency: {
+      e2e: spreadLatency(4),
+      publishAck: spreadLatency(1),
+      connect: spreadLatency(2),
+      scheduleLag: spreadLatency(0.2),
+    },
     rates: { sentPerSec: 90, receivedPerSec: 89.9 },
     generator: { cpuPercentPeak: 95, eventLoopLagP99: 150, saturated: true },
     errors: [{ kind: 'connack', code: 5, reason: HOSTILE, count: 2 }],
@@ -89,7 +77,7 @@ function summary(over: Partial<Summary> = {}): Summary {
     ],
     passed: false,
     ...over,
-  };
+  });
 }
 
 function interval(i: number): IntervalRecord {
@@ -327,7 +315,7 @@ test('generator health in words: ok, and each reason for saturation', () => {
   const lagOnly = generatorHealth(
     summary({
       generator: { cpuPercentPeak: 20, eventLoopLagP99: 2, saturated: true },
-      latency: { ...summary().latency, scheduleLag: lat(80) }, // p99 = 248 ms
+      latency: { ...summary().latency, scheduleLag: spreadLatency(80) }, // p99 = 248 ms
     }),
   );
   assert.equal(lagOnly.saturated, true);

@@ -8,7 +8,8 @@ import { parse } from 'yaml';
 import { FleetloadError } from '../../src/errors.js';
 import { ResultsFolder, TIMESERIES_HEADER } from '../../src/sinks/results.js';
 import { decodeHistogram, newHistogram, recordMs, summarize } from '../../src/stats/histogram.js';
-import type { Summary, TimeseriesRow } from '../../src/stats/summary.js';
+import type { TimeseriesRow } from '../../src/stats/summary.js';
+import { summaryFixture } from '../helpers/summary.js';
 
 const root = await mkdtemp(join(tmpdir(), 'fleetload-results-test-'));
 after(() => rm(root, { recursive: true, force: true }));
@@ -30,41 +31,12 @@ const row = (i: number): TimeseriesRow => ({
   ackP99: 4,
 });
 
-const latency = { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p95: 0, p99: 0, p999: 0, max: 0 };
-const summary: Summary = {
-  runId: 'run-1',
-  startedAt: '2025-01-01T00:00:00.000Z',
-  endedAt: '2025-01-01T00:00:30.000Z',
-  fleetloadVersion: '0.1.0',
-  scenario: {
-    host: 'mqtt://localhost:1883',
-    devices: 10,
-    spawnRate: 5,
-    runTimeMs: 30_000,
-    intervalMs: 1000,
-    qos: 1,
-    mqttVersion: '5',
-  },
-  devices: { target: 10, connectedPeak: 10, connectFailures: 0, reconnects: 0 },
-  messages: {
-    scheduled: 300,
-    sent: 300,
-    acked: 299,
-    failed: 1,
-    unconfirmed: 0,
-    received: 299,
-    lost: 1,
-    duplicated: 0,
-    reordered: 0,
-    foreign: 0,
-  },
-  latency: { e2e: latency, publishAck: latency, connect: latency, scheduleLag: latency },
-  rates: { sentPerSec: 10, receivedPerSec: 9.97 },
-  generator: { cpuPercentPeak: 12.5, eventLoopLagP99: 1.2, saturated: false },
+// the round trip covers every group of summary.json, errors and thresholds included
+const summary = summaryFixture({
+  messages: { acked: 299, failed: 1, received: 299, lost: 1 },
   errors: [{ kind: 'puback', code: 131, reason: 'implementation specific error', count: 1 }],
   thresholds: [{ expr: 'loss<1%', value: 0.333, passed: true }],
-  passed: true,
-};
+});
 
 const csvLines = async (dir: string) =>
   (await readFile(join(dir, 'timeseries.csv'), 'utf8')).split('\n').filter((l) => l !== '');

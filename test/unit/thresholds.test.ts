@@ -11,6 +11,7 @@ import {
   THRESHOLD_OPS,
   type Threshold,
 } from '../../src/stats/thresholds.js';
+import { type SummaryOverrides, summaryFixture } from '../helpers/summary.js';
 
 const lat = (base: number): LatencySummary => ({
   count: base * 1000,
@@ -24,25 +25,18 @@ const lat = (base: number): LatencySummary => ({
   max: base + 1,
 });
 
-function summary(
-  patch: { messages?: Partial<Summary['messages']> } & Partial<Omit<Summary, 'messages'>> = {},
-) {
-  const { messages, ...rest } = patch;
-  const s: Summary = {
-    runId: 'r1',
-    startedAt: '2025-01-01T00:00:00.000Z',
-    endedAt: '2025-01-01T00:00:30.000Z',
-    fleetloadVersion: '0.1.0',
-    scenario: {
-      host: 'mqtt://localhost:1883',
-      devices: 100,
-      spawnRate: 50,
-      runTimeMs: 30_000,
-      intervalMs: 1000,
-      qos: 1,
-      mqttVersion: '3.1.1',
-    },
+function summary(patch: SummaryOverrides = {}): Summary {
+  return summaryFixture({
+    scenario: { devices: 100, spawnRate: 50 },
     devices: { target: 100, connectedPeak: 98, connectFailures: 2, reconnects: 3 },
+    latency: { e2e: lat(10), publishAck: lat(20), connect: lat(30), scheduleLag: lat(40) },
+    rates: { sentPerSec: 33.3, receivedPerSec: 33.4 },
+    generator: { cpuPercentPeak: 50, eventLoopLagP99: 2 },
+    errors: [
+      { kind: 'connack', code: 5, reason: 'not authorized', count: 2 },
+      { kind: 'puback', code: 131, reason: 'implementation specific error', count: 3 },
+    ],
+    ...patch,
     messages: {
       scheduled: 1010,
       sent: 1000,
@@ -53,20 +47,9 @@ function summary(
       lost: 1,
       duplicated: 2,
       reordered: 5,
-      foreign: 0,
-      ...messages,
+      ...patch.messages,
     },
-    latency: { e2e: lat(10), publishAck: lat(20), connect: lat(30), scheduleLag: lat(40) },
-    rates: { sentPerSec: 33.3, receivedPerSec: 33.4 },
-    generator: { cpuPercentPeak: 50, eventLoopLagP99: 2, saturated: false },
-    errors: [
-      { kind: 'connack', code: 5, reason: 'not authorized', count: 2 },
-      { kind: 'puback', code: 131, reason: 'implementation specific error', count: 3 },
-    ],
-    thresholds: [],
-    passed: true,
-  };
-  return { ...s, ...rest };
+  });
 }
 
 const one = (expr: string, s: Summary = summary()) => {

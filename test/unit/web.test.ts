@@ -13,6 +13,7 @@ import type { Summary } from '../../src/stats/summary.js';
 import { CLIENT_JS } from '../../src/web/client.js';
 import { type DashboardPoint, PointSeries, percentileMs } from '../../src/web/figures.js';
 import { type Dashboard, parseFleetRequest, startDashboard } from '../../src/web/server.js';
+import { summaryFixture } from '../helpers/summary.js';
 
 const PASSWORD = 'hunter2-Pa55word';
 const URL_PASSWORD = 'url-s3cret';
@@ -72,42 +73,14 @@ const T0 = 1_800_000_000_000;
 const range = (n: number, step = 1): number[] => Array.from({ length: n }, (_, i) => (i + 1) * step);
 
 function fakeSummary(s: Scenario): Summary {
-  const lat = { count: 1, min: 1, mean: 1, p50: 1, p90: 1, p95: 1, p99: 1, p999: 1, max: 1 };
-  return {
+  return summaryFixture({
     runId: s.runId,
     startedAt: new Date(T0).toISOString(),
     endedAt: new Date(T0 + 30_000).toISOString(),
-    fleetloadVersion: 'test',
     // what a careless caller might pass: the summary is redacted on the way out anyway
-    scenario: {
-      host: s.host ?? '',
-      devices: 10,
-      spawnRate: 50,
-      runTimeMs: 30_000,
-      intervalMs: 1000,
-      qos: 1,
-      mqttVersion: '3.1.1',
-    },
-    devices: { target: 10, connectedPeak: 10, connectFailures: 0, reconnects: 0 },
-    messages: {
-      scheduled: 300,
-      sent: 300,
-      acked: 300,
-      failed: 0,
-      unconfirmed: 0,
-      received: 300,
-      lost: 0,
-      duplicated: 0,
-      reordered: 0,
-      foreign: 0,
-    },
-    latency: { e2e: lat, publishAck: lat, connect: lat, scheduleLag: lat },
-    rates: { sentPerSec: 10, receivedPerSec: 10 },
-    generator: { cpuPercentPeak: 5, eventLoopLagP99: 1, saturated: false },
-    errors: [],
+    scenario: { host: s.host ?? '' },
     thresholds: [{ expr: 'e2e.p99<500', value: 1, passed: true }],
-    passed: true,
-  };
+  });
 }
 
 interface SseEvent {
@@ -339,11 +312,11 @@ test('close() ends open streams and the server promptly', async () => {
   });
   const stream = openStream(d.url);
   await stream.open;
-  const t = Date.now();
+  // an open stream would keep server.close() waiting for ever: close ends it (no time bound here; a close that
+  // waited on the stream would hang until the test's timeout)
   await d.close();
   await stream.done;
   assert.ok(stream.ended());
-  assert.ok(Date.now() - t < 1000, `close took ${Date.now() - t} ms`);
   await assert.rejects(fetch(d.url));
   await d.close(); // twice is fine
 });
