@@ -1,6 +1,13 @@
 import { resolve } from 'node:path';
 import { FleetloadError } from '../errors.js';
-import { compareRuns, comparisonJson, formatComparison, regressions } from '../report/compare.js';
+import {
+  compareRuns,
+  comparisonJson,
+  formatComparison,
+  printable,
+  regressions,
+  safeJson,
+} from '../report/compare.js';
 import { loadResults, type ResultsData } from '../report/load.js';
 import type { CliIo } from './commands.js';
 
@@ -71,11 +78,19 @@ function parse(argv: string[]): CompareArgs {
 }
 
 async function load(dir: string, which: string): Promise<ResultsData> {
-  const d = await loadResults(dir);
+  let d: ResultsData;
+  try {
+    d = await loadResults(dir);
+  } catch (e) {
+    // a parse error quotes the file's bytes: they reach the terminal only as visible escapes
+    if (e instanceof FleetloadError)
+      throw new FleetloadError(e.code, e.problems.map(printable), { cause: e });
+    throw e;
+  }
   if (!d.summary) {
     throw new FleetloadError(
       'E_FILE',
-      `run ${which} (${dir}) has no summary.json: the run did not finish; compare needs finished runs`,
+      `run ${which} (${printable(dir)}) has no summary.json: the run did not finish; compare needs finished runs`,
     );
   }
   return d;
@@ -91,7 +106,7 @@ export async function compareCmd(argv: string[], io: CliIo): Promise<number> {
   const a = await load(resolve(io.cwd, args.a), 'A');
   const b = await load(resolve(io.cwd, args.b), 'B');
   const c = compareRuns(a, b);
-  if (args.json) io.stdout.write(`${JSON.stringify(comparisonJson(c, args.failPct), null, 2)}\n`);
+  if (args.json) io.stdout.write(`${safeJson(comparisonJson(c, args.failPct), 2)}\n`);
   else {
     const color = Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined && io.env.TERM !== 'dumb';
     io.stdout.write(formatComparison(c, { color, failOnRegressionPct: args.failPct }));

@@ -10,7 +10,10 @@ import type { UserProperties } from './wire.js';
  * `e2e = arrival − ts` (ts = the scheduled send time) and, when the producer sends its actual send time,
  * `e2eSend = arrival − sentTs` (platform delay without generator lateness). Both are corrected by
  * `clockOffsetMs` (producer clock minus consumer clock; 0 until distributed runs measure it). Negative delays are
- * counted (`negativeDelay`) and recorded as the histogram's lowest value, never hidden.
+ * counted (`negativeDelay`) and recorded as the histogram's lowest value, never hidden. A message whose seq is far
+ * outside its device's window (ledger.ts, MAX_SEQ_JUMP) is counted `outOfWindow` *and* `foreign`: it says nothing
+ * about this run's traffic (and may never have been sent), so `received − duplicated − foreign ≤ sent` holds; it
+ * records no delay and leaves the ledger as it was.
  */
 export interface ConsumerOptions {
   stats: Stats;
@@ -62,6 +65,12 @@ export class Consumer {
       return;
     }
     const outcome = this.ledger.record(t.deviceId, t.seq);
+    if (outcome === 'anomalous') {
+      stats.count('outOfWindow');
+      stats.count('foreign');
+      if (this.foreignSamples.length < this.maxSamples) this.foreignSamples.push(sample(payload));
+      return;
+    }
     if (outcome === 'duplicate') {
       stats.count('duplicated');
       return;

@@ -12,14 +12,27 @@
  * soon as the hole fills). A bitmap wider than WINDOW_BITS (a gap that never fills) is given up: its holes count as
  * lost at once and a straggler from that range is counted `late`, not as a duplicate.
  *
+ * Work and memory per arrival are bounded whatever the seqs (hostile input included): a seq more than
+ * MAX_SEQ_JUMP (2²⁴ = 16,777,216) above the device's highest accepted seq (0 for a device not seen yet), or one that
+ * is not an integer in 1..2³²−1, is `anomalous`: counted (`anomalousCount`), never recorded — it moves no base, no
+ * maxSeq, creates no device and fills no range. Any other jump costs at most one window of bitmap work (giving up
+ * a gap is arithmetic over the ≤ 8 KB bitmap, not a walk over the gap), so one message does O(WINDOW_BITS / 32)
+ * work at worst and adds at most one device entry plus one ≤ 8 KB bitmap.
+ *
  * Loss is final only at `finalize()` (the caller does it a grace period after the last expected message); an
  * arrival after that is counted `late` and changes nothing. Ledgers of several consumer instances (a split stream)
  * merge exactly (`serialize` → `Ledger.deserialize` → `merge`): the merged ledger holds the union of the seqs seen,
  * and `merge` reports how many seqs both had (cross-instance duplicates). Exact unless a device overflowed its
- * window in one of the instances (then `inexact` is set).
+ * window in one of the instances (then `inexact` is set). The MAX_SEQ_JUMP bound applies where a seq arrives
+ * (`record`), per instance; `merge` takes the union of what each instance accepted and never drops a seq. So a
+ * merge is exact when no instance counted an anomaly; an instance that missed more than MAX_SEQ_JUMP consecutive
+ * seqs of one device counts the next one anomalous where a single consumer would have accepted it (anomaly counts
+ * add up across a merge).
  */
 
 const WINDOW_BITS = 1 << 16;
+/** A seq more than this above a device's highest accepted seq is anomalous (see the top of this file). */
+export const MAX_SEQ_JUMP = 1 << 24;
 const F_EXT = 1;
 const F_PENDING = 2;
 const EMPTY = -1;
@@ -36,7 +49,23 @@ interface Ext {
   givenUpTo: number;
 }
 
-export type Outcome = 'new' | 'reordered' | 'duplicate' | 'late';
+export type Outcome = 'new' | 'reordered' | 'duplicate' | 'late' | 'anomalous';
+
+/** Set bits of `words` at bit indexes from..to (inclusive; clipped to the bitmap). */
+function countBits(words: Uint32Array, from: number, to: number): number {
+  const lo = Math.max(0, from);
+  const hi = Math.min(words.length * 32 - 1, to);
+  let n = 0;
+  for (let w = lo >> 5; w <= hi >> 5; w++) {
+    let v = words[w] as number;
+    if (w === lo >> 5) v &= -1 << (lo & 31);
+    if (w === hi >> 5 && (hi & 31) !== 31) v &= (1 << ((hi & 31) + 1)) - 1;
+    v -= (v >>> 1) & 0x55555555;
+    v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+    n += Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
+  }
+  return n;
+}
 
 /** 64-bit hash of a string as two 32-bit halves (FNV-1a and a murmur-style mix with another seed). */
 export function hashId(s: string): [number, number] {
@@ -70,10 +99,15 @@ export class Ledger {
   private finalized = false;
   /** arrivals inside a range already given up as lost, or after `finalize()` */
   lateCount = 0;
+  /** arrivals out of window (see MAX_SEQ_JUMP) or with an invalid seq: counted, never recorded */
+  anomalousCount = 0;
   /** a merge met a device that had overflowed its window: the union is not exact for it */
   inexact = false;
+  private readonly maxJump: number;
 
-  constructor(initialDevices = 1024) {
+  /** `maxJump`: the anomaly bound (default MAX_SEQ_JUMP; at least WINDOW_BITS, so a merge never meets it) */
+  constructor(initialDevices = 1024, maxJump = MAX_SEQ_JUMP) {
+    this.maxJump = Math.max(WINDOW_BITS, maxJump);
     this.cap = Math.max(16, initialDevices);
     this.hLo = new Uint32Array(this.cap);
     this.hHi = new Uint32Array(this.cap);
@@ -113,7 +147,13 @@ export class Ledger {
 
   record(deviceId: string, seq: number): Outcome {
     const [lo, hi] = hashId(deviceId);
-    return this.recordAt(this.slot(lo, hi, true), seq);
+    const f = this.find(lo, hi);
+    // an integer in 1..2³²−1 within maxJump of the device's highest seq (0 when new); else anomalous
+    if (seq >>> 0 !== seq || seq === 0 || seq - (f >= 0 ? (this.max[f] as number) : 0) > this.maxJump) {
+      this.anomalousCount++;
+      return 'anomalous';
+    }
+    return this.recordAt(f >= 0 ? f : this.insert(lo, hi, -1 - f), seq);
   }
 
   /**
@@ -151,6 +191,7 @@ export class Ledger {
     b.writeUInt32BE(this.n, 4);
     b.writeDoubleBE(this.lateCount, 8);
     b[16] = (this.finalized ? 1 : 0) | (this.inexact ? 2 : 0);
+    b.writeUInt32BE(Math.min(this.anomalousCount, 0xffffffff), 20);
     let o = 24;
     for (let i = 0; i < this.n; i++) {
       const f = this.flags[i] as number;
@@ -178,12 +219,16 @@ export class Ledger {
   static deserialize(b: Buffer): Ledger {
     if (b.length < 24 || b.readUInt32BE(0) !== MAGIC) throw new Error('not a serialized fleetload ledger');
     const n = b.readUInt32BE(4);
+    // sizes come from the file: check them before allocating anything
+    if (24 + n * 17 > b.length) throw new Error('corrupt fleetload ledger: truncated');
     const l = new Ledger(n);
     l.lateCount = b.readDoubleBE(8);
     l.finalized = ((b[16] as number) & 1) !== 0;
     l.inexact = ((b[16] as number) & 2) !== 0;
+    l.anomalousCount = b.readUInt32BE(20);
     let o = 24;
     for (let k = 0; k < n; k++) {
+      if (o + 17 > b.length) throw new Error('corrupt fleetload ledger: truncated');
       const f = b[o] as number;
       const i = l.slot(b.readUInt32BE(o + 1), b.readUInt32BE(o + 5), true);
       l.base[i] = b.readUInt32BE(o + 9);
@@ -191,7 +236,10 @@ export class Ledger {
       l.flags[i] = f;
       o += 17;
       if (f & F_EXT) {
+        if (o + 20 > b.length) throw new Error('corrupt fleetload ledger: truncated');
         const len = b.readUInt32BE(o + 16);
+        if (len > WINDOW_BITS / 32 || o + 20 + len * 4 > b.length)
+          throw new Error('corrupt fleetload ledger: bitmap');
         const e: Ext = {
           givenUp: b.readUInt32BE(o),
           givenUpTo: b.readUInt32BE(o + 4),
@@ -244,6 +292,7 @@ export class Ledger {
       overlap += uA + uB - this.unique(i);
     }
     this.lateCount = late + other.lateCount;
+    this.anomalousCount += other.anomalousCount;
     this.finalized = wasFinal;
     return { overlap };
   }
@@ -275,21 +324,16 @@ export class Ledger {
       this.ext.set(i, e);
       this.flags[i] = f | F_EXT;
     }
-    if (!e.words) {
-      e.origin = (this.base[i] as number) + 1;
-      e.words = new Uint32Array(Math.max(2, Math.ceil((seq - e.origin + 1) / 32)));
-    }
+    if (!e.words) e.origin = base + 1;
     let idx = seq - e.origin;
     if (idx >= WINDOW_BITS) {
       this.giveUp(i, e, seq - WINDOW_BITS / 2);
-      if (!e.words) {
-        e.origin = (this.base[i] as number) + 1;
-        e.words = new Uint32Array(Math.max(2, Math.ceil((seq - e.origin + 1) / 32)));
-      }
-      idx = seq - e.origin;
+      idx = seq - e.origin; // < WINDOW_BITS / 2 now
     }
     let words = e.words;
-    if (idx >= words.length * 32) {
+    if (!words) {
+      e.words = words = new Uint32Array(Math.max(2, (idx >> 5) + 1));
+    } else if (idx >= words.length * 32) {
       const grown = new Uint32Array(Math.min(WINDOW_BITS / 32, Math.max(words.length * 2, (idx >> 5) + 1)));
       grown.set(words);
       e.words = words = grown;
@@ -308,18 +352,28 @@ export class Ledger {
 
   /** Device number for a hash; with `create`, a new device is added when missing; else −1 when missing. */
   private slot(lo: number, hi: number, create: boolean): number {
+    const f = this.find(lo, hi);
+    if (f >= 0) return f;
+    return create ? this.insert(lo, hi, -1 - f) : -1;
+  }
+
+  /** Device number for a hash, or −1 − (the empty table slot where it would go). */
+  private find(lo: number, hi: number): number {
     let s = lo & this.mask;
     for (;;) {
       const i = this.table[s] as number;
-      if (i === EMPTY) break;
+      if (i === EMPTY) return -1 - s;
       if (this.hLo[i] === lo && this.hHi[i] === hi) return i;
       s = (s + 1) & this.mask;
     }
-    if (!create) return -1;
+  }
+
+  /** Adds a device at empty table slot `s` (from `find`); returns its number. */
+  private insert(lo: number, hi: number, s: number): number {
     if (this.n === this.cap) this.growDense();
     if (this.n + 1 > this.table.length * 0.7) {
       this.growTable();
-      return this.slot(lo, hi, true);
+      return this.insert(lo, hi, -1 - this.find(lo, hi));
     }
     const i = this.n++;
     this.hLo[i] = lo;
@@ -383,33 +437,38 @@ export class Ledger {
     this.sumUnique += this.unique(i);
   }
 
-  /** The seqs above `from` this ledger saw for device `i` (from its base range and its bitmap). */
+  /**
+   * The seqs above `from` this ledger saw for device `i`, for `from` ≥ its base (as in every `merge` call): only
+   * bitmap seqs, so at most WINDOW_BITS of them.
+   */
   private seqsAbove(i: number, from: number): number[] {
     const out: number[] = [];
-    const base = this.base[i] as number;
     const e = this.ext.get(i);
-    for (let s = from + 1; s <= base; s++) if (!e || s > e.givenUpTo) out.push(s);
     if (e?.words) {
       const words = e.words;
-      for (let k = 0; k < words.length * 32; k++) {
+      for (let k = Math.max(0, from + 1 - e.origin); k < words.length * 32; k++) {
         if (((words[k >> 5] as number) & (1 << (k & 31))) === 0) continue;
-        const s = e.origin + k;
-        if (s > from && s > base) out.push(s);
+        out.push(e.origin + k);
       }
     }
     return out;
   }
 
-  /** unique seqs ≤ last: everything unique, less what lies above `last` (only when seqs exceed the expectation) */
+  /**
+   * Unique seqs ≤ last: everything unique, less what lies above `last` (only when seqs exceed the expectation).
+   * O(bitmap), never a walk over seqs. Seqs in (last, base] count as seen, less the given-up holes (whose exact
+   * place is not kept: they are assumed above `last`, the case of a far jump past what the producer wrote).
+   */
   private uniqueUpTo(i: number, last: number): number {
     const u = this.unique(i);
     const max = this.max[i] as number;
     if (max <= last) return u;
     const base = this.base[i] as number;
+    const e = ((this.flags[i] as number) & F_EXT) !== 0 ? this.ext.get(i) : undefined;
     let above = 0;
-    for (let s = Math.max(last + 1, base + 1); s <= max; s++) if (this.seen(i, s)) above++;
-    if (base > last) above += base - last;
-    return u - above;
+    if (base > last) above += Math.max(0, base - last - (e?.givenUp ?? 0));
+    if (e?.words) above += countBits(e.words, Math.max(last, base) + 1 - e.origin, e.words.length * 32 - 1);
+    return Math.max(0, Math.min(last, u - above));
   }
 
   private seen(i: number, seq: number): boolean {
@@ -450,22 +509,27 @@ export class Ledger {
     }
   }
 
-  /** Window overflow: every hole up to `upTo` is declared lost now. */
+  /**
+   * Window overflow: every hole up to `upTo` (> base) is declared lost now. Arithmetic over the bitmap (≤
+   * WINDOW_BITS bits), whatever the width of the gap.
+   */
   private giveUp(i: number, e: Ext, upTo: number): void {
-    for (let s = (this.base[i] as number) + 1; s <= upTo; s++) {
-      if (!this.seen(i, s)) e.givenUp++;
-      else e.pending--;
-    }
+    const base = this.base[i] as number;
+    const seenBelow = e.words ? countBits(e.words, base + 1 - e.origin, upTo - e.origin) : 0;
+    e.givenUp += upTo - base - seenBelow;
+    e.pending -= seenBelow;
     // the holes stay out of `unique`, so `lost()` counts them through maxSeq − unique
     e.givenUpTo = upTo;
     this.base[i] = upTo;
     if (e.pending <= 0) {
       e.pending = 0;
       e.words = undefined;
+      e.origin = upTo + 1;
       this.flags[i] = (this.flags[i] as number) & ~F_PENDING;
     } else {
       this.rebase(i, e);
       this.advance(i, e);
+      if (!e.words) e.origin = (this.base[i] as number) + 1;
     }
   }
 

@@ -380,6 +380,34 @@ export function regressions(c: Comparison, pct: number): FigureComparison[] {
 
 // ---------------------------------------------------------------------------------------------- output
 
+/** C0 controls (tab and line breaks too), DEL, C1 controls, and the bidirectional marks and overrides. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A string read from a results folder, made safe for a terminal: every control character (C0 with ESC, tab and
+ * line breaks; DEL; C1 with CSI) and every bidi mark or override becomes a visible escape (`\x1b`, `\x9b`,
+ * `\u202e`). A crafted summary.json can then neither move the cursor, clear or retitle the terminal, recolor
+ * the table, nor reorder what is shown.
+ */
+export function printable(v: unknown): string {
+  return String(v).replace(UNPRINTABLE, (c) => {
+    const n = c.charCodeAt(0);
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/**
+ * JSON text for a terminal: JSON.stringify escapes C0 controls but leaves DEL, C1 controls and bidi marks raw;
+ * they can only sit inside strings there, so `\uXXXX` escapes keep the JSON equal.
+ */
+export function safeJson(v: unknown, space?: number): string {
+  // not C0: inside strings JSON.stringify has escaped them; outside, the line breaks are its own indentation
+  return JSON.stringify(v, null, space).replace(
+    /[\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 const intFmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
 function fmt(v: number | null, unit: string): string {
@@ -413,13 +441,16 @@ export interface FormatOptions {
   failOnRegressionPct?: number;
 }
 
-/** The comparison as an aligned plain-text table (ANSI colors only when asked). */
+/**
+ * The comparison as an aligned plain-text table (ANSI colors only when asked). Every string that comes from the
+ * results folders (run ids, times, scenario values, notes, paths) goes through `printable`.
+ */
 export function formatComparison(c: Comparison, o: FormatOptions = {}): string {
   const paint = (code: string, s: string) => (o.color ? `\x1b[${code}m${s}\x1b[0m` : s);
   const lines: string[] = [];
-  const idWidth = Math.max(c.a.runId.length, c.b.runId.length);
+  const idWidth = Math.max(printable(c.a.runId).length, printable(c.b.runId).length);
   const run = (tag: string, r: RunRef) =>
-    `  ${tag}  ${r.runId.padEnd(idWidth)}  ${r.startedAt}  ${r.scenario?.devices ?? '?'} devices · every ${r.scenario?.intervalMs ?? '?'} ms · QoS ${r.scenario?.qos ?? '?'}  (${r.dir})`;
+    `  ${tag}  ${printable(r.runId).padEnd(idWidth)}  ${printable(r.startedAt)}  ${printable(r.scenario?.devices ?? '?')} devices · every ${printable(r.scenario?.intervalMs ?? '?')} ms · QoS ${printable(r.scenario?.qos ?? '?')}  (${printable(r.dir)})`;
   lines.push(paint('1', 'fleetload compare: B against A'));
   lines.push(run('A', c.a));
   lines.push(run('B', c.b));
@@ -465,7 +496,7 @@ export function formatComparison(c: Comparison, o: FormatOptions = {}): string {
       `within noise: latency Δ ≤ max(${LATENCY_BAND * 100}%, 2× HDR resolution) or overlapping 95% percentile intervals; counts: Poisson rate test, p ≥ ${ALPHA}`,
     ),
   );
-  for (const n of c.notes) lines.push(`note: ${n}`);
+  for (const n of c.notes) lines.push(`note: ${printable(n)}`);
   if (o.failOnRegressionPct !== undefined) {
     const bad = regressions(c, o.failOnRegressionPct);
     lines.push(

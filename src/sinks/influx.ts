@@ -16,9 +16,20 @@ import type { Summary } from '../stats/summary.js';
  * with a timeout, and is retried with exponential backoff on 5xx, 429 and network errors. A 4xx is not retried
  * (the batch is dropped and counted). With `required`, a first batch that cannot be written, or a final flush
  * that fails, is an E_UNREACHABLE error (`failure` resolves, `close` throws).
+ *
+ * The final flush (`flush` then `close`) is bounded in total by FINAL_FLUSH_MS (2.5 s; 1.5 s when interrupted;
+ * `closeTimeoutMs` overrides): at the bound the request in flight is aborted and what is left is dropped and
+ * counted. When the final flush cannot get its lines through, InfluxDB is not tried again: the summary line that
+ * `finish` will add is counted dropped at once, so the `sinks.influx` figures in summary.json (read between
+ * `flush` and `finish`) include it.
  */
 
 const gzip = promisify(gzipCallback);
+
+/** Total time allowed for the final flush, `flush` and `close` together (ms). */
+export const FINAL_FLUSH_MS = 2500;
+/** The same after Ctrl-C / SIGTERM. */
+export const FINAL_FLUSH_INTERRUPTED_MS = 1500;
 
 export interface InfluxTarget {
   /** `http(s)://host:8086` (a path prefix is kept: `https://proxy/influx`) */
@@ -60,14 +71,16 @@ export interface InfluxSinkOptions extends InfluxTarget {
   gzip?: boolean;
   /** with `required`: attempts at the first batch before the run fails (default 3) */
   requiredAttempts?: number;
-  /** flush()/close(): time allowed for the final flush (default 5 s; 2 s when interrupted) */
+  /** flush() and close() together: time allowed for the final flush (default FINAL_FLUSH_MS, 2.5 s; 1.5 s when
+   * interrupted); the request in flight at the bound is aborted */
   closeTimeoutMs?: number;
 }
 
 export interface InfluxStats {
   /** lines InfluxDB accepted (2xx) */
   written: number;
-  /** lines discarded: buffer full (oldest first), a 4xx answer, or still unsent when the run closed */
+  /** lines discarded: buffer full (oldest first), a 4xx answer, or still unsent when the run closed (after a
+   * failed final flush, including the summary line not yet formatted) */
   dropped: number;
   /** write requests that failed (each failed attempt: timeout, network error, non-2xx) */
   failedBatches: number;
@@ -264,7 +277,8 @@ export function writeRequest(t: InfluxTarget): { url: string; headers: Record<st
   return { url: u.toString(), headers };
 }
 
-type Outcome = { ok: true } | { ok: false; retry: boolean; why: string };
+/** `cutShort`: aborted by the final flush's bound (not an answer from InfluxDB) */
+type Outcome = { ok: true } | { ok: false; retry: boolean; why: string; cutShort?: boolean };
 
 export class InfluxSink implements Output {
   private readonly o: InfluxSinkOptions;
@@ -287,6 +301,15 @@ export class InfluxSink implements Output {
   private readonly counts: InfluxStats = { written: 0, dropped: 0, failedBatches: 0 };
   private failureError: FleetloadError | undefined;
   private finalProblem: string | undefined;
+  /** time left for the final flush (set by the first flush, spent by each) */
+  private finalLeftMs: number | undefined;
+  /** the final flush could not get its lines through: no more attempts, later lines dropped and counted */
+  private gaveUp = false;
+  private finished = false;
+  /** the summary line was counted dropped before `finish` (see `flush`) */
+  private summaryPrecounted = false;
+  /** aborts the request in flight (the final flush's bound) */
+  private abortCurrent: (() => void) | undefined;
   private resolveFailure: (e: FleetloadError) => void = () => {};
   /** resolves (never rejects) when `required` and the first batch could not be written */
   readonly failure: Promise<FleetloadError>;
@@ -325,6 +348,8 @@ export class InfluxSink implements Output {
   }
 
   finish(summary: Summary): void {
+    this.finished = true;
+    if (this.summaryPrecounted) return; // already counted dropped: InfluxDB failed the final flush
     try {
       const line = summaryLine(summary, this.o);
       if (line) this.push([line]);
@@ -342,18 +367,32 @@ export class InfluxSink implements Output {
 
   /**
    * Final flush of what is queued (call it after the last interval, before summary.json is written, so the
-   * counts there are final): writes while time is left (`closeTimeoutMs`), retrying with backoff only if InfluxDB
-   * was healthy until now — one that was already failing gets one last try, so a dead InfluxDB does not hold the
-   * exit. What cannot be written is dropped and counted. Never throws; lines pushed later (the summary line) are
-   * written by `close`.
+   * counts there are final): writes while time is left (`closeTimeoutMs`, shared with `close`), retrying with
+   * backoff only if InfluxDB was healthy until now — one that was already failing gets one last try, so a dead
+   * InfluxDB does not hold the exit. At the bound the request in flight is aborted. What cannot be written is
+   * dropped and counted; when lines were left over, InfluxDB is given up on and the summary line `finish` will add
+   * is counted dropped now. Never throws; lines pushed later (the summary line) are written by `close`.
    */
   async flush(opts: { interrupted?: boolean } = {}): Promise<void> {
+    await this.finalFlush(opts);
+    if (this.gaveUp && !this.finished && !this.summaryPrecounted) {
+      this.summaryPrecounted = true;
+      this.counts.dropped++;
+    }
+  }
+
+  /** `flush` without the summary line's count: `close` is the end, `finish` does not follow it. */
+  private async finalFlush(opts: { interrupted?: boolean }): Promise<void> {
     this.closing = true;
     if (this.retryTimer !== undefined) this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    const budget = this.o.closeTimeoutMs ?? (opts.interrupted ? 2000 : 5000);
-    const problem = await this.drain(this.clock.now() + budget);
+    const cap = this.o.closeTimeoutMs ?? (opts.interrupted ? FINAL_FLUSH_INTERRUPTED_MS : FINAL_FLUSH_MS);
+    const left = Math.min(this.finalLeftMs ?? cap, cap);
+    const start = this.clock.now();
+    const { problem, unsent } = await this.drain(start + left);
+    this.finalLeftMs = Math.max(0, left - (this.clock.now() - start));
     if (problem !== undefined) this.finalProblem ??= problem;
+    if (unsent > 0) this.gaveUp = true;
   }
 
   /**
@@ -361,7 +400,7 @@ export class InfluxSink implements Output {
    * everything through.
    */
   async close(opts: { interrupted?: boolean } = {}): Promise<void> {
-    await this.flush(opts);
+    await this.finalFlush(opts);
     if (!this.o.required) return;
     if (this.failureError) throw this.failureError;
     if (this.finalProblem !== undefined) {
@@ -372,23 +411,36 @@ export class InfluxSink implements Output {
     }
   }
 
-  /** Sends until the buffer is empty or `deadline`; drops the rest. Returns what went wrong, if anything. */
-  private async drain(deadline: number): Promise<string | undefined> {
-    if (this.inFlight) await this.inFlight;
-    const wasHealthy = this.attempt === 0;
+  /**
+   * Sends until the buffer is empty or `deadline` (the request in flight then is aborted); drops the rest.
+   * Returns what went wrong, if anything, and how many lines were left unsent.
+   */
+  private async drain(deadline: number): Promise<{ problem: string | undefined; unsent: number }> {
+    const bound = this.clock.setTimeout(
+      () => this.abortCurrent?.(),
+      Math.max(0, deadline - this.clock.now()),
+    );
+    bound.unref?.();
     let lastWhy: string | undefined;
-    while (this.buffer.length > 0 && this.clock.now() < deadline && !this.failureError) {
-      const outcome = await this.sendBatch();
-      if (outcome.ok) {
-        lastWhy = undefined;
-        continue;
+    try {
+      if (this.inFlight) await this.inFlight;
+      const wasHealthy = this.attempt === 0;
+      while (this.buffer.length > 0 && this.clock.now() < deadline && !this.failureError && !this.gaveUp) {
+        const outcome = await this.sendBatch();
+        if (outcome.ok) {
+          lastWhy = undefined;
+          continue;
+        }
+        // a retry cut short by the bound: the answer before it says more
+        if (!outcome.cutShort || lastWhy === undefined) lastWhy = outcome.why;
+        if (!outcome.retry) continue; // that batch is dropped; go on with the next
+        if (!wasHealthy && !this.o.required) break;
+        const wait = Math.min(this.backoff(), deadline - this.clock.now());
+        if (wait <= 0) break;
+        await new Promise<void>((r) => this.clock.setTimeout(r, wait));
       }
-      lastWhy = outcome.why;
-      if (!outcome.retry) continue; // that batch is dropped; go on with the next
-      if (!wasHealthy && !this.o.required) break;
-      const wait = Math.min(this.backoff(), deadline - this.clock.now());
-      if (wait <= 0) break;
-      await new Promise<void>((r) => this.clock.setTimeout(r, wait));
+    } finally {
+      this.clock.clearTimeout(bound);
     }
     const left = this.buffer.length;
     if (left > 0) {
@@ -396,8 +448,11 @@ export class InfluxSink implements Output {
       this.buffer = [];
       this.note(`influxdb: ${left} line(s) could not be written to ${this.where}; dropped`);
     }
-    if (left === 0 && lastWhy === undefined) return undefined;
-    return `${lastWhy ?? 'time ran out'}; ${left} line(s) not written`;
+    if (left === 0 && lastWhy === undefined) return { problem: undefined, unsent: 0 };
+    return {
+      problem: `${lastWhy ?? (this.gaveUp ? 'not tried again' : 'time ran out')}; ${left} line(s) not written`,
+      unsent: left,
+    };
   }
 
   private trim(): void {
@@ -487,6 +542,12 @@ export class InfluxSink implements Output {
     const controller = new AbortController();
     const timer = this.clock.setTimeout(() => controller.abort(), this.timeoutMs);
     timer.unref?.();
+    let cutShort = false;
+    const abort = (): void => {
+      cutShort = true;
+      controller.abort();
+    };
+    this.abortCurrent = abort;
     try {
       const useGzip = this.o.gzip ?? true;
       const body = useGzip ? await gzip(Buffer.from(text, 'utf8')) : Buffer.from(text, 'utf8');
@@ -510,11 +571,14 @@ export class InfluxSink implements Output {
       const retry = res.status >= 500 || res.status === 429;
       return { ok: false, retry, why: describeStatus(res.status, detail, this.o) };
     } catch (e) {
+      if (cutShort)
+        return { ok: false, retry: true, why: 'no answer before the final flush ran out of time', cutShort };
       if (controller.signal.aborted)
         return { ok: false, retry: true, why: `no answer within ${this.timeoutMs} ms` };
       return { ok: false, retry: true, why: networkReason(e) };
     } finally {
       this.clock.clearTimeout(timer);
+      if (this.abortCurrent === abort) this.abortCurrent = undefined;
     }
   }
 

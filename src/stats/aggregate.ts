@@ -1,3 +1,4 @@
+import { MAX_SEQ_JUMP } from '../consumer/ledger.js';
 import { decodeHistogram, type Histogram, newHistogram } from './histogram.js';
 import {
   COUNTERS,
@@ -68,8 +69,9 @@ export class Aggregator {
 
   /**
    * Every error by kind and code, most frequent first — plus the measurement anomalies a user must see: delays
-   * that came out negative (clocks disagree: the arrival precedes the scheduled send) and arrivals after their
-   * loss was final. They are counted, never clipped or dropped silently.
+   * that came out negative (clocks disagree: the arrival precedes the scheduled send), arrivals after their
+   * loss was final, and seqs far outside their device's window (also counted foreign). They are counted, never
+   * clipped or dropped silently.
    */
   errors(): ErrorEntry[] {
     const list = [...this.errorMap.values()].map((e) => ({ ...e }));
@@ -89,6 +91,14 @@ export class Aggregator {
         code: 'late',
         reason: 'arrived after its loss was final (still counted lost)',
         count: t.late,
+      });
+    }
+    if (t.outOfWindow > 0) {
+      list.push({
+        kind: 'measurement',
+        code: 'seq-out-of-window',
+        reason: `seq more than ${MAX_SEQ_JUMP.toLocaleString('en-US')} above its device's highest seq (or a first seq that high): counted foreign, not a range to fill`,
+        count: t.outOfWindow,
       });
     }
     return list.sort((a, b) => b.count - a.count);

@@ -24,6 +24,8 @@ export const COUNTERS = [
   'reordered',
   'foreign',
   'late',
+  /** seq far outside its device's window (src/consumer/ledger.ts): also counted in `foreign` */
+  'outOfWindow',
   'negativeDelay',
   'commands',
   'renewals',

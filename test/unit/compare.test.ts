@@ -301,3 +301,51 @@ test('compareCmd: table, --fail-on-regression exit codes, --json, bad input', as
   await writeFile(join(root, 'crashed', 'timeseries.csv'), 'time,sent\n');
   await assert.rejects(compareCmd(['a', 'crashed'], io(root).io), /run B .* has no summary\.json/);
 });
+
+test('compare: control characters from a crafted summary.json never reach the terminal raw', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'fleetload-compare-'));
+  roots.push(root);
+  const evil = '\x1b]0;pwned\x07\x1b[2J\x1b[31m\u009b1;1H\u202e\r\n\t';
+  await writeRun(root, 'a', run(1));
+  const b = run(1);
+  const sb = b.summary as Summary;
+  sb.runId = `r${evil}`;
+  sb.startedAt = `2026${evil}`;
+  // values of the wrong type too: a string where a number belongs, shown in the header and in a note
+  (sb.scenario as unknown as Record<string, unknown>).devices = `1000${evil}`;
+  (sb.scenario as unknown as Record<string, unknown>).intervalMs = `1000${evil}`;
+  await writeRun(root, 'b', b);
+  const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/; // anything but the table's own line breaks
+
+  let t = io(root);
+  assert.equal(await compareCmd(['a', 'b'], t.io), 0);
+  assert.doesNotMatch(t.out.stdout, raw);
+  assert.ok(t.out.stdout.includes('r\\x1b]0;pwned\\x07\\x1b[2J'), 'shown as visible escapes');
+  assert.ok(t.out.stdout.includes('\\x9b1;1H\\u202e\\x0d\\x0a\\x09'));
+  assert.match(t.out.stdout, /note: the runs had different scenarios: .*interval ms 1000 → 1000\\x1b/);
+
+  // on a TTY only fleetload's own color codes remain
+  t = io(root, true);
+  await compareCmd(['a', 'b'], t.io);
+  const withoutOwnColors = t.out.stdout.replace(/\x1b\[(?:[0-9]{1,2})m/g, '');
+  assert.doesNotMatch(withoutOwnColors, raw);
+  assert.ok(!t.out.stdout.includes('\x1b]0;'), 'no title change');
+  assert.ok(!t.out.stdout.includes('\x1b[2J'), 'no screen clear');
+
+  // --json: still valid JSON carrying the exact strings, with C1 and bidi escaped as well
+  t = io(root);
+  await compareCmd(['a', 'b', '--json'], t.io);
+  assert.doesNotMatch(t.out.stdout, raw);
+  const j = JSON.parse(t.out.stdout) as { b: { runId: string } };
+  assert.equal(j.b.runId, `r${evil}`);
+
+  // a summary.json that is not JSON: the parse error quotes its bytes; they come out escaped
+  await mkdir(join(root, 'broken'));
+  await writeFile(join(root, 'broken', 'summary.json'), `\x1b]0;pwned\x07\x1b[2J{`);
+  await assert.rejects(compareCmd(['a', 'broken'], io(root).io), (err: Error & { exitCode?: number }) => {
+    assert.equal(err.exitCode, 2);
+    assert.match(err.message, /not valid JSON/);
+    assert.doesNotMatch(err.message, raw);
+    return true;
+  });
+});

@@ -9,6 +9,8 @@ import type { IntervalFigures } from '../../src/run/output.js';
 import {
   escapeMeasurement,
   escapeTag,
+  FINAL_FLUSH_INTERRUPTED_MS,
+  FINAL_FLUSH_MS,
   InfluxSink,
   type InfluxSinkOptions,
   intervalLines,
@@ -517,5 +519,110 @@ describe('InfluxSink against a local HTTP server', () => {
       assert.match(e.message, /did not take the final figures \(HTTP 503; 1 line\(s\) not written\)/);
       return true;
     });
+  });
+});
+
+describe('final flush bound (issue 12)', () => {
+  /** An InfluxDB that never answers: each request hangs until its signal aborts it. */
+  function hangingFetch(answerFirst?: { clock: FakeClock; afterMs: number }) {
+    const calls: string[] = [];
+    const f = ((url: string | URL | Request, init?: RequestInit) => {
+      calls.push(String(url));
+      return new Promise<Response>((resolve, reject) => {
+        if (answerFirst && calls.length === 1) {
+          answerFirst.clock.setTimeout(
+            () => resolve(new Response(null, { status: 204 })),
+            answerFirst.afterMs,
+          );
+        }
+        init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+      });
+    }) as typeof fetch;
+    return { fetch: f, calls };
+  }
+  const settled = () => new Promise((r) => setTimeout(r, 20));
+
+  test('an unresponsive InfluxDB holds the final flush FINAL_FLUSH_MS at most (fake time); the summary line is counted dropped before summary.json is written', async () => {
+    const clock = new FakeClock();
+    const h = hangingFetch();
+    const logs: string[] = [];
+    const k = sink({ url: 'http://influx.invalid:8086', clock, fetch: h.fetch, log: (l) => logs.push(l) });
+    k.interval(figures()); // 2 lines, the request hangs
+    await until(() => h.calls.length === 1, 'the first request');
+    let flushed = false;
+    const p = k.flush().then(() => {
+      flushed = true;
+    });
+    clock.advance(FINAL_FLUSH_MS - 1);
+    await settled();
+    assert.equal(flushed, false, 'still waiting just before the bound');
+    clock.advance(1);
+    await p;
+    // summary.json is written here (sinks.summaryPart reads stats): the 2 interval lines and the summary line
+    // that finish() is about to add are all counted
+    assert.deepEqual(k.stats, { written: 0, dropped: 3, failedBatches: 1 });
+    assert.equal(k.pending, 0);
+    k.finish(summary());
+    let closed = false;
+    const c = k.close().then(() => {
+      closed = true;
+    });
+    await settled();
+    assert.equal(closed, true, 'close does not wait again: InfluxDB was given up on');
+    await c;
+    assert.equal(h.calls.length, 1, 'no further request');
+    assert.deepEqual(k.stats, { written: 0, dropped: 3, failedBatches: 1 });
+    assert.ok(
+      logs.some((l) => /final flush ran out of time/.test(l)),
+      logs.join('\n'),
+    );
+  });
+
+  test('the bound is shared by flush and close: close gets what flush left (fake time)', async () => {
+    const clock = new FakeClock();
+    const h = hangingFetch({ clock, afterMs: 1000 }); // the first request is answered after 1 s, later ones never
+    const k = sink({ url: 'http://influx.invalid:8086', clock, fetch: h.fetch });
+    k.interval(figures());
+    await until(() => h.calls.length === 1, 'the first request');
+    const p = k.flush();
+    clock.advance(1000);
+    await p;
+    assert.deepEqual(k.stats, { written: 2, dropped: 0, failedBatches: 0 });
+    k.finish(summary());
+    let closed = false;
+    const c = k.close().then(() => {
+      closed = true;
+    });
+    await until(() => h.calls.length === 2, 'the summary line sent');
+    clock.advance(FINAL_FLUSH_MS - 1000 - 1);
+    await settled();
+    assert.equal(closed, false);
+    clock.advance(1);
+    await c;
+    assert.deepEqual(k.stats, { written: 2, dropped: 1, failedBatches: 1 });
+  });
+
+  test('interrupted: the bound is FINAL_FLUSH_INTERRUPTED_MS; required: a flush cut short is E_UNREACHABLE', async () => {
+    const clock = new FakeClock();
+    const h = hangingFetch();
+    const k = sink({ url: 'http://influx.invalid:8086', clock, fetch: h.fetch, required: true });
+    k.interval(figures());
+    await until(() => h.calls.length === 1, 'the first request');
+    let done = false;
+    const c = k.close({ interrupted: true }).then(
+      () => {
+        done = true;
+      },
+      (e: unknown) => {
+        done = true;
+        throw e;
+      },
+    );
+    clock.advance(FINAL_FLUSH_INTERRUPTED_MS - 1);
+    await settled();
+    assert.equal(done, false);
+    clock.advance(1);
+    await assert.rejects(c, (e: unknown) => e instanceof FleetloadError && e.code === 'E_UNREACHABLE');
+    assert.deepEqual(k.stats, { written: 0, dropped: 2, failedBatches: 1 });
   });
 });

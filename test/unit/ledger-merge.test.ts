@@ -62,7 +62,7 @@ test('property: two instances splitting a stream merge to exactly one ledger of 
           seq: fc.integer({ min: 1, max: 400 }),
           to: fc.integer({ min: 0, max: 2 }),
         }),
-        { maxLength: 1500 },
+        { maxLength: 1500, size: 'large' },
       ),
       (arrivals) => {
         // to: 0 → instance A, 1 → B, 2 → both (a redelivery to the other instance)
