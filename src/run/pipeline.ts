@@ -257,8 +257,15 @@ class Pipeline {
       };
       // a consumer without a run time reads until stopped: that is its normal end, not an interruption
       void o.interrupt?.then(() => finish(endAt === undefined ? 'stopped' : 'interrupt'));
-      if (endAt !== undefined)
-        timers.push(this.clock.setTimeout(() => finish('time'), endAt - this.clock.now()));
+      if (endAt !== undefined) {
+        // the last second of publishing is cut as such before the drain begins
+        const last = () => {
+          if (done) return;
+          this.cut();
+          finish('time');
+        };
+        timers.push(this.clock.setTimeout(last, endAt - this.clock.now()));
+      }
       let k = 0;
       const tick = () => {
         if (done) return;
@@ -329,6 +336,30 @@ class Pipeline {
    * the outputs, the flush, and the checkpoint.
    */
   private cut(): void {
+    const phase = this.phase;
+    const previous = this.cutting;
+    this.cutting = (async () => {
+      await previous;
+      const figures = this.take(phase);
+      if (!figures) return;
+      await this.outputs.interval(figures);
+      const durable = await this.flushResults();
+      // a source with checkpoints (Event Hubs) commits only what the results folder and the sinks now hold
+      const c = this.o.consumer;
+      if (durable && c) {
+        await c.source
+          .commit()
+          .catch((e: unknown) => this.log(`checkpoint skipped this interval: ${message(e)}`));
+      }
+    })();
+  }
+
+  /**
+   * The synchronous step of a cut: mark the source and snapshot every producer together, merge, record. Runs
+   * only once the previous interval is committed, so a mark never runs ahead of what is durable (the view that
+   * merge returns is reused, too). Undefined for an empty sliver (the last cut after the drain).
+   */
+  private take(phase: Phase): IntervalFigures | undefined {
     const now = this.clock.now();
     const { generator: g, consumer: c } = this.o;
     c?.source.markInterval();
@@ -337,7 +368,6 @@ class Pipeline {
     if (c) snaps.push(c.stats.snapshot(now));
     const merged = this.aggregator.merge(snaps);
     const health = this.monitor.sample();
-    // the last cut after the drain may be a sliver with nothing in it: no empty row for it
     if (merged.durationMs < SLIVER_MS && merged.counters.sent + merged.counters.received === 0) return;
     const gaps = c ? c.consumer.ledger.gaps : 0;
     const t = this.aggregator.total;
@@ -350,25 +380,20 @@ class Pipeline {
       ...(c ? { devicesSeen: c.consumer.ledger.deviceCount } : {}),
       cpuPercent: health.cpuPercent,
       eventLoopLagP99Ms: health.eventLoopLagP99Ms,
-      phase: this.phase,
+      phase,
     };
     this.sentBeforeLastCut = t.sent - t.failed;
-    this.record(now, merged, gaps, health);
-    const previous = this.cutting;
-    this.cutting = (async () => {
-      await previous;
-      await this.outputs.interval(figures);
-      const durable = await this.flushResults();
-      // a source with checkpoints (Event Hubs) commits only what the results folder and the sinks now hold
-      if (durable && c) {
-        await c.source
-          .commit()
-          .catch((e: unknown) => this.log(`checkpoint skipped this interval: ${message(e)}`));
-      }
-    })();
+    this.record(now, merged, gaps, health, phase);
+    return figures;
   }
 
-  private record(now: number, merged: MergedInterval, gaps: number, health: GeneratorSample): void {
+  private record(
+    now: number,
+    merged: MergedInterval,
+    gaps: number,
+    health: GeneratorSample,
+    phase: Phase,
+  ): void {
     if (this.resultsError) return;
     const h = merged.histograms;
     const time = new Date(now).toISOString();
@@ -390,7 +415,7 @@ class Pipeline {
       time,
       elapsedMs: Math.round(now - this.startMs),
       durationMs: Math.round(merged.durationMs),
-      phase: this.phase,
+      phase,
       devicesConnected: merged.devicesConnected,
       counters: { ...merged.counters },
       gaps,

@@ -1,0 +1,513 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { FakeClock } from '../../src/clock.js';
+import { Consumer } from '../../src/consumer/consumer.js';
+import type { Deliver, Source } from '../../src/consumer/source.js';
+import { FleetloadError } from '../../src/errors.js';
+import type { IntervalFigures, Output } from '../../src/run/output.js';
+import {
+  type GeneratorSide,
+  type PipelineOptions,
+  type PipelineResult,
+  type ResultsStore,
+  runPipeline,
+} from '../../src/run/pipeline.js';
+import { DEFAULT_VALIDITY } from '../../src/run/verdict.js';
+import { Stats } from '../../src/stats/stats.js';
+import type { Summary } from '../../src/stats/summary.js';
+import { parseThreshold } from '../../src/stats/thresholds.js';
+
+/**
+ * The run pipeline in fake time: a scripted generator and source, an in-memory results folder, outputs that
+ * misbehave. Everything the loop waits on comes from the FakeClock, so a 5 s run takes milliseconds.
+ */
+
+const RUN_ID = 'pipe-1';
+const T0 = 1_800_000_000_000;
+
+/** What happened, in order: the checkpoint test reads it. */
+type Event = string;
+
+class FakeSource implements Source {
+  readonly kind = 'eventhubs' as const;
+  readonly description = 'fake source';
+  deliver: Deliver | undefined;
+  marks = 0;
+  commits = 0;
+  constructor(
+    private readonly events: Event[],
+    private readonly attach: 'ok' | 'fail' = 'ok',
+  ) {}
+  async open(deliver: Deliver): Promise<void> {
+    if (this.attach === 'fail') throw new FleetloadError('E_UNREACHABLE', 'cannot attach to the fake source');
+    this.deliver = deliver;
+  }
+  markInterval(): void {
+    this.marks++;
+    this.events.push(`mark ${this.marks}`);
+  }
+  async commit(): Promise<void> {
+    this.commits++;
+    this.events.push(`commit ${this.commits}`);
+  }
+  checkpoints(): Record<string, number> {
+    return { '0': this.commits };
+  }
+  async close(): Promise<void> {}
+}
+
+class MemResults implements ResultsStore {
+  readonly dir = '/nowhere/pipe-1';
+  rows = 0;
+  records: unknown[] = [];
+  files = new Map<string, string | Buffer>();
+  summary: Summary | undefined;
+  flushes = 0;
+  constructor(private readonly events: Event[]) {}
+  appendRow(): void {
+    this.rows++;
+  }
+  appendInterval(r: unknown): void {
+    this.records.push(r);
+  }
+  async flush(): Promise<void> {
+    this.flushes++;
+    this.events.push(`flush ${this.flushes}`);
+  }
+  async writeHistograms(): Promise<void> {}
+  async writeFile(name: string, data: string | Buffer): Promise<void> {
+    this.files.set(name, data);
+  }
+  async writeSummary(s: Summary): Promise<void> {
+    this.summary = s;
+  }
+  async close(): Promise<void> {}
+}
+
+/**
+ * A generator of `devices` devices, one message each per `intervalMs`, delivered to the source `delayMs` later
+ * (unless `deliver` is false); `sendShare` of the schedule is really sent; `connects` false: nobody connects.
+ */
+function fakeGenerator(
+  clock: FakeClock,
+  source: FakeSource | undefined,
+  o: {
+    devices: number;
+    intervalMs: number;
+    runTimeMs: number;
+    delayMs?: number;
+    sendShare?: number;
+    connects?: boolean;
+    deliver?: boolean;
+  },
+): GeneratorSide & { stats: Stats } {
+  const stats = new Stats(clock.now());
+  const last = new Map<string, number>();
+  let startAt = 0;
+  let endAt = Number.POSITIVE_INFINITY;
+  let publishing = false;
+  let due = 0;
+  const connects = o.connects ?? true;
+  const slot = () => {
+    // the engine's own end: no slot at or after endAt
+    if (!publishing || clock.now() >= endAt) return;
+    for (let d = 0; d < o.devices; d++) {
+      stats.count('scheduled');
+      due += o.sendShare ?? 1;
+      if (due < 1) continue;
+      due -= 1;
+      const deviceId = `dev-${d}`;
+      const seq = (last.get(deviceId) ?? 0) + 1;
+      last.set(deviceId, seq);
+      stats.count('sent');
+      stats.count('acked');
+      const ts = clock.now();
+      const payload = Buffer.from(JSON.stringify({ deviceId, seq, ts, runId: RUN_ID }));
+      if (o.deliver !== false && source) {
+        clock.setTimeout(() => source.deliver?.({ payload, arrivalMs: clock.now() }), o.delayMs ?? 5);
+      }
+    }
+    clock.setTimeout(slot, o.intervalMs);
+  };
+  return {
+    stats,
+    control: {
+      maxDevices: o.devices,
+      targetDevices: () => o.devices,
+      intervalMs: () => o.intervalMs,
+      setTargetDevices: () => {},
+      setIntervalMs: () => {},
+    },
+    start() {
+      startAt = clock.now();
+      endAt = startAt + o.runTimeMs;
+      if (!connects) {
+        stats.count('connectFailures', 3);
+        return;
+      }
+      stats.devicesConnected = o.devices;
+      publishing = true;
+      clock.setTimeout(slot, 0);
+    },
+    get startAt() {
+      return startAt;
+    },
+    get endAt() {
+      return endAt;
+    },
+    get everConnected() {
+      return connects ? o.devices : 0;
+    },
+    allDone: false,
+    inflight: 0,
+    sentSoFar: () => ({ sent: stats.total.sent, failed: stats.total.failed }),
+    stopPublishing() {
+      publishing = false;
+      endAt = Math.min(endAt, clock.now());
+    },
+    stop() {
+      publishing = false;
+    },
+    expectedLast: () => new Map(last),
+    snapshot: (now) => stats.snapshot(now),
+  };
+}
+
+const quietMonitor = () => ({
+  cpuPercentPeak: 10,
+  eventLoopLagP99: 1,
+  begin() {},
+  sample: () => ({ cpuPercent: 10, eventLoopLagP99Ms: 1 }),
+  stop() {},
+  saturated: () => false,
+});
+
+interface Rig {
+  clock: FakeClock;
+  events: Event[];
+  results: MemResults;
+  source: FakeSource;
+  consumer: { source: FakeSource; consumer: Consumer; stats: Stats };
+}
+
+function rig(attach: 'ok' | 'fail' = 'ok'): Rig {
+  const clock = new FakeClock(T0);
+  const events: Event[] = [];
+  const source = new FakeSource(events, attach);
+  const stats = new Stats(clock.now());
+  return {
+    clock,
+    events,
+    results: new MemResults(events),
+    source,
+    consumer: { source, consumer: new Consumer({ stats, clock, runId: RUN_ID }), stats },
+  };
+}
+
+function options(r: Rig, more: Partial<PipelineOptions>): PipelineOptions {
+  return {
+    runId: RUN_ID,
+    openResults: async () => r.results,
+    scenario: {
+      host: 'mqtt://user:secret@broker.example:1883',
+      devices: 10,
+      spawnRate: 10,
+      runTimeMs: 5000,
+      intervalMs: 1000,
+      qos: 1,
+      mqttVersion: '3.1.1',
+    },
+    clock: r.clock,
+    outputs: [],
+    graceMs: 2000,
+    thresholds: [],
+    validity: DEFAULT_VALIDITY,
+    monitor: quietMonitor(),
+    ...more,
+  };
+}
+
+/** Runs the pipeline, moving fake time 10 ms at a time and letting promises settle in between. */
+async function drive(clock: FakeClock, o: PipelineOptions): Promise<PipelineResult> {
+  let outcome: { ok: PipelineResult } | { error: unknown } | undefined;
+  runPipeline(o).then(
+    (ok) => {
+      outcome = { ok };
+    },
+    (error: unknown) => {
+      outcome = { error };
+    },
+  );
+  for (let i = 0; i < 100_000 && !outcome; i++) {
+    await new Promise((r) => setImmediate(r));
+    if (!outcome) clock.advance(10);
+  }
+  assert.ok(outcome, 'the pipeline ended within the fake time allowed');
+  if ('error' in outcome) throw outcome.error;
+  return outcome.ok;
+}
+
+describe('run pipeline (fake time)', () => {
+  test('an interval a second, then the drain and one summary; rows, records and the scenario as planned', async () => {
+    const r = rig();
+    const seen: IntervalFigures[] = [];
+    const gen = fakeGenerator(r.clock, r.source, { devices: 10, intervalMs: 1000, runTimeMs: 5000 });
+    const { summary } = await drive(
+      r.clock,
+      options(r, { generator: gen, consumer: r.consumer, outputs: [{ interval: (f) => void seen.push(f) }] }),
+    );
+    assert.equal(summary.messages.scheduled, 50);
+    assert.equal(summary.messages.sent, 50);
+    assert.equal(summary.messages.received, 50);
+    assert.equal(summary.messages.lost, 0);
+    assert.equal(summary.latency.e2e.count, 50);
+    assert.ok(Math.abs(summary.latency.e2e.p50 - 5) < 0.1, `e2e p50 ${summary.latency.e2e.p50}`);
+    assert.equal(summary.valid, true);
+    assert.equal(summary.passed, true);
+    assert.equal(summary.scenario.host, 'mqtt://user:***@broker.example:1883', 'the host is redacted');
+    // 5 intervals of the run; the drain ends at once (nothing pending), its sliver of a cut writes nothing
+    assert.deepEqual(
+      seen.map((f) => f.phase),
+      ['steady', 'steady', 'steady', 'steady', 'steady'],
+    );
+    assert.equal(r.results.rows, seen.length);
+    assert.equal(r.results.records.length, seen.length);
+    assert.equal(r.results.summary, summary);
+    assert.ok(r.results.files.has('ledger.bin') && r.results.files.has('consumer.json'));
+    assert.deepEqual(JSON.parse(String(r.results.files.get('consumer.json'))).checkpoints, {
+      '0': r.source.commits,
+    });
+  });
+
+  test('an output that throws on its third interval is disabled and named; the run completes and passes', async () => {
+    const r = rig();
+    let calls = 0;
+    const thrower: Output = {
+      name: 'flaky-sink',
+      interval: () => {
+        calls++;
+        if (calls === 3) throw new Error('disk on fire');
+      },
+    };
+    const rejecter: Output = { name: 'rejecting-sink', finish: () => Promise.reject(new Error('nope')) };
+    const hanger: Output = { name: 'hanging-sink', start: () => new Promise<void>(() => {}) };
+    const good: IntervalFigures[] = [];
+    const lines: string[] = [];
+    const gen = fakeGenerator(r.clock, r.source, { devices: 10, intervalMs: 1000, runTimeMs: 5000 });
+    const { summary } = await drive(
+      r.clock,
+      options(r, {
+        generator: gen,
+        consumer: r.consumer,
+        outputs: [thrower, rejecter, hanger, { interval: (f) => void good.push(f) }],
+        thresholds: [parseThreshold('loss<1%')],
+        log: (l) => lines.push(l),
+      }),
+    );
+    assert.equal(calls, 3, 'never called again after it threw');
+    assert.equal(good.length, 5, 'the other outputs got every interval');
+    assert.equal(summary.passed, true, 'the thresholds decide, not the output');
+    assert.equal(r.results.summary, summary, 'summary.json written');
+    const outputs = summary.errors.filter((e) => e.kind === 'output');
+    assert.deepEqual(
+      outputs.map((e) => [e.code, e.reason]),
+      [
+        ['hanging-sink', 'failed in start(): no answer within 10000 ms'],
+        ['flaky-sink', 'failed in interval(): disk on fire'],
+      ],
+    );
+    // finish() gets the written summary: a failure there is said, it cannot be in the summary
+    assert.ok(
+      lines.some((l) => /output rejecting-sink failed in finish\(\)[^\n]*: nope/.test(l)),
+      lines.join('\n'),
+    );
+    assert.ok(lines.some((l) => /output flaky-sink failed in interval\(\)/.test(l)));
+  });
+
+  test('checkpoints come only after the interval is in the results folder and every output took it', async () => {
+    const r = rig();
+    // an output that takes 300 ms (fake) to take each interval, like a sink writing it out
+    const slow: Output = {
+      name: 'slow-sink',
+      interval: (f) =>
+        new Promise<void>((resolve) =>
+          r.clock.setTimeout(() => {
+            r.events.push(`sink done ${Math.round(f.elapsedMs / 1000)}`);
+            resolve();
+          }, 300),
+        ),
+    };
+    const gen = fakeGenerator(r.clock, r.source, { devices: 3, intervalMs: 1000, runTimeMs: 3000 });
+    await drive(r.clock, options(r, { generator: gen, consumer: r.consumer, outputs: [slow] }));
+    const commits = r.events.filter((e) => e.startsWith('commit'));
+    assert.ok(commits.length >= 3, r.events.join(', '));
+    for (const commit of commits) {
+      const k = Number(commit.split(' ')[1]);
+      const at = r.events.indexOf(commit);
+      const mark = r.events.indexOf(`mark ${k}`);
+      const flush = r.events.indexOf(`flush ${k}`);
+      const sink = r.events.findIndex((e, i) => e.startsWith('sink done') && i > mark);
+      assert.ok(mark >= 0 && mark < flush, `mark ${k} before flush ${k}: ${r.events.join(', ')}`);
+      assert.ok(
+        sink > mark && sink < at,
+        `the sink took interval ${k} before its commit: ${r.events.join(', ')}`,
+      );
+      assert.ok(flush < at, `flush ${k} before commit ${k}: ${r.events.join(', ')}`);
+      // and the next interval is not cut (marked) before this one is committed
+      const nextMark = r.events.indexOf(`mark ${k + 1}`);
+      assert.ok(nextMark === -1 || nextMark > at, `mark ${k + 1} after commit ${k}: ${r.events.join(', ')}`);
+    }
+  });
+
+  test('run and consume give the same consumer figures for the same messages', async () => {
+    // the same deliveries: 4 devices × 6 messages, one lost (dev-1 seq 3), one duplicated (dev-2 seq 4)
+    const payloads: Array<{ at: number; payload: Buffer }> = [];
+    for (let s = 1; s <= 6; s++) {
+      for (let d = 0; d < 4; d++) {
+        const ts = T0 + s * 500 + d;
+        const payload = Buffer.from(JSON.stringify({ deviceId: `dev-${d}`, seq: s, ts, runId: RUN_ID }));
+        if (!(d === 1 && s === 3)) payloads.push({ at: ts + 3 + d, payload });
+        if (d === 2 && s === 4) payloads.push({ at: ts + 40, payload });
+      }
+    }
+    const feed = (r: Rig) => {
+      for (const m of payloads) {
+        r.clock.setTimeout(() => r.source.deliver?.({ payload: m.payload, arrivalMs: m.at }), m.at - T0);
+      }
+    };
+    const asRun = rig();
+    feed(asRun);
+    const gen = fakeGenerator(asRun.clock, undefined, { devices: 4, intervalMs: 500, runTimeMs: 3000 });
+    const run = await drive(asRun.clock, options(asRun, { generator: gen, consumer: asRun.consumer }));
+    const asConsume = rig();
+    feed(asConsume);
+    const consume = await drive(
+      asConsume.clock,
+      options(asConsume, { consumer: asConsume.consumer, runTimeMs: 3000 }),
+    );
+    const consumerFigures = (s: Summary) => ({
+      received: s.messages.received,
+      lost: s.messages.lost,
+      duplicated: s.messages.duplicated,
+      reordered: s.messages.reordered,
+      foreign: s.messages.foreign,
+      e2e: s.latency.e2e,
+    });
+    assert.deepEqual(consumerFigures(consume.summary), consumerFigures(run.summary));
+    assert.equal(run.summary.messages.lost, 1);
+    assert.equal(run.summary.messages.duplicated, 1);
+    assert.equal(run.summary.messages.received, 24);
+    assert.equal(
+      asRun.results.files.get('ledger.bin')?.length,
+      asConsume.results.files.get('ledger.bin')?.length,
+    );
+  });
+});
+
+describe('the verdict (fake time)', () => {
+  test('no device ever connects: summary written (invalid), then E_UNREACHABLE (exit 3) — for any run time', async () => {
+    for (const runTimeMs of [2000, 30_000]) {
+      const r = rig();
+      const gen = fakeGenerator(r.clock, r.source, {
+        devices: 5,
+        intervalMs: 1000,
+        runTimeMs,
+        connects: false,
+      });
+      await assert.rejects(
+        drive(
+          r.clock,
+          options(r, { generator: gen, consumer: r.consumer, thresholds: [parseThreshold('loss<1%')] }),
+        ),
+        (e: unknown) =>
+          e instanceof FleetloadError && e.exitCode === 3 && /no device could connect/.test(e.message),
+      );
+      const s = r.results.summary;
+      assert.ok(s);
+      assert.equal(s.valid, false);
+      assert.equal(s.passed, false);
+      assert.ok(
+        s.invalid?.some((x) => x.startsWith('connected: no device connected (0 of 10)')),
+        s.invalid?.join(),
+      );
+      assert.deepEqual(s.thresholds, [{ expr: 'loss<1%', value: 0, passed: false, noData: true }]);
+    }
+  });
+
+  test('most of the schedule never sent (the broker went away): invalid, whatever the thresholds say', async () => {
+    const r = rig();
+    const gen = fakeGenerator(r.clock, r.source, {
+      devices: 10,
+      intervalMs: 1000,
+      runTimeMs: 5000,
+      sendShare: 0.2,
+    });
+    const { summary } = await drive(
+      r.clock,
+      options(r, { generator: gen, consumer: r.consumer, thresholds: [parseThreshold('loss<1%')] }),
+    );
+    assert.equal(summary.messages.scheduled, 50);
+    assert.equal(summary.messages.sent, 10);
+    assert.equal(summary.thresholds[0]?.passed, true, 'loss of what was sent is 0');
+    assert.equal(summary.valid, false);
+    assert.equal(summary.passed, false);
+    assert.deepEqual(summary.invalid, [
+      'offered: 40 of 50 scheduled messages were never sent (sent 20%, at least 95% needed)',
+    ]);
+  });
+
+  test('a consumer that receives nothing (reading the wrong place): invalid; --accept observed lets it pass', async () => {
+    for (const accept of [[], ['observed']] as const) {
+      const r = rig();
+      const overdue: number[] = [];
+      const gen = fakeGenerator(r.clock, r.source, {
+        devices: 10,
+        intervalMs: 1000,
+        runTimeMs: 3000,
+        deliver: false,
+      });
+      const { summary } = await drive(
+        r.clock,
+        options(r, {
+          generator: gen,
+          consumer: r.consumer,
+          validity: { ...DEFAULT_VALIDITY, accept },
+          outputs: [{ interval: (f) => void overdue.push(f.overdue ?? -1) }],
+        }),
+      );
+      assert.equal(summary.messages.lost, 30);
+      assert.equal(summary.valid, accept.length > 0);
+      assert.equal(summary.passed, accept.length > 0);
+      if (accept.length === 0) {
+        assert.deepEqual(summary.invalid, [
+          'observed: the consumer received none of the 30 messages sent (is it reading the right place?)',
+        ]);
+      }
+      // the live figures show the missing messages from the second interval on, not only at the end
+      assert.equal(overdue[0], 0, overdue.join());
+      assert.ok((overdue[1] ?? 0) >= 10, overdue.join());
+      for (let i = 1; i < overdue.length; i++)
+        assert.ok((overdue[i] ?? 0) >= (overdue[i - 1] ?? 0), overdue.join());
+      assert.ok((overdue.at(-1) ?? 0) <= 30, overdue.join());
+    }
+  });
+
+  test('a consumer that cannot attach: E_UNREACHABLE before anything is written', async () => {
+    const r = rig('fail');
+    let opened = false;
+    await assert.rejects(
+      drive(
+        r.clock,
+        options(r, {
+          consumer: r.consumer,
+          openResults: async () => {
+            opened = true;
+            return r.results;
+          },
+        }),
+      ),
+      (e: unknown) => e instanceof FleetloadError && e.exitCode === 3,
+    );
+    assert.equal(opened, false);
+  });
+});
