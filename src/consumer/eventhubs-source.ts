@@ -13,8 +13,8 @@ import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import { ContainerClient } from '@azure/storage-blob';
 import { systemClock } from '../clock.js';
 import { FleetloadError } from '../errors.js';
+import type { UserProperties } from '../wire/index.js';
 import { type Deliver, redactConnectionString, type Source } from './source.js';
-import type { UserProperties } from './wire.js';
 
 /**
  * Consumer source on Azure Event Hubs (the seed's consumer), with @azure/event-hubs' EventHubConsumerClient.
