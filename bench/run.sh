@@ -5,6 +5,7 @@
 #   2. throughput ceiling: 1000 devices × 150 msg/s QoS 0 against Mosquitto and against a minimal sink broker.
 #   3. idle fleet: N idle connected devices (several source addresses): RSS per device and connects per second.
 #   4. consumer hot path: decode + ledger over recorded messages, and ledger memory per device.
+#   5. wall clock: ns per now() call of each way to read sub-ms wall time, and how far each is from realtime.
 # Writes bench/RESULTS.md. Needs: mosquitto, mosquitto-clients, python3-locust, python3-paho-mqtt, /usr/bin/time.
 # usage: bench/run.sh [--quick]   (--quick: 10 s runs, fewer idle devices; for a smoke test, not for figures)
 set -euo pipefail
@@ -27,7 +28,7 @@ peer_table() { # qos
   FLEETLOAD_CMD="$fl_cmd" "$HERE/peer-bench.sh" -d 1000 -r 10 -s "$SECS" -q "$1" -p 500 -t locust,mqttjs,fleetload,floor
 }
 
-log "1/4 peers, QoS 0 and QoS 1 (${SECS}s each)…"
+log "1/5 peers, QoS 0 and QoS 1 (${SECS}s each)…"
 Q0=$(peer_table 0); log "$Q0"
 Q1=$(peer_table 1); log "$Q1"
 
@@ -40,7 +41,7 @@ row() { # tool table
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0 && a>0) printf "%.1f×", b/a; else print "–" }'; }
 above() { awk -v a="$1" -v f="$2" 'BEGIN{ printf "%.2f", a - f }'; } # tool floor → tool − floor
 
-log "2/4 throughput ceiling (1000 devices × 150 msg/s, QoS 0)…"
+log "2/5 throughput ceiling (1000 devices × 150 msg/s, QoS 0)…"
 ceiling() { # url label
   local url=$1 label=$2
   /usr/bin/time -f '%U %S %M' -o "$OUT/time" $CLI run -H "$url" -u 1000 -r 2000 -t "${SECS}s" -i 6.667ms --qos 0 \
@@ -70,7 +71,7 @@ SPORT=$(sed -n 's/ready //p' "$OUT/sink.out")
 C_SINK=$(ceiling "mqtt://127.0.0.1:$SPORT" "sink broker (bench/sink-broker.ts)")
 log "$C_MOSQ"; log "$C_SINK"
 
-log "3/4 idle fleet: $IDLE devices…"
+log "3/5 idle fleet: $IDLE devices…"
 idle() { # devices → "rss_kb connects_per_s connected"
   local n=$1
   /usr/bin/time -f '%M' -o "$OUT/itime" $CLI run -H "mqtt://127.0.0.1:$SPORT" -u "$n" -r 100000 -t 15s -i 1h --qos 0 \
@@ -89,9 +90,14 @@ read -r RSSN CPS CONN < <(idle "$IDLE")
 PER_DEV=$(awk -v a="$RSS1" -v b="$RSSN" -v n="$IDLE" 'BEGIN{printf "%.2f", (b-a)/n}')
 log "idle: baseline ${RSS1} KB, ${IDLE} devices ${RSSN} KB → ${PER_DEV} KB/device, ${CPS} connects/s (connected ${CONN})"
 
-log "4/4 consumer hot path over recorded messages…"
+log "4/5 consumer hot path over recorded messages…"
 CONS=$(node --import tsx "$HERE/consumer.ts" $([[ $QUICK == --quick ]] && echo "300000 30000" || echo "2000000 100000"))
 log "$CONS"
+log "5/5 wall clock options (ns per call)…"
+CLOCK_ROWS=$(node --import tsx "$HERE/clock.ts" | node -e '
+  const lines = require("fs").readFileSync(0, "utf8").trim().split("\n").map(JSON.parse);
+  for (const c of lines) console.log(`| ${c.option} | ${c.nsPerCall} | ${c.vsBefore.toFixed(2)} | ${c.offFromRealtimeMs} |`);')
+log "$CLOCK_ROWS"
 CONS_ROW=$(node -e 'const c = JSON.parse(process.argv[1]); console.log(`| ${c.messages.toLocaleString("en")} msgs, ${c.devices.toLocaleString("en")} devices | ${c.msgsPerSec.toLocaleString("en")} | ${(c.cpuMsPerMillion / 1000).toFixed(2)} | ${c.ledgerBytesPerDevice1M} |`)' "$CONS")
 
 {
@@ -146,6 +152,14 @@ CONS_ROW=$(node -e 'const c = JSON.parse(process.argv[1]); console.log(`| ${c.me
   echo "$CONS_ROW"
   echo
   echo "Targets (issue 4): ≥ 300k msg/s, ≤ 32 bytes per device."
+  echo
+  echo "## 5. Wall clock: one now() reading (bench/clock.ts), median of 7 interleaved rounds"
+  echo
+  echo "| option | ns / call | relative to the old clock (same rounds) | mean offset from realtime, ms |"
+  echo "|---|---|---|---|"
+  echo "$CLOCK_ROWS"
+  echo
+  echo "fleetload's clock (src/clock.ts) is the WallClock row: performance.now() anchored to Date.now()'s millisecond tick."
   echo
   echo "Commands: \`bench/run.sh\` runs all four; \`bench/peer-bench.sh\` (the shared peer bench plus a \`floor\` tool and user/system columns) runs section 1 alone,"
   echo "e.g. \`FLEETLOAD_CMD='${fl_cmd//$OUT//tmp/out}' bench/peer-bench.sh -d 1000 -r 10 -s 20 -q 1 -t locust,mqttjs,fleetload,floor\`."

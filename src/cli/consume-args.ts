@@ -1,13 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  DECODE_FORMATS,
-  DEFAULT_FIELDS,
-  type DecodeFormat,
-  parseFields,
-  SEED_FIELDS,
-} from '../consumer/decode.js';
 import type { SourceConfig } from '../consumer/open.js';
 import { redactConnectionString, redactUrl, SOURCE_KINDS, type SourceKind } from '../consumer/source.js';
 import { filterFromTemplate, subjectFromMqtt } from '../consumer/topics.js';
@@ -16,6 +9,13 @@ import { parseDurationMs } from '../scenario/duration.js';
 import { closest, redactSecrets } from '../scenario/load.js';
 import { defaultRunId } from '../scenario/schema.js';
 import { parseThreshold, type Threshold } from '../stats/thresholds.js';
+import {
+  DECODE_FORMATS,
+  DEFAULT_FIELDS,
+  type DecodeFormat,
+  parseFields,
+  SEED_FIELDS,
+} from '../wire/index.js';
 
 /**
  * `fleetload consume`: the standalone consumer (the seed's consumer). Reads one source until --run-time or Ctrl-C,

@@ -1,9 +1,8 @@
 import type { Clock } from '../clock.js';
 import type { Stats } from '../stats/stats.js';
-import { type Decoder, makeDecoder } from './decode.js';
+import { type Decoder, makeDecoder, type UserProperties } from '../wire/index.js';
 import { Ledger } from './ledger.js';
 import type { Delivery } from './source.js';
-import type { UserProperties } from './wire.js';
 
 /**
  * Turns arriving messages into measurements: decode the metadata, keep the ledger, record delay.

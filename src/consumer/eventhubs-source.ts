@@ -11,9 +11,10 @@ import {
 } from '@azure/event-hubs';
 import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import { ContainerClient } from '@azure/storage-blob';
+import { systemClock } from '../clock.js';
 import { FleetloadError } from '../errors.js';
+import type { UserProperties } from '../wire/index.js';
 import { type Deliver, redactConnectionString, type Source } from './source.js';
-import type { UserProperties } from './wire.js';
 
 /**
  * Consumer source on Azure Event Hubs (the seed's consumer), with @azure/event-hubs' EventHubConsumerClient.
@@ -231,7 +232,7 @@ export class EventHubsSource implements Source {
     if (!deliver || events.length === 0) return;
     for (const ev of events) {
       const enq = ev.enqueuedTimeUtc instanceof Date ? ev.enqueuedTimeUtc.getTime() : Number.NaN;
-      const arrivalMs = Number.isFinite(enq) ? enq : Date.now();
+      const arrivalMs = Number.isFinite(enq) ? enq : systemClock.now();
       deliver({
         payload: bodyBytes(ev.body),
         arrivalMs,

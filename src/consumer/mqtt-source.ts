@@ -1,4 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt';
+import { systemClock } from '../clock.js';
 import { FleetloadError } from '../errors.js';
 import { type Deliver, redactUrl, type Source } from './source.js';
 
@@ -8,7 +9,7 @@ export { filterFromTemplate } from './topics.js';
 /**
  * Consumer source on an MQTT subscription (MQTT.js). On MQTT 5 it uses a shared subscription
  * `$share/<group>/<filter>` so several consumers split the stream; on 3.1.1 a plain subscription (every instance
- * gets everything). Arrival is the local receive time (MQTT has no enqueue time). MQTT 5 user properties are
+ * gets everything). Arrival is the local receive time from the process's wall clock (MQTT has no enqueue time). MQTT 5 user properties are
  * handed on for decoding.
  */
 export interface MqttSourceOptions {
@@ -27,7 +28,7 @@ export interface MqttSourceOptions {
   cert?: Buffer | undefined;
   key?: Buffer | undefined;
   servername?: string | undefined;
-  /** local receive time; Date.now by default */
+  /** local receive time; default systemClock.now (Date.now() would floor to whole ms: −0.5 ms on average) */
   now?: () => number;
   /** the connection dropped after attaching (MQTT.js reconnects and resubscribes) */
   onDisconnect?: (reason: string) => void;
@@ -46,7 +47,7 @@ export class MqttSource implements Source {
 
   async open(deliver: Deliver): Promise<void> {
     const o = this.o;
-    const now = o.now ?? Date.now;
+    const now = o.now ?? systemClock.now;
     const topic = this.topic;
     const client: MqttClient = mqtt.connect(o.url, {
       clientId: o.clientId,

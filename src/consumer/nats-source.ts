@@ -13,7 +13,7 @@ import { type Deliver, redactUrl, type Source } from './source.js';
 
 export { subjectFromMqtt } from './topics.js';
 
-import type { UserProperties } from './wire.js';
+import type { UserProperties } from '../wire/index.js';
 
 /**
  * Consumer source on a NATS JetStream stream (npm `nats`): the platform forwards the devices' MQTT into a stream

@@ -1,4 +1,4 @@
-import type { UserProperties } from './wire.js';
+import type { UserProperties } from '../wire/index.js';
 
 /**
  * Where the consumer reads: every source (mqtt, nats, eventhubs) implements this, and every one passes the same

@@ -1,10 +1,11 @@
 import { type ProtocolVersion, varIntSize, writeVarInt } from '../mqtt/packets.js';
+import { JSON_BYTES, jsonDevicePrefix, jsonRunPart, writeMs, writeUint } from '../wire/index.js';
 
 /**
  * The default message written straight into bytes: a PUBLISH (fixed header, topic, packet id, empty v5 property
  * block) carrying `{"deviceId":…,"seq":…,"ts":…,"sentTs":…,"runId":…,"temperature":…,"pad":"…"}` padded to
  * `sizeBytes` — the same bytes as jsonPayload() + encodePublish() (a test holds them equal), without building a
- * string or allocating a Buffer per message. This is the engine's per-message path for `--encoding json`.
+ * string or allocating a Buffer per message. The metadata's keys and number formats come from src/wire/json.ts. This is the engine's per-message path for `--encoding json`.
  *
  * Packets are written into a scratch arena; the returned view is valid until the next `write`. When a channel
  * keeps a packet's bytes (the write had to queue in libuv), the caller calls `retire()`: later packets go after it
@@ -16,39 +17,8 @@ const SCRATCH_BYTES = 64 * 1024;
 /** room left in front of the topic for the fixed header (1 byte + up to 4 bytes of remaining length) */
 const HEADER_ROOM = 5;
 
-const ascii = (s: string): Buffer => Buffer.from(s, 'latin1');
-const TS = ascii(',"ts":');
-const SENT = ascii(',"sentTs":');
-const PAD = ascii(',"pad":"');
-
-/** Writes a non-negative integer (exact up to 2^53) in decimal at `at`; returns the end. */
-export function writeUint(buf: Buffer, at: number, n: number): number {
-  let len = 1;
-  for (let p = 10; p <= n; p *= 10) len++;
-  let i = at + len;
-  let v = n;
-  while (v >= 10) {
-    const q = Math.floor(v / 10);
-    buf[--i] = 48 + (v - q * 10);
-    v = q;
-  }
-  buf[--i] = 48 + v;
-  return at + len;
-}
-
-/** A time in ms with exactly 3 decimals (µs), like msText(). */
-function writeMs(buf: Buffer, at: number, t: number): number {
-  const q = Math.round(t * 1000);
-  const whole = Math.floor(q / 1000);
-  let frac = q - whole * 1000;
-  let i = writeUint(buf, at, whole);
-  buf[i++] = 46; // .
-  buf[i + 2] = 48 + (frac % 10);
-  frac = Math.floor(frac / 10);
-  buf[i + 1] = 48 + (frac % 10);
-  buf[i] = 48 + Math.floor(frac / 10);
-  return i + 3;
-}
+const { ts: TS, sentTs: SENT_TS } = JSON_BYTES;
+const PAD = Buffer.from(',"pad":"', 'latin1');
 
 export class JsonPacketWriter {
   private scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
@@ -67,12 +37,12 @@ export class JsonPacketWriter {
     private readonly sizeBytes: number,
     private readonly version: ProtocolVersion,
   ) {
-    this.runPart = Buffer.from(`,"runId":${JSON.stringify(runId)},"temperature":`, 'utf8');
+    this.runPart = Buffer.from(`${jsonRunPart(runId)},"temperature":`, 'utf8');
   }
 
   /** Per device, once: `{"deviceId":"…","seq":`. */
   devicePrefix(deviceIdJson: string): Buffer {
-    return Buffer.from(`{"deviceId":${deviceIdJson},"seq":`, 'utf8');
+    return Buffer.from(jsonDevicePrefix(deviceIdJson), 'utf8');
   }
 
   /** True when a packet of this topic fits the scratch buffer (else the caller takes the general path). */
@@ -118,8 +88,8 @@ export class JsonPacketWriter {
     at = writeUint(b, at + prefix.length, seq);
     b.set(TS, at);
     at = writeMs(b, at + TS.length, ts);
-    b.set(SENT, at);
-    at = writeMs(b, at + SENT.length, sentTs);
+    b.set(SENT_TS, at);
+    at = writeMs(b, at + SENT_TS.length, sentTs);
     b.set(this.runPart, at);
     at += this.runPart.length;
     // reading: 20 + k/10, k in 0..99 (the same value jsonPayload writes)

@@ -1,14 +1,20 @@
-import { encodeBinaryHeader, userProperties } from '../consumer/wire.js';
 import { compilePayloadTemplate, type PayloadTemplate } from '../scenario/payload-template.js';
+import {
+  encodeBinaryHeader,
+  encodeUserProperties,
+  jsonMetaHead,
+  jsonRunPart,
+  userProperties,
+} from '../wire/index.js';
 
 /**
- * Telemetry payloads per the DESIGN.md wire contract. Each message carries `deviceId`, `seq`, `ts` (the scheduled
- * send time, ms since epoch, fractional) and `runId` — plus `sentTs` (when it was actually written), so the
- * consumer can tell platform delay from generator delay — in one of three encodings:
- * - `json` (default): fields of a JSON object with a reading, padded to `sizeBytes`;
- * - `properties`: MQTT 5 user properties; the payload is left to the reading (and padding);
- * - `binary`: a compact binary header (src/consumer/wire.ts) followed by padding, for tiny payloads.
- * Built with as little work as possible: this is the per-message path.
+ * Telemetry payloads: the metadata in one of the wire's three encodings (src/wire/: the format itself lives
+ * there), plus what the producer adds around it — a reading, padding to `sizeBytes`, or the user's template:
+ * - `json` (default): the metadata fields first, then the reading (and `pad`);
+ * - `properties`: MQTT 5 user properties; the payload is the reading (and padding);
+ * - `binary`: the binary header (v2, with sentTs) followed by padding, for tiny payloads.
+ * Built with as little work as possible: this is the per-message path (the default JSON message on plain
+ * connections goes through src/engine/json-packet.ts instead, byte by byte).
  */
 
 const PAD_CHUNK = 'x'.repeat(4096);
@@ -41,17 +47,6 @@ export interface PayloadBuilder {
   ): PayloadOut;
 }
 
-const us = (t: number): number => Math.round(t * 1000) / 1000;
-const FRACTIONS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
-/**
- * A time in ms as JSON text with exactly 3 decimals (µs): integer formatting plus a table lookup, no
- * shortest-double conversion per message. `1764288000123.400` is the same number as `1764288000123.4`.
- */
-export function msText(t: number): string {
-  const q = Math.round(t * 1000);
-  const whole = Math.floor(q / 1000);
-  return `${whole}.${FRACTIONS[q - whole * 1000]}`;
-}
 const reading = (seq: number, deviceIndex: number): number => 20 + ((seq * 7 + deviceIndex * 13) % 100) / 10;
 
 /** Pads a JSON object text (without its closing brace) to `size` bytes, closing it. */
@@ -64,34 +59,17 @@ function closeJson(text: string, size: number): { text: string; bytes: number } 
 }
 
 export function jsonPayload(runId: string, sizeBytes: number): PayloadBuilder {
-  const runPart = `,"runId":${JSON.stringify(runId)},"temperature":`;
+  const runPart = jsonRunPart(runId);
   const out: PayloadOut = { text: '', buf: undefined, bytes: 0, props: undefined };
   return {
     build(_deviceId, deviceIdJson, deviceIndex, seq, ts, sentTs) {
-      const head = `{"deviceId":${deviceIdJson},"seq":${seq},"ts":${msText(ts)},"sentTs":${msText(sentTs)}${runPart}${reading(seq, deviceIndex)}`;
+      const head = `${jsonMetaHead(deviceIdJson, seq, ts, sentTs, runPart)},"temperature":${reading(seq, deviceIndex)}`;
       const closed = closeJson(head, sizeBytes);
       out.text = closed.text;
       out.bytes = closed.bytes;
       return out;
     },
   };
-}
-
-/** MQTT 5 property block with one user property per metadata field (§3.3.2.3.7, identifier 0x26). */
-export function encodeUserProperties(p: Record<string, string>): Buffer {
-  const parts: Buffer[] = [];
-  for (const [k, v] of Object.entries(p)) {
-    const kb = Buffer.from(k, 'utf8');
-    const vb = Buffer.from(v, 'utf8');
-    const b = Buffer.allocUnsafe(5 + kb.length + vb.length);
-    b[0] = 0x26;
-    b.writeUInt16BE(kb.length, 1);
-    kb.copy(b, 3);
-    b.writeUInt16BE(vb.length, 3 + kb.length);
-    vb.copy(b, 5 + kb.length);
-    parts.push(b);
-  }
-  return Buffer.concat(parts);
 }
 
 export function propertiesPayload(runId: string, sizeBytes: number): PayloadBuilder {
@@ -101,9 +79,7 @@ export function propertiesPayload(runId: string, sizeBytes: number): PayloadBuil
       const closed = closeJson(`{"temperature":${reading(seq, deviceIndex)}`, sizeBytes);
       out.text = closed.text;
       out.bytes = closed.bytes;
-      out.props = encodeUserProperties(
-        userProperties({ deviceId, seq, ts: us(ts), runId, sentTs: us(sentTs) }),
-      );
+      out.props = encodeUserProperties(userProperties({ deviceId, seq, ts, runId, sentTs }));
       return out;
     },
   };
@@ -147,7 +123,7 @@ export function templatePayload(
   render: PayloadTemplate,
 ): PayloadBuilder {
   const out: PayloadOut = { text: '', buf: undefined, bytes: 0, props: undefined };
-  const runJson = JSON.stringify(runId);
+  const runPart = jsonRunPart(runId);
   return {
     build(deviceId, deviceIdJson, deviceIndex, seq, ts, sentTs) {
       const body = render({ deviceId, index: deviceIndex, seq, ts, runId });
@@ -157,7 +133,7 @@ export function templatePayload(
         // body is a JSON object (checked at load): splice the metadata in after its opening brace
         const open = body.indexOf('{');
         const inner = body.slice(open + 1).trimStart();
-        const head = `{"deviceId":${deviceIdJson},"seq":${seq},"ts":${msText(ts)},"sentTs":${msText(sentTs)},"runId":${runJson}`;
+        const head = jsonMetaHead(deviceIdJson, seq, ts, sentTs, runPart);
         const rest = inner.startsWith('}') ? '' : `,${inner.slice(0, inner.lastIndexOf('}'))}`;
         const closed = closeJson(head + rest, sizeBytes);
         out.text = closed.text;
@@ -167,9 +143,7 @@ export function templatePayload(
       if (encoding === 'properties') {
         out.text = body;
         out.bytes = Buffer.byteLength(body);
-        out.props = encodeUserProperties(
-          userProperties({ deviceId, seq, ts: us(ts), runId, sentTs: us(sentTs) }),
-        );
+        out.props = encodeUserProperties(userProperties({ deviceId, seq, ts, runId, sentTs }));
         return out;
       }
       const header = encodeBinaryHeader({ deviceId, seq, ts, runId, sentTs });

@@ -1,9 +1,9 @@
 import { type Clock, systemClock } from '../clock.js';
 import { Consumer } from '../consumer/consumer.js';
-import { type DEFAULT_FIELDS, type DecodeFormat, makeDecoder } from '../consumer/decode.js';
 import { createSource, type SourceConfig } from '../consumer/open.js';
 import { Stats } from '../stats/stats.js';
 import type { Threshold } from '../stats/thresholds.js';
+import { type DEFAULT_FIELDS, type DecodeFormat, makeDecoder } from '../wire/index.js';
 import type { Output } from './output.js';
 import { type PipelineResult, type ResultsStore, runPipeline } from './pipeline.js';
 import type { ValidityOptions } from './verdict.js';

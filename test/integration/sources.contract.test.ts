@@ -14,12 +14,12 @@ import type {
 import mqtt, { type MqttClient } from 'mqtt';
 import { connect as natsConnect } from 'nats';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../../src/broker/embedded.js';
-import { makeDecoder } from '../../src/consumer/decode.js';
 import { type EventHubsClient, EventHubsSource } from '../../src/consumer/eventhubs-source.js';
 import { Ledger } from '../../src/consumer/ledger.js';
 import { MqttSource } from '../../src/consumer/mqtt-source.js';
 import { NatsSource } from '../../src/consumer/nats-source.js';
 import type { Delivery, Source } from '../../src/consumer/source.js';
+import { makeDecoder } from '../../src/wire/index.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { type NatsServer, startNats } from '../helpers/nats.js';
 import { skipUnless } from '../helpers/services.js';

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { DEFAULT_FIELDS, makeDecoder, parseFields, SEED_FIELDS } from '../../src/consumer/decode.js';
 import {
+  DEFAULT_FIELDS,
   decodeBinaryHeader,
   decodeUserProperties,
   encodeBinaryHeader,
+  makeDecoder,
+  parseFields,
+  SEED_FIELDS,
   userProperties,
-} from '../../src/consumer/wire.js';
+} from '../../src/wire/index.js';
 
 const meta = { deviceId: 'dev-000042', seq: 17, ts: 1795815000123.5, runId: 'run-1' };
 

@@ -73,7 +73,7 @@ test('FrameReader yields the same frames however the stream is cut', () => {
 });
 
 test('PUBLISH with MQTT 5 user properties and a binary payload decodes with mqtt-packet', async () => {
-  const { encodeUserProperties } = await import('../../src/engine/payload.js');
+  const { encodeUserProperties } = await import('../../src/wire/index.js');
   const props = encodeUserProperties({ deviceId: 'dev-1', seq: '3', ts: '1.5', runId: 'r' });
   const body = Buffer.from([0xf1, 0x4c, 1, 2, 3]);
   const buf = encodePublish(encodeTopic('t'), 1, 9, 5, body, body.length, props);

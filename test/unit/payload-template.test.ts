@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeJson } from '../../src/consumer/decode.js';
 import { templatePayload } from '../../src/engine/payload.js';
 import { compilePayloadTemplate, payloadTemplateProblems } from '../../src/scenario/payload-template.js';
+import { decodeJson } from '../../src/wire/index.js';
 
 const ctx = { deviceId: 'dev-000007', index: 7, seq: 3, ts: 1_800_000_000_123.25, runId: 'r1' };
 

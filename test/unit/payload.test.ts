@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { makeDecoder } from '../../src/consumer/decode.js';
-import { JsonPacketWriter, writeUint } from '../../src/engine/json-packet.js';
-import { jsonPayload, msText } from '../../src/engine/payload.js';
+import { JsonPacketWriter } from '../../src/engine/json-packet.js';
+import { jsonPayload } from '../../src/engine/payload.js';
 import { encodePublish, encodeTopic } from '../../src/mqtt/packets.js';
+import { makeDecoder, msText, writeUint } from '../../src/wire/index.js';
 
 test('msText: exactly 3 decimals, the same number as rounding to the microsecond', () => {
   assert.equal(msText(1764288000123.4), '1764288000123.400');

@@ -1,33 +1,97 @@
-import {
-  decodeBinaryHeader,
-  decodeUserProperties,
-  hasBinaryMagic,
-  type UserProperties,
-  validSeq,
-  validTs,
-} from './wire.js';
+import { FIELD, validSeq, validTs, type WireMeta } from './meta.js';
 
 /**
- * Measurement metadata from a delivered message (DESIGN.md wire contract): `deviceId`, `seq` (1..2³²−1), `ts`
- * (scheduled send time, ms since epoch) and `runId`, from
- * - JSON fields of the payload (default names `deviceId`, `seq`, `ts`, `runId`; any dotted paths, ts in ms or s),
- * - the seed's format `{"info":{"run_id":…,"timestamp":<seconds>},"context":{"device":…,"seq":…}}` (preset),
- * - MQTT 5 user properties (`deviceId`, `seq`, `ts`, `runId`), or
- * - the compact binary header (src/consumer/wire.ts).
- * Anything else yields `undefined` and is counted `foreign` by the caller. No byte string can make a decoder throw
- * (fast-check property test in test/unit/decode.test.ts).
+ * The default encoding: the metadata as fields of a JSON object, e.g.
+ * `{"deviceId":"dev-000042","seq":17,"ts":1795815000123.500,"sentTs":1795815000123.712,"runId":"…",…}`.
+ *
+ * Encoding (producer): the fields always come first and in this order, times with exactly 3 decimals (µs) —
+ * as text (`jsonMetaHead`, `msText`) or written byte by byte into a buffer (`JSON_BYTES`, `writeUint`, `writeMs`:
+ * src/engine/json-packet.ts, the per-message path; a property test holds both equal).
+ *
+ * Decoding (consumer): any field order, any dotted paths (`context.seq`), ts in ms or s, seqs from 0 or 1
+ * (`JsonFields`; the seed's format is `SEED_FIELDS`). Returns `undefined` for anything else; cannot throw.
  */
-export interface Telemetry {
-  deviceId: string;
-  seq: number;
-  ts: number;
-  runId: string;
-  /** actual send time (ms since epoch), when the producer sent it */
-  sentTs?: number | undefined;
+
+// ---- encoding ----
+
+/** The keys as the producer writes them, with their punctuation: `{"deviceId":` … `,"runId":`. */
+export const JSON_KEYS = {
+  deviceId: `{"${FIELD.deviceId}":`,
+  seq: `,"${FIELD.seq}":`,
+  ts: `,"${FIELD.ts}":`,
+  sentTs: `,"${FIELD.sentTs}":`,
+  runId: `,"${FIELD.runId}":`,
+} as const;
+
+const ascii = (s: string): Buffer => Buffer.from(s, 'latin1');
+/** JSON_KEYS as bytes, for writers that build the message in a buffer */
+export const JSON_BYTES = {
+  ts: ascii(JSON_KEYS.ts),
+  sentTs: ascii(JSON_KEYS.sentTs),
+} as const;
+
+/** Per device, once: `{"deviceId":"…","seq":` (`deviceIdJson` is the id already JSON-quoted). */
+export const jsonDevicePrefix = (deviceIdJson: string): string =>
+  `${JSON_KEYS.deviceId}${deviceIdJson}${JSON_KEYS.seq}`;
+
+/** Per run, once: `,"runId":"…"`. */
+export const jsonRunPart = (runId: string): string => `${JSON_KEYS.runId}${JSON.stringify(runId)}`;
+
+/**
+ * The metadata as the start of a JSON object, without its closing brace:
+ * `{"deviceId":…,"seq":…,"ts":…,"sentTs":…,"runId":…` (`runPart` from jsonRunPart, once per run).
+ */
+export function jsonMetaHead(
+  deviceIdJson: string,
+  seq: number,
+  ts: number,
+  sentTs: number,
+  runPart: string,
+): string {
+  return `${JSON_KEYS.deviceId}${deviceIdJson}${JSON_KEYS.seq}${seq}${JSON_KEYS.ts}${msText(ts)}${JSON_KEYS.sentTs}${msText(sentTs)}${runPart}`;
 }
 
-export type DecodeFormat = 'auto' | 'json' | 'seed' | 'properties' | 'binary';
-export const DECODE_FORMATS: readonly DecodeFormat[] = ['auto', 'json', 'seed', 'properties', 'binary'];
+const FRACTIONS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+/**
+ * A time in ms as JSON text with exactly 3 decimals (µs): integer formatting plus a table lookup, no
+ * shortest-double conversion per message. `1764288000123.400` is the same number as `1764288000123.4`.
+ */
+export function msText(t: number): string {
+  const q = Math.round(t * 1000);
+  const whole = Math.floor(q / 1000);
+  return `${whole}.${FRACTIONS[q - whole * 1000]}`;
+}
+
+/** Writes a non-negative integer (exact up to 2^53) in decimal at `at`; returns the end. */
+export function writeUint(buf: Buffer, at: number, n: number): number {
+  let len = 1;
+  for (let p = 10; p <= n; p *= 10) len++;
+  let i = at + len;
+  let v = n;
+  while (v >= 10) {
+    const q = Math.floor(v / 10);
+    buf[--i] = 48 + (v - q * 10);
+    v = q;
+  }
+  buf[--i] = 48 + v;
+  return at + len;
+}
+
+/** A time in ms with exactly 3 decimals (µs), the bytes of msText(); returns the end. */
+export function writeMs(buf: Buffer, at: number, t: number): number {
+  const q = Math.round(t * 1000);
+  const whole = Math.floor(q / 1000);
+  let frac = q - whole * 1000;
+  let i = writeUint(buf, at, whole);
+  buf[i++] = 46; // .
+  buf[i + 2] = 48 + (frac % 10);
+  frac = Math.floor(frac / 10);
+  buf[i + 1] = 48 + (frac % 10);
+  buf[i] = 48 + Math.floor(frac / 10);
+  return i + 3;
+}
+
+// ---- decoding ----
 
 /** Where the metadata sits in a JSON payload: dotted paths (`info.run_id`). */
 export interface JsonFields {
@@ -42,12 +106,13 @@ export interface JsonFields {
   seqBase: 0 | 1;
 }
 
+/** What fleetload writes. */
 export const DEFAULT_FIELDS: JsonFields = {
-  deviceId: 'deviceId',
-  seq: 'seq',
-  ts: 'ts',
-  runId: 'runId',
-  sentTs: 'sentTs',
+  deviceId: FIELD.deviceId,
+  seq: FIELD.seq,
+  ts: FIELD.ts,
+  runId: FIELD.runId,
+  sentTs: FIELD.sentTs,
   tsUnit: 'ms',
   seqBase: 1,
 };
@@ -99,58 +164,14 @@ export function parseFields(text: string, base: JsonFields = DEFAULT_FIELDS): Js
   return out;
 }
 
-export interface DecodeOptions {
-  format?: DecodeFormat;
-  /** JSON field names for `json` (and the first JSON attempt of `auto`); default DEFAULT_FIELDS */
-  fields?: JsonFields;
-}
-
-export type Decoder = (payload: Buffer, userProperties?: Readonly<UserProperties>) => Telemetry | undefined;
-
-/**
- * A decoder for one format. `auto` tries, by the first bytes: the binary header (magic F1 4C), then user
- * properties when there are any, then JSON with the configured fields, then the seed's format.
- */
-export function makeDecoder(o: DecodeOptions = {}): Decoder {
-  const fields = o.fields ?? DEFAULT_FIELDS;
-  const json = jsonDecoder(fields);
-  const seed = jsonDecoder(SEED_FIELDS);
-  switch (o.format ?? 'auto') {
-    case 'json':
-      return (p) => json(p);
-    case 'seed':
-      return (p) => seed(p);
-    case 'properties':
-      return (_p, props) => decodeUserProperties(props);
-    case 'binary':
-      return (p) => binary(p);
-    case 'auto':
-      return (p, props) => {
-        if (hasBinaryMagic(p)) return binary(p);
-        if (props !== undefined) {
-          const t = decodeUserProperties(props);
-          if (t) return t;
-        }
-        return json(p) ?? (fields === SEED_FIELDS ? undefined : seed(p));
-      };
-  }
-}
-
-function binary(p: Buffer): Telemetry | undefined {
-  const h = decodeBinaryHeader(p);
-  return h ? { deviceId: h.deviceId, seq: h.seq, ts: h.ts, runId: h.runId, sentTs: h.sentTs } : undefined;
-}
-
-/** JSON with the default field names: the fast path used by `run` (kept for callers of the old API). */
-export const decodeJson: (payload: Buffer) => Telemetry | undefined = jsonDecoder(DEFAULT_FIELDS);
-
 function startsWithBrace(p: Buffer): boolean {
   let i = 0;
   while (i < p.length && (p[i] === 0x20 || p[i] === 0x0a || p[i] === 0x0d || p[i] === 0x09)) i++;
   return p[i] === 0x7b;
 }
 
-function jsonDecoder(f: JsonFields): (payload: Buffer) => Telemetry | undefined {
+/** A decoder of JSON payloads with the metadata at `f`'s paths. */
+export function jsonDecoder(f: JsonFields): (payload: Buffer) => WireMeta | undefined {
   const path = (p: string | undefined) => (p === undefined ? undefined : p.split('.'));
   const pDevice = path(f.deviceId) as string[];
   const pSeq = path(f.seq) as string[];
@@ -206,3 +227,6 @@ function at(v: unknown, path: readonly string[]): unknown {
   }
   return cur;
 }
+
+/** JSON with the default field names: the fast path used by `run` (kept for callers of the old API). */
+export const decodeJson: (payload: Buffer) => WireMeta | undefined = jsonDecoder(DEFAULT_FIELDS);
