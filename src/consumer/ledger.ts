@@ -1,3 +1,5 @@
+import { MAX_SEQ_JUMP } from '../wire/meta.js';
+
 /**
  * The per-device sequence ledger: which seqs arrived, so loss, duplicates and reorders are counted exactly.
  *
@@ -31,8 +33,9 @@
  */
 
 const WINDOW_BITS = 1 << 16;
-/** A seq more than this above a device's highest accepted seq is anomalous (see the top of this file). */
-export const MAX_SEQ_JUMP = 1 << 24;
+
+export { MAX_SEQ_JUMP };
+
 const F_EXT = 1;
 const F_PENDING = 2;
 const EMPTY = -1;

@@ -1,4 +1,4 @@
-import { MAX_SEQ_JUMP } from '../consumer/ledger.js';
+import { MAX_SEQ_JUMP } from '../wire/meta.js';
 import { decodeHistogram, type Histogram, newHistogram } from './histogram.js';
 import {
   COUNTERS,

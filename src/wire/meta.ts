@@ -24,6 +24,12 @@ export const FIELD = {
 
 export const MAX_SEQ = 0xffff_ffff;
 
+/**
+ * A seq more than this above its device's highest seq seen is not a gap to account for but an anomaly (a forged
+ * or corrupt message): the consumer's ledger counts it and fills nothing (src/consumer/ledger.ts).
+ */
+export const MAX_SEQ_JUMP = 1 << 24;
+
 /** A valid seq: an integer in 1..2³²−1 (the ledger and the binary header keep u32 seqs). */
 export const validSeq = (v: number): boolean => Number.isInteger(v) && v >= 1 && v <= MAX_SEQ;
 /** A valid timestamp: finite and after the epoch. */
