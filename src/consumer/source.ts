@@ -1,3 +1,4 @@
+import { redactText } from '../scenario/redact.js';
 import type { UserProperties } from './wire.js';
 
 /**
@@ -55,6 +56,7 @@ export function redactUrl(url: string): string {
     if (u.password) u.password = '***';
     return u.toString();
   } catch {
-    return url;
+    // not a URL for WHATWG (e.g. a port out of range): redact by pattern, never echo it raw
+    return redactText(url);
   }
 }

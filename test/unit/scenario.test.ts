@@ -128,7 +128,7 @@ describe('loadScenario', () => {
         FLEETLOAD_HEADLESS: 'true',
         FLEETLOAD_JSON: '0',
         FLEETLOAD_MQTT_VERSION: '5',
-        FLEETLOAD_THRESHOLD: 'e2e.p99<500, loss<0.1%\nack.p50<20',
+        FLEETLOAD_THRESHOLD: 'e2e.p99<500, loss<0.1%\npublishAck.p50<20',
         FLEETLOAD_WEB_PORT: '',
         HOME: '/ignored',
       },
@@ -138,7 +138,7 @@ describe('loadScenario', () => {
     assert.equal(scenario.headless, true);
     assert.equal(scenario.json, false);
     assert.equal(scenario.mqttVersion, '5');
-    assert.deepEqual(scenario.thresholds, ['e2e.p99<500', 'loss<0.1%', 'ack.p50<20']);
+    assert.deepEqual(scenario.thresholds, ['e2e.p99<500', 'loss<0.1%', 'publishAck.p50<20']);
     assert.equal(scenario.webPort, 8089, 'an empty variable is ignored');
   });
 
@@ -206,8 +206,14 @@ describe('loadScenario', () => {
     assert.match(problemsOf(() => load({ file }), 'E_FILE')[0] ?? '', /must be a mapping/);
   });
 
-  test('an empty scenario file means defaults', () => {
-    assert.equal(load({ file: yamlFile('') }).scenario.devices, 100);
+  test('an empty scenario file (or only comments) is E_FILE: a file that says nothing is a mistake', () => {
+    for (const text of ['', '# just a comment\n', '\n\n']) {
+      const file = yamlFile(text);
+      assert.deepEqual(
+        problemsOf(() => load({ file }), 'E_FILE'),
+        [`${file}: the file is empty; a scenario file is a mapping of settings, e.g. "devices: 100"`],
+      );
+    }
   });
 
   test('missing file is E_FILE naming the path', () => {
