@@ -151,7 +151,10 @@ export async function certsCmd(argv: string[], io: CliIo): Promise<number> {
     const bad = outProblem(values.out, undefined, io.cwd);
     if (bad) problems.push(`--out: ${bad}`);
   }
-  if (problems.length > 0) throw new FleetloadError('E_USAGE', [...problems, 'see fleetload certs --help']);
+  if (problems.length > 0) {
+    const hint = problems.some((p) => p.includes('--help')) ? [] : ['see fleetload certs --help'];
+    throw new FleetloadError('E_USAGE', [...problems, ...hint]);
+  }
   const r = await makeCerts(
     {
       devices: devices as number,

@@ -119,10 +119,8 @@ export function parseConsumeArgs(
 
   const d = result.data;
   const tls = kind === 'mqtt' ? readTls(d, cwd, where, problems) : undefined;
-  if (d.runId !== undefined) {
-    const out = outProblem(d.out, d.runId, cwd);
-    if (out) problems.push(`out: ${out} (${where('out')})`);
-  }
+  const out = outProblem(d.out, d.runId, cwd);
+  if (out) problems.push(`out: ${out} (${where('out')})`);
   if (problems.length > 0) throw new FleetloadError('E_USAGE', problems);
   return toConfig(d, kind, tls, warnings);
 }

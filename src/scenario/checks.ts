@@ -157,7 +157,9 @@ export function overlongTemplates(
     if (t === undefined) continue;
     const bytes = Buffer.byteLength(compileTemplate(t)({ index, runId, deviceId }));
     if (bytes > MQTT_STRING_MAX_BYTES) {
-      problems.push(`${key}: is ${bytes} bytes for device ${deviceId}; MQTT allows at most 65535`);
+      problems.push(
+        `${key}: is ${bytes} bytes for the last device (index ${index}); MQTT allows at most 65535`,
+      );
     }
   }
   return problems;

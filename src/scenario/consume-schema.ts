@@ -28,7 +28,8 @@ const mqttString = (what: string) =>
 const sourceUrl = z.string().superRefine((v, ctx) => {
   const parts = v.split(',').map((p) => p.trim());
   const schemes = parts.length > 1 ? NATS_SCHEMES : [...MQTT_SCHEMES, 'nats:'];
-  const hint = parts.length > 1 ? NATS_HINT : `use mqtt://host:1883, mqtts://, ws://, wss:// or ${NATS_HINT}`;
+  const hint =
+    parts.length > 1 ? NATS_HINT : 'use mqtt://host:1883, mqtts://, ws://, wss:// or nats://host:4222';
   for (const p of parts) {
     const problem = brokerUrlProblem(p, schemes, hint);
     if (problem) {

@@ -82,8 +82,12 @@ export function schemaProblems(
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
       for (const k of issue.keys) {
-        const near = closest(k, knownKeys);
-        problems.push(`${k}: unknown key${near ? `; did you mean ${near}?` : ''} (${source([k])})`);
+        // a nested object's keys are not settings: no hint from the top-level names there
+        const near = issue.path.length === 0 ? closest(k, knownKeys) : undefined;
+        const path = [...issue.path, k];
+        problems.push(
+          `${path.map(String).join('.')}: unknown key${near ? `; did you mean ${near}?` : ''} (${source(path)})`,
+        );
       }
     } else {
       problems.push(

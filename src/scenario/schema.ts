@@ -154,7 +154,10 @@ export const fileField = z
 
 export const scenarioInput = z.strictObject({
   host: hostUrl.optional().describe('broker URL; absent: embedded broker on a free loopback port'),
-  consumerHost: brokerUrl([...MQTT_SCHEMES, ...NATS_SCHEMES], `${URL_HINT}, or ${NATS_HINT}`)
+  consumerHost: brokerUrl(
+    [...MQTT_SCHEMES, ...NATS_SCHEMES],
+    `${URL_HINT}; with --consumer nats: nats://host:4222`,
+  )
     .optional()
     .describe("where the consumer reads, when not the devices' broker (e.g. a proxy, or nats://)"),
   username: template(DEVICE_PLACEHOLDERS, 0)
