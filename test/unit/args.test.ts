@@ -236,8 +236,7 @@ describe('one tokenizer for every command', () => {
       EVENTHUB_CONNECTION_STRING: 'Endpoint=sb://ns/;SharedAccessKey=k;EntityPath=hub',
       CONSUMER_GROUP: 'cg',
     });
-    assert.ok(cfg !== 'help' && cfg.source.kind === 'eventhubs');
-    if (cfg === 'help' || cfg.source.kind !== 'eventhubs') return;
+    if (cfg === 'help' || cfg.source.kind !== 'eventhubs') assert.fail('expected an eventhubs config');
     assert.equal(cfg.source.partitionIndex, 3);
     assert.equal(cfg.source.partitionCount, 4);
     assert.equal(cfg.source.consumerGroup, 'cg');
