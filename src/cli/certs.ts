@@ -147,14 +147,13 @@ export async function certsCmd(argv: string[], io: CliIo): Promise<number> {
   if (values.out === undefined) problems.push('--out DIR is required');
   else if (values.out === '' || values.out.includes('\u0000'))
     problems.push('--out: must be a directory path');
-  else {
-    const bad = outProblem(values.out, undefined, io.cwd);
-    if (bad) problems.push(`--out: ${bad}`);
-  }
   if (problems.length > 0) {
     const hint = problems.some((p) => p.includes('--help')) ? [] : ['see fleetload certs --help'];
     throw new FleetloadError('E_USAGE', [...problems, ...hint]);
   }
+  // checked without writing: `mkdir -p` under /proc would never return
+  const badOut = outProblem(values.out as string, undefined, io.cwd, 'cannot create');
+  if (badOut) throw new FleetloadError('E_FILE', `--out: ${badOut}`);
   const r = await makeCerts(
     {
       devices: devices as number,

@@ -75,7 +75,12 @@ const PSEUDO_FS = new Set([
  * ancestor must be a writable directory on a real file system, and the run's folder must not exist yet (a killed
  * run's intervals would mix into the new report).
  */
-export function outProblem(out: string, runId: string | undefined, cwd: string): string | undefined {
+export function outProblem(
+  out: string,
+  runId: string | undefined,
+  cwd: string,
+  what = 'cannot use',
+): string | undefined {
   const root = resolve(cwd, out);
   if (runId !== undefined) {
     const dir = join(root, runId);
@@ -93,17 +98,17 @@ export function outProblem(out: string, runId: string | undefined, cwd: string):
   try {
     st = statSync(at);
   } catch (e) {
-    return `cannot use ${out}: ${readErrorWords(e)}`;
+    return `${what} ${out}: ${readErrorWords(e)}`;
   }
-  if (!st.isDirectory()) return `cannot use ${out}: ${at} is not a directory`;
+  if (!st.isDirectory()) return `${what} ${out}: ${at} is not a directory`;
   try {
     accessSync(at, constants.W_OK);
   } catch {
-    return `cannot use ${out}: ${at} is not writable`;
+    return `${what} ${out}: ${at} is not writable`;
   }
   try {
     if (PSEUDO_FS.has(statfsSync(at).type)) {
-      return `cannot use ${out}: ${at} is a system pseudo file system (nothing can be written there)`;
+      return `${what} ${out}: ${at} is a system pseudo file system (nothing can be written there)`;
     }
   } catch {
     // statfs unavailable here: the access check above stands

@@ -1134,7 +1134,7 @@ const certs: Case[] = [
   {
     name: 'certs --out /proc/x',
     argv: ['certs', '--devices', '2', '--out', '/proc/x'],
-    says: /--out: cannot use \/proc\/x: \/proc is a system pseudo file system/,
+    says: /--out: cannot create \/proc\/x: \/proc is a system pseudo file system/,
   },
   {
     name: 'certs positional',
