@@ -60,7 +60,7 @@ Decoding:
 
 Run:
       --run-id ID             only this run's messages count (others: foreign); names the results folder
-  -t, --run-time D            stop after D (default: until Ctrl-C)
+  -t, --run-time D            stop after D, at most 168h (default: until Ctrl-C)
       --grace D               after the run time, keep reading this long before loss is final (default: 5s)
       --out DIR               results folder root            (default: ./fleetload-results)
       --threshold EXPR        repeatable: e2e.p99<500, loss<0.1%, messages.received>0
