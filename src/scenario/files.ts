@@ -1,13 +1,4 @@
-import {
-  accessSync,
-  closeSync,
-  constants,
-  fstatSync,
-  openSync,
-  readSync,
-  statfsSync,
-  statSync,
-} from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statfsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 /**
@@ -72,7 +63,7 @@ const PSEUDO_FS = new Set([
 
 /**
  * What is wrong with `<out>/<runId>` as a results folder, checked without writing anything: the nearest existing
- * ancestor must be a writable directory on a real file system, and the run's folder must not exist yet (a killed
+ * ancestor must be a directory on a real file system, and the run's folder must not exist yet (a killed
  * run's intervals would mix into the new report).
  */
 export function outProblem(
@@ -101,17 +92,14 @@ export function outProblem(
     return `${what} ${out}: ${readErrorWords(e)}`;
   }
   if (!st.isDirectory()) return `${what} ${out}: ${at} is not a directory`;
-  try {
-    accessSync(at, constants.W_OK);
-  } catch {
-    return `${what} ${out}: ${at} is not writable`;
-  }
+  // not an access(W_OK) check: permissions are the folder's business when it is made (exit 2 then, too), and a
+  // loader called with cwd "/" by a non-root user must not fail for a folder it will never create
   try {
     if (PSEUDO_FS.has(statfsSync(at).type)) {
       return `${what} ${out}: ${at} is a system pseudo file system (nothing can be written there)`;
     }
   } catch {
-    // statfs unavailable here: the access check above stands
+    // statfs unavailable here: the folder is made (or refused) when the run starts
   }
   return undefined;
 }
