@@ -120,7 +120,8 @@ export function loadScenario(opts: LoadOptions): {
 
   const file = opts.file !== undefined ? readScenarioFile(opts.file, opts.cwd) : undefined;
   for (const [k, v] of Object.entries(file?.values ?? {})) {
-    merged[k] = v;
+    // defined, not assigned: a `__proto__:` key must be an unknown key, not the merged object's prototype
+    Object.defineProperty(merged, k, { value: v, enumerable: true, writable: true, configurable: true });
     from.set(k, 'file');
   }
   mergeSources(merged, from, { ...opts, options: SCENARIO_OPTIONS }, problems, warnings);
@@ -341,7 +342,8 @@ function readScenarioFile(
   const err = doc.errors[0];
   if (err) {
     const { line, col } = lines.linePos(err.pos[0]);
-    const what = err.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '');
+    const first = err.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '');
+    const what = /call stack/i.test(first ?? '') ? 'nested too deeply' : first;
     throw new FleetloadError('E_FILE', `${file}:${line}:${col}: ${what}`, { cause: err });
   }
   if (doc.contents === null) {

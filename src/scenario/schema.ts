@@ -48,6 +48,13 @@ const positive = (ms: number) => (ms > 0 ? undefined : 'must be greater than 0')
 
 export const MAX_DEVICES = 10_000_000;
 
+/** A rate per second: > 0, not so small that its period overflows a timer (1 per 1000 s), at most 1M/s. */
+const perSecond = z
+  .number()
+  .positive()
+  .max(1_000_000)
+  .refine((v) => v <= 0 || v >= 0.001, { message: 'must be at least 0.001 (one per 1000 s)' });
+
 /** What is wrong with a `DURATION:DEVICES` stage, or undefined. */
 function stageTextProblem(v: string): string | undefined {
   const m = /^\s*([^:]+):\s*(\d+)\s*$/.exec(v);
@@ -218,7 +225,7 @@ export const scenarioInput = z.strictObject({
     .optional()
     .describe('azure-iot-hub: SAS token lifetime; renewed (reconnect) before it expires; default 1h'),
   devices: z.number().int().min(1).max(MAX_DEVICES).default(100),
-  spawnRate: z.number().positive().default(50).describe('devices started per second'),
+  spawnRate: perSecond.default(50).describe('devices started per second'),
   runTime: duration(positive).default('30s').describe('test duration, ramp included'),
   stages: z
     .array(
@@ -313,9 +320,7 @@ export const scenarioInput = z.strictObject({
     .describe(
       'local addresses to spread connections over (list or CIDR, e.g. 127.0.0.2,127.0.0.3 or 127.0.1.0/28)',
     ),
-  connectRate: z
-    .number()
-    .positive()
+  connectRate: perSecond
     .optional()
     .describe(
       'global limit of connection attempts per second, reconnects included (against reconnect storms)',

@@ -77,6 +77,17 @@ const numbers: Case[] = [
   { name: '-u 1e400', argv: R('-u', '1e400'), says: /devices: .*\(from --devices\)/ },
   { name: '-r 0', argv: R('-r', '0'), says: /spawnRate: must be greater than 0 \(from --spawn-rate\)/ },
   { name: '-r -1', argv: R('-r', '-1'), says: /spawnRate: must be greater than 0/ },
+  {
+    name: '-r 1e-300',
+    argv: R('-r', '1e-300'),
+    says: /spawnRate: must be at least 0\.001 \(one per 1000 s\)/,
+  },
+  { name: '-r 1e9', argv: R('-r', '1e9'), says: /spawnRate: must be at most 1000000/ },
+  {
+    name: '--connect-rate 1e-9',
+    argv: R('--connect-rate', '1e-9'),
+    says: /connectRate: must be at least 0\.001/,
+  },
   { name: '--qos 3', argv: R('--qos', '3'), says: /qos: must be one of 0, 1, 2; got 3 \(from --qos\)/ },
   { name: '--qos -1', argv: R('--qos', '-1'), says: /qos: must be one of 0, 1, 2; got -1/ },
   { name: '--consumer-qos 5', argv: R('--consumer-qos', '5'), says: /consumerQos: must be one of 0, 1, 2/ },
@@ -761,6 +772,30 @@ const yaml: Case[] = [
     argv: R('s.yaml'),
     files: { 's.yaml': 'runTime: 30\n' },
     says: /runTime: "30" has no unit/,
+  },
+  {
+    name: 'YAML __proto__ key',
+    argv: R('s.yaml'),
+    files: { 's.yaml': '__proto__:\n  devices: 5\n' },
+    says: /__proto__: unknown key \(s\.yaml:1\)/,
+  },
+  {
+    name: 'YAML nested __proto__',
+    argv: R('s.yaml'),
+    files: { 's.yaml': 'stages:\n  - duration: 1s\n    devices: 1\n    __proto__: {}\n' },
+    says: /stages\.0\.__proto__: unknown key/,
+  },
+  {
+    name: 'YAML nested too deeply',
+    argv: R('s.yaml'),
+    files: { 's.yaml': `a: ${'['.repeat(20_000)}${']'.repeat(20_000)}\n` },
+    says: /^s\.yaml:1:\d+: nested too deeply/,
+  },
+  {
+    name: 'YAML two documents',
+    argv: R('s.yaml'),
+    files: { 's.yaml': 'devices: 1\n---\ndevices: 2\n' },
+    says: /^s\.yaml:2:1: Source contains multiple documents/,
   },
   {
     name: 'YAML secret in a bad URL',
