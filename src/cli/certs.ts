@@ -10,12 +10,15 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata polyfill loaded first
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { FleetloadError } from '../errors.js';
+import { outProblem, readErrorWords, readInputFile } from '../scenario/files.js';
+import type { ScenarioOption } from '../scenario/options.js';
 import { compileTemplate, templateProblems } from '../scenario/template.js';
+import { tokenizeFlags } from './args.js';
 import type { CliIo } from './commands.js';
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -55,19 +58,6 @@ Options:
   -h, --help             show this help
 `;
 
-const options = {
-  devices: { type: 'string', short: 'u' },
-  out: { type: 'string' },
-  'device-id': { type: 'string' },
-  first: { type: 'string' },
-  days: { type: 'string' },
-  'ca-cert': { type: 'string' },
-  'ca-key': { type: 'string' },
-  'server-cert': { type: 'string', multiple: true },
-  force: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
 const EC = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const generateEcKeyPair = promisify(generateKeyPair);
 const SIGN_EC = { name: 'ECDSA', hash: 'SHA-256' } as const;
@@ -106,18 +96,42 @@ interface Ca {
   aki: x509.AuthorityKeyIdentifierExtension;
 }
 
+/** certs' flags, through the same tokenizer as run and consume (no environment variables). */
+const CERTS_OPTIONS: readonly ScenarioOption[] = (
+  [
+    ['devices', 'devices', 'u', 'string'],
+    ['out', 'out', undefined, 'string'],
+    ['deviceId', 'device-id', undefined, 'string'],
+    ['first', 'first', undefined, 'string'],
+    ['days', 'days', undefined, 'string'],
+    ['caCert', 'ca-cert', undefined, 'string'],
+    ['caKey', 'ca-key', undefined, 'string'],
+    ['serverCert', 'server-cert', undefined, 'list'],
+    ['force', 'force', undefined, 'boolean'],
+  ] as const
+).map(([key, flag, short, kind]) => ({ key, flag, short, env: '', kind }));
+
+interface CertsFlags {
+  devices?: string;
+  out?: string;
+  deviceId?: string;
+  first?: string;
+  days?: string;
+  caCert?: string;
+  caKey?: string;
+  serverCert?: string[];
+  force?: boolean;
+}
+
 export async function certsCmd(argv: string[], io: CliIo): Promise<number> {
-  let values: ReturnType<typeof parse>['values'];
-  try {
-    ({ values } = parse(argv));
-  } catch (e) {
-    throw new FleetloadError('E_USAGE', `${(e as Error).message}; see fleetload certs --help`);
-  }
-  if (values.help) {
+  const t = tokenizeFlags(argv, CERTS_OPTIONS, 'certs');
+  if (t.help) {
     io.stdout.write(CERTS_HELP);
     return 0;
   }
-  const problems: string[] = [];
+  const values = t.flags as CertsFlags;
+  const problems = [...t.problems];
+  for (const p of t.positionals) problems.push(`unexpected argument "${p}": certs takes flags only`);
   const int = (flag: string, text: string | undefined, min: number, max: number): number | undefined => {
     if (text === undefined) return undefined;
     const n = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
@@ -131,17 +145,25 @@ export async function certsCmd(argv: string[], io: CliIo): Promise<number> {
   const days = int('days', values.days, 1, 36_500);
   if (values.devices === undefined) problems.push('--devices N is required');
   if (values.out === undefined) problems.push('--out DIR is required');
-  if (problems.length > 0) throw new FleetloadError('E_USAGE', [...problems, 'see fleetload certs --help']);
+  else if (values.out === '' || values.out.includes('\u0000'))
+    problems.push('--out: must be a directory path');
+  if (problems.length > 0) {
+    const hint = problems.some((p) => p.includes('--help')) ? [] : ['see fleetload certs --help'];
+    throw new FleetloadError('E_USAGE', [...problems, ...hint]);
+  }
+  // checked without writing: `mkdir -p` under /proc would never return
+  const badOut = outProblem(values.out as string, undefined, io.cwd, 'cannot create');
+  if (badOut) throw new FleetloadError('E_FILE', `--out: ${badOut}`);
   const r = await makeCerts(
     {
       devices: devices as number,
       out: resolve(io.cwd, values.out as string),
-      ...(values['device-id'] !== undefined ? { deviceId: values['device-id'] } : {}),
+      ...(values.deviceId !== undefined ? { deviceId: values.deviceId } : {}),
       ...(first !== undefined ? { first } : {}),
       ...(days !== undefined ? { days } : {}),
-      ...(values['ca-cert'] !== undefined ? { caCert: resolve(io.cwd, values['ca-cert']) } : {}),
-      ...(values['ca-key'] !== undefined ? { caKey: resolve(io.cwd, values['ca-key']) } : {}),
-      ...(values['server-cert'] !== undefined ? { serverNames: values['server-cert'] } : {}),
+      ...(values.caCert !== undefined ? { caCert: resolve(io.cwd, values.caCert) } : {}),
+      ...(values.caKey !== undefined ? { caKey: resolve(io.cwd, values.caKey) } : {}),
+      ...(values.serverCert !== undefined ? { serverNames: values.serverCert } : {}),
       force: values.force === true,
     },
     (done, total) => {
@@ -158,13 +180,9 @@ export async function certsCmd(argv: string[], io: CliIo): Promise<number> {
       `${r.serverCertPath ? `; server certificate ${join(out, 'server.pem')}` : ''} in ${(r.elapsedMs / 1000).toFixed(1)}s\n` +
       `use: fleetload run --host mqtts://HOST:8883 --ca ${join(out, 'ca.pem')} ` +
       `--cert '${join(out, '{deviceId}.pem')}' --key '${join(out, '{deviceId}.key')}'` +
-      `${values['device-id'] ? ` --device-id '${values['device-id']}'` : ''}\n`,
+      `${values.deviceId ? ` --device-id '${values.deviceId}'` : ''}\n`,
   );
   return 0;
-}
-
-function parse(argv: string[]) {
-  return parseArgs({ args: argv, options, strict: true, allowPositionals: false });
 }
 
 /** Makes the CA (or loads one), the device certificates and the optional server certificate. */
@@ -196,6 +214,9 @@ export async function makeCerts(
   }
 
   const out = o.out;
+  // an existing CA is input: checked before anything is written
+  const existingCa =
+    o.caCert !== undefined && o.caKey !== undefined ? await loadCa(o.caCert, o.caKey) : undefined;
   try {
     mkdirSync(out, { recursive: true });
   } catch (e) {
@@ -208,8 +229,8 @@ export async function makeCerts(
 
   let ca: Ca;
   let caKeyPath: string | undefined;
-  if (o.caCert !== undefined && o.caKey !== undefined) {
-    ca = await loadCa(o.caCert, o.caKey);
+  if (existingCa !== undefined && o.caCert !== undefined) {
+    ca = existingCa;
     const pem = ca.cert.toString('pem');
     if (existsSync(caCertPath) && !o.force && resolve(o.caCert) !== caCertPath) {
       const current = readFileSync(caCertPath, 'utf8');
@@ -308,14 +329,9 @@ async function newCa(notBefore: Date, notAfter: Date): Promise<Ca> {
 async function loadCa(certFile: string, keyFile: string): Promise<Ca> {
   const readText = (flag: string, file: string): string => {
     try {
-      return readFileSync(file, 'utf8');
+      return readInputFile(file).toString('utf8');
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new FleetloadError(
-        'E_FILE',
-        `${flag}: cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
-        { cause: e },
-      );
+      throw new FleetloadError('E_FILE', `${flag}: cannot read ${file}: ${readErrorWords(e)}`, { cause: e });
     }
   };
   const certPem = readText('--ca-cert', certFile);

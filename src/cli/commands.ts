@@ -111,7 +111,7 @@ function load(argv: string[], io: CliIo) {
   for (const w of loaded.warnings) io.stderr.write(`fleetload: ${w}\n`);
   const note = socketsNote(loaded.scenario, rawTcpAvailable());
   if (note) io.stderr.write(`fleetload: ${note}\n`);
-  // thresholds are input too: a bad one stops the run before anything starts
+  // thresholds were validated with the rest of the scenario; parsed here for the run
   const thresholds = loaded.scenario.thresholds.map((t) => parseThreshold(t));
   return { ...loaded, thresholds };
 }

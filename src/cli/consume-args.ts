@@ -1,21 +1,20 @@
-import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { SourceConfig } from '../consumer/open.js';
-import { redactConnectionString, redactUrl, SOURCE_KINDS, type SourceKind } from '../consumer/source.js';
+import { redactConnectionString, redactUrl, type SourceKind } from '../consumer/source.js';
 import { filterFromTemplate, subjectFromMqtt } from '../consumer/topics.js';
 import { FleetloadError } from '../errors.js';
+import { redactSecrets } from '../redact.js';
+import { keyPairProblem } from '../scenario/checks.js';
+import { type ConsumeParsed, consumeInput } from '../scenario/consume-schema.js';
 import { parseDurationMs } from '../scenario/duration.js';
-import { closest, redactSecrets } from '../scenario/load.js';
+import { outProblem, readErrorWords, readInputFile } from '../scenario/files.js';
+import { describeIssue, mergeSources, type Provenance, schemaProblems } from '../scenario/load.js';
+import { CONSUME_OPTIONS } from '../scenario/options.js';
+import type { ValidityCheck } from '../scenario/schema.js';
 import { defaultRunId } from '../scenario/schema.js';
 import { parseThreshold, type Threshold } from '../stats/thresholds.js';
-import {
-  DECODE_FORMATS,
-  DEFAULT_FIELDS,
-  type DecodeFormat,
-  parseFields,
-  SEED_FIELDS,
-} from '../wire/index.js';
+import { DEFAULT_FIELDS, type DecodeFormat, parseFields, SEED_FIELDS } from '../wire/index.js';
+import { parseConsumeFlags } from './args.js';
 
 /**
  * `fleetload consume`: the standalone consumer (the seed's consumer). Reads one source until --run-time or Ctrl-C,
@@ -28,52 +27,6 @@ import {
  * > defaults. Exit codes as `run`: 0 passed, 1 a threshold failed / interrupted with -t, 2 bad input, 3 cannot
  * attach.
  */
-
-type Kind = 'string' | 'boolean' | 'list';
-interface Opt {
-  flag: string;
-  short?: string;
-  kind: Kind;
-  /** environment variables, highest precedence first (FLEETLOAD_<FLAG> is always the first) */
-  env?: string[];
-}
-
-const OPTS: Opt[] = [
-  { flag: 'host', short: 'H', kind: 'string' },
-  { flag: 'source', kind: 'string' },
-  { flag: 'run-id', kind: 'string' },
-  { flag: 'run-time', short: 't', kind: 'string' },
-  { flag: 'grace', kind: 'string' },
-  { flag: 'out', kind: 'string' },
-  { flag: 'json', kind: 'boolean' },
-  { flag: 'threshold', kind: 'list' },
-  { flag: 'partition-index', kind: 'string', env: ['PARTITION_INDEX', 'NUM_PARTITION'] },
-  { flag: 'partition-count', kind: 'string', env: ['PARTITION_COUNT', 'TOTAL_PARTITION'] },
-  { flag: 'topic', kind: 'string' },
-  { flag: 'subject', kind: 'string' },
-  { flag: 'group', kind: 'string' },
-  { flag: 'qos', kind: 'string' },
-  { flag: 'mqtt-version', kind: 'string' },
-  { flag: 'client-id', kind: 'string' },
-  { flag: 'username', kind: 'string' },
-  { flag: 'password', kind: 'string' },
-  { flag: 'format', kind: 'string' },
-  { flag: 'fields', kind: 'string' },
-  { flag: 'nats-stream', kind: 'string' },
-  { flag: 'eventhub-name', kind: 'string', env: ['EVENTHUB_NAME'] },
-  { flag: 'eventhub-connection-string', kind: 'string', env: ['EVENTHUB_CONNECTION_STRING'] },
-  { flag: 'eventhub-consumer-group', kind: 'string', env: ['CONSUMER_GROUP'] },
-  { flag: 'storage-connection-string', kind: 'string', env: ['STORAGE_CONNECTION_STRING'] },
-  { flag: 'storage-container', kind: 'string', env: ['STORAGE_CONTAINER'] },
-  { flag: 'connect-timeout', kind: 'string' },
-  { flag: 'ca', kind: 'string' },
-  { flag: 'cert', kind: 'string' },
-  { flag: 'key', kind: 'string' },
-  { flag: 'servername', kind: 'string' },
-  { flag: 'insecure', kind: 'boolean' },
-];
-
-const envName = (flag: string) => `FLEETLOAD_${flag.toUpperCase().replace(/-/g, '_')}`;
 
 export const CONSUME_HELP = `Usage: fleetload consume [flags]
 
@@ -108,14 +61,16 @@ Decoding:
 
 Run:
       --run-id ID             only this run's messages count (others: foreign); names the results folder
-  -t, --run-time D            stop after D (default: until Ctrl-C)
+  -t, --run-time D            stop after D, at most 168h (default: until Ctrl-C)
       --grace D               after the run time, keep reading this long before loss is final (default: 5s)
       --out DIR               results folder root            (default: ./fleetload-results)
       --threshold EXPR        repeatable: e2e.p99<500, loss<0.1%, messages.received>0
+      --accept observed       pass even when nothing of the run was received (default: such a run is
+                              invalid, exit 5)
       --json                  print summary.json to stdout at the end
   -h, --help                  show this help
 
-Exit codes: 0 ok · 1 a threshold failed · 2 invalid input · 3 could not attach · 4 internal error
+Exit codes: 0 ok · 1 a threshold failed · 2 invalid input · 3 could not attach · 4 internal error · 5 invalid run
 `;
 
 export interface ConsumeConfig {
@@ -127,6 +82,8 @@ export interface ConsumeConfig {
   out: string;
   json: boolean;
   thresholds: Threshold[];
+  /** validity checks accepted when they fail (consume has one: observed) */
+  accept: ValidityCheck[];
   format: DecodeFormat;
   fields: typeof DEFAULT_FIELDS;
   host: string;
@@ -134,255 +91,217 @@ export interface ConsumeConfig {
   mqttVersion: '3.1.1' | '5';
   /** the resolved settings, secrets redacted (scenario.yaml) */
   resolved: Record<string, unknown>;
+  /** lines worth printing that do not stop the consumer (e.g. an unknown FLEETLOAD_* variable ignored) */
+  warnings: string[];
 }
 
-export function parseConsumeArgs(argv: string[], env: NodeJS.ProcessEnv): ConsumeConfig | 'help' {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
-    help: { type: 'boolean', short: 'h' },
-  };
-  for (const o of OPTS) {
-    options[o.flag] = {
-      type: o.kind === 'boolean' ? 'boolean' : 'string',
-      ...(o.short ? { short: o.short } : {}),
-      ...(o.kind === 'list' ? { multiple: true } : {}),
-    };
+/**
+ * `fleetload consume [flags]` → the consumer's configuration. The same tokenizer, loader and problem format as
+ * `run` (src/cli/args.ts, src/scenario/load.ts), with the consume schema (src/scenario/consume-schema.ts), which
+ * shares the run schema's field definitions. Every problem is listed at once; any problem is E_USAGE (exit 2).
+ */
+export function parseConsumeArgs(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string = process.cwd(),
+): ConsumeConfig | 'help' {
+  const t = parseConsumeFlags(argv);
+  if (t.help) return 'help';
+  const problems = [...t.problems];
+  const warnings: string[] = [];
+  const merged: Record<string, unknown> = {};
+  const from: Provenance = new Map();
+  mergeSources(merged, from, { env, flags: t.flags, options: CONSUME_OPTIONS }, problems, warnings);
+  const where = (k: string): string => from.get(k) ?? 'default';
+  const result = consumeInput.safeParse(merged, { error: describeIssue });
+  if (!result.success) {
+    const keys = CONSUME_OPTIONS.map((o) => o.key);
+    problems.push(...schemaProblems(result.error.issues, keys, (path) => where(String(path[0]))));
   }
-  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
-  if (tokens.some((t) => t.kind === 'option' && t.name === 'help')) return 'help';
-  const problems: string[] = [];
-  const given = new Map<string, string | boolean | string[]>();
-  const byFlag = new Map(OPTS.map((o) => [o.flag, o]));
-  for (const t of tokens) {
-    if (t.kind === 'positional') problems.push(`unexpected argument "${t.value}": consume takes flags only`);
-    if (t.kind !== 'option') continue;
-    const o = byFlag.get(t.name);
-    if (!o) {
-      const near = closest(t.name, [...byFlag.keys()]);
-      problems.push(
-        `unknown flag ${t.rawName}; ${near ? `did you mean --${near}? ` : ''}see fleetload consume --help`,
-      );
-      continue;
-    }
-    if (o.kind === 'boolean') {
-      if (t.value !== undefined) problems.push(`--${o.flag} takes no value`);
-      else given.set(o.flag, true);
-      continue;
-    }
-    if (t.value === undefined || (!t.inlineValue && /^-(?!\d)/.test(t.value))) {
-      problems.push(`--${o.flag} needs a value`);
-      continue;
-    }
-    if (o.kind === 'list') given.set(o.flag, [...((given.get(o.flag) as string[]) ?? []), t.value]);
-    else given.set(o.flag, t.value);
-  }
-  /** where each setting came from, for messages */
-  const from = new Map<string, string>();
-  const get = (flag: string): string | undefined => {
-    const v = given.get(flag);
-    if (typeof v === 'string') {
-      from.set(flag, `--${flag}`);
-      return v;
-    }
-    const names = [envName(flag), ...(byFlag.get(flag)?.env ?? [])];
-    for (const n of names) {
-      const e = env[n];
-      if (e !== undefined && e !== '') {
-        from.set(flag, n);
-        return e;
-      }
-    }
-    return undefined;
-  };
-  const bool = (flag: string): boolean => {
-    if (given.get(flag) === true) return true;
-    const e = env[envName(flag)]?.trim().toLowerCase();
-    return e === '1' || e === 'true' || e === 'yes' || e === 'on';
-  };
-  const where = (flag: string) => ` (${from.get(flag) ?? 'default'})`;
-  /** TLS material for mqtts:// / wss://: files read now, so a missing one is input (exit 2) */
-  const tlsFiles = () => {
-    const file = (flag: string): Buffer | undefined => {
-      const f = get(flag);
-      if (f === undefined) return undefined;
-      try {
-        return readFileSync(resolvePath(f));
-      } catch (e) {
-        problems.push(
-          `--${flag}: cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}${where(flag)}`,
-        );
-        return undefined;
-      }
-    };
-    const cert = file('cert');
-    const key = file('key');
-    if ((cert === undefined) !== (key === undefined)) problems.push('--cert and --key go together');
-    return { ca: file('ca'), cert, key, servername: get('servername'), insecure: bool('insecure') };
-  };
-  const duration = (flag: string, dflt: number | undefined): number | undefined => {
-    const v = get(flag);
-    if (v === undefined) return dflt;
-    const ms = parseDurationMs(v);
-    if (ms === undefined || ms < 0) {
-      problems.push(`--${flag}: "${v}" is not a duration; use e.g. 500ms, 30s, 5m${where(flag)}`);
-      return dflt;
-    }
-    return ms;
-  };
-  const int = (flag: string, dflt: number, min: number, max: number): number => {
-    const v = get(flag);
-    if (v === undefined) return dflt;
-    const n = Number(v.trim());
-    if (!/^\d+$/.test(v.trim()) || n < min || n > max) {
-      problems.push(`--${flag}: must be a whole number ${min}..${max}, not "${v}"${where(flag)}`);
-      return dflt;
-    }
-    return n;
-  };
+  const kind = sourceKindOf(merged);
+  problems.push(...crossProblems(merged, kind, where));
+  if (!result.success || problems.length > 0) throw new FleetloadError('E_USAGE', problems);
 
-  const runId = get('run-id');
-  if (runId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(runId)) {
-    problems.push(
-      `--run-id: must start with a letter or digit and use only letters, digits, ".", "_" and "-"${where('run-id')}`,
+  const d = result.data;
+  const tls = kind === 'mqtt' ? readTls(d, cwd, where, problems) : undefined;
+  const out = outProblem(d.out, d.runId, cwd);
+  if (out) problems.push(`out: ${out} (${where('out')})`);
+  if (problems.length > 0) throw new FleetloadError('E_USAGE', problems);
+  return toConfig(d, kind, tls, warnings);
+}
+
+/** --source, or guessed: nats for nats://, eventhubs with a connection string and no host, else mqtt. */
+function sourceKindOf(m: Record<string, unknown>): SourceKind {
+  if (typeof m.source === 'string') return m.source as SourceKind;
+  const host = typeof m.host === 'string' ? m.host : undefined;
+  if (host !== undefined && /^(nats|tls):\/\//i.test(host)) return 'nats';
+  if (host === undefined && m.eventhubConnectionString !== undefined) return 'eventhubs';
+  return 'mqtt';
+}
+
+/** Rules between settings, on the merged input (so they are listed with the schema's problems). */
+function crossProblems(m: Record<string, unknown>, kind: SourceKind, where: (k: string) => string): string[] {
+  const problems: string[] = [];
+  const add = (k: string, msg: string): void => {
+    problems.push(`${k}: ${msg} (${where(k)})`);
+  };
+  const count = typeof m.partitionCount === 'number' ? m.partitionCount : 1;
+  const index = typeof m.partitionIndex === 'number' ? m.partitionIndex : 0;
+  if (index >= count)
+    add('partitionIndex', `--partition-index ${index} must be below --partition-count ${count}`);
+  const host = typeof m.host === 'string' ? m.host : undefined;
+  const v5 = m.mqttVersion === '5' || m.mqttVersion === 5;
+  if (kind === 'mqtt') {
+    if (host === undefined) add('host', 'the MQTT broker is needed, e.g. -H mqtt://broker:1883');
+    else if (/^nats:/i.test(host)) add('host', 'is a NATS server; use --source nats, or an mqtt:// broker');
+    if (count > 1 && !v5) {
+      add(
+        'partitionCount',
+        '> 1 with MQTT needs --mqtt-version 5: only a shared subscription splits the stream (3.1.1 gives every instance everything)',
+      );
+    }
+    if ((m.cert === undefined) !== (m.key === undefined))
+      add(m.cert === undefined ? 'key' : 'cert', '--cert and --key go together');
+  } else {
+    for (const k of [
+      'ca',
+      'cert',
+      'key',
+      'servername',
+      'insecure',
+      'clientId',
+      'username',
+      'password',
+    ] as const) {
+      if (m[k] !== undefined && m[k] !== false)
+        add(k, `applies to the mqtt source only; the source is ${kind}`);
+    }
+  }
+  if (kind === 'nats' && (host === undefined || !/^(nats|tls):\/\//i.test(host))) {
+    add('host', 'NATS needs nats://host:4222');
+  }
+  if (kind === 'eventhubs' && m.eventhubConnectionString === undefined) {
+    add(
+      'eventhubConnectionString',
+      'is needed for --source eventhubs: --eventhub-connection-string (or EVENTHUB_CONNECTION_STRING)',
     );
   }
-  const runTimeMs = duration('run-time', undefined);
-  if (runTimeMs === 0) problems.push('--run-time: must be greater than 0');
-  const graceMs = duration('grace', 5000) as number;
-  const connectTimeoutMs = duration('connect-timeout', 10_000) as number;
-  const partitionCount = int('partition-count', 1, 1, 1024);
-  const partitionIndex = int('partition-index', 0, 0, 1023);
-  if (partitionIndex >= partitionCount) {
-    problems.push(`--partition-index ${partitionIndex} must be below --partition-count ${partitionCount}`);
-  }
-  const host = get('host');
-  const connStr = get('eventhub-connection-string');
-  let kind: SourceKind;
-  const sourceText = get('source');
-  if (sourceText !== undefined) {
-    if (!(SOURCE_KINDS as readonly string[]).includes(sourceText)) {
-      problems.push(
-        `--source: must be one of ${SOURCE_KINDS.join(', ')}, not "${sourceText}"${where('source')}`,
-      );
-    }
-    kind = sourceText as SourceKind;
-  } else if (host !== undefined && /^(nats|tls):\/\//i.test(host)) kind = 'nats';
-  else if (host === undefined && connStr !== undefined) kind = 'eventhubs';
-  else kind = 'mqtt';
+  return problems;
+}
 
-  const qosText = get('qos') ?? '1';
-  const qos = Number(qosText) as 0 | 1 | 2;
-  if (!['0', '1', '2'].includes(qosText)) problems.push(`--qos: must be 0, 1 or 2, not "${qosText}"`);
-  const mqttVersion = (get('mqtt-version') ?? '3.1.1') as '3.1.1' | '5';
-  if (mqttVersion !== '3.1.1' && mqttVersion !== '5')
-    problems.push(`--mqtt-version: must be 3.1.1 or 5, not "${mqttVersion}"`);
-  const formatText = get('format') ?? 'auto';
-  if (!(DECODE_FORMATS as readonly string[]).includes(formatText)) {
-    problems.push(`--format: must be one of ${DECODE_FORMATS.join(', ')}, not "${formatText}"`);
-  }
-  const format = formatText as DecodeFormat;
-  let fields = format === 'seed' ? SEED_FIELDS : DEFAULT_FIELDS;
-  const fieldsText = get('fields');
-  if (fieldsText !== undefined) {
-    const f = parseFields(fieldsText, fields);
-    if (typeof f === 'string') problems.push(`--fields: ${f}`);
-    else fields = f;
-  }
-  const thresholdTexts = [
-    ...((given.get('threshold') as string[] | undefined) ?? []),
-    ...(given.has('threshold') ? [] : (env[envName('threshold')] ?? '').split(/[,\n]/)),
-  ]
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  const thresholds: Threshold[] = [];
-  for (const t of thresholdTexts) {
+/** TLS material for mqtts:// / wss://: files read now (bounded), so a missing or mismatched one is input. */
+function readTls(d: ConsumeParsed, cwd: string, where: (k: string) => string, problems: string[]) {
+  const file = (k: 'ca' | 'cert' | 'key'): Buffer | undefined => {
+    const f = d[k];
+    if (f === undefined) return undefined;
     try {
-      thresholds.push(parseThreshold(t));
+      return readInputFile(resolvePath(cwd, f));
     } catch (e) {
-      problems.push((e as Error).message);
+      problems.push(`${k}: cannot read ${f}: ${readErrorWords(e)} (${where(k)})`);
+      return undefined;
     }
+  };
+  const ca = file('ca');
+  const cert = file('cert');
+  const key = file('key');
+  if (cert && key && d.cert !== undefined && d.key !== undefined) {
+    const p = keyPairProblem(d.cert, d.key, cwd);
+    if (p) problems.push(`key: ${p} (${where('key')})`);
   }
+  return { ca, cert, key, servername: d.servername, insecure: d.insecure ?? false };
+}
 
-  const group = get('group') ?? `fleetload-${runId ?? 'consume'}`;
-  const topic = get('topic') ?? 'fleetload/{runId}/{deviceId}';
-  const filter = filterFromTemplate(topic, runId ?? '{runId}');
-  let source: SourceConfig | undefined;
-  if (kind === 'mqtt') {
-    if (host === undefined) problems.push('--host: the MQTT broker is needed, e.g. -H mqtt://broker:1883');
-    else if (!/^(mqtts?|wss?|tcp|ssl|tls):\/\/[^/]/i.test(host)) {
-      problems.push(
-        `--host: "${redactUrl(host)}" is not an MQTT URL; use mqtt://host:1883, mqtts://, ws:// or wss://`,
-      );
-    }
-    if (partitionCount > 1 && mqttVersion !== '5') {
-      problems.push(
-        '--partition-count > 1 with MQTT needs --mqtt-version 5: only a shared subscription splits the stream (3.1.1 gives every instance everything)',
-      );
-    }
-    source = {
-      kind: 'mqtt',
-      url: host ?? '',
-      filter,
-      qos,
-      version: mqttVersion === '5' ? 5 : 4,
-      group,
-      clientId:
-        get('client-id') ??
-        `fleetload-consume-${runId ?? 'any'}-${partitionIndex}-${process.pid}`.slice(0, 64),
-      username: get('username'),
-      password: get('password'),
-      connectTimeoutMs,
-      ...tlsFiles(),
-    };
-  } else if (kind === 'nats') {
-    if (host === undefined || !/^(nats|tls):\/\/[^/]/i.test(host)) {
-      problems.push('--host: NATS needs nats://host:4222');
-    }
-    source = {
+function buildSource(
+  d: ConsumeParsed,
+  kind: SourceKind,
+  tls: ReturnType<typeof readTls> | undefined,
+  fields: { group: string; filter: string; connectTimeoutMs: number },
+): SourceConfig {
+  const { group, filter, connectTimeoutMs } = fields;
+  if (kind === 'nats') {
+    return {
       kind: 'nats',
-      url: host ?? '',
-      subject: get('subject') ?? subjectFromMqtt(filter),
-      stream: get('nats-stream'),
+      url: d.host ?? '',
+      subject: d.subject ?? subjectFromMqtt(filter),
+      stream: d.natsStream,
       durable: group,
       connectTimeoutMs,
     };
-  } else if (kind === 'eventhubs') {
-    if (connStr === undefined) {
-      problems.push(
-        '--eventhub-connection-string (or EVENTHUB_CONNECTION_STRING) is needed for --source eventhubs',
-      );
-    }
-    source = {
+  }
+  if (kind === 'eventhubs') {
+    return {
       kind: 'eventhubs',
-      connectionString: connStr ?? '',
-      eventHubName: get('eventhub-name'),
-      consumerGroup: get('eventhub-consumer-group') ?? '$Default',
-      storageConnectionString: get('storage-connection-string'),
-      storageContainer: get('storage-container') ?? 'fleetload-checkpoints',
-      partitionIndex,
-      partitionCount,
+      connectionString: d.eventhubConnectionString ?? '',
+      eventHubName: d.eventhubName,
+      consumerGroup: d.eventhubConsumerGroup,
+      storageConnectionString: d.storageConnectionString,
+      storageContainer: d.storageContainer,
+      partitionIndex: d.partitionIndex,
+      partitionCount: d.partitionCount,
       connectTimeoutMs,
     };
   }
-  if (problems.length > 0 || !source) throw new FleetloadError('E_USAGE', problems);
+  return {
+    kind: 'mqtt',
+    url: d.host ?? '',
+    filter,
+    qos: d.qos,
+    version: d.mqttVersion === '5' ? 5 : 4,
+    group,
+    clientId:
+      d.clientId ?? `fleetload-consume-${d.runId ?? 'any'}-${d.partitionIndex}-${process.pid}`.slice(0, 64),
+    username: d.username,
+    password: d.password,
+    connectTimeoutMs,
+    ca: tls?.ca,
+    cert: tls?.cert,
+    key: tls?.key,
+    servername: tls?.servername,
+    insecure: tls?.insecure ?? false,
+  };
+}
 
+function toConfig(
+  d: ConsumeParsed,
+  kind: SourceKind,
+  tls: ReturnType<typeof readTls> | undefined,
+  warnings: string[],
+): ConsumeConfig {
+  const ms = (v: string | number | undefined): number | undefined =>
+    v === undefined ? undefined : parseDurationMs(v);
+  const format = d.format as DecodeFormat;
+  const fields = parseFields(
+    d.fields ?? '',
+    format === 'seed' ? SEED_FIELDS : DEFAULT_FIELDS,
+  ) as typeof DEFAULT_FIELDS;
+  const group = d.group ?? `fleetload-${d.runId ?? 'consume'}`;
+  const filter = filterFromTemplate(d.topic, d.runId ?? '{runId}');
+  const runTimeMs = ms(d.runTime);
+  const graceMs = ms(d.grace) as number;
+  const source = buildSource(d, kind, tls, {
+    group,
+    filter,
+    connectTimeoutMs: ms(d.connectTimeout) as number,
+  });
+  const connStr = d.eventhubConnectionString;
   const displayHost =
     kind === 'eventhubs'
       ? (/Endpoint=([^;]+)/i.exec(connStr ?? '')?.[1] ?? 'eventhubs')
-      : redactUrl(host ?? '');
-  const resolved = redactSecrets({
+      : redactUrl(d.host ?? '');
+  const resolved: Record<string, unknown> = redactSecrets({
     command: 'consume',
     source: kind,
-    host: kind === 'eventhubs' ? undefined : host,
-    runId,
+    host: kind === 'eventhubs' ? undefined : d.host,
+    runId: d.runId,
     runTimeMs,
     graceMs,
-    partitionIndex,
-    partitionCount,
+    partitionIndex: d.partitionIndex,
+    partitionCount: d.partitionCount,
     group: kind === 'eventhubs' ? undefined : group,
     filter: kind === 'mqtt' ? filter : undefined,
     subject: source.kind === 'nats' ? source.subject : undefined,
-    qos: kind === 'mqtt' ? qos : undefined,
-    mqttVersion: kind === 'mqtt' ? mqttVersion : undefined,
+    qos: kind === 'mqtt' ? d.qos : undefined,
+    mqttVersion: kind === 'mqtt' ? d.mqttVersion : undefined,
     format,
     fields,
     eventhubName: source.kind === 'eventhubs' ? source.eventHubName : undefined,
@@ -390,24 +309,25 @@ export function parseConsumeArgs(argv: string[], env: NodeJS.ProcessEnv): Consum
     eventhubConnectionString: connStr !== undefined ? redactConnectionString(connStr) : undefined,
     storageConnectionString:
       source.kind === 'eventhubs' && source.storageConnectionString ? '***' : undefined,
-    thresholds: thresholdTexts,
+    thresholds: d.thresholds,
   });
-  for (const k of Object.keys(resolved))
-    if (resolved[k as keyof typeof resolved] === undefined) delete resolved[k as keyof typeof resolved];
+  for (const k of Object.keys(resolved)) if (resolved[k] === undefined) delete resolved[k];
   return {
     source,
-    runId,
-    folderId: runId ?? `consume-${defaultRunId()}`,
+    runId: d.runId,
+    folderId: d.runId ?? `consume-${defaultRunId()}`,
     runTimeMs,
     graceMs,
-    out: get('out') ?? './fleetload-results',
-    json: bool('json'),
-    thresholds,
+    out: d.out,
+    json: d.json,
+    thresholds: d.thresholds.map((x) => parseThreshold(x)),
+    accept: d.accept,
     format,
     fields,
     host: displayHost,
-    qos,
-    mqttVersion,
+    qos: d.qos,
+    mqttVersion: d.mqttVersion,
     resolved,
+    warnings,
   };
 }

@@ -12,11 +12,12 @@ import { Interrupts } from './interrupts.js';
  * PARTITION_INDEX/PARTITION_COUNT) > defaults. Exit codes as `run`.
  */
 export async function consumeCmd(argv: string[], io: CliIo): Promise<number> {
-  const cfg = parseConsumeArgs(argv, io.env);
+  const cfg = parseConsumeArgs(argv, io.env, io.cwd);
   if (cfg === 'help') {
     io.stdout.write(CONSUME_HELP);
     return 0;
   }
+  for (const w of cfg.warnings) io.stderr.write(`fleetload: ${w}\n`);
   const human = cfg.json ? io.stderr : io.stdout;
   const live = new LiveLine(human);
   const interrupts = new Interrupts(
@@ -42,7 +43,7 @@ export async function consumeCmd(argv: string[], io: CliIo): Promise<number> {
       qos: cfg.qos,
       mqttVersion: cfg.mqttVersion,
       thresholds: cfg.thresholds,
-      validity: DEFAULT_VALIDITY,
+      validity: { ...DEFAULT_VALIDITY, accept: cfg.accept },
       outputs: [
         terminalOutput(live, {
           runTimeMs: cfg.runTimeMs ?? 0,

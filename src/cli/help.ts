@@ -32,7 +32,7 @@ Load:
   -H, --host URL            broker: mqtt://, mqtts://, ws://, wss://   (default: embedded broker, MQTT 3.1.1)
   -u, --devices N           devices to simulate                         (default: 100)
   -r, --spawn-rate N        devices started per second                  (default: 50)
-  -t, --run-time D          test duration, ramp included                (default: 30s)
+  -t, --run-time D          test duration, ramp included, at most 168h  (default: 30s)
       --stage D:N           repeatable, k6-style: move the fleet linearly to N devices over D
                             (e.g. --stage 1m:1000 --stage 5m:1000 --stage 1m:0); stages set the
                             fleet size and the run time, so not with -u/-t
@@ -54,7 +54,8 @@ Load:
 
 Connections:
       --source-ip LIST      local addresses to spread connections over: 127.0.0.2,127.0.0.3 or a
-                            CIDR such as 127.0.1.0/28 (passes ~28k ports per source address)
+                            CIDR such as 127.0.1.0/28 (passes ~28k ports per source address); they
+                            must be this machine's; a CIDR is used only as far as the devices need
       --connect-rate N      global limit of connection attempts per second, reconnects included
       --reconnect-min D     reconnect backoff base, exponential with full jitter (default: 500ms)
       --reconnect-max D     reconnect backoff cap                       (default: 30s)

@@ -1,3 +1,4 @@
+import { redactText } from '../redact.js';
 import type { UserProperties } from '../wire/index.js';
 
 /**
@@ -57,6 +58,7 @@ export function redactUrl(url: string): string {
     if (u.password) u.password = '***';
     return u.toString();
   } catch {
-    return url;
+    // not a URL for WHATWG (e.g. a port out of range): redact by pattern, never echo it raw
+    return redactText(url);
   }
 }

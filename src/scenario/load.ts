@@ -1,199 +1,101 @@
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Document, isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { FleetloadError } from '../errors.js';
 import { applyPresetDefaults, identityProblems } from '../identity/identity.js';
+import { firstNonLocal, keyPairProblem, overlongTemplates } from './checks.js';
+import { InputFileError, outProblem, readErrorWords, readInputFile } from './files.js';
+import {
+  ALL_ENV_NAMES,
+  closest,
+  convertText,
+  ENV_PREFIX,
+  RUN_KINDS,
+  SCENARIO_OPTIONS,
+  type ScenarioOption,
+} from './options.js';
 import { payloadTemplateProblems } from './payload-template.js';
-import { defaultRunId, type Scenario, type ScenarioInput, scenarioInput, toScenario } from './schema.js';
+import { defaultRunId, MAX_DURATION_MS, type Scenario, scenarioInput, toScenario } from './schema.js';
+import { compileTemplate } from './template.js';
+
+export { redactSecrets } from '../redact.js';
+export { closest, convertText, type OptionKind, SCENARIO_OPTIONS, type ScenarioOption } from './options.js';
 
 /**
  * Loads a scenario from its sources — flags > FLEETLOAD_* env > YAML file > schema defaults — and validates the
  * merged object once, so every problem is reported together with its path and the source it came from.
+ * `fleetload consume` goes through the same steps (mergeSources, schemaProblems) with its own schema.
  */
 
-type Key = keyof ScenarioInput & string;
-const ENV_PREFIX = 'FLEETLOAD_';
-export type OptionKind = 'string' | 'number' | 'boolean' | 'list';
-
-export interface ScenarioOption {
-  key: Key;
-  /** Long flag without dashes: `spawn-rate`. */
-  flag: string;
-  short: string | undefined;
-  /** `FLEETLOAD_SPAWN_RATE`. */
-  env: string;
-  kind: OptionKind;
-}
-
-// A Record over every key, so a key added to the schema without a flag fails the typecheck.
-const kinds: Record<Key, OptionKind> = {
-  host: 'string',
-  consumerHost: 'string',
-  username: 'string',
-  password: 'string',
-  ca: 'string',
-  consumerCert: 'string',
-  consumerKey: 'string',
-  cert: 'string',
-  key: 'string',
-  insecure: 'boolean',
-  servername: 'string',
-  preset: 'string',
-  hub: 'string',
-  deviceKey: 'string',
-  groupKey: 'string',
-  sasTtl: 'string',
-  devices: 'number',
-  spawnRate: 'number',
-  runTime: 'string',
-  interval: 'string',
-  jitter: 'string',
-  qos: 'number',
-  mqttVersion: 'string',
-  topic: 'string',
-  deviceId: 'string',
-  clientId: 'string',
-  payloadSize: 'number',
-  runId: 'string',
-  out: 'string',
-  consumer: 'string',
-  consumerQos: 'number',
-  consumerGroup: 'string',
-  natsStream: 'string',
-  eventhubName: 'string',
-  eventhubConnectionString: 'string',
-  eventhubConsumerGroup: 'string',
-  storageConnectionString: 'string',
-  storageContainer: 'string',
-  headless: 'boolean',
-  webHost: 'string',
-  webPort: 'number',
-  webToken: 'string',
-  webAllowedHosts: 'list',
-  thresholds: 'list',
-  accept: 'list',
-  minOffered: 'string',
-  workers: 'number',
-  json: 'boolean',
-  keepalive: 'string',
-  connectTimeout: 'string',
-  grace: 'string',
-  inflight: 'number',
-  messagesPerDevice: 'number',
-  sourceIp: 'list',
-  connectRate: 'number',
-  reconnectMin: 'string',
-  reconnectMax: 'string',
-  offline: 'string',
-  offlineBuffer: 'number',
-  backpressure: 'string',
-  commandTopic: 'string',
-  tick: 'string',
-  sockets: 'string',
-  payload: 'string',
-  stages: 'list',
-  encoding: 'string',
-  influxUrl: 'string',
-  influxDb: 'string',
-  influxUser: 'string',
-  influxPassword: 'string',
-  influxOrg: 'string',
-  influxBucket: 'string',
-  influxToken: 'string',
-  influxRequired: 'boolean',
-  prometheusPort: 'number',
-  prometheusHost: 'string',
-  prometheusToken: 'string',
-  prometheusPublic: 'boolean',
-  prometheusGrace: 'string',
-};
-const shorts: Partial<Record<Key, string>> = {
-  host: 'H',
-  devices: 'u',
-  spawnRate: 'r',
-  runTime: 't',
-  interval: 'i',
-};
-
-export const SCENARIO_OPTIONS: readonly ScenarioOption[] = Object.entries(kinds).map(([key, kind]) => {
-  const flag =
-    key === 'thresholds'
-      ? 'threshold'
-      : key === 'stages'
-        ? 'stage'
-        : key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-  return {
-    key: key as Key,
-    flag,
-    short: shorts[key as Key],
-    env: `${ENV_PREFIX}${flag.toUpperCase().replace(/-/g, '_')}`,
-    kind,
-  };
-});
-
-/** Converts one text value (a flag or env value) to what its key needs; `problem` words what is wrong. */
-export function convertText(kind: OptionKind, text: string): { value: unknown } | { problem: string } {
-  switch (kind) {
-    case 'number': {
-      const t = text.trim();
-      return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(t)
-        ? { value: Number(t) }
-        : { problem: `"${text}" is not a number` };
-    }
-    case 'boolean': {
-      const t = text.trim().toLowerCase();
-      if (['1', 'true', 'yes', 'on'].includes(t)) return { value: true };
-      if (['0', 'false', 'no', 'off'].includes(t)) return { value: false };
-      return { problem: `"${text}" is not a boolean; use true or false` };
-    }
-    case 'list':
-      return {
-        value: text
-          .split(/[,\n]/)
-          .map((s) => s.trim())
-          .filter((s) => s !== ''),
-      };
-    default:
-      return { value: text };
-  }
-}
-
-/** Edit distance counting a swap of neighbours as one edit (HOTS → HOST), for "did you mean" hints. */
-function distance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
-  for (let j = 1; j <= b.length; j++) (d[0] as number[])[j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    const row = d[i] as number[];
-    const up = d[i - 1] as number[];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      row[j] = Math.min((up[j] as number) + 1, (row[j - 1] as number) + 1, (up[j - 1] as number) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        row[j] = Math.min(row[j] as number, (d[i - 2]?.[j - 2] as number) + 1);
-      }
-    }
-  }
-  return d[a.length]?.[b.length] as number;
-}
+/** Where each top-level key came from: `from --devices`, `from FLEETLOAD_DEVICES`, `file`, or `default`. */
+export type Provenance = Map<string, string>;
 
 /**
- * The closest candidate to a misspelt name, if one is close enough to be a likely typo. `skip` leading
- * characters shared by every candidate (a prefix such as FLEETLOAD_) are left out of the comparison.
+ * Merges FLEETLOAD_* (and alias) environment variables, then flags, over `merged`. Env text is converted per the
+ * option's kind; a near miss of a setting's name is a problem, another command's setting is ignored, anything
+ * else is ignored with a warning (it may belong to another tool).
  */
-export function closest(name: string, candidates: readonly string[], skip = 0): string | undefined {
-  const n = name.slice(skip).toLowerCase();
-  let best: string | undefined;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const cl = c.slice(skip).toLowerCase();
-    const d = n.length >= 3 && (cl.startsWith(n) || n.startsWith(cl)) ? 1 : distance(n, cl);
-    if (d < bestD) {
-      best = c;
-      bestD = d;
+export function mergeSources(
+  merged: Record<string, unknown>,
+  from: Provenance,
+  o: {
+    env: Record<string, string | undefined>;
+    flags: Record<string, unknown>;
+    options: readonly ScenarioOption[];
+  },
+  problems: string[],
+  warnings: string[],
+): void {
+  const byEnv = new Map(o.options.map((opt) => [opt.env, opt]));
+  for (const [name, text] of Object.entries(o.env)) {
+    if (!name.startsWith(ENV_PREFIX) || text === undefined || text === '' || byEnv.has(name)) continue;
+    if (ALL_ENV_NAMES.has(name)) continue;
+    const near = closest(name, [...byEnv.keys()], ENV_PREFIX.length);
+    if (near) problems.push(`${name}: unknown environment variable; did you mean ${near}?`);
+    else warnings.push(`ignoring ${name}: not a fleetload setting`);
+  }
+  for (const opt of o.options) {
+    const name = [opt.env, ...(opt.aliases ?? [])].find((n) => o.env[n] !== undefined && o.env[n] !== '');
+    if (name === undefined) continue;
+    const converted = convertText(opt.kind, o.env[name] as string);
+    if ('problem' in converted) problems.push(`${opt.key}: ${converted.problem} (from ${name})`);
+    else {
+      merged[opt.key] = converted.value;
+      from.set(opt.key, `from ${name}`);
     }
   }
-  return bestD <= Math.max(1, Math.min(3, Math.floor(n.length / 3))) ? best : undefined;
+  const byKey = new Map(o.options.map((opt) => [opt.key, opt]));
+  for (const [k, v] of Object.entries(o.flags)) {
+    if (v === undefined) continue;
+    merged[k] = v;
+    from.set(k, `from --${byKey.get(k)?.flag ?? k}`);
+  }
+}
+
+/** The schema's issues as `path: message (source)` lines; unknown keys get a "did you mean". */
+export function schemaProblems(
+  issues: readonly z.core.$ZodIssue[],
+  knownKeys: readonly string[],
+  source: (path: readonly PropertyKey[]) => string,
+): string[] {
+  const problems: string[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const k of issue.keys) {
+        // a nested object's keys are not settings: no hint from the top-level names there
+        const near = issue.path.length === 0 ? closest(k, knownKeys) : undefined;
+        const path = [...issue.path, k];
+        problems.push(
+          `${path.map(String).join('.')}: unknown key${near ? `; did you mean ${near}?` : ''} (${source(path)})`,
+        );
+      }
+    } else {
+      problems.push(
+        `${issue.path.map(String).join('.') || '(scenario)'}: ${issue.message} (${source(issue.path)})`,
+      );
+    }
+  }
+  return problems;
 }
 
 export interface LoadOptions {
@@ -213,57 +115,21 @@ export function loadScenario(opts: LoadOptions): {
   const warnings: string[] = [];
   const merged: Record<string, unknown> = {};
   /** Where each top-level key came from; `file` is resolved to file:line when a problem is reported. */
-  const from = new Map<string, string>();
+  const from: Provenance = new Map();
   const problems: string[] = [];
 
-  let doc: Document | undefined;
-  let lines: LineCounter | undefined;
-  if (opts.file !== undefined) {
-    ({ doc, lines } = readScenarioFile(opts.file, opts.cwd));
-    const values: unknown = doc.toJS() ?? {};
-    if (typeof values !== 'object' || Array.isArray(values)) {
-      throw new FleetloadError(
-        'E_FILE',
-        `${opts.file}: a scenario file must be a mapping of settings, e.g. "devices: 100"`,
-      );
-    }
-    for (const [k, v] of Object.entries(values as Record<string, unknown>)) {
-      merged[k] = v;
-      from.set(k, 'file');
-    }
+  const file = opts.file !== undefined ? readScenarioFile(opts.file, opts.cwd) : undefined;
+  for (const [k, v] of Object.entries(file?.values ?? {})) {
+    // defined, not assigned: a `__proto__:` key must be an unknown key, not the merged object's prototype
+    Object.defineProperty(merged, k, { value: v, enumerable: true, writable: true, configurable: true });
+    from.set(k, 'file');
   }
-
-  const byEnv = new Map(SCENARIO_OPTIONS.map((o) => [o.env, o]));
-  for (const [name, text] of Object.entries(opts.env)) {
-    if (!name.startsWith(ENV_PREFIX) || text === undefined || text === '') continue;
-    const opt = byEnv.get(name);
-    if (!opt) {
-      // a near miss is a typo of a setting: refuse it; anything else may belong to another tool (CI, a bench
-      // script): say it is ignored and go on
-      const near = closest(name, [...byEnv.keys()], ENV_PREFIX.length);
-      if (near) problems.push(`${name}: unknown environment variable; did you mean ${near}?`);
-      else warnings.push(`ignoring ${name}: not a fleetload setting`);
-      continue;
-    }
-    const converted = convertText(opt.kind, text);
-    if ('problem' in converted) problems.push(`${opt.key}: ${converted.problem} (from ${name})`);
-    else {
-      merged[opt.key] = converted.value;
-      from.set(opt.key, `from ${name}`);
-    }
-  }
-
-  const byKey = new Map(SCENARIO_OPTIONS.map((o) => [o.key as string, o]));
-  for (const [k, v] of Object.entries(opts.flags)) {
-    if (v === undefined) continue;
-    merged[k] = v;
-    from.set(k, `from --${byKey.get(k)?.flag ?? k}`);
-  }
+  mergeSources(merged, from, { ...opts, options: SCENARIO_OPTIONS }, problems, warnings);
 
   const source = (path: readonly PropertyKey[]): string => {
     const s = from.get(String(path[0])) ?? 'default';
-    if (s !== 'file' || !doc || !lines) return s;
-    const line = lineOf(doc, lines, path);
+    if (s !== 'file' || !file) return s;
+    const line = lineOf(file.doc, file.lines, path);
     return line === undefined ? String(opts.file) : `${opts.file}:${line}`;
   };
 
@@ -271,96 +137,156 @@ export function loadScenario(opts: LoadOptions): {
   applyPresetDefaults(merged, from);
 
   const result = scenarioInput.safeParse(merged, { error: describeIssue });
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      if (issue.code === 'unrecognized_keys') {
-        for (const k of issue.keys) {
-          const near = closest(k, Object.keys(kinds));
-          problems.push(`${k}: unknown key${near ? `; did you mean ${near}?` : ''} (${source([k])})`);
-        }
-      } else {
-        problems.push(
-          `${issue.path.map(String).join('.') || '(scenario)'}: ${issue.message} (${source(issue.path)})`,
-        );
+  if (!result.success) problems.push(...schemaProblems(result.error.issues, Object.keys(RUN_KINDS), source));
+  // Cross-field checks, on the merged input so they are reported alongside field problems.
+  problems.push(...crossFieldProblems(merged, (k) => source([k])));
+  problems.push(...influxProblems(merged, source, warnings));
+
+  let payloadTemplate: string | undefined;
+  if (result.success) {
+    const draft = toScenario(result.data, result.data.runId ?? defaultRunId(opts.now));
+    problems.push(...machineProblems(draft, opts.cwd, (k) => source([k])));
+    payloadTemplate = readPayloadTemplate(draft, result.data.payload, opts.cwd, source, problems);
+    if (problems.length === 0) {
+      draft.payloadTemplate = payloadTemplate;
+      const resolved: Record<string, unknown> = { runId: draft.runId };
+      for (const [k, v] of Object.entries(result.data)) {
+        if (v !== undefined) resolved[k] = v;
       }
+      return { scenario: draft, resolved, warnings };
     }
   }
+  throw new FleetloadError('E_SCENARIO', problems);
+}
 
-  // Cross-field checks, on the merged input so they are reported alongside field problems.
-  if ((merged.mqttVersion === '5' || merged.mqttVersion === 5) && merged.host === undefined) {
-    problems.push(
-      'mqttVersion: 5 needs an external broker: the embedded broker (aedes) speaks MQTT 3.1.1 only; ' +
-        `pass --host mqtt://… of a v5 broker such as Mosquitto (${source(['mqttVersion'])})`,
+const isV5 = (m: Record<string, unknown>): boolean => m.mqttVersion === '5' || m.mqttVersion === 5;
+
+/** Rules between settings, checked on the merged input (each problem names the key and its source). */
+function crossFieldProblems(merged: Record<string, unknown>, source: (key: string) => string): string[] {
+  const problems: string[] = [];
+  const add = (k: string, msg: string): void => {
+    problems.push(`${k}: ${msg} (${source(k)})`);
+  };
+  const v5 = isV5(merged);
+  if (v5 && merged.host === undefined) {
+    add(
+      'mqttVersion',
+      '5 needs an external broker: the embedded broker (aedes) speaks MQTT 3.1.1 only; ' +
+        'pass --host mqtt://… of a v5 broker such as Mosquitto',
     );
   }
-
-  if (merged.consumer === 'nats' && !/^(nats|tls):\/\//i.test(String(merged.consumerHost ?? ''))) {
-    problems.push(
-      `consumer: nats needs --consumer-host nats://host:4222 (the JetStream server) (${source(['consumer'])})`,
+  const consumerHost = typeof merged.consumerHost === 'string' ? merged.consumerHost : undefined;
+  if (merged.consumer === 'nats' && !/^(nats|tls):\/\//i.test(consumerHost ?? '')) {
+    add('consumer', 'nats needs --consumer-host nats://host:4222 (the JetStream server)');
+  }
+  if (
+    (merged.consumer ?? 'mqtt') === 'mqtt' &&
+    consumerHost !== undefined &&
+    /^nats:\/\//i.test(consumerHost)
+  ) {
+    add(
+      'consumerHost',
+      'is a NATS server; the mqtt consumer needs mqtt://, mqtts://, ws:// or wss:// (or --consumer nats)',
     );
   }
   if (merged.consumer === 'eventhubs' && merged.eventhubConnectionString === undefined) {
-    problems.push(
-      `consumer: eventhubs needs --eventhub-connection-string (FLEETLOAD_EVENTHUB_CONNECTION_STRING) (${source(['consumer'])})`,
-    );
+    add('consumer', 'eventhubs needs --eventhub-connection-string (FLEETLOAD_EVENTHUB_CONNECTION_STRING)');
   }
-
   if (merged.stages !== undefined) {
     for (const k of ['devices', 'runTime'] as const) {
       if (merged[k] !== undefined) {
-        problems.push(
-          `${k}: stages set the fleet size and the run time; drop ${k === 'devices' ? '--devices' : '--run-time'} or the stages (${source([k])})`,
+        add(
+          k,
+          `stages set the fleet size and the run time; drop ${k === 'devices' ? '--devices' : '--run-time'} or the stages`,
         );
       }
     }
   }
-  const v5 = merged.mqttVersion === '5' || merged.mqttVersion === 5;
   if (!v5 && merged.encoding === 'properties') {
-    problems.push(
-      `encoding: properties puts the metadata in MQTT 5 user properties; add --mqtt-version 5 or use --encoding json or binary (${source(['encoding'])})`,
+    add(
+      'encoding',
+      'properties puts the metadata in MQTT 5 user properties; add --mqtt-version 5 or use --encoding json or binary',
     );
   }
   if (!v5 && merged.password !== undefined && merged.username === undefined) {
-    problems.push(
-      `password: MQTT 3.1.1 does not allow a password without a username [MQTT-3.1.2-22]; add --username or use --mqtt-version 5 (${source(['password'])})`,
+    add(
+      'password',
+      'MQTT 3.1.1 does not allow a password without a username [MQTT-3.1.2-22]; add --username or use --mqtt-version 5',
     );
   }
+  return problems;
+}
 
+/** Checks against the machine and the resolved values: files, keys, addresses, lengths, the results folder. */
+function machineProblems(s: Scenario, cwd: string, source: (key: string) => string): string[] {
   // TLS and identities: preset needs, conflicts, readable CA and device-0 certificate files (src/identity).
-  if (result.success) {
-    const draft = toScenario(result.data, result.data.runId ?? 'run');
-    problems.push(...identityProblems(draft, { cwd: opts.cwd, source: (k) => source([k]) }));
+  const problems = identityProblems(s, { cwd, source, readFile: (p) => readInputFile(p) });
+  const add = (k: string, msg: string): void => {
+    problems.push(`${k}: ${msg} (${source(k)})`);
+  };
+  if (s.reconnectMinMs > s.reconnectMaxMs) {
+    add(
+      'reconnectMin',
+      `must not be above reconnectMax (${s.reconnectMaxMs} ms); lower --reconnect-min or raise --reconnect-max`,
+    );
   }
-
-  problems.push(...influxProblems(merged, source, warnings));
-
-  // the payload template is read and checked now (a typo in it is input, exit 2), and travels as text
-  let payloadTemplate: string | undefined;
-  if (result.success && result.data.payload !== undefined) {
-    const path = resolve(opts.cwd, result.data.payload);
-    try {
-      payloadTemplate = readFileSync(path, 'utf8');
-    } catch (e) {
-      problems.push(
-        `payload: cannot read ${result.data.payload}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (${source(['payload'])})`,
-      );
-    }
-    if (payloadTemplate !== undefined) {
-      for (const p of payloadTemplateProblems(payloadTemplate, result.data.encoding)) {
-        problems.push(`payload: ${result.data.payload}: ${p} (${source(['payload'])})`);
-      }
-    }
+  if (s.stages && s.runTimeMs > MAX_DURATION_MS) add('stages', 'last longer than 7 days in total');
+  if (s.cert !== undefined && s.key !== undefined && !problems.some((p) => /^(cert|key):/.test(p))) {
+    const vars = { index: 0, runId: s.runId };
+    const id0 = compileTemplate(s.deviceId)(vars);
+    const path = (t: string) => compileTemplate(t)({ ...vars, deviceId: id0 });
+    const p = keyPairProblem(path(s.cert), path(s.key), cwd);
+    if (p) add('key', p);
   }
-
-  if (problems.length > 0 || !result.success) throw new FleetloadError('E_SCENARIO', problems);
-
-  const scenario = toScenario(result.data, defaultRunId(opts.now));
-  scenario.payloadTemplate = payloadTemplate;
-  const resolved: Record<string, unknown> = { runId: scenario.runId };
-  for (const [k, v] of Object.entries(result.data)) {
-    if (v !== undefined) resolved[k] = v;
+  if (
+    s.consumerCert !== undefined &&
+    s.consumerKey !== undefined &&
+    !problems.some((p) => /^consumer(Cert|Key):/.test(p))
+  ) {
+    const p = keyPairProblem(s.consumerCert, s.consumerKey, cwd);
+    if (p) add('consumerKey', p);
   }
-  return { scenario, resolved, warnings };
+  const foreign = firstNonLocal(s.sourceIps);
+  if (foreign !== undefined) {
+    add('sourceIp', `${foreign} is not an address of this machine (see ip addr); give local addresses only`);
+  }
+  const templates = {
+    topic: s.topic,
+    clientId: s.clientId,
+    username: s.username,
+    commandTopic: s.commandTopic,
+  };
+  for (const p of overlongTemplates(templates, s.deviceId, s.runId, s.devices)) {
+    const k = p.slice(0, p.indexOf(':'));
+    problems.push(`${p} (${source(k)})`);
+  }
+  const out = outProblem(s.out, s.runId, cwd);
+  if (out) add('out', out);
+  return problems;
+}
+
+/** The --payload template, read and checked now (a typo in it is input, exit 2); it travels as text. */
+function readPayloadTemplate(
+  s: Scenario,
+  file: string | undefined,
+  cwd: string,
+  source: (path: readonly PropertyKey[]) => string,
+  problems: string[],
+): string | undefined {
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = readInputFile(resolve(cwd, file)).toString('utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = e instanceof InputFileError ? e.message : (code ?? (e as Error).message);
+    problems.push(`payload: cannot read ${file}: ${why} (${source(['payload'])})`);
+    return undefined;
+  }
+  for (const p of payloadTemplateProblems(text, s.encoding)) {
+    problems.push(`payload: ${file}: ${p} (${source(['payload'])})`);
+  }
+  return text;
 }
 
 /**
@@ -396,32 +322,53 @@ function influxProblems(
   ];
 }
 
-function readScenarioFile(file: string, cwd: string): { doc: Document; lines: LineCounter } {
-  const path = resolve(cwd, file);
+/** How many aliases a scenario file may expand: a "billion laughs" file is refused, not expanded. */
+const MAX_YAML_ALIASES = 100;
+
+function readScenarioFile(
+  file: string,
+  cwd: string,
+): { doc: Document; lines: LineCounter; values: Record<string, unknown> } {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readInputFile(resolve(cwd, file)).toString('utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'it is a directory'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : (e as Error).message;
-    throw new FleetloadError('E_FILE', `cannot read scenario file ${file}: ${why}`, { cause: e });
+    throw new FleetloadError('E_FILE', `cannot read scenario file ${file}: ${readErrorWords(e)}`, {
+      cause: e,
+    });
   }
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const err = doc.errors[0];
   if (err) {
     const { line, col } = lines.linePos(err.pos[0]);
-    const what = err.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '');
+    const first = err.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '');
+    const what = /call stack/i.test(first ?? '') ? 'nested too deeply' : first;
     throw new FleetloadError('E_FILE', `${file}:${line}:${col}: ${what}`, { cause: err });
   }
-  return { doc, lines };
+  if (doc.contents === null) {
+    throw new FleetloadError(
+      'E_FILE',
+      `${file}: the file is empty; a scenario file is a mapping of settings, e.g. "devices: 100"`,
+    );
+  }
+  let values: unknown;
+  try {
+    values = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (e) {
+    throw new FleetloadError(
+      'E_FILE',
+      `${file}: too many alias expansions (more than ${MAX_YAML_ALIASES}): ${(e as Error).message}; write the values out`,
+      { cause: e },
+    );
+  }
+  if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+    throw new FleetloadError(
+      'E_FILE',
+      `${file}: a scenario file must be a mapping of settings, e.g. "devices: 100"`,
+    );
+  }
+  return { doc, lines, values: values as Record<string, unknown> };
 }
 
 /** Line of the value at `path` in the YAML document, falling back to the line of its top-level key. */
@@ -442,7 +389,7 @@ function lineOf(doc: Document, lines: LineCounter, path: readonly PropertyKey[])
 const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : String(v));
 
 /** Words zod's generic issues for a person; messages set in the schema take precedence over these. */
-function describeIssue(iss: z.core.$ZodRawIssue): string | undefined {
+export function describeIssue(iss: z.core.$ZodRawIssue): string | undefined {
   switch (iss.code) {
     case 'invalid_type': {
       if (iss.input === undefined) return 'is required';
@@ -467,29 +414,4 @@ function describeIssue(iss: z.core.$ZodRawIssue): string | undefined {
     default:
       return undefined;
   }
-}
-
-const SECRET_KEY = /(password|passwd|token|key|secret|sas|connectionstring)$/i;
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@/?#\s]+@/gi;
-const CONN_STRING_SECRET = /\b(SharedAccessKey|SharedAccessSignature|AccountKey|Password|Pwd)=[^;]*/gi;
-
-/**
- * A copy of `value` with secrets replaced by "***": values of keys named like password/token/key/secret/sas/
- * connectionString (case-insensitive, also as a suffix: sasToken, sharedAccessKey), URL passwords
- * (`mqtt://user:***@host`) and `SharedAccessKey=***` inside connection strings, at any depth.
- */
-export function redactSecrets<T>(value: T): T {
-  return redact(value) as T;
-}
-
-function redact(v: unknown, key?: string): unknown {
-  if (key !== undefined && SECRET_KEY.test(key) && v !== undefined && v !== null && typeof v !== 'object') {
-    return '***';
-  }
-  if (typeof v === 'string') return v.replace(URL_USERINFO, '$1***@').replace(CONN_STRING_SECRET, '$1=***');
-  if (Array.isArray(v)) return v.map((x) => redact(x, key));
-  if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redact(x, k)]));
-  }
-  return v;
 }

@@ -1,5 +1,9 @@
 import { z } from 'zod';
-import { parseDurationMs } from './duration.js';
+import { FleetloadError } from '../errors.js';
+import { redactText } from '../redact.js';
+import { parseThreshold } from '../stats/thresholds.js';
+import { expandSourceIps, MQTT_STRING_MAX_BYTES, sourceIpItems, sourceIpProblem } from './checks.js';
+import { formatDuration, parseDurationMs } from './duration.js';
 import { templateProblems } from './template.js';
 
 /** Validity checks of a run (src/run/verdict.ts) that a user may accept when they fail. */
@@ -18,8 +22,17 @@ export type ValidityCheck = (typeof VALIDITY_CHECKS)[number];
  */
 const DURATION_HINT = 'use e.g. 500ms, 30s, 5m or 1h30m';
 
+/**
+ * The longest duration any setting takes (run time, grace, interval …): 7 days. Longer runs are not load tests,
+ * and Node's timers cannot wait past 24.8 days (they fire at once).
+ */
+export const MAX_DURATION_MS = 7 * 24 * 3_600_000;
+
 /** A duration as text or milliseconds; `rule` words a problem with the parsed value, or returns undefined. */
-const duration = (rule: (ms: number) => string | undefined = () => undefined) =>
+export const duration = (
+  rule: (ms: number) => string | undefined = () => undefined,
+  maxMs = MAX_DURATION_MS,
+) =>
   z
     .union([z.string(), z.number()], { error: `must be a duration; ${DURATION_HINT}` })
     .superRefine((v, ctx) => {
@@ -29,48 +42,81 @@ const duration = (rule: (ms: number) => string | undefined = () => undefined) =>
         ? `"${v}" has no unit; write ${String(v).trim()}s for seconds or ${String(v).trim()}ms for milliseconds`
         : ms === undefined
           ? `"${v}" is not a duration; ${DURATION_HINT}`
-          : rule(ms);
+          : !(ms <= maxMs)
+            ? `"${v}" is too long: at most ${formatDuration(maxMs)} (${maxMs / 86_400_000} days)`
+            : rule(ms);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     });
 
 const positive = (ms: number) => (ms > 0 ? undefined : 'must be greater than 0');
 
-const template = (placeholders: readonly string[]) =>
+export const MAX_DEVICES = 10_000_000;
+
+/** A rate per second: > 0, not so small that its period overflows a timer (1 per 1000 s), at most 1M/s. */
+const perSecond = z
+  .number()
+  .positive()
+  .max(1_000_000)
+  .refine((v) => v <= 0 || v >= 0.001, { message: 'must be at least 0.001 (one per 1000 s)' });
+
+/** What is wrong with a `DURATION:DEVICES` stage, or undefined. */
+function stageTextProblem(v: string): string | undefined {
+  const m = /^\s*([^:]+):\s*(\d+)\s*$/.exec(v);
+  if (!m) return 'a stage is DURATION:DEVICES, e.g. 30s:1000';
+  const ms = parseDurationMs(m[1] as string);
+  if (ms === undefined || ms <= 0) return `"${m[1]}" in "${v}" is not a duration > 0; ${DURATION_HINT}`;
+  if (ms > MAX_DURATION_MS)
+    return `"${m[1]}" in "${v}" is too long: at most ${formatDuration(MAX_DURATION_MS)}`;
+  if (Number(m[2]) > MAX_DEVICES) return `${m[2]} devices in "${v}": at most ${MAX_DEVICES}`;
+  return undefined;
+}
+
+/** A template of the given placeholders, at most 65,535 bytes as written (the MQTT limit of a string). */
+const template = (placeholders: readonly string[], minLength = 1) =>
   z
     .string()
-    .min(1)
+    .min(minLength)
     .superRefine((v, ctx) => {
+      const bytes = Buffer.byteLength(v);
+      if (bytes > MQTT_STRING_MAX_BYTES) {
+        ctx.addIssue({ code: 'custom', message: `is ${bytes} bytes long; MQTT allows at most 65535` });
+        return;
+      }
       for (const p of templateProblems(v, placeholders)) ctx.addIssue({ code: 'custom', message: p });
     });
 
+export const MQTT_SCHEMES = ['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl:', 'tls:'] as const;
+export const NATS_SCHEMES = ['nats:', 'tls:'] as const;
 const URL_HINT = 'use mqtt://host:1883, mqtts://host:8883, ws://host/mqtt or wss://host/mqtt';
+export const NATS_HINT = 'use nats://host:4222';
 
-export const hostUrl = z.string().superRefine((v, ctx) => {
+/** What is wrong with a broker URL for the given schemes, or undefined. The URL is echoed with its password redacted. */
+export function brokerUrlProblem(v: string, schemes: readonly string[], hint: string): string | undefined {
+  const shown = redactText(v);
+  if (v.length > 2048) return `is ${v.length} characters long; a broker URL is at most 2048`;
   let u: URL;
   try {
     u = new URL(v);
   } catch {
     // WHATWG URL rejects an out-of-range port as a whole; name the port instead of "not a URL".
     const port = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*:(\d+)(?:[/?#]|$)/i.exec(v)?.[1];
-    ctx.addIssue({
-      code: 'custom',
-      message:
-        port !== undefined && Number(port) > 65535
-          ? `port ${port} in "${v}" is out of range 1-65535`
-          : `"${v}" is not a URL; ${URL_HINT}`,
-    });
-    return;
+    return port !== undefined && Number(port) > 65535
+      ? `port ${port} in "${shown}" is out of range 1-65535`
+      : `"${shown}" is not a URL; ${hint}`;
   }
-  if (!['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl:', 'tls:'].includes(u.protocol)) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `scheme "${u.protocol}" in "${v}" is not supported; ${URL_HINT}`,
-    });
-    return;
-  }
-  if (!u.hostname) ctx.addIssue({ code: 'custom', message: `"${v}" has no host name; ${URL_HINT}` });
-  if (u.port === '0') ctx.addIssue({ code: 'custom', message: `port 0 in "${v}" is out of range 1-65535` });
-});
+  if (!schemes.includes(u.protocol)) return `scheme "${u.protocol}" in "${shown}" is not supported; ${hint}`;
+  if (!u.hostname) return `"${shown}" has no host name; ${hint}`;
+  if (u.port === '0') return `port 0 in "${shown}" is out of range 1-65535`;
+  return undefined;
+}
+
+const brokerUrl = (schemes: readonly string[], hint: string) =>
+  z.string().superRefine((v, ctx) => {
+    const problem = brokerUrlProblem(v, schemes, hint);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+export const hostUrl = brokerUrl(MQTT_SCHEMES, URL_HINT);
 
 /** A bearer token of the dashboard or /metrics: RFC 6750 b64token characters (also cookie-safe), 16-512. */
 const accessToken = z
@@ -91,17 +137,63 @@ const hostNames = (v: string): string[] =>
 
 export const DEVICE_PLACEHOLDERS = ['deviceId', 'index', 'runId'] as const;
 
-export const scenarioInput = z.strictObject({
-  host: hostUrl.optional().describe('broker URL; absent: embedded broker on a free loopback port'),
-  consumerHost: z
+/** What is wrong with a threshold expression, or undefined. */
+function thresholdProblem(expr: string): string | undefined {
+  try {
+    parseThreshold(expr);
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof FleetloadError)) throw e;
+    return e.message;
+  }
+}
+
+export const thresholdList = z.array(
+  z
     .string()
     .min(1)
+    .superRefine((v, ctx) => {
+      const problem = v === '' ? undefined : thresholdProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+);
+
+export const RUN_ID_RULE =
+  'must start with a letter or digit and use only letters, digits, ".", "_" and "-" (max 128)';
+export const runIdField = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, RUN_ID_RULE);
+export const outField = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((v) => !v.includes('\u0000'), { message: 'must not contain NUL' });
+export const qosField = z.literal([0, 1, 2]);
+// YAML reads `mqttVersion: 5` as a number; accept it and hand on the string.
+export const mqttVersionField = z.union(
+  [z.enum(['3.1.1', '5']), z.literal(5).transform(() => '5' as const)],
+  {
+    error: 'must be 3.1.1 or 5',
+  },
+);
+/** a path to a file, not empty */
+export const fileField = z
+  .string()
+  .min(1)
+  .refine((v) => !v.includes('\u0000'), { message: 'must not contain NUL' });
+
+export const scenarioInput = z.strictObject({
+  host: hostUrl.optional().describe('broker URL; absent: embedded broker on a free loopback port'),
+  consumerHost: brokerUrl(
+    [...MQTT_SCHEMES, ...NATS_SCHEMES],
+    `${URL_HINT}; with --consumer nats: nats://host:4222`,
+  )
     .optional()
     .describe("where the consumer reads, when not the devices' broker (e.g. a proxy, or nats://)"),
-  username: z.string().optional().describe('MQTT username (template: {deviceId} {index} {runId})'),
+  username: template(DEVICE_PLACEHOLDERS, 0)
+    .optional()
+    .describe('MQTT username (template: {deviceId} {index} {runId})'),
   password: z.string().optional().describe('MQTT password; never logged, redacted in scenario.yaml'),
   // TLS and device identities (src/identity): files, presets, keys
-  ca: z.string().min(1).optional().describe('CA certificate file (PEM) that signs the broker certificate'),
+  ca: fileField.optional().describe('CA certificate file (PEM) that signs the broker certificate'),
   cert: template(DEVICE_PLACEHOLDERS)
     .optional()
     .describe('client certificate file template, e.g. certs/{deviceId}.pem'),
@@ -150,17 +242,20 @@ export const scenarioInput = z.strictObject({
     .describe(
       'azure-iot-hub: DPS group enrollment key (base64); device keys are derived from it; never logged',
     ),
-  sasTtl: duration((ms) => (ms >= 10_000 ? undefined : 'must be at least 10s'))
+  sasTtl: duration((ms) => (ms >= 10_000 ? undefined : 'must be at least 10s'), 365 * 86_400_000)
     .optional()
     .describe('azure-iot-hub: SAS token lifetime; renewed (reconnect) before it expires; default 1h'),
-  devices: z.number().int().min(1).max(10_000_000).default(100),
-  spawnRate: z.number().positive().default(50).describe('devices started per second'),
+  devices: z.number().int().min(1).max(MAX_DEVICES).default(100),
+  spawnRate: perSecond.default(50).describe('devices started per second'),
   runTime: duration(positive).default('30s').describe('test duration, ramp included'),
   stages: z
     .array(
       z.union([
-        z.string().regex(/^\s*[^:]+:\s*\d+\s*$/, 'a stage is DURATION:DEVICES, e.g. 30s:1000'),
-        z.strictObject({ duration: duration(positive), devices: z.number().int().min(0) }),
+        z.string().superRefine((v, ctx) => {
+          const problem = stageTextProblem(v);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+        z.strictObject({ duration: duration(positive), devices: z.number().int().min(0).max(MAX_DEVICES) }),
       ]),
     )
     .optional()
@@ -171,13 +266,8 @@ export const scenarioInput = z.strictObject({
     .default('1s')
     .describe("time between one device's messages"),
   jitter: duration().default('0ms').describe('random ± offset added to each scheduled send'),
-  qos: z.literal([0, 1, 2]).default(1),
-  // YAML reads `mqttVersion: 5` as a number; accept it and hand on the string.
-  mqttVersion: z
-    .union([z.enum(['3.1.1', '5']), z.literal(5).transform(() => '5' as const)], {
-      error: 'must be 3.1.1 or 5',
-    })
-    .default('3.1.1'),
+  qos: qosField.default(1),
+  mqttVersion: mqttVersionField.default('3.1.1'),
   topic: template(DEVICE_PLACEHOLDERS)
     .refine((v) => !/[+#\u0000]/.test(v), { message: 'a publish topic must not contain +, # or NUL' })
     .default('fleetload/{runId}/{deviceId}'),
@@ -194,16 +284,10 @@ export const scenarioInput = z.strictObject({
     .min(0)
     .max(256 * 1024 * 1024)
     .default(0),
-  runId: z
-    .string()
-    .regex(
-      /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
-      'must start with a letter or digit and use only letters, digits, ".", "_" and "-" (max 128)',
-    )
-    .optional(),
-  out: z.string().min(1).default('./fleetload-results'),
+  runId: runIdField.optional(),
+  out: outField.default('./fleetload-results'),
   consumer: z.enum(['mqtt', 'nats', 'eventhubs', 'none']).default('mqtt'),
-  consumerQos: z.literal([0, 1, 2]).optional().describe('consumer subscription QoS; default: qos'),
+  consumerQos: qosField.optional().describe('consumer subscription QoS; default: qos'),
   consumerGroup: z
     .string()
     .min(1)
@@ -247,7 +331,7 @@ export const scenarioInput = z.strictObject({
     )
     .optional()
     .describe('names the dashboard and /metrics may be reached by, besides IP addresses and localhost'),
-  thresholds: z.array(z.string().min(1)).default([]),
+  thresholds: thresholdList.default([]),
   accept: z
     .array(z.enum(VALIDITY_CHECKS))
     .default([])
@@ -271,13 +355,19 @@ export const scenarioInput = z.strictObject({
   inflight: z.number().int().min(1).max(65535).default(64).describe('QoS 1/2 messages in flight per device'),
   sourceIp: z
     .array(z.string())
+    .superRefine((values, ctx) => {
+      const items = sourceIpItems(values);
+      if (items.length === 0) ctx.addIssue({ code: 'custom', message: 'lists no address' });
+      for (const item of items) {
+        const problem = sourceIpProblem(item);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }
+    })
     .optional()
     .describe(
       'local addresses to spread connections over (list or CIDR, e.g. 127.0.0.2,127.0.0.3 or 127.0.1.0/28)',
     ),
-  connectRate: z
-    .number()
-    .positive()
+  connectRate: perSecond
     .optional()
     .describe(
       'global limit of connection attempts per second, reconnects included (against reconnect storms)',
@@ -301,9 +391,8 @@ export const scenarioInput = z.strictObject({
     .enum(['drop', 'wait'])
     .default('drop')
     .describe('in-flight window full: drop the due message (counted) or let it wait in the device buffer'),
-  commandTopic: z
-    .string()
-    .min(1)
+  commandTopic: template(DEVICE_PLACEHOLDERS)
+    .refine((v) => !v.includes('\u0000'), { message: 'a topic filter must not contain NUL' })
     .optional()
     .describe('each device subscribes to this topic template (commands)'),
   encoding: z
@@ -519,7 +608,11 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     graceMs: ms(p.grace),
     inflight: p.inflight,
     messagesPerDevice: p.messagesPerDevice,
-    sourceIps: expandSourceIps(p.sourceIp ?? []),
+    // devices use source addresses round-robin: never more addresses than devices
+    sourceIps: expandSourceIps(
+      p.sourceIp ?? [],
+      stages ? Math.max(1, ...stages.map((st) => st.devices)) : p.devices,
+    ),
     connectRate: p.connectRate,
     reconnectMinMs: ms(p.reconnectMin),
     reconnectMaxMs: ms(p.reconnectMax),
@@ -569,28 +662,6 @@ export function influxUrlProblem(v: string): string | undefined {
 /** JSON Schema of the scenario file (`fleetload schema`). */
 export function scenarioJsonSchema(): unknown {
   return z.toJSONSchema(scenarioInput, { io: 'input', unrepresentable: 'any' });
-}
-
-/** `127.0.0.2,127.0.0.3` and CIDRs (`127.0.1.0/28`, at most 4096 addresses) → the list of addresses. */
-export function expandSourceIps(items: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const raw of items.flatMap((x) => x.split(','))) {
-    const item = raw.trim();
-    if (item === '') continue;
-    const cidr = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(item);
-    if (!cidr) {
-      out.push(item);
-      continue;
-    }
-    const bits = Number(cidr[5]);
-    const base = cidr.slice(1, 5).reduce((acc, o) => acc * 256 + Number(o), 0);
-    const size = 2 ** (32 - bits);
-    const start = base - (base % size);
-    for (let a = start; a < start + size; a++) {
-      out.push([a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.'));
-    }
-  }
-  return out;
 }
 
 export interface Stage {

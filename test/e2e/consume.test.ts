@@ -245,10 +245,13 @@ describe('fleetload consume: input and attach errors', () => {
       ),
       (e: FleetloadError) => {
         assert.equal(e.exitCode, 2);
-        assert.match(e.message, /--source: must be one of mqtt, nats, eventhubs/);
+        assert.match(
+          e.message,
+          /source: must be one of mqtt, nats, eventhubs; got "kafka" \(from --source\)/,
+        );
         assert.match(e.message, /--partition-index 3 must be below --partition-count 2/);
         assert.match(e.message, /unknown flag --bogus/);
-        assert.match(e.message, /--run-time: "5" is not a duration/);
+        assert.match(e.message, /runTime: "5" has no unit; write 5s .*\(from --run-time\)/);
         return true;
       },
     );

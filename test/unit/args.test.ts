@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseRunArgs } from '../../src/cli/args.js';
+import { parseConsumeFlags, parseRunArgs, tokenizeFlags } from '../../src/cli/args.js';
+import { CONSUME_HELP, parseConsumeArgs } from '../../src/cli/consume-args.js';
 import { MAIN_HELP, RUN_HELP } from '../../src/cli/help.js';
 import { FleetloadError } from '../../src/errors.js';
 import { SCENARIO_OPTIONS } from '../../src/scenario/load.js';
+import { CONSUME_OPTIONS } from '../../src/scenario/options.js';
 
 function usage(argv: string[]): string {
   try {
@@ -181,5 +183,79 @@ describe('help', () => {
       assert.match(MAIN_HELP, new RegExp(`\\b${c}\\b`));
     }
     assert.match(MAIN_HELP, /Coming/);
+  });
+});
+
+describe('one tokenizer for every command', () => {
+  test('consume: the same wording as run for unknown flags, missing values, numbers, booleans', () => {
+    const t = parseConsumeFlags([
+      '--partiton-index=1',
+      '-t',
+      '5s',
+      '--qos',
+      'x',
+      '--json=1',
+      'extra',
+      '--host',
+    ]);
+    assert.deepEqual(t.problems, [
+      'unknown flag --partiton-index; did you mean --partition-index? see fleetload consume --help',
+      '--qos: "x" is not a number',
+      '--json takes no value (got "1")',
+      '--host needs a value',
+      'unexpected argument "extra": consume takes flags only',
+    ]);
+    assert.deepEqual(t.flags, { runTime: '5s' });
+    assert.deepEqual(parseConsumeFlags(['-H', 'mqtt://b', '--threshold', 'a<1', '--threshold=b<2']).flags, {
+      host: 'mqtt://b',
+      thresholds: ['a<1', 'b<2'],
+    });
+  });
+
+  test('consume: problems from flags, environment and the schema are listed together, run-style', () => {
+    try {
+      parseConsumeArgs(['--bogus', '-H', 'http://x', '--qos', '3', '-t', '5'], { FLEETLOAD_GRACE: 'abc' });
+      assert.fail('expected E_USAGE');
+    } catch (e) {
+      assert.ok(e instanceof FleetloadError);
+      assert.equal(e.exitCode, 2);
+      assert.deepEqual(e.problems, [
+        'unknown flag --bogus; see fleetload consume --help',
+        'grace: "abc" is not a duration; use e.g. 500ms, 30s, 5m or 1h30m (from FLEETLOAD_GRACE)',
+        'qos: must be one of 0, 1, 2; got 3 (from --qos)',
+        'host: scheme "http:" in "http://x" is not supported; use mqtt://host:1883, mqtts://, ws://, wss:// or nats://host:4222 (from --host)',
+        'runTime: "5" has no unit; write 5s for seconds or 5ms for milliseconds (from --run-time)',
+      ]);
+    }
+  });
+
+  test('consume: the seed variables still work, below FLEETLOAD_* and flags', () => {
+    const cfg = parseConsumeArgs(['--partition-count', '4'], {
+      NUM_PARTITION: '2',
+      TOTAL_PARTITION: '3',
+      FLEETLOAD_PARTITION_INDEX: '3',
+      EVENTHUB_CONNECTION_STRING: 'Endpoint=sb://ns/;SharedAccessKey=k;EntityPath=hub',
+      CONSUMER_GROUP: 'cg',
+    });
+    if (cfg === 'help' || cfg.source.kind !== 'eventhubs') assert.fail('expected an eventhubs config');
+    assert.equal(cfg.source.partitionIndex, 3);
+    assert.equal(cfg.source.partitionCount, 4);
+    assert.equal(cfg.source.consumerGroup, 'cg');
+    assert.equal(cfg.graceMs, 5000);
+    assert.equal(cfg.runTimeMs, undefined);
+  });
+
+  test('certs uses the same tokenizer: a negative number is a value, worded by the command', () => {
+    const specs = [{ key: 'devices', flag: 'devices', short: 'u', env: '', kind: 'string' as const }];
+    assert.deepEqual(tokenizeFlags(['--devices', '-1'], specs, 'certs').flags, { devices: '-1' });
+    assert.deepEqual(tokenizeFlags(['--devics', '1'], specs, 'certs').problems, [
+      'unknown flag --devics; did you mean --devices? see fleetload certs --help',
+    ]);
+  });
+
+  test('CONSUME_HELP lists every consume flag', () => {
+    for (const o of CONSUME_OPTIONS) {
+      assert.ok(CONSUME_HELP.includes(`--${o.flag} `), `--${o.flag} missing from CONSUME_HELP`);
+    }
   });
 });

@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { redactUrl } from '../../src/consumer/source.js';
 import { FleetloadError } from '../../src/errors.js';
+import { redactText } from '../../src/redact.js';
+import {
+  expandSourceIps,
+  firstNonLocal,
+  isLocalAddress,
+  overlongTemplates,
+  sourceIpProblem,
+} from '../../src/scenario/checks.js';
 import { formatDuration, parseDurationMs } from '../../src/scenario/duration.js';
+import { MAX_INPUT_FILE_BYTES, outProblem, readInputFile } from '../../src/scenario/files.js';
 import { loadScenario, redactSecrets, SCENARIO_OPTIONS } from '../../src/scenario/load.js';
-import { scenarioInput, scenarioJsonSchema } from '../../src/scenario/schema.js';
+import { MAX_DURATION_MS, scenarioInput, scenarioJsonSchema } from '../../src/scenario/schema.js';
 import { compileTemplate, templateProblems, usesPlaceholder } from '../../src/scenario/template.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetload-scenario-'));
@@ -128,7 +138,7 @@ describe('loadScenario', () => {
         FLEETLOAD_HEADLESS: 'true',
         FLEETLOAD_JSON: '0',
         FLEETLOAD_MQTT_VERSION: '5',
-        FLEETLOAD_THRESHOLD: 'e2e.p99<500, loss<0.1%\nack.p50<20',
+        FLEETLOAD_THRESHOLD: 'e2e.p99<500, loss<0.1%\npublishAck.p50<20',
         FLEETLOAD_WEB_PORT: '',
         HOME: '/ignored',
       },
@@ -138,7 +148,7 @@ describe('loadScenario', () => {
     assert.equal(scenario.headless, true);
     assert.equal(scenario.json, false);
     assert.equal(scenario.mqttVersion, '5');
-    assert.deepEqual(scenario.thresholds, ['e2e.p99<500', 'loss<0.1%', 'ack.p50<20']);
+    assert.deepEqual(scenario.thresholds, ['e2e.p99<500', 'loss<0.1%', 'publishAck.p50<20']);
     assert.equal(scenario.webPort, 8089, 'an empty variable is ignored');
   });
 
@@ -206,8 +216,14 @@ describe('loadScenario', () => {
     assert.match(problemsOf(() => load({ file }), 'E_FILE')[0] ?? '', /must be a mapping/);
   });
 
-  test('an empty scenario file means defaults', () => {
-    assert.equal(load({ file: yamlFile('') }).scenario.devices, 100);
+  test('an empty scenario file (or only comments) is E_FILE: a file that says nothing is a mistake', () => {
+    for (const text of ['', '# just a comment\n', '\n\n']) {
+      const file = yamlFile(text);
+      assert.deepEqual(
+        problemsOf(() => load({ file }), 'E_FILE'),
+        [`${file}: the file is empty; a scenario file is a mapping of settings, e.g. "devices: 100"`],
+      );
+    }
   });
 
   test('missing file is E_FILE naming the path', () => {
@@ -340,4 +356,145 @@ test('sockets: a warning when plain-TCP devices cannot use raw handles on this N
     undefined,
     'TLS',
   );
+});
+
+describe('input checks (issue 12)', () => {
+  test('URL passwords are redacted whole, also with an unencoded @ and in text that is not a URL', () => {
+    assert.equal(redactText('mqtt://alice:s3cret@retX99@host:1883/x'), 'mqtt://alice:***@host:1883/x');
+    assert.equal(redactText('see mqtt://u:p@h:99999 here'), 'see mqtt://u:***@h:99999 here');
+    assert.equal(redactText('nats://a:b@h1,nats://c:d@h2'), 'nats://a:***@h1,nats://c:***@h2');
+    assert.equal(redactText('mqtt://alice@corp:pw@host'), 'mqtt://alice@corp:***@host');
+    assert.equal(
+      redactText('mqtt://host:1883/a@b'),
+      'mqtt://host:1883/a@b',
+      'an @ in the path is no password',
+    );
+    assert.equal(redactText('mqtt://alice@host:1883'), 'mqtt://alice@host:1883');
+    // scenario.yaml: the resolved host goes through redactSecrets
+    assert.deepEqual(redactSecrets({ host: 'mqtts://alice:s3cret@retX99@h:8883' }), {
+      host: 'mqtts://alice:***@h:8883',
+    });
+    // the consumer's helper: WHATWG parsing, and no raw echo when the URL does not parse
+    assert.equal(redactUrl('mqtt://alice:s3cret@retX99@h:1883'), 'mqtt://alice:***@h:1883');
+    assert.equal(redactUrl('mqtt://alice:s3cret@h:99999'), 'mqtt://alice:***@h:99999');
+  });
+
+  test('source IPs: syntax, prefix length, and never more addresses than devices', () => {
+    assert.equal(sourceIpProblem('127.0.0.2'), undefined);
+    assert.equal(sourceIpProblem('::1'), undefined);
+    assert.equal(sourceIpProblem('127.0.1.0/28'), undefined);
+    assert.match(sourceIpProblem('127.0.0.1/33') ?? '', /prefix length must be 0 to 32/);
+    assert.match(sourceIpProblem('300.0.0.1') ?? '', /not an IP address/);
+    assert.match(sourceIpProblem('fe80::/64') ?? '', /IPv6 ranges are not supported/);
+    assert.deepEqual(expandSourceIps(['127.0.1.0/30']), ['127.0.1.0', '127.0.1.1', '127.0.1.2', '127.0.1.3']);
+    // a /8 for 2 devices: 2 addresses, computed, not 16M listed
+    assert.deepEqual(expandSourceIps(['10.0.0.0/8'], 2), ['10.0.0.0', '10.0.0.1']);
+    assert.equal(expandSourceIps(['0.0.0.0/0'], 3).length, 3);
+    assert.deepEqual(expandSourceIps(['127.0.0.2, 127.0.0.3', '127.0.0.4'], 2), ['127.0.0.2', '127.0.0.3']);
+    const s = load({ flags: { sourceIp: ['127.0.0.0/8'], devices: 5 } }).scenario;
+    assert.deepEqual(s.sourceIps, ['127.0.0.0', '127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4']);
+  });
+
+  test('source IPs must belong to this machine (loopback networks count whole)', () => {
+    const ifaces = [
+      { address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', internal: true },
+      { address: '192.168.1.20', netmask: '255.255.255.0', family: 'IPv4', internal: false },
+      { address: '::1', netmask: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', family: 'IPv6', internal: true },
+    ];
+    assert.ok(isLocalAddress('127.0.5.9', ifaces));
+    assert.ok(isLocalAddress('192.168.1.20', ifaces));
+    assert.ok(isLocalAddress('::1', ifaces));
+    assert.ok(!isLocalAddress('192.168.1.21', ifaces), 'same subnet, but not an address of ours');
+    assert.ok(!isLocalAddress('10.0.0.1', ifaces));
+    assert.equal(firstNonLocal(['127.0.0.2', '8.8.8.8'], ifaces), '8.8.8.8');
+    assert.deepEqual(
+      problemsOf(() => load({ flags: { sourceIp: ['203.0.113.7'] } })),
+      [
+        'sourceIp: 203.0.113.7 is not an address of this machine (see ip addr); give local addresses only (from --source-ip)',
+      ],
+    );
+  });
+
+  test('durations are capped at 7 days; reconnect min ≤ max', () => {
+    assert.deepEqual(
+      problemsOf(() => load({ flags: { runTime: '169h' } })),
+      ['runTime: "169h" is too long: at most 168h (7 days) (from --run-time)'],
+    );
+    assert.equal(load({ flags: { runTime: '168h' } }).scenario.runTimeMs, MAX_DURATION_MS);
+    assert.deepEqual(
+      problemsOf(() => load({ flags: { reconnectMin: '10m', reconnectMax: '1s' } })),
+      [
+        'reconnectMin: must not be above reconnectMax (1000 ms); lower --reconnect-min or raise --reconnect-max (from --reconnect-min)',
+      ],
+    );
+    assert.equal(load({ flags: { reconnectMin: '1s', reconnectMax: '1s' } }).scenario.reconnectMinMs, 1000);
+  });
+
+  test('templates: unknown placeholders in username and command topic; MQTT length limit', () => {
+    assert.match(
+      problemsOf(() => load({ flags: { username: '{user}' } }))[0] ?? '',
+      /^username: unknown placeholder/,
+    );
+    assert.equal(load({ flags: { username: '' } }).scenario.username, '', 'an empty username is allowed');
+    assert.match(
+      problemsOf(() => load({ flags: { commandTopic: 'cmd/{deviceID}/#' } }))[0] ?? '',
+      /^commandTopic: unknown placeholder \{deviceID\}; did you mean \{deviceId\}\?/,
+    );
+    assert.equal(
+      load({ flags: { commandTopic: 'cmd/{deviceId}/#' } }).scenario.commandTopic,
+      'cmd/{deviceId}/#',
+    );
+    assert.deepEqual(
+      problemsOf(() => load({ flags: { clientId: 'c'.repeat(65_536) } })),
+      ['clientId: is 65536 bytes long; MQTT allows at most 65535 (from --client-id)'],
+    );
+    assert.deepEqual(
+      overlongTemplates({ topic: '{deviceId}/{deviceId}' }, `${'x'.repeat(40_000)}{index}`, 'r', 100),
+      ['topic: is 80005 bytes for the last device (index 99); MQTT allows at most 65535'],
+    );
+  });
+
+  test('input files: regular files only, at most 1 MiB, read with a bound', () => {
+    const small = join(dir, 'small.txt');
+    writeFileSync(small, 'hello');
+    assert.equal(readInputFile(small).toString(), 'hello');
+    const big = join(dir, 'big.txt');
+    writeFileSync(big, Buffer.alloc(MAX_INPUT_FILE_BYTES + 1));
+    assert.throws(() => readInputFile(big), /larger than 1 MiB/);
+    assert.equal(readInputFile(big, 2 * MAX_INPUT_FILE_BYTES).length, MAX_INPUT_FILE_BYTES + 1);
+    assert.throws(() => readInputFile('/dev/zero'), /not a regular file/);
+    assert.throws(() => readInputFile(dir), /it is a directory/);
+    assert.throws(
+      () => readInputFile(join(dir, 'missing')),
+      (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
+    );
+  });
+
+  test('results folder: checked without writing; an existing run folder is refused', () => {
+    const root = join(dir, 'results');
+    assert.equal(outProblem(root, 'r1', dir), undefined);
+    assert.ok(!existsSync(root), 'the check creates nothing');
+    mkdirSync(join(root, 'r1'), { recursive: true });
+    assert.match(outProblem(root, 'r1', dir) ?? '', /r1 already exists \(an earlier run with this id\)/);
+    assert.equal(outProblem(root, 'r2', dir), undefined);
+    assert.match(outProblem('/proc/fleetload', 'r', dir) ?? '', /pseudo file system/);
+    assert.match(outProblem('/dev/null/x', 'r', dir) ?? '', /\/dev\/null is not a directory/);
+  });
+
+  test('a scenario file of YAML aliases is refused, not expanded', () => {
+    const levels = Array.from({ length: 9 }, (_, i) => {
+      const prev = i === 0 ? 'x' : `*a${i - 1}`;
+      return `a${i}: &a${i} [${Array(10).fill(prev).join(', ')}]`;
+    });
+    const file = yamlFile(`${levels.join('\n')}\n`);
+    assert.match(
+      problemsOf(() => load({ file }), 'E_FILE')[0] ?? '',
+      /too many alias expansions \(more than 100\)/,
+    );
+    // a few aliases are fine
+    const ok = yamlFile(
+      'base: &b 10s\nrunTime: *b\ngrace: *b\n'.replace('base: &b 10s\n', 'interval: &b 10s\n'),
+    );
+    assert.equal(load({ file: ok }).scenario.graceMs, 10_000);
+  });
 });
