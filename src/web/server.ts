@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP } from 'node:net';
 import { FleetloadError } from '../errors.js';
 import { uplotAssets } from '../html/uplot.js';
@@ -74,106 +74,190 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const CLOSE_FLUSH_MS = 100;
 
 export async function startDashboard(opts: DashboardOptions): Promise<Dashboard> {
-  const assets = uplotAssets();
-  const redacted = redactSecrets(opts.scenario);
-  const boot: BootData = {
-    runId: opts.runId,
-    version: FLEETLOAD_VERSION,
-    broker: redacted.host ?? 'embedded broker',
-    devices: opts.scenario.devices,
-    spawnRate: opts.scenario.spawnRate,
-    runTimeMs: opts.scenario.runTimeMs,
-    intervalMs: opts.scenario.intervalMs,
-    qos: opts.scenario.qos,
-    mqttVersion: opts.scenario.mqttVersion,
-    consumer: opts.scenario.consumer,
-    thresholdUnits: thresholdUnits(opts.scenario.thresholds),
-    scenario: scenarioRows(redacted),
-    maxPoints: opts.maxPoints ?? MAX_POINTS,
+  const dashboard = new DashboardServer(opts);
+  const url = await dashboard.listen();
+  return {
+    url,
+    notices: dashboard.notices(url),
+    listener: dashboard.listener(),
+    close: () => dashboard.close(),
   };
+}
 
-  const log = opts.log ?? (() => {});
-  const access = new DashboardAccess({
-    host: opts.host,
-    token: opts.token,
-    allowedHosts: opts.allowedHosts,
-    isLoopback: opts.isLoopback,
-    log,
-  });
-  const series = new PointSeries(opts.maxPoints ?? MAX_POINTS);
-  const clients = new Set<ServerResponse>();
-  let meta: { runId: string; broker: string } | undefined;
-  let summary: Summary | undefined;
+/**
+ * One dashboard: the HTTP server, the browsers watching (SSE clients), what the run has told it so far (meta,
+ * points, summary, its FleetControl) and where the run stands (draining, stop requested, closed). The routes
+ * are its methods; startDashboard hands out only the Dashboard face of it.
+ */
+class DashboardServer {
+  private readonly boot: BootData;
+  private readonly assets = uplotAssets();
+  private readonly log: (line: string) => void;
+  private readonly access: DashboardAccess;
+  private readonly series: PointSeries;
+  private readonly clients = new Set<ServerResponse>();
+  private readonly server: Server;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private meta: { runId: string; broker: string } | undefined;
+  private summary: Summary | undefined;
   /** the running engine's load, from started() until the run drains */
-  let control: FleetControl | undefined;
-  let draining = false;
-  let stopRequested = false;
-  let closed = false;
+  private control: FleetControl | undefined;
+  private draining = false;
+  private stopRequested = false;
+  private closed = false;
 
-  const send = (res: ServerResponse, chunk: string): void => {
+  constructor(private readonly opts: DashboardOptions) {
+    this.boot = bootData(opts);
+    this.log = opts.log ?? (() => {});
+    this.access = new DashboardAccess({
+      host: opts.host,
+      token: opts.token,
+      allowedHosts: opts.allowedHosts,
+      isLoopback: opts.isLoopback,
+      log: this.log,
+    });
+    this.series = new PointSeries(opts.maxPoints ?? MAX_POINTS);
+    this.server = createServer((req, res) => {
+      try {
+        this.route(req, res);
+      } catch (err) {
+        if (!res.headersSent) reply(res, 500, { error: 'internal error' });
+        else res.destroy();
+        this.log(
+          `dashboard: internal error on ${req.method} ${req.url}: ${err instanceof Error ? err.stack : String(err)}`,
+        );
+      }
+    });
+    // a bound that only applies to receiving requests; the SSE responses themselves may last the whole run
+    this.server.requestTimeout = 10_000;
+    this.server.headersTimeout = 10_000;
+  }
+
+  /** Starts the heartbeat and listens; resolves to the URL a browser opens (a usage error when it cannot bind). */
+  async listen(): Promise<string> {
+    const { server, opts } = this;
+    const heartbeat = setInterval(() => this.broadcast(': keep-alive\n\n'), opts.heartbeatMs ?? 15_000);
+    heartbeat.unref();
+    this.heartbeat = heartbeat;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        clearInterval(heartbeat);
+        reject(listenError(err, opts.host, opts.port));
+      };
+      server.once('error', onError);
+      server.listen(opts.port, opts.host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    // after listening, a socket error must not crash the run
+    server.on('error', () => {});
+    server.on('clientError', (_err, socket) => socket.destroy());
+    const port = (server.address() as AddressInfo).port;
+    this.access.setPort(port);
+    return `http://${urlHost(opts.host)}:${port}/`;
+  }
+
+  notices(url: string): string[] {
+    return this.access.notices(url);
+  }
+
+  /** The run's Output: what the page shows comes from here. */
+  listener(): Output {
+    return {
+      start: (info) => {
+        this.meta = { runId: info.runId, broker: redactSecrets(info.url) };
+        this.broadcast(event('meta', this.meta));
+        this.control = info.control;
+        if (this.control) this.broadcast(event('fleet', fleetEvent(this.control)));
+      },
+      interval: (f) => {
+        if (f.phase === 'drain') this.draining = true;
+        this.broadcast(pointEvent(this.series.add(f, this.fleetNow())));
+      },
+      finish: (s) => {
+        this.summary = redactSecrets(s);
+        this.broadcast(event('summary', this.summary));
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    // the page keeps what it shows; without a summary it says the run ended anyway
+    for (const res of this.clients) res.end(this.summary ? undefined : event('closed', {}));
+    this.clients.clear();
+    const server = this.server;
+    return new Promise<void>((resolve) => {
+      const cut = setTimeout(() => server.closeAllConnections(), CLOSE_FLUSH_MS);
+      server.close(() => {
+        clearTimeout(cut);
+        resolve();
+      });
+      server.closeIdleConnections();
+    });
+  }
+
+  /** The load now: the engine's once the run started, the scenario's before. */
+  private fleetNow(): FleetState {
+    const { control, opts } = this;
+    return control
+      ? { targetDevices: control.targetDevices(), intervalMs: control.intervalMs() }
+      : { targetDevices: opts.scenario.devices, intervalMs: opts.scenario.intervalMs };
+  }
+
+  private send(res: ServerResponse, chunk: string): void {
     if (res.writableLength > MAX_BUFFERED_BYTES) {
-      clients.delete(res);
+      this.clients.delete(res);
       res.destroy();
       return;
     }
     res.write(chunk);
-  };
-  const broadcast = (chunk: string): void => {
-    for (const res of clients) send(res, chunk);
-  };
+  }
 
-  const server = createServer((req, res) => {
-    try {
-      route(req, res);
-    } catch (err) {
-      if (!res.headersSent) reply(res, 500, { error: 'internal error' });
-      else res.destroy();
-      log(
-        `dashboard: internal error on ${req.method} ${req.url}: ${err instanceof Error ? err.stack : String(err)}`,
-      );
-    }
-  });
-  // a bound that only applies to receiving requests; the SSE responses themselves may last the whole run
-  server.requestTimeout = 10_000;
-  server.headersTimeout = 10_000;
+  private broadcast(chunk: string): void {
+    for (const res of this.clients) this.send(res, chunk);
+  }
 
-  function route(req: IncomingMessage, res: ServerResponse): void {
+  private route(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const method = req.method ?? 'GET';
     // Host (DNS rebinding: a page from evil.example resolved to this address still sends Host: evil.example),
     // then the token, then the login link
-    if (access.handle(req, res, path)) return;
+    if (this.access.handle(req, res, path)) return;
     switch (path) {
       case '/':
       case '/index.html':
         if (!allow(req, res, ['GET', 'HEAD'])) return;
-        servePage(req, res);
+        this.servePage(req, res);
         return;
       case '/api/stream':
         if (!allow(req, res, ['GET'])) return;
-        serveStream(req, res);
+        this.serveStream(req, res);
         return;
       case '/api/summary':
         if (!allow(req, res, ['GET', 'HEAD'])) return;
-        if (summary) reply(res, 200, summary);
+        if (this.summary) reply(res, 200, this.summary);
         else reply(res, 404, { error: 'the run has not finished yet' });
         return;
       case '/api/stop':
         if (!allow(req, res, ['POST'])) return;
-        stop(req, res);
+        this.stop(req, res);
         return;
       case '/api/fleet':
         if (!allow(req, res, ['POST'])) return;
-        fleet(req, res);
+        this.fleet(req, res);
         return;
       default:
         reply(res, 404, { error: `no such path: ${method} ${path}` });
     }
   }
 
-  function servePage(req: IncomingMessage, res: ServerResponse): void {
+  private servePage(req: IncomingMessage, res: ServerResponse): void {
     const nonce = randomBytes(16).toString('base64');
-    const body = renderPage({ boot, nonce, uplotJs: assets.js, uplotCss: assets.css });
+    const body = renderPage({ boot: this.boot, nonce, uplotJs: this.assets.js, uplotCss: this.assets.css });
     res.writeHead(200, {
       'Content-Type': 'text/html; charset=utf-8',
       'Content-Length': Buffer.byteLength(body),
@@ -196,7 +280,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
-  function serveStream(req: IncomingMessage, res: ServerResponse): void {
+  private serveStream(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-store',
@@ -205,10 +289,11 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       'X-Content-Type-Options': 'nosniff',
     });
     req.socket.setNoDelay(true);
-    if (closed) {
+    if (this.closed) {
       res.end();
       return;
     }
+    const { clients, series, meta, control, summary } = this;
     clients.add(res);
     res.on('close', () => clients.delete(res));
     // a reconnecting EventSource says what it already has; a new tab gets the whole history
@@ -219,44 +304,44 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     for (const p of series.since(after)) chunk += pointEvent(p);
     // after the history: the load may have changed since the last point
     if (control) chunk += event('fleet', fleetEvent(control));
-    if (stopRequested && !summary) chunk += event('stopping', {});
+    if (this.stopRequested && !summary) chunk += event('stopping', {});
     if (summary) chunk += event('summary', summary);
-    send(res, chunk);
+    this.send(res, chunk);
   }
 
-  function stop(req: IncomingMessage, res: ServerResponse): void {
+  private stop(req: IncomingMessage, res: ServerResponse): void {
     if (!sameOriginJson(req, res, '/api/stop', 'stop the run')) return;
-    guardedBody(req, res, (body) => {
+    this.guardedBody(req, res, (body) => {
       const parsed = parseStopRequest(body);
       if (parsed !== true) {
         reply(res, 400, parsed);
         return;
       }
-      if (!stopRequested && !summary) {
-        stopRequested = true;
-        broadcast(event('stopping', {}));
-        opts.onStop();
+      if (!this.stopRequested && !this.summary) {
+        this.stopRequested = true;
+        this.broadcast(event('stopping', {}));
+        this.opts.onStop();
       }
       reply(res, 202, { stopping: true });
     });
   }
 
-  function fleet(req: IncomingMessage, res: ServerResponse): void {
+  private fleet(req: IncomingMessage, res: ServerResponse): void {
     if (!sameOriginJson(req, res, '/api/fleet', 'change the load')) return;
-    guardedBody(req, res, (body) => {
-      const ctl = control;
+    this.guardedBody(req, res, (body) => {
+      const ctl = this.control;
       const busy = !ctl
         ? 'the run has not started yet; the load can change once it runs'
-        : summary || closed
+        : this.summary || this.closed
           ? 'the run has finished; its load can no longer change'
-          : stopRequested || draining
+          : this.stopRequested || this.draining
             ? 'the run is stopping; its load can no longer change'
             : undefined;
       if (busy || !ctl) {
         reply(res, 409, { error: busy });
         return;
       }
-      const parsed = parseFleetRequest(body, fleetLimits(opts.scenario, ctl.maxDevices));
+      const parsed = parseFleetRequest(body, fleetLimits(this.opts.scenario, ctl.maxDevices));
       if ('error' in parsed) {
         reply(res, 400, parsed);
         return;
@@ -265,111 +350,64 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
         if (parsed.devices !== undefined) ctl.setTargetDevices(parsed.devices);
         if (parsed.intervalMs !== undefined) ctl.setIntervalMs(parsed.intervalMs);
       } catch (err) {
-        log(`dashboard: changing the load failed: ${err instanceof Error ? err.stack : String(err)}`);
+        this.log(`dashboard: changing the load failed: ${err instanceof Error ? err.stack : String(err)}`);
         reply(res, 500, { error: 'the run could not change its load; see the terminal' });
         return;
       }
       const now = fleetEvent(ctl);
-      broadcast(event('fleet', now));
+      this.broadcast(event('fleet', now));
       reply(res, 200, { devices: now.devices, intervalMs: now.intervalMs });
     });
   }
 
-  /**
-   * CSRF: a cross-site form or fetch cannot send application/json without a preflight we never answer, and a
-   * browser always names the page's origin. False (and answered) when the request may not act.
-   */
-  function sameOriginJson(req: IncomingMessage, res: ServerResponse, path: string, act: string): boolean {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-    if (type !== 'application/json') {
-      req.resume();
-      reply(res, 415, { error: `POST ${path} needs Content-Type: application/json` });
-      return false;
-    }
-    if (crossOrigin(req)) {
-      req.resume();
-      reply(res, 403, { error: `cross-origin requests may not ${act}` });
-      return false;
-    }
-    return true;
-  }
-
   /** The request body (bounded: 413 past MAX_BODY_BYTES), then `done` — guarded like a route. */
-  function guardedBody(req: IncomingMessage, res: ServerResponse, done: (body: string) => void): void {
+  private guardedBody(req: IncomingMessage, res: ServerResponse, done: (body: string) => void): void {
     readBody(req, res, done, (err) => {
       if (!res.headersSent) reply(res, 500, { error: 'internal error' });
-      log(
+      this.log(
         `dashboard: internal error on ${req.method} ${req.url}: ${err instanceof Error ? err.stack : String(err)}`,
       );
     });
   }
+}
 
-  const heartbeat = setInterval(() => broadcast(': keep-alive\n\n'), opts.heartbeatMs ?? 15_000);
-  heartbeat.unref();
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      clearInterval(heartbeat);
-      reject(listenError(err, opts.host, opts.port));
-    };
-    server.once('error', onError);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  // after listening, a socket error must not crash the run
-  server.on('error', () => {});
-  server.on('clientError', (_err, socket) => socket.destroy());
-
-  /** The load now: the engine's once the run started, the scenario's before. */
-  const fleetNow = (): FleetState =>
-    control
-      ? { targetDevices: control.targetDevices(), intervalMs: control.intervalMs() }
-      : { targetDevices: opts.scenario.devices, intervalMs: opts.scenario.intervalMs };
-
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${urlHost(opts.host)}:${port}/`;
-  access.setPort(port);
-
-  const listener: Output = {
-    start(info) {
-      meta = { runId: info.runId, broker: redactSecrets(info.url) };
-      broadcast(event('meta', meta));
-      control = info.control;
-      if (control) broadcast(event('fleet', fleetEvent(control)));
-    },
-    interval(f) {
-      if (f.phase === 'drain') draining = true;
-      broadcast(pointEvent(series.add(f, fleetNow())));
-    },
-    finish(s) {
-      summary = redactSecrets(s);
-      broadcast(event('summary', summary));
-    },
-  };
-
+/** What the page is rendered with: the run's settings, the (redacted) scenario, the thresholds' units. */
+function bootData(opts: DashboardOptions): BootData {
+  const redacted = redactSecrets(opts.scenario);
   return {
-    url,
-    notices: access.notices(url),
-    listener,
-    close: () => {
-      if (closed) return Promise.resolve();
-      closed = true;
-      clearInterval(heartbeat);
-      // the page keeps what it shows; without a summary it says the run ended anyway
-      for (const res of clients) res.end(summary ? undefined : event('closed', {}));
-      clients.clear();
-      return new Promise<void>((resolve) => {
-        const cut = setTimeout(() => server.closeAllConnections(), CLOSE_FLUSH_MS);
-        server.close(() => {
-          clearTimeout(cut);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
-    },
+    runId: opts.runId,
+    version: FLEETLOAD_VERSION,
+    broker: redacted.host ?? 'embedded broker',
+    devices: opts.scenario.devices,
+    spawnRate: opts.scenario.spawnRate,
+    runTimeMs: opts.scenario.runTimeMs,
+    intervalMs: opts.scenario.intervalMs,
+    qos: opts.scenario.qos,
+    mqttVersion: opts.scenario.mqttVersion,
+    consumer: opts.scenario.consumer,
+    thresholdUnits: thresholdUnits(opts.scenario.thresholds),
+    scenario: scenarioRows(redacted),
+    maxPoints: opts.maxPoints ?? MAX_POINTS,
   };
+}
+
+/**
+ * CSRF: a cross-site form or fetch cannot send application/json without a preflight we never answer, and a
+ * browser always names the page's origin. False (and answered) when the request may not act.
+ */
+function sameOriginJson(req: IncomingMessage, res: ServerResponse, path: string, act: string): boolean {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') {
+    req.resume();
+    reply(res, 415, { error: `POST ${path} needs Content-Type: application/json` });
+    return false;
+  }
+  if (crossOrigin(req)) {
+    req.resume();
+    reply(res, 403, { error: `cross-origin requests may not ${act}` });
+    return false;
+  }
+  return true;
 }
 
 function allow(req: IncomingMessage, res: ServerResponse, methods: string[]): boolean {
