@@ -1,4 +1,5 @@
 import { redactText } from '../redact.js';
+import type { SourceKind } from '../scenario/consume-schema.js';
 import type { UserProperties } from '../wire/index.js';
 
 /**
@@ -26,8 +27,7 @@ export interface Delivery {
 
 export type Deliver = (d: Delivery) => void;
 
-export type SourceKind = 'mqtt' | 'nats' | 'eventhubs';
-export const SOURCE_KINDS: readonly SourceKind[] = ['mqtt', 'nats', 'eventhubs'];
+export { SOURCE_KINDS, type SourceKind } from '../scenario/consume-schema.js';
 
 export interface Source {
   readonly kind: SourceKind;

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { SOURCE_KINDS } from '../consumer/source.js';
 import { DECODE_FORMATS, DEFAULT_FIELDS, parseFields } from '../wire/index.js';
 import { MQTT_STRING_MAX_BYTES } from './checks.js';
 import {
@@ -12,6 +11,10 @@ import {
   scenarioInput,
 } from './schema.js';
 import { templateProblems } from './template.js';
+
+/** Where a consumer reads (src/consumer/: one source each). */
+export const SOURCE_KINDS = ['mqtt', 'nats', 'eventhubs'] as const;
+export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 /**
  * `fleetload consume`'s settings: the run schema's own field definitions where the setting means the same
@@ -62,7 +65,7 @@ export const consumeInput = scenarioInput
     connectTimeout: true,
   })
   .extend({
-    source: z.enum(SOURCE_KINDS as [string, ...string[]]).optional(),
+    source: z.enum(SOURCE_KINDS).optional(),
     host: sourceUrl.optional(),
     runTime: scenarioInput.shape.runTime.unwrap().optional(),
     partitionIndex: z.number().int().min(0).max(1023).default(0),

@@ -2,7 +2,6 @@ import { resolve } from 'node:path';
 import { type Document, isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { FleetloadError } from '../errors.js';
-import { applyPresetDefaults, identityProblems } from '../identity/identity.js';
 import { firstNonLocal, keyPairProblem, overlongTemplates } from './checks.js';
 import { InputFileError, outProblem, readErrorWords, readInputFile } from './files.js';
 import {
@@ -15,6 +14,7 @@ import {
   type ScenarioOption,
 } from './options.js';
 import { payloadTemplateProblems } from './payload-template.js';
+import { applyPresetDefaults, identityProblems } from './presets.js';
 import { defaultRunId, MAX_DURATION_MS, type Scenario, scenarioInput, toScenario } from './schema.js';
 import { compileTemplate } from './template.js';
 
