@@ -22,6 +22,8 @@ export interface CliOptions {
   timeoutMs?: number;
   /** Written to the CLI's stdin, which is then closed. Default: stdin closed at once. */
   input?: string;
+  /** options for node itself, before the CLI's path (e.g. `--import` a test fixture) */
+  nodeArgs?: readonly string[];
 }
 
 export interface CliResult {
@@ -53,7 +55,7 @@ export function spawnCli(args: readonly string[], opts: CliOptions = {}): ChildP
   if (!existsSync(cliPath)) {
     throw new Error(`${cliPath} not found: run \`npm run build\` first (npm test does)`);
   }
-  const child = spawn(process.execPath, [cliPath, ...args], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), cliPath, ...args], {
     cwd: opts.cwd ?? tmpDir('fleetload-cli-'),
     env: cliEnv(opts.env),
     stdio: ['pipe', 'pipe', 'pipe'],
