@@ -223,7 +223,7 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
   try {
     // the engine, MQTT and sinks load only once the input is known to be good: a typo answers at once
     const { executeRun } = await import('../run/run.js');
-    const { summary, dir, resultsError } = await executeRun({
+    const { summary, dir, resultsError, unreachable } = await executeRun({
       scenario,
       openResults: async () =>
         (await import('../sinks/results.js')).ResultsFolder.open(
@@ -244,6 +244,7 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
     printSummary(io, human, summary, dir, scenario.json, resultsError);
     // final InfluxDB flush; /metrics stays up for --prometheus-grace (Ctrl-C skips the wait)
     await sinks.close({ interrupted: summary.interrupted === true, cancel: interrupt });
+    if (unreachable) throw unreachable;
     return exitCodeOf(summary);
   } finally {
     live.done();

@@ -116,6 +116,8 @@ export interface PipelineResult {
   dir: string;
   /** results that could not be written (disk full…): the summary is still complete in memory */
   resultsError?: string;
+  /** no device ever connected: the summary says so, and the command ends with this error (exit 3) */
+  unreachable?: FleetloadError;
 }
 
 /** why the loop ended: run time over, Ctrl-C (or Stop), Ctrl-C of a consumer without run time, nobody
@@ -226,9 +228,9 @@ class Pipeline {
       await this.writeResults(summary);
       await this.outputs.finish(summary);
       const unreachable = this.unreachable(summary);
-      if (unreachable) throw unreachable;
       return {
         summary,
+        ...(unreachable ? { unreachable } : {}),
         dir: this.results.dir,
         ...(this.resultsError ? { resultsError: this.resultsError } : {}),
       };

@@ -34,18 +34,23 @@ export function terminalOutput(
   o: { runTimeMs: number; header: (info: RunInfo) => string; devicesTarget: number },
 ): Output {
   let target = (): number => o.devicesTarget;
+  let generator = false;
   return {
     name: 'terminal',
     start: (info) => {
       const control = info.control;
-      if (control) target = () => control.targetDevices();
+      if (control) {
+        generator = true;
+        target = () => control.targetDevices();
+      }
       live.println(o.header(info));
     },
     interval: (f) => {
       const i = f.interval;
       const perSec = (n: number) => (n * 1000) / Math.max(1, i.durationMs);
       const e2e = i.histograms.e2e;
-      const seen = f.devicesSeen;
+      // a consumer alone shows the devices it has heard from
+      const seen = generator ? undefined : f.devicesSeen;
       live.update({
         elapsedMs: f.elapsedMs,
         runTimeMs: o.runTimeMs,
