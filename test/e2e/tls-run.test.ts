@@ -51,7 +51,16 @@ describe('runs over TLS', { skip: skipUnless('mosquitto') }, () => {
 
   test('fleetload consume over mqtts://: attaches with --ca, refuses the untrusted certificate without it', async () => {
     const base = ['consume', '-H', broker.tlsUrl as string, '--run-id', 'tls', '-t', '1s', '--grace', '0ms'];
-    const ok = await runCli([...base, '--ca', join(certs, 'ca.pem'), '--out', tmpDir()]);
+    // attaching is what is tested: nothing is published, which --accept observed lets pass
+    const ok = await runCli([
+      ...base,
+      '--ca',
+      join(certs, 'ca.pem'),
+      '--accept',
+      'observed',
+      '--out',
+      tmpDir(),
+    ]);
     assert.equal(ok.code, 0, ok.stderr + ok.stdout);
     const refused = await runCli([...base, '--connect-timeout', '3s', '--out', tmpDir()]);
     assert.equal(refused.code, 3, refused.stderr);
