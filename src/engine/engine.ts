@@ -458,7 +458,7 @@ export class Engine implements ConnectionHandler {
       const ts = ring[head] as number;
       this.pendHead[i] = (head + 1) % cap;
       this.pendLen[i] = (this.pendLen[i] as number) - 1;
-      this.write(i, c, ts, now);
+      this.write(i, c, ts, now, true);
     }
     if (this.pendLen[i] === 0) {
       this.pending[i] = undefined; // give the memory back
@@ -476,7 +476,8 @@ export class Engine implements ConnectionHandler {
     this.pending[i] = undefined;
   }
 
-  private write(i: number, c: Connection, ts: number, now: number): void {
+  /** `buffered`: the message waited in the offline buffer, so its lateness is the outage's, not the generator's */
+  private write(i: number, c: Connection, ts: number, now: number, buffered = false): void {
     const qos = this.s.qos;
     const seq = (this.seq[i] as number) + 1;
     this.seq[i] = seq;
@@ -502,7 +503,7 @@ export class Engine implements ConnectionHandler {
       );
       c.publish(topic, qos, this.version, p.buf ?? p.text, p.bytes, now, p.props);
     }
-    this.stats.written(now - ts, qos === 0);
+    this.stats.written(buffered ? -1 : now - ts, qos === 0);
   }
 
   private connect(i: number, now: number): void {

@@ -676,15 +676,3 @@ function parseStage(st: string | { duration: string | number; devices: number })
   }
   return { durationMs: ms(st.duration), devices: st.devices };
 }
-
-/** The fleet size stages ask for at `elapsedMs` from the start (linear within a stage, from 0 before the first). */
-export function stageTarget(stages: readonly Stage[], elapsedMs: number): number {
-  let from = 0;
-  let t = elapsedMs;
-  for (const st of stages) {
-    if (t < st.durationMs) return Math.round(from + ((st.devices - from) * t) / st.durationMs);
-    t -= st.durationMs;
-    from = st.devices;
-  }
-  return from;
-}

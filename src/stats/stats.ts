@@ -89,7 +89,10 @@ export class Stats {
     this.total.scheduled++;
   }
 
-  /** one message written `lagMs` after its scheduled time; QoS 0 counts it acknowledged at once */
+  /**
+   * One message written `lagMs` after its scheduled time; QoS 0 counts it acknowledged at once. A negative lag says
+   * it was late for another reason than the generator (from the offline buffer after an outage): no schedule lag.
+   */
   written(lagMs: number, ackedNow: boolean): void {
     this.interval.sent++;
     this.total.sent++;
@@ -97,7 +100,7 @@ export class Stats {
       this.interval.acked++;
       this.total.acked++;
     }
-    recordMs(this.hInterval.scheduleLag, lagMs);
+    if (lagMs >= 0) recordMs(this.hInterval.scheduleLag, lagMs);
   }
 
   /** a PUBACK/PUBCOMP that confirmed a message written `ms` earlier */

@@ -247,7 +247,9 @@ test('offline buffer: messages due while disconnected are sent as a burst on rec
     ts,
     ts.map((_, k) => k * 100),
   );
-  assert.ok(stats.hInterval.scheduleLag.maxValue / 1000 >= 300, 'buffered messages went out late');
+  // the burst's lateness is the outage's, not the generator's: no schedule lag (e2e shows it, from ts)
+  assert.equal(stats.hInterval.scheduleLag.totalCount, 26, 'the 4 buffered messages are not schedule lag');
+  assert.ok(stats.hInterval.scheduleLag.maxValue / 1000 < 100, 'on-time messages went out on time');
   engine.stop();
 });
 
@@ -456,8 +458,8 @@ test('stages: the fleet follows linear ramps up, a plateau and a ramp down', asy
   engine.stop();
 });
 
-test('stageTarget interpolates linearly from 0 through each stage', async () => {
-  const { stageTarget } = await import('../../src/scenario/schema.js');
+test('stageTargetAt interpolates linearly from 0 through each stage', async () => {
+  const { stageTargetAt: stageTarget } = await import('../../src/scenario/plan.js');
   const st = [
     { durationMs: 1000, devices: 100 },
     { durationMs: 2000, devices: 100 },
