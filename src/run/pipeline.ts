@@ -457,7 +457,11 @@ class Pipeline {
   private async writeResults(summary: Summary): Promise<void> {
     const { consumer: c } = this.o;
     const results = this.results;
-    if (this.resultsError) return;
+    if (this.resultsError) {
+      // the folder says it is incomplete where it still can (a full disk may refuse even this)
+      await results.writeFile('INCOMPLETE', `${this.resultsError}\n`).catch(() => {});
+      return;
+    }
     try {
       await results.writeHistograms(
         Object.fromEntries(Object.entries(this.aggregator.histograms).filter(([, h]) => h.totalCount > 0)),

@@ -1,5 +1,5 @@
 import type { IntervalFigures } from '../run/output.js';
-import { type Histogram, percentileMs as percentileOrZero } from '../stats/histogram.js';
+import { type Histogram, percentileMs } from '../stats/histogram.js';
 
 /**
  * The dashboard's view of one interval: plain numbers, ready for JSON. Counters become rates per second (over
@@ -43,8 +43,8 @@ export interface DashboardPoint {
 export const MAX_POINTS = 3600;
 
 /** Percentile `p` in ms of a histogram recorded in µs; null (a gap in the chart) when it holds no value. */
-export function percentileMs(h: Histogram, p: number): number | null {
-  return h.totalCount === 0 ? null : percentileOrZero(h, p);
+export function percentileOrGap(h: Histogram, p: number): number | null {
+  return h.totalCount === 0 ? null : percentileMs(h, p);
 }
 
 const perSec = (n: number, durationMs: number): number =>
@@ -94,11 +94,11 @@ export class PointSeries {
       receivedPerSec: perSec(c.received, i.durationMs),
       ...tot,
       gaps: f.gaps,
-      e2eP50: percentileMs(h.e2e, 50),
-      e2eP95: percentileMs(h.e2e, 95),
-      e2eP99: percentileMs(h.e2e, 99),
-      ackP50: percentileMs(h.publishAck, 50),
-      ackP99: percentileMs(h.publishAck, 99),
+      e2eP50: percentileOrGap(h.e2e, 50),
+      e2eP95: percentileOrGap(h.e2e, 95),
+      e2eP99: percentileOrGap(h.e2e, 99),
+      ackP50: percentileOrGap(h.publishAck, 50),
+      ackP99: percentileOrGap(h.publishAck, 99),
       cpuPercent: round1(f.cpuPercent),
       eventLoopLagP99Ms: round3(f.eventLoopLagP99Ms),
     };

@@ -409,37 +409,38 @@ describe('runs on the embedded broker', () => {
     assert.equal(s.messages.lost, 0);
   });
 
-  test('SIGINT mid-run: devices disconnect, the summary is written and marked interrupted, no process left', async () => {
-    const out = tmpDir();
-    const child = spawnCli([
-      'run',
-      '-u',
-      '20',
-      '-r',
-      '100',
-      '-i',
-      '100ms',
-      '-t',
-      '60s',
-      '--headless',
-      '--out',
-      out,
-    ]);
-    const line = await waitForOutput(child, /pid (\d+)/, { timeoutMs: 15_000 });
-    const brokerPid = Number(/pid (\d+)/.exec(line)?.[1]);
-    assert.ok(isAlive(brokerPid), 'embedded broker runs');
-    await waitForOutput(child, /sent \d/, { timeoutMs: 15_000 });
-    child.kill('SIGINT');
-    const r = await waitForCliExit(child, 20_000);
-    assert.equal(r.code, 1, 'an interrupted run never passes');
-    const { summary: s } = readRun(out);
-    assert.equal(s.interrupted, true);
-    assert.equal(s.passed, false);
-    assert.ok(s.messages.sent > 0);
-    assertInvariants(s);
-    assert.ok(await waitForExit(brokerPid, 3000), 'embedded broker stopped');
-    assert.match(r.stdout, /INTERRUPTED/);
-  });
+  for (const signal of ['SIGINT', 'SIGHUP'] as const)
+    test(`${signal} mid-run: devices disconnect, the summary is written and marked interrupted, no process left`, async () => {
+      const out = tmpDir();
+      const child = spawnCli([
+        'run',
+        '-u',
+        '20',
+        '-r',
+        '100',
+        '-i',
+        '100ms',
+        '-t',
+        '60s',
+        '--headless',
+        '--out',
+        out,
+      ]);
+      const line = await waitForOutput(child, /pid (\d+)/, { timeoutMs: 15_000 });
+      const brokerPid = Number(/pid (\d+)/.exec(line)?.[1]);
+      assert.ok(isAlive(brokerPid), 'embedded broker runs');
+      await waitForOutput(child, /sent \d/, { timeoutMs: 15_000 });
+      child.kill(signal);
+      const r = await waitForCliExit(child, 20_000);
+      assert.equal(r.code, 1, 'an interrupted run never passes');
+      const { summary: s } = readRun(out);
+      assert.equal(s.interrupted, true);
+      assert.equal(s.passed, false);
+      assert.ok(s.messages.sent > 0);
+      assertInvariants(s);
+      assert.ok(await waitForExit(brokerPid, 3000), 'embedded broker stopped');
+      assert.match(r.stdout, /INTERRUPTED/);
+    });
 });
 
 describe('unreachable system under test', () => {

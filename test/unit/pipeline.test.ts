@@ -404,6 +404,31 @@ describe('run pipeline (fake time)', () => {
   });
 });
 
+describe('a results folder that fails mid-run (disk full)', () => {
+  test('the run finishes, the summary is complete in memory, and the failure is said once; no checkpoint', async () => {
+    const r = rig();
+    let flushes = 0;
+    r.results.flush = async () => {
+      flushes++;
+      if (flushes >= 2) throw new Error('cannot write timeseries.csv: no space left on the device');
+    };
+    const lines: string[] = [];
+    const gen = fakeGenerator(r.clock, r.source, { devices: 10, intervalMs: 1000, runTimeMs: 4000 });
+    const result = await drive(
+      r.clock,
+      options(r, { generator: gen, consumer: r.consumer, log: (l) => lines.push(l) }),
+    );
+    assert.equal(result.resultsError, 'cannot write timeseries.csv: no space left on the device');
+    assert.equal(result.summary.messages.sent, 40);
+    assert.equal(result.summary.messages.received, 40);
+    assert.equal(result.summary.passed, true, "the verdict is the run's, not the disk's");
+    assert.equal(r.results.summary, undefined, 'no summary.json in a failed folder');
+    assert.deepEqual([...r.results.files.keys()], ['INCOMPLETE'], 'the folder says it is incomplete');
+    assert.equal(r.source.commits, 1, 'only the interval that reached the disk is checkpointed');
+    assert.equal(lines.filter((l) => l.startsWith('results folder:')).length, 1, lines.join('\n'));
+  });
+});
+
 describe('the verdict (fake time)', () => {
   test('no device ever connects: summary written (invalid), and E_UNREACHABLE (exit 3) — for any run time', async () => {
     for (const runTimeMs of [2000, 30_000]) {
