@@ -24,8 +24,6 @@ export interface CliIo {
   signals?: NodeJS.EventEmitter;
 }
 
-const LATER = new Set(['coordinator', 'worker']);
-
 /**
  * Dispatches a command; returns the exit code. Throws FleetloadError for user mistakes. Commands and heavy
  * modules (MQTT, TLS, the dashboard, cloud SDKs) are imported when used, so answers to bad input come fast.
@@ -54,15 +52,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return (await import('./compare.js')).compareCmd(rest, io);
     case 'consume':
       return (await import('./consume.js')).consumeCmd(rest, io);
+    case 'worker':
+      // a generator process of `run --workers K` (started by it, over IPC)
+      return (await import('../run/worker-child.js')).runWorker();
     case 'certs':
       return (await import('./certs.js')).certsCmd(rest, io);
     default:
-      if (LATER.has(cmd)) {
-        throw new FleetloadError(
-          'E_USAGE',
-          `fleetload ${cmd} is not available in this version yet; see fleetload --help`,
-        );
-      }
       throw new FleetloadError(
         'E_USAGE',
         `unknown command "${cmd}"; commands: run, consume, plan, schema, report, compare, certs (fleetload --help)`,
@@ -81,6 +76,8 @@ export async function writeReport(dir: string, log: (line: string) => void): Pro
 /** The exit code of a finished run: 0 passed, 5 invalid (it never passes), 1 a threshold failed or stopped early. */
 export function exitCodeOf(summary: Summary): number {
   if (summary.passed) return ExitCode.ok;
+  // a lost worker: the run failed with what it had (its validity then says little)
+  if (summary.incomplete) return ExitCode.thresholdFailed;
   return summary.valid === false ? ExitCode.invalidRun : ExitCode.thresholdFailed;
 }
 
@@ -166,7 +163,9 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
   }
   const { scenario, resolved, thresholds } = loaded;
   // every device needs a descriptor and a local port: say so now, or re-run with a raised soft limit
-  const capacity = checkCapacity(scenario.devices, scenario.sourceIps.length, readLimits());
+  // with --workers the devices are spread over the workers: the fd limit is per process
+  const perProcess = Math.ceil(scenario.devices / scenario.workers);
+  const capacity = checkCapacity(scenario.devices, scenario.sourceIps.length, readLimits(), perProcess);
   if (!capacity.ok && !alreadyRaised(io.env))
     return reexecWithFileLimit(capacity.raiseTo, process.argv.slice(1));
   // with --json, stdout carries only summary.json; everything for people goes to stderr

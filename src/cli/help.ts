@@ -13,8 +13,7 @@ Commands:
   report DIR            rebuild the HTML report of a run
   compare A B           compare two runs (fleetload compare --help)
 
-Coming (not implemented yet):
-  coordinator, worker   distributed runs
+  worker                a generator process of run --workers K (started by it, not by hand)
 
 Options:
   -h, --help            show this help
@@ -66,7 +65,8 @@ Connections:
                             tick; coarser costs less CPU, adds up to D of schedule lag (default: 1ms)
       --sockets raw|node    plain-TCP device sockets: raw libuv handles (default; less CPU and
                             memory) or net.Socket (falls back to it where raw is unavailable)
-      --workers N           local worker processes (only 1 for now)     (default: 1)
+      --workers K|auto      generator processes on this machine, each a segment of the fleet,
+                            merged live; auto = one per core               (default: 1)
 
 Identity (templates: {deviceId} {index} {runId}; {index:6} pads to 6 digits):
       --topic T             publish topic                    (default: fleetload/{runId}/{deviceId})

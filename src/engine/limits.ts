@@ -50,7 +50,16 @@ export type CapacityVerdict = { ok: true } | { ok: false; raiseTo: number };
  * Whether `devices` connections fit: throws FleetloadError (exit 2, before anything starts) when they cannot,
  * or asks for a re-exec with a raised soft limit when only the soft limit is in the way.
  */
-export function checkCapacity(devices: number, sourceIps: number, limits: Limits): CapacityVerdict {
+/**
+ * `devices` need local ports (one machine: all its processes together); `perProcess` of them need file descriptors in
+ * one process (with `--workers K`, about devices / K).
+ */
+export function checkCapacity(
+  devices: number,
+  sourceIps: number,
+  limits: Limits,
+  perProcess = devices,
+): CapacityVerdict {
   const perSource = limits.ports;
   const sources = Math.max(1, sourceIps);
   if (devices > perSource * sources) {
@@ -62,14 +71,14 @@ export function checkCapacity(devices: number, sourceIps: number, limits: Limits
         'or split the fleet over workers',
     );
   }
-  const needFiles = devices + FD_MARGIN;
+  const needFiles = perProcess + FD_MARGIN;
   if (needFiles <= limits.softFiles) return { ok: true };
   if (needFiles <= limits.hardFiles) return { ok: false, raiseTo: needFiles };
   throw new FleetloadError(
     'E_USAGE',
-    `${devices} devices need about ${needFiles} open files but this process may open at most ${limits.hardFiles} ` +
+    `${perProcess} devices need about ${needFiles} open files but this process may open at most ${limits.hardFiles} ` +
       `(ulimit -Hn); raise the hard limit (as root: ulimit -Hn ${needFiles}, or LimitNOFILE= / limits.conf) ` +
-      'or use fewer devices per process',
+      'or use fewer devices per process (--workers K splits them over K processes)',
   );
 }
 

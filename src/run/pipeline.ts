@@ -69,6 +69,10 @@ export interface GeneratorSide {
   /** the last seq each device sent, for the ledger's loss */
   expectedLast(): Map<string, number>;
   snapshot(now: number): IntervalSnapshot;
+  /** brings every counter in as of now (workers: a round trip to each); awaited before the final cut */
+  sync?(): Promise<void>;
+  /** parts of the fleet lost on the way (a worker that died), with why: the run is then incomplete */
+  readonly failures?: readonly string[];
 }
 
 /** The measuring side: a source feeding a consumer (ledger + delay histograms) that counts into `stats`. */
@@ -194,8 +198,10 @@ class Pipeline {
 
       // ---- drain: no new messages; wait, bounded by the grace period, for acks and deliveries ----
       o.generator?.stopPublishing();
+      await o.generator?.sync?.();
       this.phase = 'drain';
       if (ending !== 'unreachable') await this.drain(ending === 'interrupt' || ending === 'stopped');
+      await o.generator?.sync?.();
       this.cut();
       await this.cutting;
 
@@ -221,6 +227,7 @@ class Pipeline {
         sides: { generator: o.generator !== undefined, consumer: o.consumer !== undefined },
         validity: o.validity,
         outputFailures: this.outputs.failures,
+        lostParts: o.generator?.failures ?? [],
       });
       await o.sinks?.flush();
       const sinksPart = o.sinks?.summaryPart();

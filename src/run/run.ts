@@ -3,7 +3,7 @@ import { type Clock, systemClock } from '../clock.js';
 import { Consumer } from '../consumer/consumer.js';
 import { sourceFromScenario } from '../consumer/open.js';
 import { Engine } from '../engine/engine.js';
-import { phaseAt } from '../scenario/plan.js';
+import { phaseAt, plan } from '../scenario/plan.js';
 import type { Scenario } from '../scenario/schema.js';
 import { Stats } from '../stats/stats.js';
 import type { Threshold } from '../stats/thresholds.js';
@@ -17,6 +17,7 @@ import {
   type SinksPart,
 } from './pipeline.js';
 import type { ValidityOptions } from './verdict.js';
+import { WorkerPool } from './workers.js';
 
 /**
  * `fleetload run`: the pipeline with an in-process engine and (unless `consumer: none`) a consumer. Starts the
@@ -44,6 +45,7 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
   const clock = o.clock ?? systemClock;
   const log = o.log ?? (() => {});
   let broker: EmbeddedBroker | undefined;
+  let pool: WorkerPool | undefined;
   try {
     let url = s.host ?? '';
     if (!s.host) {
@@ -64,8 +66,21 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
         }),
       };
     }
-    const engineStats = new Stats(clock.now());
-    const engine = new Engine({ scenario: s, url: new URL(url), stats: engineStats, clock });
+    // one engine in this process, or K worker processes each running a segment of the fleet
+    let generator: GeneratorSide;
+    let interrupt = o.interrupt;
+    if (s.workers > 1) {
+      pool = new WorkerPool({ scenario: s, url, workers: s.workers, clock, log });
+      await pool.open();
+      log(`${s.workers} workers ready, each a segment of the fleet`);
+      generator = pool;
+      interrupt = Promise.race([pool.failed, ...(o.interrupt ? [o.interrupt] : [])]);
+    } else {
+      const engineStats = new Stats(clock.now());
+      const engine = new Engine({ scenario: s, url: new URL(url), stats: engineStats, clock });
+      generator = engineSide(engine, engineStats, s.devices, log);
+    }
+    const wholePlan = plan(s);
     return await runPipeline({
       runId: s.runId,
       openResults: o.openResults,
@@ -80,18 +95,19 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
       },
       clock,
       outputs: o.outputs ?? [],
-      generator: engineSide(engine, engineStats, s.devices, log),
+      generator,
       ...(consumer ? { consumer } : {}),
       graceMs: s.graceMs,
       connectTimeoutMs: s.connectTimeoutMs,
       thresholds: o.thresholds,
       validity: o.validity,
-      ...(o.interrupt ? { interrupt: o.interrupt } : {}),
-      phaseAt: o.phaseAt ?? ((elapsedMs) => rampOrSteady(phaseAt(engine.plan, elapsedMs))),
+      ...(interrupt ? { interrupt } : {}),
+      phaseAt: o.phaseAt ?? ((elapsedMs) => rampOrSteady(phaseAt(wholePlan, elapsedMs))),
       ...(o.sinks ? { sinks: o.sinks } : {}),
       log,
     });
   } finally {
+    await pool?.close();
     await broker?.stop();
   }
 }

@@ -29,6 +29,8 @@ export interface SummaryInput {
   sides: { generator: boolean; consumer: boolean };
   validity: ValidityOptions;
   outputFailures: readonly OutputFailure[];
+  /** parts of the fleet lost on the way (a worker that died): the run is incomplete and never passes */
+  lostParts: readonly string[];
 }
 
 export function buildSummary(i: SummaryInput): Summary {
@@ -42,6 +44,9 @@ export function buildSummary(i: SummaryInput): Summary {
     endedAt: i.endedAt.toISOString(),
     fleetloadVersion: FLEETLOAD_VERSION,
     ...(i.interrupted ? { interrupted: true } : {}),
+    ...(i.lostParts.length > 0
+      ? { incomplete: { reason: 'a part of the fleet was lost', lost: [...i.lostParts] } }
+      : {}),
     scenario: { ...i.scenario, host: redactUrl(i.scenario.host) },
     devices: {
       target: i.scenario.devices,
@@ -90,6 +95,7 @@ export function buildSummary(i: SummaryInput): Summary {
   summary.valid = verdict.valid;
   if (!verdict.valid) summary.invalid = verdict.reasons;
   // an interrupted or invalid run did not complete what it planned: it never passes, whatever its thresholds say
-  summary.passed = verdict.valid && !i.interrupted && summary.thresholds.every((r) => r.passed);
+  summary.passed =
+    verdict.valid && !i.interrupted && i.lostParts.length === 0 && summary.thresholds.every((r) => r.passed);
   return summary;
 }

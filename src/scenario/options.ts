@@ -72,7 +72,7 @@ export const RUN_KINDS: Record<Key, OptionKind> = {
   minOffered: 'string',
   prometheusToken: 'string',
   prometheusPublic: 'boolean',
-  workers: 'number',
+  workers: 'string',
   json: 'boolean',
   keepalive: 'string',
   connectTimeout: 'string',

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { FleetloadError } from '../errors.js';
 import { redactText } from '../redact.js';
@@ -5,6 +6,9 @@ import { parseThreshold } from '../stats/thresholds.js';
 import { expandSourceIps, MQTT_STRING_MAX_BYTES, sourceIpItems, sourceIpProblem } from './checks.js';
 import { formatDuration, parseDurationMs } from './duration.js';
 import { templateProblems } from './template.js';
+
+/** generator processes one run may fork (`--workers`) */
+export const MAX_WORKERS = 64;
 
 /** Validity checks of a run (src/run/verdict.ts) that a user may accept when they fail. */
 export const VALIDITY_CHECKS = ['connected', 'offered', 'observed', 'saturated'] as const;
@@ -345,7 +349,18 @@ export const scenarioInput = z.strictObject({
     ])
     .default('95%')
     .describe('the least share of scheduled messages that must be sent for the run to be valid'),
-  workers: z.number().int().min(1).max(1, 'only 1 local worker is supported in this version').default(1),
+  workers: z
+    .union([
+      z.number().int().min(1).max(MAX_WORKERS),
+      z
+        .string()
+        .regex(/^(auto|\d+)$/, `must be a whole number 1..${MAX_WORKERS} or auto (one per core)`)
+        .refine((v) => v === 'auto' || (Number(v) >= 1 && Number(v) <= MAX_WORKERS), {
+          message: `must be a whole number 1..${MAX_WORKERS} or auto (one per core)`,
+        }),
+    ])
+    .default(1)
+    .describe('generator processes on this machine, each a segment of the fleet (auto: one per core)'),
   json: z.boolean().default(false),
   keepalive: duration((ms) =>
     ms <= 65_535_000 ? undefined : 'must be at most 65535s (the MQTT limit)',
@@ -601,7 +616,12 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     thresholds: p.thresholds,
     accept: p.accept,
     minOffered: typeof p.minOffered === 'number' ? p.minOffered : Number(p.minOffered.slice(0, -1)) / 100,
-    workers: p.workers,
+    workers:
+      p.workers === 'auto'
+        ? availableParallelism()
+        : typeof p.workers === 'number'
+          ? p.workers
+          : Number(p.workers),
     json: p.json,
     keepaliveMs: ms(p.keepalive),
     connectTimeoutMs: ms(p.connectTimeout),

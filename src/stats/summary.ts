@@ -9,6 +9,8 @@ export interface Summary {
   fleetloadVersion: string;
   /** present and true only when the run was stopped early (Ctrl-C / SIGTERM) */
   interrupted?: boolean;
+  /** present when a part of the run is missing (a worker that died, a segment not merged): what and why */
+  incomplete?: { reason: string; lost: string[] };
   scenario: {
     host: string;
     devices: number;

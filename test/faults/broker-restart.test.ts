@@ -61,7 +61,10 @@ describe('broker faults', { skip: skipUnless('mosquitto') }, () => {
       assert.equal(m.duplicated, 0, 'seq never reused across reconnects');
       // the burst keeps its scheduled ts (its delay shows in e2e where it is received); the outage is not the
       // generator being late, so it is no schedule lag and no saturation
-      assert.ok(s.latency.scheduleLag.max < 1000, `no outage in schedule lag (${s.latency.scheduleLag.max} ms)`);
+      assert.ok(
+        s.latency.scheduleLag.max < 1000,
+        `no outage in schedule lag (${s.latency.scheduleLag.max} ms)`,
+      );
       assert.equal(s.generator.saturated, false);
       assert.equal(s.valid, true, s.invalid?.join('; '));
       assert.ok(s.errors.some((e) => e.kind === 'socket' || e.kind === 'inflight-lost'));
