@@ -48,7 +48,9 @@ ceiling() { # url label
     --headless --consumer none --out "$OUT" --json > "$OUT/s.json" 2>/dev/null || true
   node -e '
     const fs = require("fs"), path = require("path");
-    const s = require(process.argv[1]); const [u, y, m] = fs.readFileSync(process.argv[2], "utf8").trim().split(/\s+/).map(Number);
+    const s = require(process.argv[1]); // GNU time puts "Command exited with non-zero status N" first when fleetload exits non-zero (a saturated
+    // generator makes the run invalid: exit 5): the figures are the last line
+    const [u, y, m] = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").pop().split(/\s+/).map(Number);
     // sustained rate: the whole seconds with the full fleet connected (not the 0.5 s ramp, not the last partial second)
     const rows = fs.readFileSync(path.join(process.argv[4], s.runId, "intervals.jsonl"), "utf8").trim().split("\n").map(JSON.parse);
     const first = rows.findIndex((r) => r.devicesConnected >= s.scenario.devices);
@@ -77,7 +79,7 @@ idle() { # devices → "rss_kb connects_per_s connected"
   /usr/bin/time -f '%M' -o "$OUT/itime" $CLI run -H "mqtt://127.0.0.1:$SPORT" -u "$n" -r 100000 -t 15s -i 1h --qos 0 \
     --headless --consumer none --source-ip 127.0.0.2,127.0.0.3,127.0.0.4 --out "$OUT" --json > "$OUT/i.json" 2>/dev/null || true
   node -e '
-    const s = require(process.argv[1]); const rss = Number(require("fs").readFileSync(process.argv[2], "utf8").trim());
+    const s = require(process.argv[1]); const rss = Number(require("fs").readFileSync(process.argv[2], "utf8").trim().split("\n").pop());
     const dir = require("path").join(process.argv[3], s.runId);
     const rows = require("fs").readFileSync(require("path").join(dir, "intervals.jsonl"), "utf8").trim().split("\n").map(JSON.parse);
     const full = rows.find((r) => r.devicesConnected >= s.devices.target);
