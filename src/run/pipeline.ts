@@ -12,8 +12,9 @@ import type { Threshold } from '../stats/thresholds.js';
 import { currentRun } from './current.js';
 import { GuardedOutputs } from './guard.js';
 import type { FleetControl, IntervalFigures, Output, Phase } from './output.js';
-import { buildSummary } from './summary.js';
+import { buildSummary, type SummaryInput } from './summary.js';
 import type { ValidityOptions } from './verdict.js';
+import type { GeneratorHealth } from './worker-protocol.js';
 
 /**
  * The run pipeline (DESIGN.md, "One run, as data flowing"): one interval loop for `run`, `consume` and (next)
@@ -73,6 +74,8 @@ export interface GeneratorSide {
   sync?(): Promise<void>;
   /** parts of the fleet lost on the way (a worker that died), with why: the run is then incomplete */
   readonly failures?: readonly string[];
+  /** the health of generator processes other than this one (workers): judged with this process's own */
+  health?(): GeneratorHealth;
 }
 
 /** The measuring side: a source feeding a consumer (ledger + delay histograms) that counts into `stats`. */
@@ -219,7 +222,7 @@ class Pipeline {
             ? o.scenario
             : { ...o.scenario, runTimeMs: Math.round(activeEndMs - this.startMs) },
         aggregator: this.aggregator,
-        generator: this.monitor,
+        generator: this.health(),
         lost,
         activeMs: Math.max(1, activeEndMs - this.startMs),
         interrupted: ending === 'interrupt',
@@ -376,7 +379,14 @@ class Pipeline {
     if (g) snaps.push(g.snapshot(now));
     if (c) snaps.push(c.stats.snapshot(now));
     const merged = this.aggregator.merge(snaps);
-    const health = this.monitor.sample();
+    const own = this.monitor.sample();
+    const theirs = g?.health?.();
+    const health = theirs
+      ? {
+          cpuPercent: Math.max(own.cpuPercent, theirs.cpuPercent),
+          eventLoopLagP99Ms: Math.max(own.eventLoopLagP99Ms, theirs.eventLoopLagP99Ms),
+        }
+      : own;
     if (merged.durationMs < SLIVER_MS && merged.counters.sent + merged.counters.received === 0) return;
     const gaps = c ? c.consumer.ledger.gaps : 0;
     const t = this.aggregator.total;
@@ -496,6 +506,18 @@ class Pipeline {
       devices: c.consumer.ledger.deviceCount,
       foreignSamples: c.consumer.foreignSamples,
       ...(checkpoints ? { checkpoints } : {}),
+    };
+  }
+
+  /** This process's health, and the workers' when there are: the busiest figures; saturated when any is. */
+  private health(): SummaryInput['generator'] {
+    const m = this.monitor;
+    const w = this.o.generator?.health?.();
+    if (!w) return m;
+    return {
+      cpuPercentPeak: Math.max(m.cpuPercentPeak, w.cpuPercentPeak),
+      eventLoopLagP99: Math.max(m.eventLoopLagP99, w.eventLoopLagP99),
+      saturated: (scheduleLagP99) => w.saturated || m.saturated(scheduleLagP99),
     };
   }
 

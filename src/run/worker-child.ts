@@ -2,6 +2,7 @@ import { systemClock } from '../clock.js';
 import { Engine } from '../engine/engine.js';
 import { FleetloadError } from '../errors.js';
 import { segmentShare } from '../scenario/plan.js';
+import { GeneratorMonitor } from '../stats/monitor.js';
 import { Stats } from '../stats/stats.js';
 import { type FromWorker, SNAPSHOT_MS, type ToWorker, type WorkerState } from './worker-protocol.js';
 
@@ -30,6 +31,7 @@ export async function runWorker(): Promise<number> {
     let stats: Stats | undefined;
     let pusher: NodeJS.Timeout | undefined;
     let startTimer: NodeJS.Timeout | undefined;
+    const monitor = new GeneratorMonitor();
     const state = (e: Engine, s: Stats): WorkerState => ({
       everConnected: e.everConnected,
       inflight: e.inflight,
@@ -38,7 +40,24 @@ export async function runWorker(): Promise<number> {
       failed: s.total.failed,
       targetDevices: e.targetDevices,
       intervalMs: e.currentIntervalMs,
+      health: health(),
     });
+    // sampled once a second, like the parent's own monitor (its saturation rule counts seconds)
+    let sampledAt = 0;
+    let sample = { cpuPercent: 0, eventLoopLagP99Ms: 0 };
+    const health = () => {
+      const now = clock.now();
+      if (now - sampledAt >= 1000) {
+        sample = monitor.sample();
+        sampledAt = now;
+      }
+      return {
+        ...sample,
+        cpuPercentPeak: monitor.cpuPercentPeak,
+        eventLoopLagP99: monitor.eventLoopLagP99,
+        saturated: monitor.saturated(0),
+      };
+    };
     const push = (syncId?: number): void => {
       if (!engine || !stats) return;
       post({
@@ -49,6 +68,7 @@ export async function runWorker(): Promise<number> {
       });
     };
     const finish = (code: number): void => {
+      monitor.stop();
       if (pusher) clearInterval(pusher);
       if (startTimer) clearTimeout(startTimer);
       process.off('message', onMessage);
@@ -74,7 +94,13 @@ export async function runWorker(): Promise<number> {
           case 'start': {
             const e = engine;
             if (!e) return;
-            startTimer = setTimeout(() => e.start(), Math.max(0, m.atMs - clock.now()));
+            startTimer = setTimeout(
+              () => {
+                monitor.begin();
+                e.start();
+              },
+              Math.max(0, m.atMs - clock.now()),
+            );
             pusher = setInterval(() => push(), SNAPSHOT_MS);
             return;
           }

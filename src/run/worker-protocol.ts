@@ -18,6 +18,19 @@ export interface WorkerState {
   /** this worker's devices that should be connected now, and each device's interval */
   targetDevices: number;
   intervalMs: number;
+  /** the worker's own health: it is a generator too (src/stats/monitor.ts) */
+  health: GeneratorHealth;
+}
+
+export interface GeneratorHealth {
+  /** the latest sample */
+  cpuPercent: number;
+  eventLoopLagP99Ms: number;
+  /** over the run so far */
+  cpuPercentPeak: number;
+  eventLoopLagP99: number;
+  /** by CPU and event-loop lag (schedule lag is judged on the merged histogram) */
+  saturated: boolean;
 }
 
 export type ToWorker =
