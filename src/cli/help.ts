@@ -67,6 +67,10 @@ Connections:
                             memory) or net.Socket (falls back to it where raw is unavailable)
       --workers K|auto      generator processes on this machine, each a segment of the fleet,
                             merged live; auto = one per core               (default: 1)
+      --start-at T          start the fleet at T: 2026-12-01T10:00:00Z, or +30s from now; everything
+                            else (broker, consumer, workers) is ready before (default: at once)
+      --late-start fail|join  started after --start-at: exit 2 saying how late, or start at once
+                            (default: fail)
 
 Identity (templates: {deviceId} {index} {runId}; {index:6} pads to 6 digits):
       --topic T             publish topic                    (default: fleetload/{runId}/{deviceId})

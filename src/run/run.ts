@@ -98,6 +98,7 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
       generator,
       ...(consumer ? { consumer } : {}),
       graceMs: s.graceMs,
+      ...(s.startAtMs !== undefined ? { start: { atMs: s.startAtMs, late: s.lateStart } } : {}),
       connectTimeoutMs: s.connectTimeoutMs,
       thresholds: o.thresholds,
       validity: o.validity,
@@ -134,7 +135,10 @@ export function engineSide(
   };
   return {
     control,
-    start: () => engine.start(),
+    start: () => {
+      engine.start();
+      stats.beginAt(engine.startAt);
+    },
     get startAt() {
       return engine.startAt;
     },

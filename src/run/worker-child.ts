@@ -40,6 +40,7 @@ export async function runWorker(): Promise<number> {
       failed: s.total.failed,
       targetDevices: e.targetDevices,
       intervalMs: e.currentIntervalMs,
+      startedAt: e.startAt,
       health: health(),
     });
     // sampled once a second, like the parent's own monitor (its saturation rule counts seconds)

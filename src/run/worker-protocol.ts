@@ -18,6 +18,8 @@ export interface WorkerState {
   /** this worker's devices that should be connected now, and each device's interval */
   targetDevices: number;
   intervalMs: number;
+  /** when its engine started (ms since epoch; 0 before) */
+  startedAt: number;
   /** the worker's own health: it is a generator too (src/stats/monitor.ts) */
   health: GeneratorHealth;
 }

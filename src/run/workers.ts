@@ -219,11 +219,21 @@ export class WorkerPool implements GeneratorSide {
     for (const w of this.workers) this.send(w, m);
   }
 
-  start(): void {
-    this.startAt = this.o.clock.now() + START_LEAD_MS;
+  readonly startLeadMs = START_LEAD_MS;
+
+  start(atMs?: number): void {
+    const now = this.o.clock.now();
+    this.startAt = atMs !== undefined && atMs > now ? atMs : now + START_LEAD_MS;
     this.endAt = this.startAt + this.o.scenario.runTimeMs;
     this.lastCut = this.startAt;
     this.broadcast({ type: 'start', atMs: this.startAt });
+  }
+
+  /** the latest start among the workers, against the instant they were given */
+  startSkewMs(atMs: number): number {
+    let skew = this.startAt - atMs;
+    for (const w of this.workers) if (w.state?.startedAt) skew = Math.max(skew, w.state.startedAt - atMs);
+    return skew;
   }
 
   get everConnected(): number {

@@ -73,6 +73,8 @@ export const RUN_KINDS: Record<Key, OptionKind> = {
   prometheusToken: 'string',
   prometheusPublic: 'boolean',
   workers: 'string',
+  startAt: 'string',
+  lateStart: 'string',
   json: 'boolean',
   keepalive: 'string',
   connectTimeout: 'string',

@@ -7,6 +7,22 @@ import { expandSourceIps, MQTT_STRING_MAX_BYTES, sourceIpItems, sourceIpProblem 
 import { formatDuration, parseDurationMs } from './duration.js';
 import { templateProblems } from './template.js';
 
+/** `--start-at`: RFC 3339 with a zone, or +DURATION from when the scenario is loaded. */
+const START_AT_MAX_MS = 7 * 24 * 3600 * 1000;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+export function resolveStartAt(text: string, nowMs: number): number {
+  const t = text.trim();
+  if (t.startsWith('+')) return nowMs + (parseDurationMs(t.slice(1)) ?? Number.NaN);
+  return RFC3339.test(t) ? Date.parse(t) : Number.NaN;
+}
+
+function startAtProblem(text: string): string | undefined {
+  const at = resolveStartAt(text, Date.now());
+  if (!Number.isFinite(at)) return 'not an instant';
+  return Math.abs(at - Date.now()) > START_AT_MAX_MS ? 'more than 7 days away' : undefined;
+}
+
 /** generator processes one run may fork (`--workers`) */
 export const MAX_WORKERS = 64;
 
@@ -252,6 +268,18 @@ export const scenarioInput = z.strictObject({
   devices: z.number().int().min(1).max(MAX_DEVICES).default(100),
   spawnRate: perSecond.default(50).describe('devices started per second'),
   runTime: duration(positive).default('30s').describe('test duration, ramp included'),
+  startAt: z
+    .string()
+    .refine((v) => startAtProblem(v) === undefined, {
+      message:
+        'must be an RFC 3339 instant (2026-12-01T10:00:00Z) or +DURATION from now (+30s), within 7 days',
+    })
+    .optional()
+    .describe('start the fleet at this instant, so processes on many machines begin together'),
+  lateStart: z
+    .enum(['fail', 'join'])
+    .default('fail')
+    .describe('started after --start-at: fail (exit 2, says how late) or join (start at once)'),
   stages: z
     .array(
       z.union([
@@ -526,6 +554,9 @@ export interface Scenario {
   /** fraction 0..1 */
   minOffered: number;
   workers: number;
+  /** when the fleet starts (ms since epoch), from --start-at; undefined: at once */
+  startAtMs: number | undefined;
+  lateStart: 'fail' | 'join';
   json: boolean;
   keepaliveMs: number;
   connectTimeoutMs: number;
@@ -616,6 +647,8 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     thresholds: p.thresholds,
     accept: p.accept,
     minOffered: typeof p.minOffered === 'number' ? p.minOffered : Number(p.minOffered.slice(0, -1)) / 100,
+    startAtMs: p.startAt === undefined ? undefined : resolveStartAt(p.startAt, Date.now()),
+    lateStart: p.lateStart,
     workers:
       p.workers === 'auto'
         ? availableParallelism()

@@ -9,6 +9,8 @@ export interface Summary {
   fleetloadVersion: string;
   /** present and true only when the run was stopped early (Ctrl-C / SIGTERM) */
   interrupted?: boolean;
+  /** with --start-at: the instant, how far this process's start was from it (ms), and whether it joined late */
+  start?: { at: string; skewMs: number; joined?: true };
   /** present when a part of the run is missing (a worker that died, a segment not merged): what and why */
   incomplete?: { reason: string; lost: string[] };
   scenario: {
