@@ -380,12 +380,9 @@ export const scenarioInput = z.strictObject({
   workers: z
     .union([
       z.number().int().min(1).max(MAX_WORKERS),
-      z
-        .string()
-        .regex(/^(auto|\d+)$/, `must be a whole number 1..${MAX_WORKERS} or auto (one per core)`)
-        .refine((v) => v === 'auto' || (Number(v) >= 1 && Number(v) <= MAX_WORKERS), {
-          message: `must be a whole number 1..${MAX_WORKERS} or auto (one per core)`,
-        }),
+      z.string().refine((v) => v === 'auto' || (/^\d+$/.test(v) && +v >= 1 && +v <= MAX_WORKERS), {
+        message: `must be a whole number 1..${MAX_WORKERS} or auto (one per core)`,
+      }),
     ])
     .default(1)
     .describe('generator processes on this machine, each a segment of the fleet (auto: one per core)'),
