@@ -116,6 +116,8 @@ export interface PipelineOptions {
   phaseAt?: (elapsedMs: number) => Exclude<Phase, 'drain'>;
   /** time-series sinks: flushed before summary.json, which then records what they did */
   sinks?: SinksPart;
+  /** summary.json `clock`: whose clock the delays are in (called once the run has drained) */
+  clockReport?: () => Promise<Summary['clock'] | undefined>;
   log?: (line: string) => void;
   /** the generator's health; a real one by default */
   monitor?: Pick<
@@ -271,6 +273,8 @@ class Pipeline {
         lostParts: o.generator?.failures ?? [],
       });
       if (this.start) summary.start = this.start;
+      const clock = await o.clockReport?.();
+      if (clock) summary.clock = clock;
       await o.sinks?.flush();
       const sinksPart = o.sinks?.summaryPart();
       if (sinksPart) summary.sinks = sinksPart;

@@ -1,9 +1,10 @@
-import { systemClock } from '../clock.js';
+import { type Clock, systemClock } from '../clock.js';
 import { Engine } from '../engine/engine.js';
 import { FleetloadError } from '../errors.js';
 import { segmentShare } from '../scenario/plan.js';
 import { GeneratorMonitor } from '../stats/monitor.js';
 import { Stats } from '../stats/stats.js';
+import { offsetClock } from '../timesync.js';
 import {
   type FromWorker,
   type GeneratorHealth,
@@ -48,7 +49,7 @@ export async function runWorker(): Promise<number> {
 }
 
 class WorkerChild {
-  private readonly clock = systemClock;
+  private clock: Clock = systemClock;
   private readonly monitor = new GeneratorMonitor();
   private engine: Engine | undefined;
   private stats: Stats | undefined;
@@ -68,6 +69,7 @@ class WorkerChild {
   handle(m: ToWorker): void {
     switch (m.type) {
       case 'init':
+        this.clock = offsetClock(systemClock, m.clockOffsetMs);
         this.stats = new Stats(this.clock.now());
         this.engine = new Engine({
           scenario: m.scenario,

@@ -37,7 +37,14 @@ export interface GeneratorHealth {
 
 export type ToWorker =
   /** the run's scenario, the broker's URL and this worker's segment of the fleet */
-  | { type: 'init'; scenario: Scenario; url: string; segment: { index: number; count: number } }
+  | {
+      type: 'init';
+      scenario: Scenario;
+      url: string;
+      segment: { index: number; count: number };
+      /** --clock-ref: add this to the local clock (ms) */
+      clockOffsetMs: number;
+    }
   /** start the fleet at this instant (ms since epoch, the wall clock every process shares) */
   | { type: 'start'; atMs: number }
   /** the whole fleet's target size: each worker takes its segment's share */

@@ -48,6 +48,8 @@ export interface WorkerPoolOptions {
   url: string;
   workers: number;
   clock: Clock;
+  /** --clock-ref: the workers stamp ts in the reference's clock too */
+  clockOffsetMs?: number;
   log: (line: string) => void;
   /** the CLI entry point the workers run (default: this installation's dist/cli/main.js) */
   cliPath?: string;
@@ -120,6 +122,7 @@ export class WorkerPool implements GeneratorSide {
         scenario: this.o.scenario,
         url: this.o.url,
         segment: { index: j, count: k },
+        clockOffsetMs: this.o.clockOffsetMs ?? 0,
       });
     }
     let timer: NodeJS.Timeout | undefined;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { FleetloadError } from '../errors.js';
 import { redactText } from '../redact.js';
 import { parseThreshold } from '../stats/thresholds.js';
+import { parseClockRef } from '../timesync.js';
 import { expandSourceIps, MQTT_STRING_MAX_BYTES, sourceIpItems, sourceIpProblem } from './checks.js';
 import { formatDuration, parseDurationMs } from './duration.js';
 import { templateProblems } from './template.js';
@@ -276,6 +277,13 @@ export const scenarioInput = z.strictObject({
     })
     .optional()
     .describe('start the fleet at this instant, so processes on many machines begin together'),
+  clockRef: z
+    .string()
+    .refine((v) => typeof parseClockRef(v) !== 'string', {
+      message: 'must be HOST:PORT of a fleetload consume --time-port, e.g. consumer:9999',
+    })
+    .optional()
+    .describe("measure this process's clock against a consumer's (--time-port) and stamp ts in that clock"),
   lateStart: z
     .enum(['fail', 'join'])
     .default('fail')
@@ -554,6 +562,8 @@ export interface Scenario {
   /** when the fleet starts (ms since epoch), from --start-at; undefined: at once */
   startAtMs: number | undefined;
   lateStart: 'fail' | 'join';
+  /** --clock-ref: the consumer whose clock stamps ts */
+  clockRef: { host: string; port: number } | undefined;
   json: boolean;
   keepaliveMs: number;
   connectTimeoutMs: number;
@@ -646,6 +656,8 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     minOffered: typeof p.minOffered === 'number' ? p.minOffered : Number(p.minOffered.slice(0, -1)) / 100,
     startAtMs: p.startAt === undefined ? undefined : resolveStartAt(p.startAt, Date.now()),
     lateStart: p.lateStart,
+    clockRef:
+      p.clockRef === undefined ? undefined : (parseClockRef(p.clockRef) as { host: string; port: number }),
     workers:
       p.workers === 'auto'
         ? availableParallelism()
