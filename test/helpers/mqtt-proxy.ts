@@ -31,6 +31,11 @@ export interface MqttProxyOptions {
   duplicateEvery?: number;
   /** Default 127.0.0.1. */
   listenHost?: string;
+  /**
+   * Which way the faults apply: `to-client` (default: PUBLISH frames from the broker, what a subscriber gets) or
+   * `to-broker` (PUBLISH frames from the client, what a publishing device sends).
+   */
+  direction?: 'to-client' | 'to-broker';
 }
 
 export interface MqttProxyStats {
@@ -67,6 +72,8 @@ interface Held {
 interface Pipe {
   client: net.Socket;
   upstream: net.Socket;
+  /** where the faulted direction's frames go (client for to-client, upstream for to-broker) */
+  out: net.Socket;
   queue: Held[];
   /** Index of the queue's head (the queue is compacted when it empties). */
   head: number;
@@ -114,8 +121,8 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
       p.queue.length = 0;
       p.head = 0;
     }
-    if (due.length > 0 && !p.client.destroyed)
-      p.client.write(due.length === 1 ? (due[0] as Buffer) : Buffer.concat(due));
+    if (due.length > 0 && !p.out.destroyed)
+      p.out.write(due.length === 1 ? (due[0] as Buffer) : Buffer.concat(due));
     arm(p);
   };
 
@@ -125,7 +132,7 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
     p.timer = setTimeout(() => release(p), Math.max(0, next.releaseAt - performance.now()));
   };
 
-  const onBrokerFrames = (p: Pipe, reader: FrameReader, chunk: Buffer): void => {
+  const onFaultedFrames = (p: Pipe, reader: FrameReader, chunk: Buffer): void => {
     const arrival = performance.now();
     // Frames to write now. Only whole frames are forwarded (a partial one waits in the reader), and consecutive
     // untouched frames go as one zero-copy slice of the reader's buffer.
@@ -174,8 +181,8 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
       }
     });
     flushRun();
-    if (out.length > 0 && !p.client.destroyed)
-      p.client.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out));
+    if (out.length > 0 && !p.out.destroyed)
+      p.out.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out));
     arm(p);
   };
 
@@ -183,18 +190,27 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
     client.setNoDelay(true);
     const upstream = net.connect({ host: opts.target.host, port: opts.target.port });
     upstream.setNoDelay(true);
-    const p: Pipe = { client, upstream, queue: [], head: 0, timer: undefined };
+    const toBroker = opts.direction === 'to-broker';
+    const p: Pipe = {
+      client,
+      upstream,
+      out: toBroker ? upstream : client,
+      queue: [],
+      head: 0,
+      timer: undefined,
+    };
     pipes.add(p);
     const reader = new FrameReader();
-    client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => {
+    const [plain, faulted] = toBroker ? [upstream, client] : [client, upstream];
+    plain.pipe(p.out === client ? upstream : client);
+    faulted.on('data', (chunk: Buffer) => {
       try {
-        onBrokerFrames(p, reader, chunk);
+        onFaultedFrames(p, reader, chunk);
       } catch {
-        destroy(p); // malformed stream from the broker: nothing sensible to forward
+        destroy(p); // a malformed stream: nothing sensible to forward
       }
     });
-    upstream.on('end', () => client.end());
+    faulted.on('end', () => p.out.end());
     client.on('error', () => destroy(p));
     upstream.on('error', () => destroy(p));
     client.on('close', () => destroy(p));
