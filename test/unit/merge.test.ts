@@ -350,6 +350,40 @@ describe('fleetload merge', () => {
     assert.equal(decodeLastSeq(readFileSync(join(dir, 'lastseq.bin'))).size, 10);
   });
 
+  test('one folder merged alone gives its own summary back (the same arithmetic as the run)', async () => {
+    const root = tmpDir('fleetload-merge-');
+    const clock = new FakeClock(T0);
+    const source = new FakeSource();
+    const results = new MemResults(join(root, 'R'));
+    const stats = new Stats(clock.now());
+    const g = fakeGenerator(
+      clock,
+      devices(0, 10),
+      (id, seq) => (id === 'dev-3' && seq === 2 ? [] : [source]),
+      7,
+    );
+    await driveAll(clock, [
+      {
+        runId: RUN_ID,
+        openResults: async () => results,
+        scenario: SCENARIO,
+        clock,
+        outputs: [],
+        graceMs: 2000,
+        thresholds: [parseThreshold('e2e.p99<100'), parseThreshold('loss<1%')],
+        validity: DEFAULT_VALIDITY,
+        monitor: quietMonitor(),
+        generator: g,
+        consumer: { source, stats, consumer: new Consumer({ stats, clock, runId: RUN_ID }) },
+      },
+    ]);
+    const dir = results.dump();
+    assert.equal(recordOf(dir).role, 'run');
+    const { merged } = await mergeFolders({ dirs: [dir], cwd: root });
+    assert.equal(merged.summary.messages.lost, 1);
+    assert.deepEqual(merged.summary, summaryOf(dir));
+  });
+
   test('a merge of merges equals one merge, in any order (summary.json byte-equal)', async () => {
     const f = await fleet();
     const one = await mergeFolders({ dirs: [f.A, f.B, f.C1, f.C2], cwd: f.root, out: 'one' });
