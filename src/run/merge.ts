@@ -116,6 +116,13 @@ export async function readPart(dir: string): Promise<Part> {
     throw fileError(runJson, `not valid JSON (${(e as Error).message})`);
   }
   const record = checkRecord(raw, runJson);
+  // run.json is written just before summary.json: without the summary the run did not finish writing
+  if (!(await stat(join(dir, 'summary.json')).catch(() => undefined))) {
+    throw new FleetloadError(
+      'E_FILE',
+      `${dir} has no summary.json: the run did not finish writing its results (merge needs finished runs)`,
+    );
+  }
   const histograms: Partial<Record<LatencyName, string>> = {};
   for (const name of LATENCIES) {
     const file = join(dir, 'histograms', `${name}.hdr`);
