@@ -52,6 +52,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return (await import('./compare.js')).compareCmd(rest, io);
     case 'consume':
       return (await import('./consume.js')).consumeCmd(rest, io);
+    case 'merge':
+      return (await import('./merge.js')).mergeCmd(rest, io);
     case 'worker':
       // a generator process of `run --workers K` (started by it, over IPC)
       return (await import('../run/worker-child.js')).runWorker();
@@ -60,7 +62,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     default:
       throw new FleetloadError(
         'E_USAGE',
-        `unknown command "${cmd}"; commands: run, consume, plan, schema, report, compare, certs (fleetload --help)`,
+        `unknown command "${cmd}"; commands: run, consume, merge, plan, schema, report, compare, certs (fleetload --help)`,
       );
   }
 }

@@ -12,6 +12,7 @@ Commands:
   certs                 make a CA and per-device certificates (fleetload certs --help)
   report DIR            rebuild the HTML report of a run
   compare A B           compare two runs (fleetload compare --help)
+  merge DIR…            join the results folders of one run exactly (fleetload merge --help)
 
   worker                a generator process of run --workers K (started by it, not by hand)
 

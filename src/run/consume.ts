@@ -81,6 +81,8 @@ export async function executeConsume(o: ConsumeOptions): Promise<PipelineResult>
       validity: o.validity,
       ...(o.interrupt ? { interrupt: o.interrupt } : {}),
       log,
+      // run.json: the run whose messages counted (null: every run's; merge refuses such a folder)
+      messagesRunId: o.runId ?? null,
     });
   } finally {
     await timeServer?.close();

@@ -2,6 +2,7 @@ import type { Clock, TimerHandle } from '../clock.js';
 import type { Consumer } from '../consumer/consumer.js';
 import { redactUrl, type Source } from '../consumer/source.js';
 import { FleetloadError } from '../errors.js';
+import type { Segment } from '../scenario/plan.js';
 import { Aggregator, type MergedInterval } from '../stats/aggregate.js';
 import type { Histogram } from '../stats/histogram.js';
 import { intervalLatency, percentileMs } from '../stats/histogram.js';
@@ -12,6 +13,7 @@ import type { Threshold } from '../stats/thresholds.js';
 import { currentRun } from './current.js';
 import { GuardedOutputs } from './guard.js';
 import type { FleetControl, IntervalFigures, Output, Phase } from './output.js';
+import { buildRunRecord, encodeLastSeq } from './record.js';
 import { buildSummary, type SummaryInput } from './summary.js';
 import type { ValidityOptions } from './verdict.js';
 import type { GeneratorHealth } from './worker-protocol.js';
@@ -124,6 +126,14 @@ export interface PipelineOptions {
     GeneratorMonitor,
     'begin' | 'sample' | 'stop' | 'cpuPercentPeak' | 'eventLoopLagP99' | 'saturated'
   >;
+  /** run.json (src/run/record.ts): the segment this process runs (0/1 without one) */
+  segment?: Segment;
+  /** run.json: settings every segment of the run must share (summary.scenario is the base) */
+  settings?: Record<string, unknown>;
+  /** run.json: local worker processes of this run (`--workers K`) */
+  workers?: number;
+  /** run.json: the run whose messages a consumer counted (null: every run's); runId by default */
+  messagesRunId?: string | null;
 }
 
 export interface PipelineResult {
@@ -168,6 +178,8 @@ class Pipeline {
   private sentBeforeLastCut = 0;
   /** the interval being recorded/flushed/checkpointed: cuts never overlap */
   private cutting: Promise<void> = Promise.resolve();
+  /** time the load was offered or read, for run.json */
+  private activeMs = 0;
 
   constructor(private readonly o: PipelineOptions) {
     this.clock = o.clock;
@@ -252,6 +264,7 @@ class Pipeline {
       const lost = this.finalLoss();
       o.generator?.stop();
       await o.consumer?.source.close();
+      this.activeMs = Math.max(1, activeEndMs - this.startMs);
       const summary = buildSummary({
         runId: o.runId,
         startedAt,
@@ -530,11 +543,31 @@ class Pipeline {
         await results.writeFile('ledger.bin', c.consumer.ledger.serialize());
         await results.writeFile('consumer.json', `${JSON.stringify(this.consumerRecord(c), null, 2)}\n`);
       }
+      await this.writeRunRecord(summary);
       await results.writeSummary(summary);
       await results.close();
     } catch (e) {
       this.resultsError = message(e);
     }
+  }
+
+  /** run.json and, for a producer, lastseq.bin: what `fleetload merge` needs (src/run/record.ts). */
+  private async writeRunRecord(summary: Summary): Promise<void> {
+    const o = this.o;
+    const record = buildRunRecord({
+      runId: o.messagesRunId === undefined ? o.runId : o.messagesRunId,
+      sides: { generator: o.generator !== undefined, consumer: o.consumer !== undefined },
+      segment: o.segment,
+      workers: o.workers,
+      settings: o.settings,
+      summary,
+      counters: this.aggregator.total,
+      connectedPeak: this.aggregator.connectedPeak,
+      activeMs: this.activeMs,
+      validity: o.validity,
+    });
+    if (o.generator) await this.results.writeFile('lastseq.bin', encodeLastSeq(o.generator.expectedLast()));
+    await this.results.writeFile('run.json', `${JSON.stringify(record, null, 2)}\n`);
   }
 
   /** consumer.json: what the consumer saw beyond summary.json, and the checkpoints it committed. */

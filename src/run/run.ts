@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../broker/embedded.js';
 import { type Clock, systemClock } from '../clock.js';
 import { Consumer } from '../consumer/consumer.js';
 import { sourceFromScenario } from '../consumer/open.js';
 import { Engine } from '../engine/engine.js';
-import { phaseAt, plan } from '../scenario/plan.js';
+import { phaseAt, plan, type Segment } from '../scenario/plan.js';
 import type { Scenario } from '../scenario/schema.js';
 import { Stats } from '../stats/stats.js';
 import type { Summary } from '../stats/summary.js';
@@ -124,6 +125,7 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
       ...(o.sinks ? { sinks: o.sinks } : {}),
       clockReport: () => clockReport(s, local, sync),
       log,
+      ...recordOptions(s),
     });
   } finally {
     await pool?.close();
@@ -185,6 +187,45 @@ export function engineSide(
       return expected;
     },
     snapshot: (now) => stats.snapshot(now),
+  };
+}
+
+/**
+ * run.json's part of the run (src/run/record.ts): the segment (Scenario.segment once it exists; 0/1 until then),
+ * the local workers, and the settings every segment of one run must share for `fleetload merge`.
+ */
+export function recordOptions(s: Scenario): {
+  segment: Segment;
+  workers: number;
+  settings: Record<string, unknown>;
+} {
+  const seg = (s as Scenario & { segment?: Segment }).segment;
+  return {
+    segment: seg ? { index: seg.index, count: seg.count } : { index: 0, count: 1 },
+    workers: s.workers,
+    settings: {
+      devices: s.devices,
+      spawnRate: s.spawnRate,
+      runTimeMs: s.runTimeMs,
+      stages: s.stages ?? null,
+      intervalMs: s.intervalMs,
+      jitterMs: s.jitterMs,
+      qos: s.qos,
+      mqttVersion: s.mqttVersion,
+      topic: s.topic,
+      deviceId: s.deviceId,
+      clientId: s.clientId,
+      payloadSizeBytes: s.payloadSizeBytes,
+      payloadTemplate:
+        s.payloadTemplate === undefined ? null : createHash('sha256').update(s.payloadTemplate).digest('hex'),
+      encoding: s.encoding,
+      messagesPerDevice: s.messagesPerDevice ?? null,
+      offline: s.offline,
+      offlineBuffer: s.offlineBuffer,
+      backpressure: s.backpressure,
+      inflight: s.inflight,
+      preset: s.preset ?? null,
+    },
   };
 }
 

@@ -26,6 +26,9 @@ const RUN_FILES = [
   'report.html',
   'ledger.bin',
   'consumer.json',
+  'run.json',
+  'lastseq.bin',
+  'INCOMPLETE',
 ];
 const HISTOGRAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
