@@ -5,7 +5,7 @@ import { filterFromTemplate, subjectFromMqtt } from '../consumer/topics.js';
 import { FleetloadError } from '../errors.js';
 import { redactSecrets } from '../redact.js';
 import { keyPairProblem } from '../scenario/checks.js';
-import { type ConsumeParsed, consumeInput } from '../scenario/consume-schema.js';
+import { type ConsumeParsed, consumeInput, shareNameProblem } from '../scenario/consume-schema.js';
 import { parseDurationMs } from '../scenario/duration.js';
 import { outProblem, readErrorWords, readInputFile } from '../scenario/files.js';
 import { describeIssue, mergeSources, type Provenance, schemaProblems } from '../scenario/load.js';
@@ -39,9 +39,11 @@ Source:
       --source mqtt|nats|eventhubs   (default: nats for nats://, eventhubs with a connection string, else mqtt)
       --topic T               MQTT topic template or filter   (default: fleetload/{runId}/{deviceId} → fleetload/<runId>/+)
       --subject S             NATS subject filter             (default: the topic's subject, a/b/+ → a.b.*)
-      --group G               MQTT 5 shared-subscription group / NATS durable (default: fleetload-<runId>)
+      --shared GROUP          MQTT: subscribe to $share/GROUP/<filter> (3.1.1 or 5), so the consumers of GROUP
+                              split the stream (each message to one of them); merge their folders
+      --group G               NATS durable / MQTT 5 share group (default: fleetload-<runId>)
       --qos 0|1|2             MQTT subscription QoS           (default: 1)
-      --mqtt-version 3.1.1|5  (5: a shared subscription, so instances split the stream) (default: 3.1.1)
+      --mqtt-version 3.1.1|5  (5 without --shared: shared under --group, as before) (default: 3.1.1)
       --client-id ID, --username U, --password S   MQTT (the password is never written)
       --ca FILE, --cert FILE, --key FILE, --servername NAME, --insecure   TLS for mqtts:// and wss://
       --nats-stream NAME      JetStream stream                (default: the stream capturing the subject)
@@ -154,16 +156,25 @@ function crossProblems(m: Record<string, unknown>, kind: SourceKind, where: (k: 
   if (kind === 'mqtt') {
     if (host === undefined) add('host', 'the MQTT broker is needed, e.g. -H mqtt://broker:1883');
     else if (/^nats:/i.test(host)) add('host', 'is a NATS server; use --source nats, or an mqtt:// broker');
-    if (count > 1 && !v5) {
+    const shared = typeof m.shared === 'string';
+    if (count > 1 && !v5 && !shared) {
       add(
         'partitionCount',
-        '> 1 with MQTT needs --mqtt-version 5: only a shared subscription splits the stream (3.1.1 gives every instance everything)',
+        '> 1 with MQTT needs --shared GROUP: only a shared subscription splits the stream (a plain one gives every instance everything)',
       );
+    }
+    if (shared && typeof m.group === 'string' && m.group !== m.shared) {
+      add('group', `--group ${m.group} and --shared ${m.shared} both name the share group; give one`);
+    }
+    if (v5 && !shared && typeof m.group === 'string') {
+      const p = shareNameProblem(m.group);
+      if (p) add('group', p);
     }
     if ((m.cert === undefined) !== (m.key === undefined))
       add(m.cert === undefined ? 'key' : 'cert', '--cert and --key go together');
   } else {
     for (const k of [
+      'shared',
       'ca',
       'cert',
       'key',
@@ -173,8 +184,15 @@ function crossProblems(m: Record<string, unknown>, kind: SourceKind, where: (k: 
       'username',
       'password',
     ] as const) {
-      if (m[k] !== undefined && m[k] !== false)
-        add(k, `applies to the mqtt source only; the source is ${kind}`);
+      if (m[k] === undefined || m[k] === false) continue;
+      if (k === 'shared') {
+        add(
+          k,
+          kind === 'nats'
+            ? 'applies to the mqtt source only; NATS consumers split a stream by sharing one durable: --group NAME'
+            : 'applies to the mqtt source only; Event Hubs consumers split by --partition-index/--partition-count',
+        );
+      } else add(k, `applies to the mqtt source only; the source is ${kind}`);
     }
   }
   if (kind === 'nats' && (host === undefined || !/^(nats|tls):\/\//i.test(host))) {
@@ -248,6 +266,7 @@ function buildSource(
     qos: d.qos,
     version: d.mqttVersion === '5' ? 5 : 4,
     group,
+    ...(d.shared !== undefined ? { shared: true } : {}),
     clientId:
       d.clientId ?? `fleetload-consume-${d.runId ?? 'any'}-${d.partitionIndex}-${process.pid}`.slice(0, 64),
     username: d.username,
@@ -274,7 +293,7 @@ function toConfig(
     d.fields ?? '',
     format === 'seed' ? SEED_FIELDS : DEFAULT_FIELDS,
   ) as typeof DEFAULT_FIELDS;
-  const group = d.group ?? `fleetload-${d.runId ?? 'consume'}`;
+  const group = d.shared ?? d.group ?? `fleetload-${d.runId ?? 'consume'}`;
   const filter = filterFromTemplate(d.topic, d.runId ?? '{runId}');
   const runTimeMs = ms(d.runTime);
   const graceMs = ms(d.grace) as number;
@@ -298,6 +317,7 @@ function toConfig(
     partitionIndex: d.partitionIndex,
     partitionCount: d.partitionCount,
     group: kind === 'eventhubs' ? undefined : group,
+    shared: kind === 'mqtt' && source.kind === 'mqtt' ? (source.shared ?? d.mqttVersion === '5') : undefined,
     filter: kind === 'mqtt' ? filter : undefined,
     subject: source.kind === 'nats' ? source.subject : undefined,
     qos: kind === 'mqtt' ? d.qos : undefined,

@@ -152,6 +152,7 @@ const CONSUME_KINDS: Record<keyof ConsumeInput & string, OptionKind> = {
   topic: 'string',
   subject: 'string',
   group: 'string',
+  shared: 'string',
   qos: 'number',
   mqttVersion: 'string',
   clientId: 'string',
