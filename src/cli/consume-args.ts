@@ -8,10 +8,17 @@ import { keyPairProblem } from '../scenario/checks.js';
 import { type ConsumeParsed, consumeInput, shareNameProblem } from '../scenario/consume-schema.js';
 import { parseDurationMs } from '../scenario/duration.js';
 import { outProblem, readErrorWords, readInputFile } from '../scenario/files.js';
-import { describeIssue, mergeSources, type Provenance, schemaProblems } from '../scenario/load.js';
+import {
+  describeIssue,
+  influxProblems,
+  mergeSources,
+  type Provenance,
+  schemaProblems,
+} from '../scenario/load.js';
 import { CONSUME_OPTIONS } from '../scenario/options.js';
 import type { ValidityCheck } from '../scenario/schema.js';
-import { defaultRunId } from '../scenario/schema.js';
+import { defaultRunId, hostNames } from '../scenario/schema.js';
+import type { SinkSettings } from '../sinks/index.js';
 import { parseThreshold, type Threshold } from '../stats/thresholds.js';
 import { DEFAULT_FIELDS, type DecodeFormat, parseFields, SEED_FIELDS } from '../wire/index.js';
 import { parseConsumeFlags } from './args.js';
@@ -70,6 +77,13 @@ Run:
       --accept observed       pass even when nothing of the run was received (default: such a run is
                               invalid, exit 5)
       --json                  print summary.json to stdout at the end
+
+Time series (as run: tagged role=consumer, segment=<partition-index>/<partition-count>):
+      --influx-url URL, --influx-db DB, --influx-user U, --influx-password S   InfluxDB 1.x
+      --influx-org O, --influx-bucket B, --influx-token S                      InfluxDB 2.x/3.x
+      --influx-required       exit 3 if InfluxDB does not take the data (default: drops are counted)
+      --prometheus-port N, --prometheus-host H, --prometheus-token T, --prometheus-public,
+      --prometheus-grace D (default: 15s), --web-allowed-hosts H   serve /metrics as run does
   -h, --help                  show this help
 
 Exit codes: 0 ok · 1 a threshold failed · 2 invalid input · 3 could not attach · 4 internal error · 5 invalid run
@@ -95,6 +109,10 @@ export interface ConsumeConfig {
   resolved: Record<string, unknown>;
   /** lines worth printing that do not stop the consumer (e.g. an unknown FLEETLOAD_* variable ignored) */
   warnings: string[];
+  /** InfluxDB / Prometheus, as `run` takes them (`consumer` is the source kind) */
+  sinks: SinkSettings;
+  /** the `segment` label: this instance's partition */
+  segment: { index: number; count: number };
 }
 
 /**
@@ -122,6 +140,7 @@ export function parseConsumeArgs(
   }
   const kind = sourceKindOf(merged);
   problems.push(...crossProblems(merged, kind, where));
+  problems.push(...influxProblems(merged, (path) => where(String(path[0])), warnings));
   if (!result.success || problems.length > 0) throw new FleetloadError('E_USAGE', problems);
 
   const d = result.data;
@@ -293,6 +312,7 @@ function toConfig(
     d.fields ?? '',
     format === 'seed' ? SEED_FIELDS : DEFAULT_FIELDS,
   ) as typeof DEFAULT_FIELDS;
+  const folderId = d.runId ?? `consume-${defaultRunId()}`;
   const group = d.shared ?? d.group ?? `fleetload-${d.runId ?? 'consume'}`;
   const filter = filterFromTemplate(d.topic, d.runId ?? '{runId}');
   const runTimeMs = ms(d.runTime);
@@ -330,12 +350,22 @@ function toConfig(
     storageConnectionString:
       source.kind === 'eventhubs' && source.storageConnectionString ? '***' : undefined,
     thresholds: d.thresholds,
+    influxUrl: d.influxUrl !== undefined ? redactUrl(d.influxUrl) : undefined,
+    influxDb: d.influxDb,
+    influxOrg: d.influxOrg,
+    influxBucket: d.influxBucket,
+    influxUser: d.influxUser,
+    influxPassword: d.influxPassword,
+    influxToken: d.influxToken,
+    prometheusPort: d.prometheusPort,
+    prometheusHost: d.prometheusPort !== undefined ? d.prometheusHost : undefined,
+    prometheusToken: d.prometheusToken,
   });
   for (const k of Object.keys(resolved)) if (resolved[k] === undefined) delete resolved[k];
   return {
     source,
     runId: d.runId,
-    folderId: d.runId ?? `consume-${defaultRunId()}`,
+    folderId,
     runTimeMs,
     graceMs,
     out: d.out,
@@ -349,5 +379,24 @@ function toConfig(
     mqttVersion: d.mqttVersion,
     resolved,
     warnings,
+    sinks: {
+      runId: d.runId ?? folderId,
+      consumer: kind,
+      influxUrl: d.influxUrl,
+      influxDb: d.influxDb,
+      influxUser: d.influxUser,
+      influxPassword: d.influxPassword,
+      influxOrg: d.influxOrg,
+      influxBucket: d.influxBucket,
+      influxToken: d.influxToken,
+      influxRequired: d.influxRequired,
+      prometheusPort: d.prometheusPort,
+      prometheusHost: d.prometheusHost,
+      prometheusToken: d.prometheusToken,
+      prometheusPublic: d.prometheusPublic,
+      prometheusGraceMs: parseDurationMs(d.prometheusGrace) as number,
+      webAllowedHosts: (d.webAllowedHosts ?? []).flatMap(hostNames),
+    },
+    segment: { index: d.partitionIndex, count: d.partitionCount },
   };
 }

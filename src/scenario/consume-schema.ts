@@ -80,6 +80,21 @@ export const consumeInput = scenarioInput
     storageConnectionString: true,
     storageContainer: true,
     connectTimeout: true,
+    // the time-series sinks, as `run` takes them (segment = --partition-index/--partition-count, role consumer)
+    influxUrl: true,
+    influxDb: true,
+    influxUser: true,
+    influxPassword: true,
+    influxOrg: true,
+    influxBucket: true,
+    influxToken: true,
+    influxRequired: true,
+    prometheusPort: true,
+    prometheusHost: true,
+    prometheusToken: true,
+    prometheusPublic: true,
+    prometheusGrace: true,
+    webAllowedHosts: true,
   })
   .extend({
     source: z.enum(SOURCE_KINDS).optional(),

@@ -172,6 +172,20 @@ const CONSUME_KINDS: Record<keyof ConsumeInput & string, OptionKind> = {
   key: 'string',
   servername: 'string',
   insecure: 'boolean',
+  influxUrl: 'string',
+  influxDb: 'string',
+  influxUser: 'string',
+  influxPassword: 'string',
+  influxOrg: 'string',
+  influxBucket: 'string',
+  influxToken: 'string',
+  influxRequired: 'boolean',
+  prometheusPort: 'number',
+  prometheusHost: 'string',
+  prometheusToken: 'string',
+  prometheusPublic: 'boolean',
+  prometheusGrace: 'string',
+  webAllowedHosts: 'list',
 };
 
 /** `fleetload consume`: the seed's variable names are still read, below FLEETLOAD_<FLAG>. */
