@@ -208,7 +208,6 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
   try {
     sinks = await createSinks(scenario, {
       runId: scenario.runId,
-      worker: '0',
       log: (line) => live.println(line),
     });
   } catch (e) {

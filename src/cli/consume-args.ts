@@ -5,13 +5,20 @@ import { filterFromTemplate, subjectFromMqtt } from '../consumer/topics.js';
 import { FleetloadError } from '../errors.js';
 import { redactSecrets } from '../redact.js';
 import { keyPairProblem } from '../scenario/checks.js';
-import { type ConsumeParsed, consumeInput } from '../scenario/consume-schema.js';
+import { type ConsumeParsed, consumeInput, shareNameProblem } from '../scenario/consume-schema.js';
 import { parseDurationMs } from '../scenario/duration.js';
 import { outProblem, readErrorWords, readInputFile } from '../scenario/files.js';
-import { describeIssue, mergeSources, type Provenance, schemaProblems } from '../scenario/load.js';
+import {
+  describeIssue,
+  influxProblems,
+  mergeSources,
+  type Provenance,
+  schemaProblems,
+} from '../scenario/load.js';
 import { CONSUME_OPTIONS } from '../scenario/options.js';
 import type { ValidityCheck } from '../scenario/schema.js';
-import { defaultRunId } from '../scenario/schema.js';
+import { defaultRunId, hostNames } from '../scenario/schema.js';
+import type { SinkSettings } from '../sinks/index.js';
 import { parseThreshold, type Threshold } from '../stats/thresholds.js';
 import { DEFAULT_FIELDS, type DecodeFormat, parseFields, SEED_FIELDS } from '../wire/index.js';
 import { parseConsumeFlags } from './args.js';
@@ -39,9 +46,11 @@ Source:
       --source mqtt|nats|eventhubs   (default: nats for nats://, eventhubs with a connection string, else mqtt)
       --topic T               MQTT topic template or filter   (default: fleetload/{runId}/{deviceId} → fleetload/<runId>/+)
       --subject S             NATS subject filter             (default: the topic's subject, a/b/+ → a.b.*)
-      --group G               MQTT 5 shared-subscription group / NATS durable (default: fleetload-<runId>)
+      --shared GROUP          MQTT: subscribe to $share/GROUP/<filter> (3.1.1 or 5), so the consumers of GROUP
+                              split the stream (each message to one of them); merge their folders
+      --group G               NATS durable / MQTT 5 share group (default: fleetload-<runId>)
       --qos 0|1|2             MQTT subscription QoS           (default: 1)
-      --mqtt-version 3.1.1|5  (5: a shared subscription, so instances split the stream) (default: 3.1.1)
+      --mqtt-version 3.1.1|5  (5 without --shared: shared under --group, as before) (default: 3.1.1)
       --client-id ID, --username U, --password S   MQTT (the password is never written)
       --ca FILE, --cert FILE, --key FILE, --servername NAME, --insecure   TLS for mqtts:// and wss://
       --nats-stream NAME      JetStream stream                (default: the stream capturing the subject)
@@ -70,6 +79,13 @@ Run:
       --time-port P           answer producers' time probes on UDP port P, so fleetload run --clock-ref
                               HOST:P on other machines stamps ts in this consumer's clock (default: off)
       --json                  print summary.json to stdout at the end
+
+Time series (as run: tagged role=consumer, segment=<partition-index>/<partition-count>):
+      --influx-url URL, --influx-db DB, --influx-user U, --influx-password S   InfluxDB 1.x
+      --influx-org O, --influx-bucket B, --influx-token S                      InfluxDB 2.x/3.x
+      --influx-required       exit 3 if InfluxDB does not take the data (default: drops are counted)
+      --prometheus-port N, --prometheus-host H, --prometheus-token T, --prometheus-public,
+      --prometheus-grace D (default: 15s), --web-allowed-hosts H   serve /metrics as run does
   -h, --help                  show this help
 
 Exit codes: 0 ok · 1 a threshold failed · 2 invalid input · 3 could not attach · 4 internal error · 5 invalid run
@@ -97,6 +113,10 @@ export interface ConsumeConfig {
   resolved: Record<string, unknown>;
   /** lines worth printing that do not stop the consumer (e.g. an unknown FLEETLOAD_* variable ignored) */
   warnings: string[];
+  /** InfluxDB / Prometheus, as `run` takes them (`consumer` is the source kind) */
+  sinks: SinkSettings;
+  /** the `segment` label: this instance's partition */
+  segment: { index: number; count: number };
 }
 
 /**
@@ -124,6 +144,7 @@ export function parseConsumeArgs(
   }
   const kind = sourceKindOf(merged);
   problems.push(...crossProblems(merged, kind, where));
+  problems.push(...influxProblems(merged, (path) => where(String(path[0])), warnings));
   if (!result.success || problems.length > 0) throw new FleetloadError('E_USAGE', problems);
 
   const d = result.data;
@@ -158,16 +179,25 @@ function crossProblems(m: Record<string, unknown>, kind: SourceKind, where: (k: 
   if (kind === 'mqtt') {
     if (host === undefined) add('host', 'the MQTT broker is needed, e.g. -H mqtt://broker:1883');
     else if (/^nats:/i.test(host)) add('host', 'is a NATS server; use --source nats, or an mqtt:// broker');
-    if (count > 1 && !v5) {
+    const shared = typeof m.shared === 'string';
+    if (count > 1 && !v5 && !shared) {
       add(
         'partitionCount',
-        '> 1 with MQTT needs --mqtt-version 5: only a shared subscription splits the stream (3.1.1 gives every instance everything)',
+        '> 1 with MQTT needs --shared GROUP: only a shared subscription splits the stream (a plain one gives every instance everything)',
       );
+    }
+    if (shared && typeof m.group === 'string' && m.group !== m.shared) {
+      add('group', `--group ${m.group} and --shared ${m.shared} both name the share group; give one`);
+    }
+    if (v5 && !shared && typeof m.group === 'string') {
+      const p = shareNameProblem(m.group);
+      if (p) add('group', p);
     }
     if ((m.cert === undefined) !== (m.key === undefined))
       add(m.cert === undefined ? 'key' : 'cert', '--cert and --key go together');
   } else {
     for (const k of [
+      'shared',
       'ca',
       'cert',
       'key',
@@ -177,8 +207,15 @@ function crossProblems(m: Record<string, unknown>, kind: SourceKind, where: (k: 
       'username',
       'password',
     ] as const) {
-      if (m[k] !== undefined && m[k] !== false)
-        add(k, `applies to the mqtt source only; the source is ${kind}`);
+      if (m[k] === undefined || m[k] === false) continue;
+      if (k === 'shared') {
+        add(
+          k,
+          kind === 'nats'
+            ? 'applies to the mqtt source only; NATS consumers split a stream by sharing one durable: --group NAME'
+            : 'applies to the mqtt source only; Event Hubs consumers split by --partition-index/--partition-count',
+        );
+      } else add(k, `applies to the mqtt source only; the source is ${kind}`);
     }
   }
   if (kind === 'nats' && (host === undefined || !/^(nats|tls):\/\//i.test(host))) {
@@ -252,6 +289,7 @@ function buildSource(
     qos: d.qos,
     version: d.mqttVersion === '5' ? 5 : 4,
     group,
+    ...(d.shared !== undefined ? { shared: true } : {}),
     clientId:
       d.clientId ?? `fleetload-consume-${d.runId ?? 'any'}-${d.partitionIndex}-${process.pid}`.slice(0, 64),
     username: d.username,
@@ -278,7 +316,8 @@ function toConfig(
     d.fields ?? '',
     format === 'seed' ? SEED_FIELDS : DEFAULT_FIELDS,
   ) as typeof DEFAULT_FIELDS;
-  const group = d.group ?? `fleetload-${d.runId ?? 'consume'}`;
+  const folderId = d.runId ?? `consume-${defaultRunId()}`;
+  const group = d.shared ?? d.group ?? `fleetload-${d.runId ?? 'consume'}`;
   const filter = filterFromTemplate(d.topic, d.runId ?? '{runId}');
   const runTimeMs = ms(d.runTime);
   const graceMs = ms(d.grace) as number;
@@ -302,6 +341,7 @@ function toConfig(
     partitionIndex: d.partitionIndex,
     partitionCount: d.partitionCount,
     group: kind === 'eventhubs' ? undefined : group,
+    shared: kind === 'mqtt' && source.kind === 'mqtt' ? (source.shared ?? d.mqttVersion === '5') : undefined,
     filter: kind === 'mqtt' ? filter : undefined,
     subject: source.kind === 'nats' ? source.subject : undefined,
     qos: kind === 'mqtt' ? d.qos : undefined,
@@ -314,12 +354,22 @@ function toConfig(
     storageConnectionString:
       source.kind === 'eventhubs' && source.storageConnectionString ? '***' : undefined,
     thresholds: d.thresholds,
+    influxUrl: d.influxUrl !== undefined ? redactUrl(d.influxUrl) : undefined,
+    influxDb: d.influxDb,
+    influxOrg: d.influxOrg,
+    influxBucket: d.influxBucket,
+    influxUser: d.influxUser,
+    influxPassword: d.influxPassword,
+    influxToken: d.influxToken,
+    prometheusPort: d.prometheusPort,
+    prometheusHost: d.prometheusPort !== undefined ? d.prometheusHost : undefined,
+    prometheusToken: d.prometheusToken,
   });
   for (const k of Object.keys(resolved)) if (resolved[k] === undefined) delete resolved[k];
   return {
     source,
     runId: d.runId,
-    folderId: d.runId ?? `consume-${defaultRunId()}`,
+    folderId,
     runTimeMs,
     graceMs,
     out: d.out,
@@ -334,5 +384,24 @@ function toConfig(
     mqttVersion: d.mqttVersion,
     resolved,
     warnings,
+    sinks: {
+      runId: d.runId ?? folderId,
+      consumer: kind,
+      influxUrl: d.influxUrl,
+      influxDb: d.influxDb,
+      influxUser: d.influxUser,
+      influxPassword: d.influxPassword,
+      influxOrg: d.influxOrg,
+      influxBucket: d.influxBucket,
+      influxToken: d.influxToken,
+      influxRequired: d.influxRequired,
+      prometheusPort: d.prometheusPort,
+      prometheusHost: d.prometheusHost,
+      prometheusToken: d.prometheusToken,
+      prometheusPublic: d.prometheusPublic,
+      prometheusGraceMs: parseDurationMs(d.prometheusGrace) as number,
+      webAllowedHosts: (d.webAllowedHosts ?? []).flatMap(hostNames),
+    },
+    segment: { index: d.partitionIndex, count: d.partitionCount },
   };
 }

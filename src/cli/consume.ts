@@ -26,6 +26,14 @@ export async function consumeCmd(argv: string[], io: CliIo): Promise<number> {
     io.stderr,
     'stopping: reading for the grace period, then writing the summary (Ctrl-C again to abort)',
   );
+  // a busy --prometheus-port is an input error (exit 2), before the source attaches
+  const { createSinks } = await import('../sinks/index.js');
+  const sinks = await createSinks(cfg.sinks, {
+    runId: cfg.sinks.runId,
+    segment: cfg.segment,
+    role: 'consumer',
+    log: (line) => live.println(line),
+  });
   interrupts.listen();
   try {
     const { executeConsume } = await import('../run/consume.js');
@@ -50,17 +58,23 @@ export async function consumeCmd(argv: string[], io: CliIo): Promise<number> {
           devicesTarget: 0,
           header: (i) => `fleetload ${FLEETLOAD_VERSION} · consume · ${i.url} · results in ${i.dir}`,
         }),
+        ...sinks.listeners,
       ],
-      interrupt: interrupts.requested,
+      // with --influx-required, InfluxDB refusing the first batch stops the consumer; sinks.close then throws
+      interrupt: Promise.race([interrupts.requested, sinks.failure.then(() => {})]),
       timePort: cfg.timePort,
+      sinks,
       log: (line) => live.println(line),
     });
     live.done();
     if (!resultsError) await writeReport(dir, (line) => live.println(line));
     printSummary(io, human, summary, dir, cfg.json, resultsError, 'consume');
+    // final InfluxDB flush; /metrics stays up for --prometheus-grace (Ctrl-C skips the wait)
+    await sinks.close({ interrupted: summary.interrupted === true, cancel: interrupts.requested });
     return exitCodeOf(summary);
   } finally {
     live.done();
     interrupts.dispose();
+    await sinks.close({ interrupted: true }).catch(() => {});
   }
 }

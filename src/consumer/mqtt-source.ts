@@ -7,9 +7,10 @@ export { redactUrl, type Source } from './source.js';
 export { filterFromTemplate } from './topics.js';
 
 /**
- * Consumer source on an MQTT subscription (MQTT.js). On MQTT 5 it uses a shared subscription
- * `$share/<group>/<filter>` so several consumers split the stream; on 3.1.1 a plain subscription (every instance
- * gets everything). Arrival is the local receive time from the process's wall clock (MQTT has no enqueue time). MQTT 5 user properties are
+ * Consumer source on an MQTT subscription (MQTT.js). With `shared` (default: on MQTT 5) it subscribes to
+ * `$share/<group>/<filter>`, so several consumers of one group split the stream, each message going to one of them
+ * (MQTT 5 §4.8.2; Mosquitto 2, EMQX, HiveMQ and VerneMQ accept it from 3.1.1 clients too); otherwise a plain
+ * subscription (every instance gets everything). Arrival is the local receive time from the process's wall clock (MQTT has no enqueue time). MQTT 5 user properties are
  * handed on for decoding.
  */
 export interface MqttSourceOptions {
@@ -18,6 +19,8 @@ export interface MqttSourceOptions {
   qos: 0 | 1 | 2;
   version: 4 | 5;
   group: string;
+  /** subscribe as a member of `group` (`$share/<group>/<filter>`); default: on MQTT 5 only */
+  shared?: boolean | undefined;
   clientId: string;
   username?: string | undefined;
   password?: string | undefined;
@@ -41,7 +44,7 @@ export class MqttSource implements Source {
   private client: MqttClient | undefined;
 
   constructor(private readonly o: MqttSourceOptions) {
-    this.topic = o.version === 5 ? `$share/${o.group}/${o.filter}` : o.filter;
+    this.topic = (o.shared ?? o.version === 5) ? `$share/${o.group}/${o.filter}` : o.filter;
     this.description = `mqtt ${redactUrl(o.url)} ${this.topic} (QoS ${o.qos})`;
   }
 

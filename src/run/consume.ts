@@ -6,7 +6,7 @@ import type { Threshold } from '../stats/thresholds.js';
 import { startTimeServer } from '../timesync.js';
 import { type DEFAULT_FIELDS, type DecodeFormat, makeDecoder } from '../wire/index.js';
 import type { Output } from './output.js';
-import { type PipelineResult, type ResultsStore, runPipeline } from './pipeline.js';
+import { type PipelineResult, type ResultsStore, runPipeline, type SinksPart } from './pipeline.js';
 import type { ValidityOptions } from './verdict.js';
 
 /**
@@ -35,6 +35,8 @@ export interface ConsumeOptions {
   validity: ValidityOptions;
   outputs?: Output[];
   interrupt?: Promise<void>;
+  /** time-series sinks: flushed before summary.json, which then records what they did */
+  sinks?: SinksPart;
   /** answer producers' time probes on this UDP port for as long as the consumer runs */
   timePort?: number | undefined;
   clock?: Clock;
@@ -80,6 +82,7 @@ export async function executeConsume(o: ConsumeOptions): Promise<PipelineResult>
       thresholds: o.thresholds,
       validity: o.validity,
       ...(o.interrupt ? { interrupt: o.interrupt } : {}),
+      ...(o.sinks ? { sinks: o.sinks } : {}),
       log,
       // run.json: the run whose messages counted (null: every run's; merge refuses such a folder)
       messagesRunId: o.runId ?? null,

@@ -27,6 +27,23 @@ const mqttString = (what: string) =>
     message: `${what} is longer than 65535 bytes (the MQTT limit)`,
   });
 
+/**
+ * An MQTT shared-subscription group (`$share/<name>/<filter>`): not empty, without `/`, `+` or `#`
+ * [MQTT-4.8.2-2]. `--shared` takes it; `--group` must obey it too when it names an MQTT share.
+ */
+export function shareNameProblem(v: string): string | undefined {
+  if (v === '') return 'must not be empty';
+  if (/[/+#]/.test(v))
+    return `"${v}" must not contain /, + or # (an MQTT share name, e.g. --shared consumers)`;
+  if (Buffer.byteLength(v) > 512) return 'is longer than 512 bytes';
+  return undefined;
+}
+
+const shareName = z.string().superRefine((v, ctx) => {
+  const problem = shareNameProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 /** mqtt://…, or one or more nats:// servers separated by commas. */
 const sourceUrl = z.string().superRefine((v, ctx) => {
   const parts = v.split(',').map((p) => p.trim());
@@ -63,6 +80,21 @@ export const consumeInput = scenarioInput
     storageConnectionString: true,
     storageContainer: true,
     connectTimeout: true,
+    // the time-series sinks, as `run` takes them (segment = --partition-index/--partition-count, role consumer)
+    influxUrl: true,
+    influxDb: true,
+    influxUser: true,
+    influxPassword: true,
+    influxOrg: true,
+    influxBucket: true,
+    influxToken: true,
+    influxRequired: true,
+    prometheusPort: true,
+    prometheusHost: true,
+    prometheusToken: true,
+    prometheusPublic: true,
+    prometheusGrace: true,
+    webAllowedHosts: true,
   })
   .extend({
     source: z.enum(SOURCE_KINDS).optional(),
@@ -84,6 +116,7 @@ export const consumeInput = scenarioInput
       .default('fleetload/{runId}/{deviceId}'),
     subject: z.string().min(1).optional(),
     group: z.string().min(1).max(512).optional(),
+    shared: shareName.optional(),
     clientId: mqttString('a client id').pipe(z.string().min(1)).optional(),
     username: mqttString('a username').optional(),
     format: z.enum(DECODE_FORMATS as [string, ...string[]]).default('auto'),

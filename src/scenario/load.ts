@@ -293,7 +293,7 @@ function readPayloadTemplate(
  * InfluxDB settings: a URL needs either a 1.x database or a 2.x/3.x org + bucket + token. Settings without a URL
  * (e.g. a token in the environment) write nothing: a warning, not an error.
  */
-function influxProblems(
+export function influxProblems(
   m: Record<string, unknown>,
   source: (path: readonly PropertyKey[]) => string,
   warnings: string[],

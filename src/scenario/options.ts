@@ -155,6 +155,7 @@ const CONSUME_KINDS: Record<keyof ConsumeInput & string, OptionKind> = {
   topic: 'string',
   subject: 'string',
   group: 'string',
+  shared: 'string',
   qos: 'number',
   mqttVersion: 'string',
   clientId: 'string',
@@ -175,6 +176,20 @@ const CONSUME_KINDS: Record<keyof ConsumeInput & string, OptionKind> = {
   servername: 'string',
   insecure: 'boolean',
   timePort: 'number',
+  influxUrl: 'string',
+  influxDb: 'string',
+  influxUser: 'string',
+  influxPassword: 'string',
+  influxOrg: 'string',
+  influxBucket: 'string',
+  influxToken: 'string',
+  influxRequired: 'boolean',
+  prometheusPort: 'number',
+  prometheusHost: 'string',
+  prometheusToken: 'string',
+  prometheusPublic: 'boolean',
+  prometheusGrace: 'string',
+  webAllowedHosts: 'list',
 };
 
 /** `fleetload consume`: the seed's variable names are still read, below FLEETLOAD_<FLAG>. */

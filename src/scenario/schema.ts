@@ -150,7 +150,7 @@ const accessToken = z
 const HOST_NAME =
   /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
-const hostNames = (v: string): string[] =>
+export const hostNames = (v: string): string[] =>
   v
     .split(',')
     .map((h) => h.trim())

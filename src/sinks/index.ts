@@ -4,6 +4,7 @@ import type { Output } from '../run/output.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { SinksSummary } from '../stats/summary.js';
 import type { InfluxSink } from './influx.js';
+import { runRole, type SegmentRef, type SinkRole, segmentLabel } from './labels.js';
 import type { PrometheusSink } from './prometheus.js';
 
 /**
@@ -14,8 +15,10 @@ import type { PrometheusSink } from './prometheus.js';
 
 export interface SinkContext {
   runId: string;
-  /** `worker` tag/label: the worker's segment, or "0" in a single-process run */
-  worker: string;
+  /** `segment` tag/label `i/N`: this process's share of the fleet; absent: `0/1` (the whole run) */
+  segment?: SegmentRef | undefined;
+  /** `role` tag/label; default from the settings: --consumer none → producer, else run */
+  role?: SinkRole | undefined;
   log?: (line: string) => void;
   clock?: Clock;
 }
@@ -46,9 +49,35 @@ export interface Sinks {
 
 const never = new Promise<never>(() => {});
 
+/**
+ * What the sinks read of the settings: the run's scenario, or `fleetload consume`'s (whose `consumer` is its source
+ * kind). The same schema fields serve both commands.
+ */
+export type SinkSettings = Pick<
+  Scenario,
+  | 'runId'
+  | 'consumer'
+  | 'influxUrl'
+  | 'influxDb'
+  | 'influxUser'
+  | 'influxPassword'
+  | 'influxOrg'
+  | 'influxBucket'
+  | 'influxToken'
+  | 'influxRequired'
+  | 'prometheusPort'
+  | 'prometheusHost'
+  | 'prometheusToken'
+  | 'prometheusPublic'
+  | 'prometheusGraceMs'
+  | 'webAllowedHosts'
+>;
+
 /** Starts the sinks of a scenario. A busy Prometheus port throws E_USAGE before anything else has started. */
-export async function createSinks(s: Scenario, ctx: SinkContext): Promise<Sinks> {
+export async function createSinks(s: SinkSettings, ctx: SinkContext): Promise<Sinks> {
   const log = ctx.log ?? (() => {});
+  const segment = segmentLabel(ctx.segment);
+  const role = ctx.role ?? runRole(s.consumer);
   let influx: InfluxSink | undefined;
   let prometheus: PrometheusSink | undefined;
   // each sink's module (prom-client is a large one) loads only when the scenario asks for that sink
@@ -58,7 +87,8 @@ export async function createSinks(s: Scenario, ctx: SinkContext): Promise<Sinks>
       host: s.prometheusHost,
       port: s.prometheusPort,
       runId: s.runId,
-      worker: ctx.worker,
+      segment,
+      role,
       graceMs: s.prometheusGraceMs,
       log,
       token: s.prometheusToken,
@@ -80,7 +110,8 @@ export async function createSinks(s: Scenario, ctx: SinkContext): Promise<Sinks>
       token: s.influxToken,
       required: s.influxRequired,
       runId: s.runId,
-      worker: ctx.worker,
+      segment,
+      role,
       source: s.consumer === 'none' ? undefined : s.consumer,
       log,
       ...(ctx.clock ? { clock: ctx.clock } : {}),

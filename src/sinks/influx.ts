@@ -5,6 +5,7 @@ import { FleetloadError } from '../errors.js';
 import type { IntervalFigures, Output } from '../run/output.js';
 import type { Histogram } from '../stats/histogram.js';
 import type { Summary } from '../stats/summary.js';
+import type { SinkRole } from './labels.js';
 
 /**
  * The InfluxDB sink (DESIGN.md "Time-series outputs"): one `fleetload_producer` and one `fleetload_consumer` line
@@ -47,8 +48,10 @@ export interface InfluxTarget {
 
 export interface InfluxSinkOptions extends InfluxTarget {
   runId: string;
-  /** `worker` tag of the producer lines */
-  worker: string;
+  /** `segment` tag of every line: `i/N` (src/sinks/labels.ts) */
+  segment: string;
+  /** `role` tag of every line; a consumer writes no `fleetload_producer` lines */
+  role: SinkRole;
   /** `source` tag of the consumer lines (mqtt, nats, …); undefined: no consumer lines (consumer none) */
   source: string | undefined;
   /** a first batch that cannot be written, or a failed final flush, fails the run (E_UNREACHABLE) */
@@ -152,13 +155,16 @@ const maxOf = (h: Histogram): FieldValue | undefined =>
 
 export interface LineTags {
   runId: string;
-  worker: string;
+  /** `i/N` */
+  segment: string;
+  /** producer | consumer | run; `consumer`: no `fleetload_producer` line (a consume process sends nothing) */
+  role: SinkRole;
   /** consumer source; undefined: no consumer line */
   source: string | undefined;
 }
 
 /**
- * The lines of one interval: `fleetload_producer` (DESIGN.md fields, then skipped, connect_failures, reconnects,
+ * The lines of one interval, each tagged run_id, segment and role: `fleetload_producer` (DESIGN.md fields, then skipped, connect_failures, reconnects,
  * connect_p99, cpu_percent, event_loop_lag_p99) and `fleetload_consumer` (`lost` = holes seen so far, then
  * foreign). Latency fields are in ms and left out when nothing was measured in the interval.
  */
@@ -168,38 +174,40 @@ export function intervalLines(f: IntervalFigures, tags: LineTags): string[] {
   const h = m.histograms;
   const t = m.t;
   const lines: string[] = [];
-  const producer = formatLine(
-    'fleetload_producer',
-    [
-      ['run_id', tags.runId],
-      ['worker', tags.worker],
-    ],
-    [
-      ['devices_connected', int(m.devicesConnected)],
-      ['sent', int(c.sent)],
-      ['acked', int(c.acked)],
-      ['failed', int(c.failed)],
-      ['scheduled', int(c.scheduled)],
-      ['skipped', int(c.skipped)],
-      ['connect_failures', int(c.connectFailures)],
-      ['reconnects', int(c.reconnects)],
-      ['ack_p50', pct(h.publishAck, 50)],
-      ['ack_p99', pct(h.publishAck, 99)],
-      ['lag_p99', pct(h.scheduleLag, 99)],
-      ['connect_p99', pct(h.connect, 99)],
-      ['cpu_percent', float(f.cpuPercent)],
-      ['event_loop_lag_p99', float(f.eventLoopLagP99Ms)],
-    ],
-    t,
-  );
+  const common = [
+    ['run_id', tags.runId],
+    ['segment', tags.segment],
+    ['role', tags.role],
+  ] as const;
+  const producer =
+    tags.role === 'consumer'
+      ? undefined
+      : formatLine(
+          'fleetload_producer',
+          common,
+          [
+            ['devices_connected', int(m.devicesConnected)],
+            ['sent', int(c.sent)],
+            ['acked', int(c.acked)],
+            ['failed', int(c.failed)],
+            ['scheduled', int(c.scheduled)],
+            ['skipped', int(c.skipped)],
+            ['connect_failures', int(c.connectFailures)],
+            ['reconnects', int(c.reconnects)],
+            ['ack_p50', pct(h.publishAck, 50)],
+            ['ack_p99', pct(h.publishAck, 99)],
+            ['lag_p99', pct(h.scheduleLag, 99)],
+            ['connect_p99', pct(h.connect, 99)],
+            ['cpu_percent', float(f.cpuPercent)],
+            ['event_loop_lag_p99', float(f.eventLoopLagP99Ms)],
+          ],
+          t,
+        );
   if (producer) lines.push(producer);
   if (tags.source !== undefined) {
     const consumer = formatLine(
       'fleetload_consumer',
-      [
-        ['run_id', tags.runId],
-        ['source', tags.source],
-      ],
+      [...common, ['source', tags.source]],
       [
         ['received', int(c.received)],
         ['lost', int(f.gaps)],
@@ -220,7 +228,10 @@ export function intervalLines(f: IntervalFigures, tags: LineTags): string[] {
 }
 
 /** `fleetload_summary`: the final figures of the run (final `lost`, pass/fail), at the end time. */
-export function summaryLine(s: Summary, tags: Pick<LineTags, 'runId' | 'worker'>): string | undefined {
+export function summaryLine(
+  s: Summary,
+  tags: Pick<LineTags, 'runId' | 'segment' | 'role'>,
+): string | undefined {
   const m = s.messages;
   const e = s.latency.e2e;
   const a = s.latency.publishAck;
@@ -228,7 +239,8 @@ export function summaryLine(s: Summary, tags: Pick<LineTags, 'runId' | 'worker'>
     'fleetload_summary',
     [
       ['run_id', tags.runId],
-      ['worker', tags.worker],
+      ['segment', tags.segment],
+      ['role', tags.role],
     ],
     [
       ['scheduled', int(m.scheduled)],

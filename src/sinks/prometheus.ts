@@ -16,10 +16,11 @@ import {
   refusal,
   refusalLogger,
 } from '../web/guard.js';
+import type { SinkRole } from './labels.js';
 
 /**
  * The Prometheus sink: `/metrics` (prom-client registry) with the figures of the InfluxDB lines as `fleetload_*`
- * metrics, labelled `run_id` and `worker`: counters for the interval counts, gauges for devices and the
+ * metrics, labelled `run_id`, `segment` and `role` (src/sinks/labels.ts): counters for the interval counts, gauges for devices and the
  * generator's health, and latencies as Prometheus histograms filled from the merged HDR histogram of each
  * interval (every recorded value with its count, so `_count` is exact and each bucket is exact to the HDR
  * resolution, 3 significant digits). After the run it stays up for a grace period so the last scrape sees the
@@ -36,7 +37,8 @@ export const LATENCY_BUCKETS_S: readonly number[] = [
   0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 60,
 ];
 
-const LABELS = ['run_id', 'worker'] as const;
+/** every series: run_id, segment (`i/N`), role (producer | consumer | run): src/sinks/labels.ts */
+const LABELS = ['run_id', 'segment', 'role'] as const;
 type Labels = Record<(typeof LABELS)[number], string>;
 
 /** counter name → interval counter it adds up */
@@ -110,7 +112,7 @@ export class BulkHistogram {
   }
 
   private entry(labels: Labels) {
-    const key = `${labels.run_id}\u0000${labels.worker}`;
+    const key = LABELS.map((l) => labels[l]).join('\u0000');
     let e = this.series.get(key);
     if (!e) {
       e = { labels, buckets: this.bounds.map(() => 0), sum: 0, count: 0 };
@@ -166,7 +168,9 @@ export interface PrometheusSinkOptions {
   /** 0: a free port (tests) */
   port: number;
   runId: string;
-  worker: string;
+  /** `segment` label: `i/N` */
+  segment: string;
+  role: SinkRole;
   /** how long /metrics stays up after the run (default 15 s) */
   graceMs?: number;
   log?: (line: string) => void;
@@ -199,7 +203,7 @@ export class PrometheusSink implements Output {
 
   constructor(o: PrometheusSinkOptions) {
     this.o = o;
-    this.labels = { run_id: o.runId, worker: o.worker };
+    this.labels = { run_id: o.runId, segment: o.segment, role: o.role };
     const labelNames = [...LABELS];
     const registers = [this.registry];
     for (const [name, key, help] of COUNTER_METRICS) {

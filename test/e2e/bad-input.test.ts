@@ -979,7 +979,17 @@ const consume: Case[] = [
   {
     name: 'consume partitions on 3.1.1',
     argv: CM('--partition-count', '2'),
-    says: /partitionCount: > 1 with MQTT needs --mqtt-version 5/,
+    says: /partitionCount: > 1 with MQTT needs --shared GROUP/,
+  },
+  {
+    name: 'consume --shared with a slash',
+    argv: CM('--shared', 'a/b'),
+    says: /shared: "a\/b" must not contain \/, \+ or # .*\(from --shared\)/,
+  },
+  {
+    name: 'consume --shared and another --group',
+    argv: CM('--shared', 'g', '--group', 'h'),
+    says: /group: --group h and --shared g both name the share group; give one/,
   },
   {
     name: 'consume partition count 2000',

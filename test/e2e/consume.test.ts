@@ -10,7 +10,7 @@ import { parseConsumeArgs } from '../../src/cli/consume-args.js';
 import { Ledger } from '../../src/consumer/ledger.js';
 import type { FleetloadError } from '../../src/errors.js';
 import type { Summary } from '../../src/stats/summary.js';
-import { runCli, tmpDir } from '../helpers/cli.js';
+import { runCli, spawnCli, tmpDir, waitForCliExit, waitForOutput } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { freePort, skipUnless } from '../helpers/services.js';
 
@@ -203,6 +203,70 @@ describe('fleetload consume against Mosquitto', { skip: skipUnless('mosquitto') 
     );
   });
 
+  test('two `fleetload consume --shared g` processes on MQTT 3.1.1 split one stream: each gets part, together every message once', async () => {
+    const out = tmpDir();
+    const runId = 'shared1';
+    const consumer = (i: number, extra: string[] = []) =>
+      spawnCli([
+        'consume',
+        '-H',
+        broker.url,
+        '--shared',
+        'g',
+        '--run-id',
+        runId,
+        '--partition-index',
+        String(i),
+        '--partition-count',
+        '2',
+        '-t',
+        '8s',
+        '--grace',
+        '1s',
+        '--out',
+        join(out, String(i)),
+        ...extra,
+      ]);
+    const a = consumer(0, ['--prometheus-port', '0', '--prometheus-grace', '0s']);
+    const b = consumer(1);
+    // attached: printed once the subscription to $share/g/<filter> is acknowledged
+    await Promise.all(
+      [a, b].map((c) => waitForOutput(c, /consumer attached: mqtt .* \$share\/g\/fleetload\/shared1\/\+ /)),
+    );
+    // consume serves /metrics like run, labelled role consumer and its partition as segment
+    const url = (await waitForOutput(a, /prometheus: metrics at (\S+)/)).replace(
+      'prometheus: metrics at ',
+      '',
+    );
+    const metrics = await (await fetch(url)).text();
+    assert.match(
+      metrics,
+      /fleetload_messages_received_total\{run_id="shared1",segment="0\/2",role="consumer"\} \d+/,
+    );
+    const p = await producer(broker.url, runId);
+    assert.equal(p.code, 0, p.stderr);
+    const [ra, rb] = await Promise.all([waitForCliExit(a), waitForCliExit(b)]);
+    assert.equal(ra.code, 0, ra.stderr + ra.stdout);
+    assert.equal(rb.code, 0, rb.stderr + rb.stdout);
+    const sa = readSummary(join(out, '0', runId));
+    const sb = readSummary(join(out, '1', runId));
+    assert.ok(
+      sa.messages.received > 0 && sb.messages.received > 0,
+      `both got a share: ${sa.messages.received} + ${sb.messages.received}`,
+    );
+    assert.ok(sa.messages.received < 200 && sb.messages.received < 200, 'neither got everything');
+    assert.equal(sa.messages.received + sb.messages.received, 200, 'sum of received = sent');
+    assert.equal(sa.messages.duplicated + sb.messages.duplicated, 0);
+    const merged = Ledger.deserialize(readFileSync(join(out, '0', runId, 'ledger.bin')));
+    const { overlap } = merged.merge(Ledger.deserialize(readFileSync(join(out, '1', runId, 'ledger.bin'))));
+    assert.equal(overlap, 0, 'no message reached both');
+    assert.equal(merged.uniqueCount, 200);
+    assert.equal(
+      merged.lost(new Map(Array.from({ length: 20 }, (_, i) => [`dev-${String(i).padStart(6, '0')}`, 10]))),
+      0,
+    );
+  });
+
   test('without --run-time it runs until Ctrl-C, a normal end; having read nothing it is invalid (exit 5)', async () => {
     const out = tmpDir();
     const c = io();
@@ -258,7 +322,7 @@ describe('fleetload consume: input and attach errors', () => {
     assert.deepEqual(readdirSync(out), []);
     await assert.rejects(
       consumeCmd(['-H', 'mqtt://x:1883', '--partition-count', '2'], io()),
-      /needs --mqtt-version 5/,
+      /partitionCount: > 1 with MQTT needs --shared GROUP/,
     );
     await assert.rejects(
       consumeCmd(
@@ -267,6 +331,50 @@ describe('fleetload consume: input and attach errors', () => {
       ),
       (e: FleetloadError) => e.exitCode === 2 && /EVENTHUB_NAME/.test(e.message),
     );
+  });
+
+  test('--shared: a bad share name, another source, or a different --group is one line, exit 2', async () => {
+    const out = tmpDir();
+    const refused = async (args: string[], pattern: RegExp) => {
+      await assert.rejects(consumeCmd([...args, '--out', out], io()), (e: FleetloadError) => {
+        assert.equal(e.exitCode, 2, e.message);
+        assert.match(e.message, pattern);
+        assert.doesNotMatch(e.message.trim(), /\n/, 'one line');
+        return true;
+      });
+    };
+    const mqtt = ['-H', 'mqtt://127.0.0.1:1883'];
+    await refused(
+      [...mqtt, '--shared', 'a/b'],
+      /^shared: "a\/b" must not contain \/, \+ or # .*\(from --shared\)/,
+    );
+    await refused([...mqtt, '--shared', 'g#'], /must not contain \/, \+ or #/);
+    await refused([...mqtt, '--shared', ''], /shared: must not be empty/);
+    await refused(
+      [...mqtt, '--shared', 'g', '--group', 'h'],
+      /--group h and --shared g both name the share group/,
+    );
+    await refused(
+      ['-H', 'nats://127.0.0.1:4222', '--shared', 'g'],
+      /shared: applies to the mqtt source only; NATS consumers split a stream by sharing one durable: --group/,
+    );
+    await refused([...mqtt, '--mqtt-version', '5', '--group', 'x+y'], /group: "x\+y" must not contain/);
+    assert.deepEqual(readdirSync(out), []);
+    // from the environment too; the same name in --group is fine
+    const cfg = parseConsumeArgs([...mqtt, '--group', 'g', '--run-id', 'r'], { FLEETLOAD_SHARED: 'g' });
+    if (cfg === 'help' || cfg.source.kind !== 'mqtt') throw new Error('expected an mqtt config');
+    assert.equal(cfg.source.shared, true);
+    assert.equal(cfg.source.group, 'g');
+    assert.equal(cfg.source.version, 4);
+    assert.equal(cfg.resolved.shared, true);
+    // MQTT 5 without --shared: shared under --group, as before; 3.1.1 without it: a plain subscription
+    const v5 = parseConsumeArgs([...mqtt, '--mqtt-version', '5', '--run-id', 'r'], {});
+    if (v5 === 'help' || v5.source.kind !== 'mqtt') throw new Error('expected an mqtt config');
+    assert.equal(v5.resolved.shared, true);
+    assert.equal(v5.source.group, 'fleetload-r');
+    const plain = parseConsumeArgs([...mqtt, '--run-id', 'r'], {});
+    if (plain === 'help' || plain.source.kind !== 'mqtt') throw new Error('expected an mqtt config');
+    assert.equal(plain.resolved.shared, false);
   });
 
   test('a broker that is not there: E_UNREACHABLE (exit 3), nothing written', async () => {

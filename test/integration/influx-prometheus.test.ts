@@ -38,6 +38,10 @@ const dashboard = (file: string): Dashboard =>
   JSON.parse(readFileSync(join(repoRoot, 'deploy/grafana', file), 'utf8')) as Dashboard;
 
 const regexEscape = (s: string) => s.replace(/[\\^$*+?.()|[\]{}/]/g, '\\$&');
+/** Grafana's escaping of a multi-value variable in PromQL (prometheusSpecialRegexEscape): no `/`, doubled `\` */
+const promRegexEscape = (s: string) => s.replace(/[\\^$*+?.()|[\]{}]/g, '\\\\$&');
+/** the `segment` variable's "All" value (allValue) */
+const ALL = '.*';
 
 const skip = skipUnless('influxd', 'prometheus');
 
@@ -104,14 +108,15 @@ describe('InfluxDB and Prometheus sinks with the Grafana dashboards, on real ser
 
   describe('InfluxDB dashboard: every panel query returns data (InfluxQL over /query)', () => {
     const d = dashboard('influxdb-dashboard.json');
-    const substitute = (q: string) =>
+    const substitute = (q: string, segment = ALL) =>
       q
         .replaceAll('$timeFilter', `time >= ${startMs - 1000}ms and time <= ${endMs + 1000}ms`)
         .replaceAll('$__interval_ms', '1000')
         .replaceAll('$__interval', '1s')
-        .replaceAll('$run_id', regexEscape(runId));
-    const run = async (q: string): Promise<InfluxSeries[]> =>
-      (await influx.query(substitute(q), 'fleetload')).results[0]?.series ?? [];
+        .replaceAll('$run_id', regexEscape(runId))
+        .replaceAll('$segment', segment);
+    const run = async (q: string, segment = ALL): Promise<InfluxSeries[]> =>
+      (await influx.query(substitute(q, segment), 'fleetload')).results[0]?.series ?? [];
     /** the last non-null value of the first value column of the first series */
     const lastValue = (series: InfluxSeries[]): number | undefined => {
       const s = series[0];
@@ -128,6 +133,27 @@ describe('InfluxDB and Prometheus sinks with the Grafana dashboards, on real ser
       const series = await run(typeof v?.query === 'string' ? v.query : '');
       const values = series.flatMap((s) => s.values.map((row) => row[1]));
       assert.ok(values.includes(runId), JSON.stringify(values));
+    });
+
+    test('every line is tagged segment and role; the segment variable lists 0/1 and filters on it', async () => {
+      for (const m of ['fleetload_producer', 'fleetload_consumer', 'fleetload_summary']) {
+        const tags = async (key: string) =>
+          (
+            await run(`SHOW TAG VALUES FROM "${m}" WITH KEY = "${key}" WHERE "run_id" =~ /^$run_id$/`)
+          ).flatMap((x) => x.values.map((row) => row[1]));
+        assert.deepEqual(await tags('segment'), ['0/1'], m);
+        assert.deepEqual(await tags('role'), ['run'], m);
+      }
+      const v = d.templating.list.find((x) => x.name === 'segment');
+      const listed = (await run(typeof v?.query === 'string' ? v.query : '')).flatMap((x) =>
+        x.values.map((row) => row[1]),
+      );
+      // one series per measurement; Grafana lists each value once
+      assert.deepEqual([...new Set(listed)], ['0/1']);
+      const sent = d.panels.find((p) => p.title === 'Telemetries sent')?.targets?.[0]?.query ?? '';
+      const one = await run(sent, regexEscape('0/1'));
+      assert.equal(one[0]?.values[0]?.[1], summary.messages.sent, 'segment 0/1 alone: every message');
+      assert.equal((await run(sent, regexEscape('1/2')))[0]?.values[0]?.[1] ?? null, null, 'no segment 1/2');
     });
 
     for (const panel of d.panels) {
@@ -169,12 +195,13 @@ describe('InfluxDB and Prometheus sinks with the Grafana dashboards, on real ser
   describe('Prometheus dashboard: every panel query returns data (PromQL over /api/v1)', () => {
     const d = dashboard('prometheus-dashboard.json');
     const rangeS = () => Math.ceil((endMs - startMs) / 1000) + 2;
-    const substitute = (q: string) =>
+    const substitute = (q: string, segment = ALL) =>
       q
         .replaceAll('$__rate_interval', '4s')
         .replaceAll('$__range', `${rangeS()}s`)
         .replaceAll('$__interval', '1s')
-        .replaceAll('$run_id', regexEscape(runId));
+        .replaceAll('$run_id', promRegexEscape(runId))
+        .replaceAll('$segment', segment);
     const numbers = (r: PromResult): number[] =>
       r.result
         .flatMap((s) => (s.values ?? []).concat(s.value ? [s.value] : []))
@@ -188,6 +215,29 @@ describe('InfluxDB and Prometheus sinks with the Grafana dashboards, on real ser
       assert.ok(m, q);
       const values = await prom.api<string[]>(`/api/v1/label/${m[2]}/values?match[]=${m[1]}`);
       assert.ok(values.includes(runId), JSON.stringify(values));
+    });
+
+    test('every series is labelled segment and role; the segment variable lists 0/1 and filters on it', async () => {
+      const series = await prom.api<Array<Record<string, string>>>(
+        `/api/v1/series?match[]=${encodeURIComponent(`{__name__=~"fleetload_.*",run_id="${runId}"}`)}`,
+      );
+      assert.ok(series.length > 20, `${series.length} series`);
+      for (const x of series) {
+        assert.equal(x.segment, '0/1', JSON.stringify(x));
+        assert.equal(x.role, 'run', JSON.stringify(x));
+      }
+      const v = d.templating.list.find((x) => x.name === 'segment');
+      const q = typeof v?.query === 'string' ? v.query : (v?.query.query ?? '');
+      const m = /^label_values\((\w+\{[^}]*\}), *(\w+)\)$/.exec(substitute(q));
+      assert.ok(m, q);
+      const values = await prom.api<string[]>(
+        `/api/v1/label/${m[2]}/values?match[]=${encodeURIComponent(m[1] as string)}`,
+      );
+      assert.deepEqual(values, ['0/1']);
+      const sent = d.panels.find((p) => p.title === 'Telemetries sent')?.targets?.[0]?.expr ?? '';
+      const at = async (segment: string) => numbers(await prom.query(substitute(sent, segment), endMs));
+      assert.deepEqual(await at(promRegexEscape('0/1')), [summary.messages.sent]);
+      assert.deepEqual(await at(promRegexEscape('1/2')), [], 'no segment 1/2');
     });
 
     for (const panel of d.panels) {

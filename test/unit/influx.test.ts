@@ -136,7 +136,15 @@ async function server(respond?: Parameters<typeof fakeInflux>[0]) {
 }
 
 function sink(o: Partial<InfluxSinkOptions> & { url: string }): InfluxSink {
-  return new InfluxSink({ runId: 'r1', worker: '0', source: 'mqtt', db: 'fleetload', random: () => 1, ...o });
+  return new InfluxSink({
+    runId: 'r1',
+    segment: '0/1',
+    role: 'run',
+    source: 'mqtt',
+    db: 'fleetload',
+    random: () => 1,
+    ...o,
+  });
 }
 
 /** an unused loopback port: connections are refused */
@@ -154,24 +162,44 @@ describe('line protocol', () => {
   test('producer and consumer lines, exact text, ms timestamp = interval end', () => {
     const lines = intervalLines(figures({ latencies: full }), {
       runId: 'run-1',
-      worker: '0',
+      segment: '1/4',
+      role: 'run',
       source: 'mqtt',
     });
     assert.deepEqual(lines, [
-      'fleetload_producer,run_id=run-1,worker=0 devices_connected=50i,sent=100i,acked=98i,failed=2i,' +
+      'fleetload_producer,role=run,run_id=run-1,segment=1/4 devices_connected=50i,sent=100i,acked=98i,failed=2i,' +
         'scheduled=101i,skipped=1i,connect_failures=3i,reconnects=4i,ack_p50=0.5,ack_p99=1,lag_p99=0.25,' +
         'connect_p99=1.5,cpu_percent=12.5,event_loop_lag_p99=1.25 1800000000123',
-      'fleetload_consumer,run_id=run-1,source=mqtt received=97i,lost=8i,duplicated=5i,reordered=6i,foreign=7i,' +
+      'fleetload_consumer,role=run,run_id=run-1,segment=1/4,source=mqtt received=97i,lost=8i,duplicated=5i,reordered=6i,foreign=7i,' +
         'e2e_p50=1.5,e2e_p90=2,e2e_p95=2,e2e_p99=2,e2e_max=2 1800000000123',
     ]);
   });
 
   test('latency fields are left out when nothing was measured; no consumer line without a consumer', () => {
-    const lines = intervalLines(figures(), { runId: 'r', worker: 'w', source: undefined });
+    const lines = intervalLines(figures(), {
+      runId: 'r',
+      segment: '0/1',
+      role: 'producer',
+      source: undefined,
+    });
     assert.deepEqual(lines, [
-      'fleetload_producer,run_id=r,worker=w devices_connected=50i,sent=100i,acked=98i,failed=2i,scheduled=101i,' +
+      'fleetload_producer,role=producer,run_id=r,segment=0/1 devices_connected=50i,sent=100i,acked=98i,failed=2i,scheduled=101i,' +
         'skipped=1i,connect_failures=3i,reconnects=4i,cpu_percent=12.5,event_loop_lag_p99=1.25 1800000000123',
     ]);
+  });
+
+  test('a consumer (fleetload consume) writes consumer lines only, tagged with its segment and role', () => {
+    const lines = intervalLines(figures({ latencies: full }), {
+      runId: 'r',
+      segment: '0/2',
+      role: 'consumer',
+      source: 'mqtt',
+    });
+    assert.equal(lines.length, 1);
+    assert.match(
+      lines[0] ?? '',
+      /^fleetload_consumer,role=consumer,run_id=r,segment=0\/2,source=mqtt received=97i,/,
+    );
   });
 
   test('tag values are escaped: comma, equals sign, space; line breaks become spaces', () => {
@@ -181,23 +209,26 @@ describe('line protocol', () => {
     assert.equal(escapeMeasurement('m a,b=c'), 'm\\ a\\,b=c');
     const [producer, consumer] = intervalLines(figures(), {
       runId: 'run 1,a=b',
-      worker: 'w=1 x',
+      segment: 'w=1 x',
+      role: 'run',
       source: 'nats,js',
     });
     assert.ok(
       producer?.startsWith(
-        'fleetload_producer,run_id=run\\ 1\\,a\\=b,worker=w\\=1\\ x devices_connected=50i,',
+        'fleetload_producer,role=run,run_id=run\\ 1\\,a\\=b,segment=w\\=1\\ x devices_connected=50i,',
       ),
     );
     assert.ok(
-      consumer?.startsWith('fleetload_consumer,run_id=run\\ 1\\,a\\=b,source=nats\\,js received=97i,'),
+      consumer?.startsWith(
+        'fleetload_consumer,role=run,run_id=run\\ 1\\,a\\=b,segment=w\\=1\\ x,source=nats\\,js received=97i,',
+      ),
     );
   });
 
   test('the summary line carries the final figures at the end time', () => {
     assert.equal(
-      summaryLine(summary(), { runId: 'r1', worker: '0' }),
-      'fleetload_summary,run_id=r1,worker=0 scheduled=300i,sent=300i,acked=299i,failed=1i,unconfirmed=0i,' +
+      summaryLine(summary(), { runId: 'r1', segment: '2/3', role: 'producer' }),
+      'fleetload_summary,role=producer,run_id=r1,segment=2/3 scheduled=300i,sent=300i,acked=299i,failed=1i,unconfirmed=0i,' +
         'received=298i,lost=2i,duplicated=0i,reordered=0i,foreign=0i,connected_peak=10i,connect_failures=0i,' +
         'e2e_p50=1.5,e2e_p99=2,ack_p99=2,passed=1i 1800000030000',
     );
@@ -237,7 +268,10 @@ describe('InfluxSink against a local HTTP server', () => {
     assert.equal(first.raw[0], 0x1f); // gzip magic
     assert.equal(first.raw[1], 0x8b);
     assert.match(first.headers['content-type'] ?? '', /^text\/plain/);
-    assert.ok(first.body.startsWith('fleetload_producer,run_id=r1,worker=0 devices_connected=50i'));
+    assert.ok(
+      first.body.startsWith('fleetload_producer,role=run,run_id=r1,segment=0/1 devices_connected=50i'),
+      first.body,
+    );
     assert.deepEqual(k.stats, { written: 4, dropped: 0, failedBatches: 0 });
   });
 
@@ -249,7 +283,8 @@ describe('InfluxSink against a local HTTP server', () => {
       bucket: 'loadtests',
       token: 'tok-123',
       runId: 'r2',
-      worker: '0',
+      segment: '0/1',
+      role: 'run',
       source: 'mqtt',
       gzip: false,
     });
@@ -479,7 +514,8 @@ describe('InfluxSink against a local HTTP server', () => {
       bucket: 'b',
       token: 'very-secret-token',
       runId: 'r',
-      worker: '0',
+      segment: '0/1',
+      role: 'run',
       source: 'mqtt',
       required: true,
       log: (l) => logs.push(l),

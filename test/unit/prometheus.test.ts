@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { FleetloadError } from '../../src/errors.js';
 import type { IntervalFigures } from '../../src/run/output.js';
 import { loadScenario } from '../../src/scenario/load.js';
@@ -39,7 +40,11 @@ function figures(
 }
 
 /** value of one sample line, e.g. sample(text, 'fleetload_messages_sent_total') */
-function sample(text: string, name: string, labels = '{run_id="r1",worker="0"}'): number | undefined {
+function sample(
+  text: string,
+  name: string,
+  labels = '{run_id="r1",segment="0/1",role="run"}',
+): number | undefined {
   for (const line of text.split('\n')) {
     if (line.startsWith(`${name}${labels} `)) return Number(line.slice(name.length + labels.length + 1));
   }
@@ -47,11 +52,11 @@ function sample(text: string, name: string, labels = '{run_id="r1",worker="0"}')
 }
 
 const bucket = (text: string, name: string, le: string) =>
-  sample(text, `${name}_bucket`, `{run_id="r1",worker="0",le="${le}"}`);
+  sample(text, `${name}_bucket`, `{run_id="r1",segment="0/1",role="run",le="${le}"}`);
 
 describe('Prometheus histograms from HDR histograms', () => {
   test('every recorded value lands in its bucket with its exact count', async () => {
-    const sink = new PrometheusSink({ host: '127.0.0.1', port: 0, runId: 'r1', worker: '0' });
+    const sink = new PrometheusSink({ host: '127.0.0.1', port: 0, runId: 'r1', segment: '0/1', role: 'run' });
     // 0.3 ms ×3, 1 ms ×2 (on a bound: ≤ counts), 1.5 ms, 7 ms, 70 s (above the last bound: +Inf only)
     sink.interval(figures({ latencies: { e2e: [0.3, 0.3, 0.3, 1, 1, 1.5, 7, 70_000] } }));
     const text = await sink.metrics();
@@ -87,7 +92,7 @@ describe('Prometheus histograms from HDR histograms', () => {
       recordMs(h, s * 1000);
     }
     const ph = new BulkHistogram('x_seconds', 'x', LATENCY_BUCKETS_S);
-    const labels = { run_id: 'r1', worker: '0' };
+    const labels = { run_id: 'r1', segment: '0/1', role: 'run' };
     ph.addHdr(labels, h);
     return ph.get().then((m) => {
       for (const b of LATENCY_BUCKETS_S) {
@@ -118,7 +123,7 @@ describe('Prometheus histograms from HDR histograms', () => {
 
 describe('PrometheusSink', () => {
   test('counters add up the intervals; gauges hold the last interval; finish sets the final loss', async () => {
-    const sink = new PrometheusSink({ host: '127.0.0.1', port: 0, runId: 'r1', worker: '0' });
+    const sink = new PrometheusSink({ host: '127.0.0.1', port: 0, runId: 'r1', segment: '0/1', role: 'run' });
     let text = await sink.metrics();
     assert.equal(sample(text, 'fleetload_messages_sent_total'), 0, 'series exist before the first interval');
     sink.interval(figures({ counters: { sent: 10, acked: 9, received: 8, connectFailures: 1 } }));
@@ -146,7 +151,7 @@ describe('PrometheusSink', () => {
   test('the exposition passes promtool check metrics', {
     skip: findBinary('promtool') ? false : 'promtool not installed',
   }, async () => {
-    const sink = new PrometheusSink({ host: '127.0.0.1', port: 0, runId: 'r1', worker: '0' });
+    const sink = new PrometheusSink({ host: '127.0.0.1', port: 0, runId: 'r1', segment: '0/1', role: 'run' });
     sink.interval(figures({ counters: { sent: 3 }, latencies: { e2e: [1, 2], publishAck: [0.4] } }));
     const r = spawnSync(findBinary('promtool') as string, ['check', 'metrics'], {
       input: await sink.metrics(),
@@ -155,7 +160,14 @@ describe('PrometheusSink', () => {
   });
 
   test('serves /metrics on the loopback, counts scrapes, 404 elsewhere', async () => {
-    const sink = new PrometheusSink({ host: '127.0.0.1', port: 0, runId: 'r1', worker: '0', graceMs: 0 });
+    const sink = new PrometheusSink({
+      host: '127.0.0.1',
+      port: 0,
+      runId: 'r1',
+      segment: '0/1',
+      role: 'run',
+      graceMs: 0,
+    });
     await sink.listen();
     try {
       assert.match(sink.url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
@@ -179,7 +191,7 @@ describe('PrometheusSink', () => {
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const { port } = blocker.address() as AddressInfo;
     try {
-      const sink = new PrometheusSink({ host: '127.0.0.1', port, runId: 'r1', worker: '0' });
+      const sink = new PrometheusSink({ host: '127.0.0.1', port, runId: 'r1', segment: '0/1', role: 'run' });
       await assert.rejects(sink.listen(), (e: unknown) => {
         assert.ok(e instanceof FleetloadError);
         assert.equal(e.exitCode, 2);
@@ -200,7 +212,8 @@ describe('PrometheusSink', () => {
       host: '127.0.0.1',
       port: 0,
       runId: 'r1',
-      worker: '0',
+      segment: '0/1',
+      role: 'run',
       graceMs: 300,
       log: (l) => logs.push(l),
     });
@@ -228,7 +241,8 @@ describe('PrometheusSink', () => {
       host: '127.0.0.1',
       port: 0,
       runId: 'r1',
-      worker: '0',
+      segment: '0/1',
+      role: 'run',
       graceMs: hour,
       log: (l) => bLogs.push(l),
     });
@@ -259,7 +273,8 @@ describe('PrometheusSink', () => {
       host: '127.0.0.1',
       port: 0,
       runId: 'r1',
-      worker: '0',
+      segment: '0/1',
+      role: 'run',
       graceMs: hour,
       log: (l) => cLogs.push(l),
     });
@@ -275,16 +290,21 @@ describe('createSinks', () => {
     loadScenario({ flags: { runId: 'r1', ...flags }, env: {}, cwd: '/' }).scenario;
 
   test('no sink configured: no listener, no summary part', async () => {
-    const s = await createSinks(scenario({}), { runId: 'r1', worker: '0' });
+    const s = await createSinks(scenario({}), { runId: 'r1' });
     assert.deepEqual(s.listeners, []);
     assert.equal(s.summaryPart(), undefined);
     await s.close({ interrupted: false });
   });
 
-  test('both sinks: listeners, summary part, close', async () => {
+  test('both sinks: listeners, summary part, close; every series and line carries segment and role', async () => {
+    const bodies: Buffer[] = [];
     const influx = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => res.writeHead(204).end());
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        bodies.push(Buffer.concat(chunks));
+        res.writeHead(204).end();
+      });
     });
     await new Promise<void>((r) => influx.listen(0, '127.0.0.1', r));
     const { port } = influx.address() as AddressInfo;
@@ -294,22 +314,104 @@ describe('createSinks', () => {
         influxDb: 'db',
         prometheusPort: 0,
         prometheusGrace: '0s',
+        consumer: 'none',
       }),
-      { runId: 'r1', worker: '0' },
+      // role producer from --consumer none
+      { runId: 'r1', segment: { index: 1, count: 3 } },
     );
     try {
       assert.equal(s.listeners.length, 2);
       for (const l of s.listeners) l.interval?.(figures({ counters: { sent: 2 } }));
-      await (await fetch(s.prometheusUrl as string)).text();
+      const text = await (await fetch(s.prometheusUrl as string)).text();
       await s.flush();
       assert.deepEqual(s.summaryPart(), {
-        influx: { written: 2, dropped: 0, failedBatches: 0 },
+        influx: { written: 1, dropped: 0, failedBatches: 0 },
         prometheus: { scrapes: 1 },
       });
+      const labels = '{run_id="r1",segment="1/3",role="producer"}';
+      assert.equal(sample(text, 'fleetload_messages_sent_total', labels), 2);
+      const series = text.split('\n').filter((l) => l.startsWith('fleetload_'));
+      assert.ok(series.length > 50, `${series.length} series`);
+      for (const line of series) assert.match(line, /\{run_id="r1",segment="1\/3",role="producer"[,}]/, line);
+      const lines = gunzipSync(Buffer.concat(bodies)).toString('utf8').trim().split('\n');
+      assert.deepEqual(
+        lines.map((l) => l.split(' ')[0]),
+        ['fleetload_producer,role=producer,run_id=r1,segment=1/3'],
+      );
       await s.close({ interrupted: false });
     } finally {
       influx.close();
     }
+  });
+
+  test('role: run with a consumer; consume passes consumer; no segment is 0/1', async () => {
+    for (const [flags, ctx, want] of [
+      [{}, {}, 'run'],
+      [{ consumer: 'none' }, {}, 'producer'],
+      [{}, { role: 'consumer' as const }, 'consumer'],
+    ] as const) {
+      const s = await createSinks(scenario({ prometheusPort: 0, prometheusGrace: '0s', ...flags }), {
+        runId: 'r1',
+        ...ctx,
+      });
+      try {
+        const text = await (await fetch(s.prometheusUrl as string)).text();
+        assert.equal(
+          sample(text, 'fleetload_messages_sent_total', `{run_id="r1",segment="0/1",role="${want}"}`),
+          0,
+          text.split('\n').find((l) => l.startsWith('fleetload_messages_sent_total')),
+        );
+      } finally {
+        await s.close({ interrupted: true });
+      }
+    }
+  });
+
+  test('latency buckets: the same fixed bounds in every process, so sum by (le) across pods is exact', async () => {
+    const a = new PrometheusSink({
+      host: '127.0.0.1',
+      port: 0,
+      runId: 'r1',
+      segment: '0/2',
+      role: 'producer',
+    });
+    const b = new PrometheusSink({
+      host: '127.0.0.1',
+      port: 0,
+      runId: 'r1',
+      segment: '1/2',
+      role: 'producer',
+    });
+    const one = new PrometheusSink({
+      host: '127.0.0.1',
+      port: 0,
+      runId: 'r1',
+      segment: '0/1',
+      role: 'producer',
+    });
+    const va = [0.3, 1.5, 7, 40];
+    const vb = [0.7, 3, 250, 2500, 2500];
+    a.interval(figures({ latencies: { publishAck: va } }));
+    b.interval(figures({ latencies: { publishAck: vb } }));
+    one.interval(figures({ latencies: { publishAck: [...va, ...vb] } }));
+    const n = 'fleetload_publish_ack_seconds';
+    const buckets = (text: string, seg: string) =>
+      new Map(
+        text
+          .split('\n')
+          .filter((l) => l.startsWith(`${n}_bucket{run_id="r1",segment="${seg}",role="producer",le="`))
+          .map((l) => {
+            const m = /le="([^"]+)"\} (\S+)$/.exec(l);
+            return [m?.[1] as string, Number(m?.[2])] as const;
+          }),
+      );
+    const ba = buckets(await a.metrics(), '0/2');
+    const bb = buckets(await b.metrics(), '1/2');
+    const bo = buckets(await one.metrics(), '0/1');
+    assert.deepEqual([...ba.keys()], [...bo.keys()], 'same bounds');
+    assert.deepEqual([...bb.keys()], [...bo.keys()], 'same bounds');
+    assert.equal(bo.size, LATENCY_BUCKETS_S.length + 1);
+    for (const [le, v] of bo) assert.equal((ba.get(le) ?? Number.NaN) + (bb.get(le) ?? Number.NaN), v, le);
   });
 
   test('scenario validation: influxUrl needs a 1.x db or 2.x org+bucket+token; secrets are redacted', async () => {

@@ -548,7 +548,7 @@ test('bounds: each out-of-range field is a 400 naming the field and its range; t
 });
 
 test('prometheus off loopback: a token is required unless --prometheus-public; Host checked; warnings say read-only', async () => {
-  const base = { port: 0, runId: 'acc-r1', worker: '0', graceMs: 0 };
+  const base = { port: 0, runId: 'acc-r1', segment: '0/1', role: 'run' as const, graceMs: 0 };
   // no token, no opt-out: E_USAGE before anything listens
   const refused = new PrometheusSink({ ...base, host: '0.0.0.0' });
   await assert.rejects(refused.listen(), (e: unknown) => {
