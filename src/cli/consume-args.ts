@@ -84,7 +84,7 @@ Time series (as run: tagged role=consumer, segment=<partition-index>/<partition-
       --influx-url URL, --influx-db DB, --influx-user U, --influx-password S   InfluxDB 1.x
       --influx-org O, --influx-bucket B, --influx-token S                      InfluxDB 2.x/3.x
       --influx-required       exit 3 if InfluxDB does not take the data (default: drops are counted)
-      --prometheus-port N, --prometheus-host H, --prometheus-token T, --prometheus-public,
+      --prometheus-port N, --prometheus-host H, --prometheus-token T, --prometheus-public (no token),
       --prometheus-grace D (default: 15s), --web-allowed-hosts H   serve /metrics as run does
   -h, --help                  show this help
 

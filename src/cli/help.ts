@@ -70,8 +70,8 @@ Connections:
                             merged live; auto = one per core               (default: 1)
       --start-at T          start the fleet at T: 2026-12-01T10:00:00Z, or +30s from now; everything
                             else (broker, consumer, workers) is ready before (default: at once)
-      --clock-ref HOST:PORT  measure this machine's clock against a consumer's --time-port and stamp
-                            ts in its clock (delays across machines without synced clocks)
+      --clock-ref HOST:PORT  measure this machine's clock against a consumer's time port (fleetload
+                            consume answers on it) and stamp ts in that clock (no synced clocks needed)
       --late-start fail|join  started after --start-at: exit 2 saying how late, or start at once
                             (default: fail)
 
