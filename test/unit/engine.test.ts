@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeClock } from '../../src/clock.js';
 import { Engine, type EngineOptions } from '../../src/engine/engine.js';
+import { rankOf } from '../../src/scenario/plan.js';
 import { scenarioInput, toScenario } from '../../src/scenario/schema.js';
 import { Stats } from '../../src/stats/stats.js';
 import { autoAck, flush, MemBroker, type Responder } from './fakes/mem-broker.js';
@@ -51,14 +52,14 @@ test('open model in fake time: every slot from connect to run end is sent on tim
   engine.start();
   const start = clock.now();
   await drive(clock, 2500);
-  // device i connects at start + i*100ms (the in-memory broker answers without time passing)
+  // device i connects at start + its place in the join order × 100ms (the in-memory broker answers without time passing)
   let expected = 0;
   for (let i = 0; i < 10; i++) {
     const phase = ((i * 0.6180339887498949) % 1) * 100;
     for (let n = 0; ; n++) {
       const due = start + phase + n * 100;
       if (due >= start + 2000) break;
-      if (due >= start + i * 100) expected++;
+      if (due >= start + rankOf(10, i) * 100) expected++;
     }
   }
   assert.equal(stats.total.scheduled, expected);
@@ -387,9 +388,10 @@ test('command topic: each device subscribes after CONNACK; commands are counted;
   });
   engine.start();
   await drive(clock, 200);
-  assert.deepEqual(seen, ['cmd/dev-000000', 'cmd/dev-000001', 'cmd/dev-000002']);
+  // devices join in the fleet's order (bit reversal: 0, 2, 1); each one's source address goes by its index
+  assert.deepEqual(seen, ['cmd/dev-000000', 'cmd/dev-000002', 'cmd/dev-000001']);
   assert.equal(stats.total.commands, 3);
-  assert.deepEqual(addrs, ['127.0.0.2', '127.0.0.3', '127.0.0.2']);
+  assert.deepEqual(addrs, ['127.0.0.2', '127.0.0.2', '127.0.0.3']);
   assert.ok(
     broker.packets.some((p) => p.cmd === 'puback' && p.messageId === 7),
     'the device acks QoS 1 commands',

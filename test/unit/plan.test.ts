@@ -4,14 +4,18 @@ import fc from 'fast-check';
 import { FakeClock } from '../../src/clock.js';
 import { Engine } from '../../src/engine/engine.js';
 import {
+  deviceAtRank,
   devicesAt,
   expectedMessages,
   GOLDEN,
   joinAtMs,
+  joinedIn,
+  joinOrder,
   joinRank,
   type PlanInput,
   phaseAt,
   plan,
+  rankOf,
   segmentRange,
   segmentShare,
   stageTargetAt,
@@ -136,10 +140,14 @@ test('the fleet follows the plan: devices connected in the engine = devicesAt, s
   assert.deepEqual(seen, []);
 });
 
-test('without stages: device k joins at k / spawnRate; msg/s at full fleet; ramp then steady then drain', () => {
+test('without stages: the device at place r of the join order joins at r / spawnRate; msg/s at full fleet; ramp then steady then drain', () => {
   const p = plan({ devices: 100, spawnRate: 50, runTimeMs: 30_000, intervalMs: 1000 });
-  assert.equal(joinAtMs(p, 0), 0);
-  assert.equal(joinAtMs(p, 99), 1980);
+  // bit-reversal order: 0, 64, 32, 96, 16, 80, 48, (112 is not a device) 8, …, the last at 99 × 20 ms
+  assert.deepEqual(
+    [0, 64, 32, 96, 16, 80, 48, 8].map((d) => joinAtMs(p, d)),
+    [0, 20, 40, 60, 80, 100, 120, 140],
+  );
+  assert.equal(joinAtMs(p, deviceAtRank(100, 99)), 1980);
   assert.deepEqual(
     [0, 19, 20, 1980, 1981, 5000].map((t) => devicesAt(p, t)),
     [1, 1, 2, 100, 100, 100],
@@ -153,7 +161,7 @@ test('without stages: device k joins at k / spawnRate; msg/s at full fleet; ramp
   let brute = 0;
   for (let k = 0; k < 100; k++) {
     const phase = ((k * GOLDEN) % 1) * 1000;
-    for (let n = 0; phase + n * 1000 < 30_000; n++) if (phase + n * 1000 >= k * 20) brute++;
+    for (let n = 0; phase + n * 1000 < 30_000; n++) if (phase + n * 1000 >= rankOf(100, k) * 20) brute++;
   }
   assert.equal(expectedMessages(p), brute);
 });
@@ -233,14 +241,41 @@ test('segments: the union of N segments is exactly the fleet, disjoint, in order
   );
 });
 
-test('segments: the join order is one permutation of the fleet; at every fleet size the shares add up exactly', () => {
+test('the join order is bit reversal: rankOf, deviceAtRank and joinedIn agree with sorting the reversed ids', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 600 }), (devices) => {
+      const rev = (d: number): number => {
+        let r = 0;
+        for (let b = 0; b < 24; b++) r = r * 2 + ((d >> b) & 1);
+        return r;
+      };
+      const byRank = Array.from({ length: devices }, (_, d) => d).sort((a, b) => rev(a) - rev(b));
+      for (const [r, d] of byRank.entries()) {
+        assert.equal(rankOf(devices, d), r);
+        assert.equal(deviceAtRank(devices, r), d);
+      }
+      const lo = Math.floor(devices / 3);
+      const hi = Math.floor((2 * devices) / 3) + 1;
+      for (let t = 0; t <= devices; t += 7) {
+        const want = byRank.slice(0, t).filter((d) => d >= lo && d < Math.min(hi, devices)).length;
+        assert.equal(joinedIn(devices, lo, Math.min(hi, devices), t), want);
+      }
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('segments: the join order is one permutation of the fleet, whatever N; at every fleet size the shares add up exactly', () => {
   fc.assert(
     fc.property(
       fc.record({ devices: fc.integer({ min: 1, max: 300 }), n: fc.integer({ min: 1, max: 20 }) }),
       ({ devices, n }) => {
         const base = { devices, spawnRate: 10, runTimeMs: 1000, intervalMs: 1000 };
         const segs = Array.from({ length: n }, (_, i) => plan(base, { index: i, count: n }));
-        const ranks = segs.flatMap((p) => Array.from({ length: p.count }, (_, k) => joinRank(p, k)));
+        // each device's place is the one it has in the whole fleet (N = 1)
+        for (const p of segs)
+          for (let k = 0; k < p.count; k++) assert.equal(joinRank(p, k), rankOf(devices, p.first + k));
+        const ranks = segs.flatMap((p) => Array.from(joinOrder(p).ranks));
         assert.deepEqual(
           [...ranks].sort((a, b) => a - b),
           Array.from({ length: devices }, (_, r) => r),
@@ -251,9 +286,11 @@ test('segments: the join order is one permutation of the fleet; at every fleet s
             shares.reduce((a, b) => a + b, 0),
             t,
           );
-          // each segment holds its share, within one device
+          // each segment holds its share, within a few devices (bit reversal: ≤ log2 D)
           for (const [i, p] of segs.entries())
-            assert.ok(Math.abs((shares[i] as number) - (t * p.count) / devices) < 1 + 1e-9);
+            assert.ok(
+              Math.abs((shares[i] as number) - (t * p.count) / devices) <= Math.max(1, Math.log2(devices)),
+            );
         }
       },
     ),
@@ -316,9 +353,10 @@ test('expectedMessages = a slot-by-slot count of the plan (random stages, interv
           const phase = ((k * GOLDEN) % 1) * intervalMs;
           let sent = 0;
           let done = false;
+          const r = rankOf(devices, k);
           for (const a of p.activations) {
-            if (k < a.from || k >= a.to || done) continue;
-            const join = a.atMs + (k - a.from) * a.gapMs;
+            if (r < a.from || r >= a.to || done) continue;
+            const join = a.atMs + (r - a.from) * a.gapMs;
             const end = Math.min(a.leaveMs, runTimeMs);
             if (join >= end) continue;
             for (let slot = phase; slot < end; slot += intervalMs) if (slot >= join) sent++;
