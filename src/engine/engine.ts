@@ -229,7 +229,8 @@ export class Engine implements ConnectionHandler {
 
   /** every device has sent its messagesPerDevice (never true without that limit) */
   get allDone(): boolean {
-    return this.devicesDone === this.count;
+    // a segment with no devices is not done before its run time without that limit: it runs with the others
+    return this.s.messagesPerDevice !== undefined && this.devicesDone === this.count;
   }
 
   /** messages waiting in device buffers (offline / backpressure wait) */

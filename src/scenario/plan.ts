@@ -211,7 +211,7 @@ function mergeWindows(ws: Array<[number, number]>): Array<[number, number]> {
  * d before d' when, at the lowest bit where they differ, d has 0: devices 0, 2^(m−1), 2^(m−2), 3 × 2^(m−2) … join
  * first (2^m ≥ D), so any prefix of the order is spread evenly over the device ids: a contiguous segment holds its
  * share of every prefix within a few devices (a prefix is a union of at most log2 D arithmetic progressions;
- * measured ≤ 4.3 devices off the exact share for D up to 10^6, N up to 64). There is one order for the fleet,
+ * measured ≤ 5.2 devices off the exact share for D up to 10^6, N up to 64). There is one order for the fleet,
  * whatever the segmentation. Not frac(d × golden ratio) sorted: that is each device's publish phase too, so devices
  * would join in phase order, and a ramp longer than an interval would publish in bursts at the whole fleet's rate
  * with silences between (nothing at all in its first interval); bit reversal is independent of the phases (a

@@ -472,3 +472,90 @@ test('stageTargetAt interpolates linearly from 0 through each stage', async () =
     [0, 50, 100, 100, 60, 20, 20],
   );
 });
+
+/**
+ * Runs the fleet as N engines (segments i/N) on one fake clock and one in-memory broker, and returns every
+ * published (deviceId, seq, ts), sorted, with the fleet size each engine had at every step.
+ */
+async function runSegments(
+  over: Record<string, unknown>,
+  n: number,
+): Promise<{ messages: string[]; connected: number[][]; counts: number[] }> {
+  const clock = new FakeClock();
+  const broker = new MemBroker();
+  const s = scenario({ tick: '0ms', qos: 0, ...over });
+  const engines = Array.from(
+    { length: n },
+    (_, index) =>
+      new Engine({
+        scenario: s,
+        url: new URL('mqtt://mem'),
+        stats: new Stats(clock.now()),
+        clock,
+        openTransport: broker.factory,
+        segment: { index, count: n },
+      }),
+  );
+  for (const e of engines) e.start();
+  const connected: number[][] = [];
+  clock.advance(0);
+  await flush();
+  for (let t = 0; t < s.runTimeMs + 200; t += 5) {
+    clock.advance(5);
+    await flush();
+    connected.push(engines.map((e) => e.connectedNow));
+  }
+  for (const e of engines) e.stop();
+  const messages: string[] = [];
+  for (const p of broker.packets) {
+    if (p.cmd !== 'publish') continue;
+    const m = JSON.parse(p.payload.toString()) as { deviceId: string; seq: number; ts: number };
+    messages.push(`${m.deviceId}:${m.seq}:${m.ts}`);
+  }
+  return { messages: messages.sort(), connected, counts: engines.map((e) => e.plan.count) };
+}
+
+test('segments in fake time: N engines publish exactly the (deviceId, seq, ts) multiset of one engine, ramping together', async () => {
+  const cases: Array<Record<string, unknown>> = [
+    { devices: 37, spawnRate: 100, runTime: '2s', interval: '100ms' },
+    { devices: 23, spawnRate: 20, runTime: '2s', interval: '150ms', messagesPerDevice: 6 },
+    // up, down (the last to join leave first), up again
+    { stages: ['500ms:30', '500ms:37', '500ms:10', '750ms:37'], spawnRate: 200, interval: '100ms' },
+  ];
+  for (const over of cases) {
+    const one = await runSegments(over, 1);
+    assert.ok(one.messages.length > 50, `${JSON.stringify(over)}: the whole fleet published`);
+    for (const n of [2, 3, 5]) {
+      const split = await runSegments(over, n);
+      assert.deepEqual(split.messages, one.messages, `${JSON.stringify(over)} as ${n} segments`);
+      const devices = split.counts.reduce((a, b) => a + b, 0);
+      for (const [step, perEngine] of split.connected.entries()) {
+        const all = one.connected[step]?.[0] as number;
+        // the same devices are connected at every step, and each segment holds its share of them
+        assert.equal(
+          perEngine.reduce((a, b) => a + b, 0),
+          all,
+          `step ${step}`,
+        );
+        for (const [i, c] of perEngine.entries())
+          assert.ok(
+            Math.abs(c - (all * (split.counts[i] as number)) / devices) <= 3,
+            `${JSON.stringify(over)}: segment ${i}/${n} at step ${step}: ${c} of ${all}`,
+          );
+      }
+    }
+  }
+});
+
+test('a segment with no devices is valid: it schedules nothing and runs until its run time like the others', async () => {
+  const { clock, stats, engine } = rig(
+    { devices: 2, spawnRate: 10, runTime: '1s', interval: '100ms' },
+    { engine: { segment: { index: 0, count: 3 } } },
+  );
+  assert.equal(engine.plan.count, 0);
+  engine.start();
+  await drive(clock, 1200);
+  assert.equal(stats.total.scheduled, 0);
+  assert.equal(engine.allDone, false, 'no messagesPerDevice: never done before the run time');
+  engine.stop();
+});

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { describePlan } from '../../src/cli/commands.js';
 import { FakeClock } from '../../src/clock.js';
 import { Engine } from '../../src/engine/engine.js';
+import { loadScenario } from '../../src/scenario/load.js';
 import {
   deviceAtRank,
   devicesAt,
@@ -378,4 +380,186 @@ test('a bad segment is refused with what is wrong', () => {
   const s = { devices: 10, spawnRate: 1, runTimeMs: 1000, intervalMs: 1000 };
   assert.throws(() => plan(s, { index: 3, count: 3 }), /segment index 3 must be an integer from 0 to 2/);
   assert.throws(() => plan(s, { index: 0, count: 0 }), /segment count 0 must be an integer ≥ 1/);
+});
+
+/** Every (device, seq, scheduled ts) a plan schedules, as `global:seq:ts`: an oracle walking each slot. */
+function plannedMessages(p: ReturnType<typeof plan>): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < p.count; k++) {
+    const g = p.first + k;
+    const r = rankOf(p.devices, g);
+    const phase = ((g * GOLDEN) % 1) * p.intervalMs;
+    let seq = 0;
+    for (const a of [...p.activations].sort((x, y) => x.atMs - y.atMs)) {
+      if (r < a.from || r >= a.to) continue;
+      const join = a.atMs + (r - a.from) * a.gapMs;
+      const end = Math.min(a.leaveMs, p.runTimeMs);
+      if (join >= end) continue;
+      let n = 0;
+      for (let slot = phase; slot < end; slot += p.intervalMs) {
+        if (slot < join) continue;
+        if (p.messagesPerDevice !== undefined && n >= p.messagesPerDevice) break;
+        n++;
+        out.push(`${g}:${++seq}:${slot}`);
+      }
+      if (p.messagesPerDevice !== undefined) break; // a device with a limit is done when it leaves
+    }
+  }
+  return out;
+}
+
+const segmentCase = (maxDevices: number) =>
+  fc.record({
+    devices: fc.integer({ min: 0, max: maxDevices }),
+    n: fc.integer({ min: 1, max: 64 }),
+    staged: fc.boolean(),
+    ramps: fc.array(fc.integer({ min: 0, max: 100 }), { minLength: 1, maxLength: 4 }),
+    spawnRate: fc.integer({ min: 1, max: 200_000 }),
+    limit: fc.option(fc.integer({ min: 1, max: 5 }), { nil: undefined }),
+  });
+
+/** A plan input from a generated case: stages are percentages of the fleet, 1–3 s each. */
+function segmentInput(c: {
+  devices: number;
+  staged: boolean;
+  ramps: number[];
+  spawnRate: number;
+  limit: number | undefined;
+}): PlanInput {
+  const stages = c.ramps.map((pct, j) => ({
+    durationMs: 1000 * (1 + (j % 3)),
+    devices: Math.round((c.devices * pct) / 100),
+  }));
+  return {
+    devices: c.devices,
+    spawnRate: c.spawnRate,
+    runTimeMs: c.staged ? stages.reduce((t, s) => t + s.durationMs, 0) : 3000,
+    intervalMs: 700,
+    messagesPerDevice: c.limit,
+    ...(c.staged ? { stages } : {}),
+  };
+}
+
+test('segments are exact (issue 10): the union of N segments schedules the very (device, seq, ts) set of the whole plan', () => {
+  fc.assert(
+    fc.property(segmentCase(3000), (c) => {
+      const input = segmentInput({ ...c, spawnRate: Math.min(c.spawnRate, 3000) });
+      const whole = plannedMessages(plan(input)).sort();
+      const union = Array.from({ length: c.n }, (_, i) =>
+        plannedMessages(plan(input, { index: i, count: c.n })),
+      )
+        .flat()
+        .sort();
+      assert.deepEqual(union, whole);
+      assert.equal(
+        whole.length,
+        expectedMessages(plan(input)),
+        'the oracle counts what expectedMessages does',
+      );
+    }),
+    { numRuns: 40 },
+  );
+});
+
+test('segments up to 10^6 devices and 64 segments: disjoint, covering, exact in sum, each at its share at every moment', () => {
+  fc.assert(
+    fc.property(segmentCase(1_000_000), (c) => {
+      const input = segmentInput(c);
+      const whole = plan(input);
+      const segs = Array.from({ length: c.n }, (_, i) => plan(input, { index: i, count: c.n }));
+      // disjoint and covering: the ranges tile [0, D) and their places in the join order are a permutation of it
+      const seen = new Uint8Array(c.devices);
+      let next = 0;
+      for (const p of segs) {
+        assert.equal(p.first, next);
+        next += p.count;
+        for (const r of joinOrder(p).ranks) {
+          assert.equal(seen[r], 0, `place ${r} twice`);
+          seen[r] = 1;
+        }
+      }
+      assert.equal(next, c.devices);
+      assert.ok(seen.every((x) => x === 1));
+      // the same devices join and leave at the same instants: the sums are exact at every moment
+      assert.equal(
+        segs.reduce((a, p) => a + expectedMessages(p), 0),
+        expectedMessages(whole),
+      );
+      const bound = Math.max(1, Math.log2(c.devices));
+      for (let t = 0; t < whole.runTimeMs; t += 97) {
+        const all = devicesAt(whole, t);
+        const target = targetAt(whole, t);
+        assert.equal(
+          segs.reduce((a, p) => a + devicesAt(p, t), 0),
+          all,
+        );
+        assert.equal(
+          segs.reduce((a, p) => a + targetAt(p, t), 0),
+          target,
+        );
+        // each segment ramps at its share at the same time: its fleet is its share of the whole one
+        const joining = whole.activations.filter(
+          (a) => a.atMs <= t && t < a.leaveMs && a.atMs + (a.to - a.from - 1) * a.gapMs > t,
+        ).length;
+        for (const p of segs) {
+          const share = p.count / Math.max(1, c.devices);
+          assert.ok(Math.abs(targetAt(p, t) - target * share) <= bound, `target share at ${t}`);
+          assert.ok(
+            Math.abs(devicesAt(p, t) - all * share) <= bound * (1 + 2 * joining),
+            `segment ${p.segment.index}/${c.n} at ${t}: ${devicesAt(p, t)} of ${all} (share ${share})`,
+          );
+        }
+      }
+    }),
+    { numRuns: 12 },
+  );
+});
+
+test('the share of any prefix of the join order is within a few devices of proportional (measured)', () => {
+  let worst = 0;
+  for (const devices of [1000, 99_991, 1_000_000]) {
+    for (const n of [2, 3, 7, 64]) {
+      for (let i = 0; i < n; i += Math.max(1, Math.floor(n / 4))) {
+        const p = plan({ devices, spawnRate: 1, runTimeMs: 1, intervalMs: 1 }, { index: i, count: n });
+        for (let t = 0; t <= devices; t += Math.ceil(devices / 997)) {
+          worst = Math.max(worst, Math.abs(segmentShare(p, t) - (t * p.count) / devices));
+        }
+      }
+    }
+  }
+  assert.ok(worst <= 6, `worst deviation ${worst} devices`);
+});
+
+test('--segment i/N, FLEETLOAD_SEGMENT, or an Indexed Job (JOB_COMPLETION_INDEX + FLEETLOAD_SEGMENTS) set the scenario segment; the engine and fleetload plan take it', () => {
+  const load = (flags: Record<string, unknown>, env: Record<string, string> = {}) =>
+    loadScenario({ flags: { devices: 100, ...flags }, env, cwd: process.cwd() }).scenario;
+  assert.deepEqual(load({}).segment, { index: 0, count: 1 });
+  assert.deepEqual(load({ segment: '1/3' }).segment, { index: 1, count: 3 });
+  assert.deepEqual(load({}, { FLEETLOAD_SEGMENT: '2/4' }).segment, { index: 2, count: 4 });
+  assert.deepEqual(load({}, { JOB_COMPLETION_INDEX: '5', FLEETLOAD_SEGMENTS: '8' }).segment, {
+    index: 5,
+    count: 8,
+  });
+  // the flag wins over the environment; an Indexed Job's index alone (no FLEETLOAD_SEGMENTS) is not a segment
+  assert.deepEqual(load({ segment: '0/2' }, { JOB_COMPLETION_INDEX: '5', FLEETLOAD_SEGMENTS: '8' }).segment, {
+    index: 0,
+    count: 2,
+  });
+  assert.deepEqual(load({}, { JOB_COMPLETION_INDEX: '3' }).segment, { index: 0, count: 1 });
+  const s = load({ segment: '1/3', spawnRate: 30 });
+  const engine = new Engine({
+    scenario: s,
+    url: new URL('mqtt://mem'),
+    stats: new Stats(0),
+    clock: new FakeClock(),
+  });
+  assert.deepEqual([engine.plan.first, engine.plan.count, engine.plan.spawnRate], [33, 33, 9.9]);
+  const text = describePlan(s);
+  assert.match(text, /segment {7}1\/3: devices 33…65 \(33 of 100\), 9\.9\/s of the spawn rate/);
+  assert.match(
+    text,
+    new RegExp(`${expectedMessages(plan(s, s.segment))} scheduled in 30s \\(segment 1/3\\)`),
+  );
+  // a segment with no devices is valid
+  assert.match(describePlan(load({ devices: 2, segment: '0/3' })), /segment {7}0\/3: no devices/);
 });
