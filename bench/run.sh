@@ -42,10 +42,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0 && a>0) printf "%.1f×", b/a; 
 above() { awk -v a="$1" -v f="$2" 'BEGIN{ printf "%.2f", a - f }'; } # tool floor → tool − floor
 
 log "2/5 throughput ceiling (1000 devices × 150 msg/s, QoS 0)…"
-ceiling() { # url label
-  local url=$1 label=$2
+ceiling() { # url label [more run flags...]
+  local url=$1 label=$2; shift 2
   /usr/bin/time -f '%U %S %M' -o "$OUT/time" $CLI run -H "$url" -u 1000 -r 2000 -t "${SECS}s" -i 6.667ms --qos 0 \
-    --headless --consumer none --out "$OUT" --json > "$OUT/s.json" 2>/dev/null || true
+    --headless --consumer none --out "$OUT" --json "$@" > "$OUT/s.json" 2>/dev/null || true
   node -e '
     const fs = require("fs"), path = require("path");
     const s = require(process.argv[1]); // GNU time puts "Command exited with non-zero status N" first when fleetload exits non-zero (a saturated
@@ -71,7 +71,8 @@ node --import tsx "$HERE/sink-broker.ts" 0 > "$OUT/sink.out" & SINK=$!
 for _ in $(seq 50); do grep -q ready "$OUT/sink.out" 2>/dev/null && break; sleep 0.1; done
 SPORT=$(sed -n 's/ready //p' "$OUT/sink.out")
 C_SINK=$(ceiling "mqtt://127.0.0.1:$SPORT" "sink broker (bench/sink-broker.ts)")
-log "$C_MOSQ"; log "$C_SINK"
+C_SINK2=$(ceiling "mqtt://127.0.0.1:$SPORT" "sink broker, --workers 2" --workers 2)
+log "$C_MOSQ"; log "$C_SINK"; log "$C_SINK2"
 
 log "3/5 idle fleet: $IDLE devices…"
 idle() { # devices → "rss_kb connects_per_s connected"
@@ -140,6 +141,12 @@ CONS_ROW=$(node -e 'const c = JSON.parse(process.argv[1]); console.log(`| ${c.me
   echo "|---|---|---|---|---|---|---|---|"
   echo "$C_MOSQ"
   echo "$C_SINK"
+  echo "$C_SINK2"
+  echo
+  echo "\`--workers K\` runs K generator processes, each a segment of the fleet, merged live (µs CPU / msg counts the"
+  echo "workers, which the parent reaps; peak RSS is the largest single process). On this 2-core machine the sink broker and the"
+  echo "workers share the cores, so two workers cannot double the ceiling here; with K cores free for the generator, K"
+  echo "workers should sustain about K times the one-process ceiling (each worker is the same engine)."
   echo
   echo "## 3. Idle fleet: ${IDLE} connected devices in one process (3 source addresses), sink broker"
   echo

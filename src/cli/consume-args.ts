@@ -67,6 +67,8 @@ Run:
       --threshold EXPR        repeatable: e2e.p99<500, loss<0.1%, messages.received>0
       --accept observed       pass even when nothing of the run was received (default: such a run is
                               invalid, exit 5)
+      --time-port P           answer producers' time probes on UDP port P, so fleetload run --clock-ref
+                              HOST:P on other machines stamps ts in this consumer's clock (default: off)
       --json                  print summary.json to stdout at the end
   -h, --help                  show this help
 
@@ -84,6 +86,8 @@ export interface ConsumeConfig {
   thresholds: Threshold[];
   /** validity checks accepted when they fail (consume has one: observed) */
   accept: ValidityCheck[];
+  /** answer producers' time probes (--clock-ref HOST:PORT) on this UDP port */
+  timePort: number | undefined;
   format: DecodeFormat;
   fields: typeof DEFAULT_FIELDS;
   host: string;
@@ -322,6 +326,7 @@ function toConfig(
     json: d.json,
     thresholds: d.thresholds.map((x) => parseThreshold(x)),
     accept: d.accept,
+    timePort: d.timePort,
     format,
     fields,
     host: displayHost,

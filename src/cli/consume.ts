@@ -52,6 +52,7 @@ export async function consumeCmd(argv: string[], io: CliIo): Promise<number> {
         }),
       ],
       interrupt: interrupts.requested,
+      timePort: cfg.timePort,
       log: (line) => live.println(line),
     });
     live.done();

@@ -71,6 +71,12 @@ Connections:
                             their global ids and schedule, at their share of the spawn rate; N
                             processes together send exactly what one would (default: 0/1). Also
                             FLEETLOAD_SEGMENT=i/N, or JOB_COMPLETION_INDEX + FLEETLOAD_SEGMENTS=N
+      --start-at T          start the fleet at T: 2026-12-01T10:00:00Z, or +30s from now; everything
+                            else (broker, consumer, workers) is ready before (default: at once)
+      --clock-ref HOST:PORT  measure this machine's clock against a consumer's --time-port and stamp
+                            ts in its clock (delays across machines without synced clocks)
+      --late-start fail|join  started after --start-at: exit 2 saying how late, or start at once
+                            (default: fail)
 
 Identity (templates: {deviceId} {index} {runId}; {index:6} pads to 6 digits):
       --topic T             publish topic                    (default: fleetload/{runId}/{deviceId})

@@ -3,6 +3,7 @@ import { Consumer } from '../consumer/consumer.js';
 import { createSource, type SourceConfig } from '../consumer/open.js';
 import { Stats } from '../stats/stats.js';
 import type { Threshold } from '../stats/thresholds.js';
+import { startTimeServer } from '../timesync.js';
 import { type DEFAULT_FIELDS, type DecodeFormat, makeDecoder } from '../wire/index.js';
 import type { Output } from './output.js';
 import { type PipelineResult, type ResultsStore, runPipeline } from './pipeline.js';
@@ -34,6 +35,8 @@ export interface ConsumeOptions {
   validity: ValidityOptions;
   outputs?: Output[];
   interrupt?: Promise<void>;
+  /** answer producers' time probes on this UDP port for as long as the consumer runs */
+  timePort?: number | undefined;
   clock?: Clock;
   log?: (line: string) => void;
 }
@@ -53,26 +56,33 @@ export async function executeConsume(o: ConsumeOptions): Promise<PipelineResult>
     ...o.source,
     ...(o.source.kind === 'eventhubs' ? { log } : {}),
   } as SourceConfig);
-  return runPipeline({
-    runId: o.folderId,
-    openResults: o.openResults,
-    scenario: {
-      host: o.host,
-      devices: 0,
-      spawnRate: 0,
-      runTimeMs: o.runTimeMs ?? 0,
-      intervalMs: 0,
-      qos: o.qos,
-      mqttVersion: o.mqttVersion,
-    },
-    clock,
-    outputs: o.outputs ?? [],
-    consumer: { source, consumer, stats },
-    ...(o.runTimeMs !== undefined ? { runTimeMs: o.runTimeMs } : {}),
-    graceMs: o.graceMs,
-    thresholds: o.thresholds,
-    validity: o.validity,
-    ...(o.interrupt ? { interrupt: o.interrupt } : {}),
-    log,
-  });
+  const timeServer = o.timePort !== undefined ? await startTimeServer(clock, o.timePort) : undefined;
+  if (timeServer)
+    log(`answering time probes on UDP port ${timeServer.port} (--clock-ref HOST:${timeServer.port})`);
+  try {
+    return await runPipeline({
+      runId: o.folderId,
+      openResults: o.openResults,
+      scenario: {
+        host: o.host,
+        devices: 0,
+        spawnRate: 0,
+        runTimeMs: o.runTimeMs ?? 0,
+        intervalMs: 0,
+        qos: o.qos,
+        mqttVersion: o.mqttVersion,
+      },
+      clock,
+      outputs: o.outputs ?? [],
+      consumer: { source, consumer, stats },
+      ...(o.runTimeMs !== undefined ? { runTimeMs: o.runTimeMs } : {}),
+      graceMs: o.graceMs,
+      thresholds: o.thresholds,
+      validity: o.validity,
+      ...(o.interrupt ? { interrupt: o.interrupt } : {}),
+      log,
+    });
+  } finally {
+    await timeServer?.close();
+  }
 }

@@ -12,8 +12,9 @@ import type { Threshold } from '../stats/thresholds.js';
 import { currentRun } from './current.js';
 import { GuardedOutputs } from './guard.js';
 import type { FleetControl, IntervalFigures, Output, Phase } from './output.js';
-import { buildSummary } from './summary.js';
+import { buildSummary, type SummaryInput } from './summary.js';
 import type { ValidityOptions } from './verdict.js';
+import type { GeneratorHealth } from './worker-protocol.js';
 
 /**
  * The run pipeline (DESIGN.md, "One run, as data flowing"): one interval loop for `run`, `consume` and (next)
@@ -51,8 +52,12 @@ export interface SinksPart {
 /** The load side of a run: an in-process engine today, K child processes next. */
 export interface GeneratorSide {
   readonly control: FleetControl;
-  /** begins the ramp; sets startAt and endAt */
-  start(): void;
+  /** begins the ramp (at `atMs` when given and still ahead); sets startAt and endAt */
+  start(atMs?: number): void;
+  /** how long before its start instant it must be told (workers: the instant has to reach them) */
+  readonly startLeadMs?: number;
+  /** how far the actual start was from `atMs` (workers: the latest of theirs) */
+  startSkewMs?(atMs: number): number;
   readonly startAt: number;
   /** when publishing ends (moves earlier on stopPublishing) */
   readonly endAt: number;
@@ -73,6 +78,8 @@ export interface GeneratorSide {
   sync?(): Promise<void>;
   /** parts of the fleet lost on the way (a worker that died), with why: the run is then incomplete */
   readonly failures?: readonly string[];
+  /** the health of generator processes other than this one (workers): judged with this process's own */
+  health?(): GeneratorHealth;
 }
 
 /** The measuring side: a source feeding a consumer (ledger + delay histograms) that counts into `stats`. */
@@ -97,6 +104,8 @@ export interface PipelineOptions {
   /** consume: stop after this long (undefined: until interrupted); a generator ends at its own endAt */
   runTimeMs?: number;
   graceMs: number;
+  /** --start-at: the instant the fleet starts, and what to do when this process is already late */
+  start?: { atMs: number; late: 'fail' | 'join' };
   /** a generator with no device connected after 2 × this (+1 s) is unreachable (default 10 s) */
   connectTimeoutMs?: number;
   thresholds: readonly Threshold[];
@@ -107,6 +116,8 @@ export interface PipelineOptions {
   phaseAt?: (elapsedMs: number) => Exclude<Phase, 'drain'>;
   /** time-series sinks: flushed before summary.json, which then records what they did */
   sinks?: SinksPart;
+  /** summary.json `clock`: whose clock the delays are in (called once the run has drained) */
+  clockReport?: () => Promise<Summary['clock'] | undefined>;
   log?: (line: string) => void;
   /** the generator's health; a real one by default */
   monitor?: Pick<
@@ -131,6 +142,8 @@ type Ending = 'time' | 'interrupt' | 'stopped' | 'unreachable' | 'done';
 export const INTERVAL_MS = 1000;
 const DRAIN_POLL_MS = 50;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** started this late after --start-at is still on time (process start-up jitter) */
+const LATE_TOLERANCE_MS = 50;
 const INTERRUPTED_GRACE_MS = 2000;
 /** a cut shorter than this with nothing in it (the last sliver after the drain) writes no row */
 const SLIVER_MS = 200;
@@ -149,6 +162,8 @@ class Pipeline {
   private phase: Phase = 'steady';
   private resultsError: string | undefined;
   private resultsFolder: ResultsStore | undefined;
+  /** --start-at as it went: the instant, how far off the start was, and whether this process joined late */
+  private start: { at: string; skewMs: number; joined?: true } | undefined;
   /** messages sent (and not failed) by the end of the previous interval */
   private sentBeforeLastCut = 0;
   /** the interval being recorded/flushed/checkpointed: cuts never overlap */
@@ -179,6 +194,16 @@ class Pipeline {
         await c.source.open((d) => c.consumer.deliver(d));
         this.log(`consumer attached: ${c.source.description}`);
       }
+      // started after --start-at: refused before anything is written, unless the user said join
+      const startAt = o.start?.atMs;
+      const late = startAt === undefined ? 0 : this.clock.now() - startAt;
+      if (startAt !== undefined && late > LATE_TOLERANCE_MS && o.start?.late !== 'join') {
+        throw new FleetloadError(
+          'E_USAGE',
+          `started ${(late / 1000).toFixed(1)} s after --start-at ${new Date(startAt).toISOString()}: ` +
+            'start the processes earlier, or pass --late-start join to start at once',
+        );
+      }
       this.resultsFolder = await o.openResults();
       currentRun.resultsDir = this.resultsFolder.dir;
       await this.outputs.start({
@@ -187,9 +212,27 @@ class Pipeline {
         dir: this.results.dir,
         ...(o.generator ? { control: o.generator.control } : {}),
       });
+      // everything is ready: the fleet starts at --start-at (a generator that needs a lead is told earlier)
+      if (startAt !== undefined && startAt > this.clock.now()) {
+        this.log(`ready; the fleet starts at ${new Date(startAt).toISOString()} (--start-at)`);
+        await this.sleep(startAt - (o.generator?.startLeadMs ?? 0) - this.clock.now());
+      }
       this.monitor.begin();
-      o.generator?.start();
+      o.generator?.start(startAt);
       this.startMs = o.generator?.startAt ?? this.clock.now();
+      o.consumer?.stats.beginAt(this.startMs);
+      if (startAt !== undefined) {
+        const skewMs =
+          Math.round((o.generator?.startSkewMs?.(startAt) ?? this.startMs - startAt) * 1000) / 1000;
+        this.start = {
+          at: new Date(startAt).toISOString(),
+          skewMs,
+          ...(late > LATE_TOLERANCE_MS ? { joined: true } : {}),
+        };
+        this.log(
+          `started at --start-at ${this.start.at} (skew ${skewMs} ms${this.start.joined ? ', joined late' : ''})`,
+        );
+      }
       this.phase = o.phaseAt?.(0) ?? 'steady';
 
       // ---- the run: an interval every second until the run time is over, a stop, or nothing can connect ----
@@ -219,7 +262,7 @@ class Pipeline {
             ? o.scenario
             : { ...o.scenario, runTimeMs: Math.round(activeEndMs - this.startMs) },
         aggregator: this.aggregator,
-        generator: this.monitor,
+        generator: this.health(),
         lost,
         activeMs: Math.max(1, activeEndMs - this.startMs),
         interrupted: ending === 'interrupt',
@@ -229,6 +272,9 @@ class Pipeline {
         outputFailures: this.outputs.failures,
         lostParts: o.generator?.failures ?? [],
       });
+      if (this.start) summary.start = this.start;
+      const clock = await o.clockReport?.();
+      if (clock) summary.clock = clock;
       await o.sinks?.flush();
       const sinksPart = o.sinks?.summaryPart();
       if (sinksPart) summary.sinks = sinksPart;
@@ -376,7 +422,14 @@ class Pipeline {
     if (g) snaps.push(g.snapshot(now));
     if (c) snaps.push(c.stats.snapshot(now));
     const merged = this.aggregator.merge(snaps);
-    const health = this.monitor.sample();
+    const own = this.monitor.sample();
+    const theirs = g?.health?.();
+    const health = theirs
+      ? {
+          cpuPercent: Math.max(own.cpuPercent, theirs.cpuPercent),
+          eventLoopLagP99Ms: Math.max(own.eventLoopLagP99Ms, theirs.eventLoopLagP99Ms),
+        }
+      : own;
     if (merged.durationMs < SLIVER_MS && merged.counters.sent + merged.counters.received === 0) return;
     const gaps = c ? c.consumer.ledger.gaps : 0;
     const t = this.aggregator.total;
@@ -496,6 +549,18 @@ class Pipeline {
       devices: c.consumer.ledger.deviceCount,
       foreignSamples: c.consumer.foreignSamples,
       ...(checkpoints ? { checkpoints } : {}),
+    };
+  }
+
+  /** This process's health, and the workers' when there are: the busiest figures; saturated when any is. */
+  private health(): SummaryInput['generator'] {
+    const m = this.monitor;
+    const w = this.o.generator?.health?.();
+    if (!w) return m;
+    return {
+      cpuPercentPeak: Math.max(m.cpuPercentPeak, w.cpuPercentPeak),
+      eventLoopLagP99: Math.max(m.eventLoopLagP99, w.eventLoopLagP99),
+      saturated: (scheduleLagP99) => w.saturated || m.saturated(scheduleLagP99),
     };
   }
 

@@ -6,7 +6,9 @@ import { Engine } from '../engine/engine.js';
 import { phaseAt, plan } from '../scenario/plan.js';
 import type { Scenario } from '../scenario/schema.js';
 import { Stats } from '../stats/stats.js';
+import type { Summary } from '../stats/summary.js';
 import type { Threshold } from '../stats/thresholds.js';
+import { measureOffset, type OffsetEstimate, offsetClock } from '../timesync.js';
 import type { FleetControl, Output, Phase } from './output.js';
 import {
   type ConsumerSide,
@@ -42,8 +44,16 @@ export interface RunOptions {
 
 export async function executeRun(o: RunOptions): Promise<PipelineResult> {
   const s = o.scenario;
-  const clock = o.clock ?? systemClock;
   const log = o.log ?? (() => {});
+  // --clock-ref: every timestamp of this run is in the reference's clock (the consumer's, on another machine)
+  const local = o.clock ?? systemClock;
+  const sync = s.clockRef ? await measureOffset(local, s.clockRef) : undefined;
+  if (sync && s.clockRef) {
+    log(
+      `clock: ${s.clockRef.host}:${s.clockRef.port} is ${sync.offsetMs} ms ahead of this machine (±${sync.errorMs} ms); ts is stamped in its clock`,
+    );
+  }
+  const clock = sync ? offsetClock(local, sync.offsetMs) : local;
   let broker: EmbeddedBroker | undefined;
   let pool: WorkerPool | undefined;
   try {
@@ -70,7 +80,14 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
     let generator: GeneratorSide;
     let interrupt = o.interrupt;
     if (s.workers > 1) {
-      pool = new WorkerPool({ scenario: s, url, workers: s.workers, clock, log });
+      pool = new WorkerPool({
+        scenario: s,
+        url,
+        workers: s.workers,
+        clock,
+        clockOffsetMs: sync?.offsetMs ?? 0,
+        log,
+      });
       await pool.open();
       log(`${s.workers} workers ready, each a segment of the fleet`);
       generator = pool;
@@ -98,12 +115,14 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
       generator,
       ...(consumer ? { consumer } : {}),
       graceMs: s.graceMs,
+      ...(s.startAtMs !== undefined ? { start: { atMs: s.startAtMs, late: s.lateStart } } : {}),
       connectTimeoutMs: s.connectTimeoutMs,
       thresholds: o.thresholds,
       validity: o.validity,
       ...(interrupt ? { interrupt } : {}),
       phaseAt: o.phaseAt ?? ((elapsedMs) => rampOrSteady(phaseAt(wholePlan, elapsedMs))),
       ...(o.sinks ? { sinks: o.sinks } : {}),
+      clockReport: () => clockReport(s, local, sync),
       log,
     });
   } finally {
@@ -134,7 +153,10 @@ export function engineSide(
   };
   return {
     control,
-    start: () => engine.start(),
+    start: () => {
+      engine.start();
+      stats.beginAt(engine.startAt);
+    },
     get startAt() {
       return engine.startAt;
     },
@@ -169,4 +191,32 @@ export function engineSide(
 /** The plan's phase while the run publishes (its drain comes when the pipeline drains). */
 function rampOrSteady(p: Phase): Exclude<Phase, 'drain'> {
   return p === 'drain' ? 'steady' : p;
+}
+
+/**
+ * summary.clock: with --clock-ref, the offset used, its error bound and how far it moved during the run (measured
+ * again at the end); without one, a producer whose consumer is elsewhere says its delays assume synced clocks.
+ */
+async function clockReport(
+  s: Scenario,
+  local: Clock,
+  sync: OffsetEstimate | undefined,
+): Promise<Summary['clock'] | undefined> {
+  if (s.clockRef && sync) {
+    const after = await measureOffset(local, s.clockRef).catch(() => undefined);
+    return {
+      reference: `${s.clockRef.host}:${s.clockRef.port}`,
+      offsetMs: sync.offsetMs,
+      errorMs: sync.errorMs,
+      ...(after ? { driftMs: Math.round((after.offsetMs - sync.offsetMs) * 1000) / 1000 } : {}),
+    };
+  }
+  if (s.consumer === 'none') {
+    return {
+      reference: null,
+      offsetMs: 0,
+      note: 'no --clock-ref: delays measured by a consumer elsewhere assume its clock agrees with this one',
+    };
+  }
+  return undefined;
 }

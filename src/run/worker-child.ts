@@ -1,9 +1,17 @@
-import { systemClock } from '../clock.js';
+import { type Clock, systemClock } from '../clock.js';
 import { Engine } from '../engine/engine.js';
 import { FleetloadError } from '../errors.js';
 import { segmentShare } from '../scenario/plan.js';
+import { GeneratorMonitor } from '../stats/monitor.js';
 import { Stats } from '../stats/stats.js';
-import { type FromWorker, SNAPSHOT_MS, type ToWorker, type WorkerState } from './worker-protocol.js';
+import { offsetClock } from '../timesync.js';
+import {
+  type FromWorker,
+  type GeneratorHealth,
+  SNAPSHOT_MS,
+  type ToWorker,
+  type WorkerState,
+} from './worker-protocol.js';
 
 /**
  * `fleetload worker`: one generator process of `fleetload run --workers K`, started by it over an IPC channel. It
@@ -20,17 +28,135 @@ export async function runWorker(): Promise<number> {
       'fleetload worker is started by fleetload run --workers K, not by hand',
     );
   }
-  const post = (m: FromWorker): void => {
-    if (process.connected) send(m);
-  };
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => {});
-  const clock = systemClock;
   return new Promise<number>((resolve, reject) => {
-    let engine: Engine | undefined;
-    let stats: Stats | undefined;
-    let pusher: NodeJS.Timeout | undefined;
-    let startTimer: NodeJS.Timeout | undefined;
-    const state = (e: Engine, s: Stats): WorkerState => ({
+    const child = new WorkerChild((m) => {
+      if (process.connected) send(m);
+    }, resolve);
+    const onMessage = (raw: unknown): void => {
+      try {
+        child.handle(raw as ToWorker);
+      } catch (e) {
+        child.post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+        reject(e);
+      }
+    };
+    process.on('message', onMessage);
+    child.onFinish = () => process.off('message', onMessage);
+    // the parent went away (crashed, killed): stop at once, never outlive it
+    process.once('disconnect', () => child.stop());
+  });
+}
+
+class WorkerChild {
+  private clock: Clock = systemClock;
+  private readonly monitor = new GeneratorMonitor();
+  private engine: Engine | undefined;
+  private stats: Stats | undefined;
+  private pusher: NodeJS.Timeout | undefined;
+  private startTimer: NodeJS.Timeout | undefined;
+  /** health is sampled once a second, like the parent's own monitor (its saturation rule counts seconds) */
+  private sampledAt = 0;
+  private sample = { cpuPercent: 0, eventLoopLagP99Ms: 0 };
+  private stopped = false;
+  onFinish: () => void = () => {};
+
+  constructor(
+    readonly post: (m: FromWorker) => void,
+    private readonly done: (code: number) => void,
+  ) {}
+
+  handle(m: ToWorker): void {
+    switch (m.type) {
+      case 'init':
+        this.clock = offsetClock(systemClock, m.clockOffsetMs);
+        this.stats = new Stats(this.clock.now());
+        this.engine = new Engine({
+          scenario: m.scenario,
+          url: new URL(m.url),
+          stats: this.stats,
+          clock: this.clock,
+          segment: m.segment,
+        });
+        this.post({ type: 'ready', maxDevices: this.engine.plan.count });
+        return;
+      case 'start':
+        this.startAt(m.atMs);
+        return;
+      case 'target':
+        if (this.engine) this.engine.setTargetDevices(segmentShare(this.engine.plan, m.devices));
+        return;
+      case 'interval':
+        this.engine?.setIntervalMs(m.ms);
+        return;
+      case 'sync':
+        this.push(m.id);
+        return;
+      case 'stopPublishing':
+        this.stopPublishing();
+        return;
+      case 'stop':
+        this.stop();
+        return;
+    }
+  }
+
+  private startAt(atMs: number): void {
+    const e = this.engine;
+    const s = this.stats;
+    if (!e || !s) return;
+    this.startTimer = setTimeout(
+      () => {
+        this.monitor.begin();
+        e.start();
+        s.beginAt(e.startAt);
+      },
+      Math.max(0, atMs - this.clock.now()),
+    );
+    this.pusher = setInterval(() => this.push(), SNAPSHOT_MS);
+  }
+
+  /** No seq is used after this: each device's last one goes to the parent (for the ledger's loss). */
+  private stopPublishing(): void {
+    const e = this.engine;
+    if (!e) return;
+    e.stopPublishing();
+    const last = e.lastSeqs();
+    const entries: Array<[string, number]> = [];
+    for (let i = 0; i < last.length; i++) {
+      const seq = last[i] as number;
+      if (seq > 0) entries.push([e.deviceId(i), seq]);
+    }
+    this.post({ type: 'lastSeqs', entries });
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.engine?.stop();
+    this.push();
+    this.monitor.stop();
+    if (this.pusher) clearInterval(this.pusher);
+    if (this.startTimer) clearTimeout(this.startTimer);
+    this.onFinish();
+    // the DISCONNECT packets go out before the process does
+    setTimeout(() => this.done(0), 100);
+  }
+
+  private push(syncId?: number): void {
+    const e = this.engine;
+    const s = this.stats;
+    if (!e || !s) return;
+    this.post({
+      type: 'snapshot',
+      snap: s.snapshot(this.clock.now()),
+      state: this.state(e, s),
+      ...(syncId !== undefined ? { syncId } : {}),
+    });
+  }
+
+  private state(e: Engine, s: Stats): WorkerState {
+    return {
       everConnected: e.everConnected,
       inflight: e.inflight,
       allDone: e.allDone,
@@ -38,83 +164,22 @@ export async function runWorker(): Promise<number> {
       failed: s.total.failed,
       targetDevices: e.targetDevices,
       intervalMs: e.currentIntervalMs,
-    });
-    const push = (syncId?: number): void => {
-      if (!engine || !stats) return;
-      post({
-        type: 'snapshot',
-        snap: stats.snapshot(clock.now()),
-        state: state(engine, stats),
-        ...(syncId !== undefined ? { syncId } : {}),
-      });
+      startedAt: e.startAt,
+      health: this.health(),
     };
-    const finish = (code: number): void => {
-      if (pusher) clearInterval(pusher);
-      if (startTimer) clearTimeout(startTimer);
-      process.off('message', onMessage);
-      // the DISCONNECT packets go out before the process does
-      setTimeout(() => resolve(code), 100);
+  }
+
+  private health(): GeneratorHealth {
+    const now = this.clock.now();
+    if (now - this.sampledAt >= 1000) {
+      this.sample = this.monitor.sample();
+      this.sampledAt = now;
+    }
+    return {
+      ...this.sample,
+      cpuPercentPeak: this.monitor.cpuPercentPeak,
+      eventLoopLagP99: this.monitor.eventLoopLagP99,
+      saturated: this.monitor.saturated(0),
     };
-    const onMessage = (raw: unknown): void => {
-      const m = raw as ToWorker;
-      try {
-        switch (m.type) {
-          case 'init': {
-            stats = new Stats(clock.now());
-            engine = new Engine({
-              scenario: m.scenario,
-              url: new URL(m.url),
-              stats,
-              clock,
-              segment: m.segment,
-            });
-            post({ type: 'ready', maxDevices: engine.plan.count });
-            return;
-          }
-          case 'start': {
-            const e = engine;
-            if (!e) return;
-            startTimer = setTimeout(() => e.start(), Math.max(0, m.atMs - clock.now()));
-            pusher = setInterval(() => push(), SNAPSHOT_MS);
-            return;
-          }
-          case 'target':
-            if (engine) engine.setTargetDevices(segmentShare(engine.plan, m.devices));
-            return;
-          case 'interval':
-            engine?.setIntervalMs(m.ms);
-            return;
-          case 'sync':
-            push(m.id);
-            return;
-          case 'stopPublishing': {
-            if (!engine) return;
-            engine.stopPublishing();
-            const last = engine.lastSeqs();
-            const entries: Array<[string, number]> = [];
-            for (let i = 0; i < last.length; i++) {
-              const seq = last[i] as number;
-              if (seq > 0) entries.push([engine.deviceId(i), seq]);
-            }
-            post({ type: 'lastSeqs', entries });
-            return;
-          }
-          case 'stop':
-            engine?.stop();
-            push();
-            finish(0);
-            return;
-        }
-      } catch (e) {
-        post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
-        reject(e);
-      }
-    };
-    process.on('message', onMessage);
-    // the parent went away (crashed, killed): stop at once, never outlive it
-    process.once('disconnect', () => {
-      engine?.stop();
-      finish(0);
-    });
-  });
+  }
 }

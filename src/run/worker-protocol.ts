@@ -18,11 +18,33 @@ export interface WorkerState {
   /** this worker's devices that should be connected now, and each device's interval */
   targetDevices: number;
   intervalMs: number;
+  /** when its engine started (ms since epoch; 0 before) */
+  startedAt: number;
+  /** the worker's own health: it is a generator too (src/stats/monitor.ts) */
+  health: GeneratorHealth;
+}
+
+export interface GeneratorHealth {
+  /** the latest sample */
+  cpuPercent: number;
+  eventLoopLagP99Ms: number;
+  /** over the run so far */
+  cpuPercentPeak: number;
+  eventLoopLagP99: number;
+  /** by CPU and event-loop lag (schedule lag is judged on the merged histogram) */
+  saturated: boolean;
 }
 
 export type ToWorker =
   /** the run's scenario, the broker's URL and this worker's segment of the fleet */
-  | { type: 'init'; scenario: Scenario; url: string; segment: { index: number; count: number } }
+  | {
+      type: 'init';
+      scenario: Scenario;
+      url: string;
+      segment: { index: number; count: number };
+      /** --clock-ref: add this to the local clock (ms) */
+      clockOffsetMs: number;
+    }
   /** start the fleet at this instant (ms since epoch, the wall clock every process shares) */
   | { type: 'start'; atMs: number }
   /** the whole fleet's target size: each worker takes its segment's share */

@@ -15,7 +15,7 @@ import {
 } from '../stats/stats.js';
 import type { FleetControl } from './output.js';
 import type { GeneratorSide } from './pipeline.js';
-import type { FromWorker, ToWorker, WorkerState } from './worker-protocol.js';
+import type { FromWorker, GeneratorHealth, ToWorker, WorkerState } from './worker-protocol.js';
 
 /**
  * `fleetload run --workers K`: K child processes (`fleetload worker`), each the engine of segment j/K, as the
@@ -48,6 +48,8 @@ export interface WorkerPoolOptions {
   url: string;
   workers: number;
   clock: Clock;
+  /** --clock-ref: the workers stamp ts in the reference's clock too */
+  clockOffsetMs?: number;
   log: (line: string) => void;
   /** the CLI entry point the workers run (default: this installation's dist/cli/main.js) */
   cliPath?: string;
@@ -120,6 +122,7 @@ export class WorkerPool implements GeneratorSide {
         scenario: this.o.scenario,
         url: this.o.url,
         segment: { index: j, count: k },
+        clockOffsetMs: this.o.clockOffsetMs ?? 0,
       });
     }
     let timer: NodeJS.Timeout | undefined;
@@ -219,11 +222,21 @@ export class WorkerPool implements GeneratorSide {
     for (const w of this.workers) this.send(w, m);
   }
 
-  start(): void {
-    this.startAt = this.o.clock.now() + START_LEAD_MS;
+  readonly startLeadMs = START_LEAD_MS;
+
+  start(atMs?: number): void {
+    const now = this.o.clock.now();
+    this.startAt = atMs !== undefined && atMs > now ? atMs : now + START_LEAD_MS;
     this.endAt = this.startAt + this.o.scenario.runTimeMs;
     this.lastCut = this.startAt;
     this.broadcast({ type: 'start', atMs: this.startAt });
+  }
+
+  /** the latest start among the workers, against the instant they were given */
+  startSkewMs(atMs: number): number {
+    let skew = this.startAt - atMs;
+    for (const w of this.workers) if (w.state?.startedAt) skew = Math.max(skew, w.state.startedAt - atMs);
+    return skew;
   }
 
   get everConnected(): number {
@@ -302,6 +315,27 @@ export class WorkerPool implements GeneratorSide {
           }),
       ),
     );
+  }
+
+  /** The workers' health together: the busiest worker's figures; saturated when any is. */
+  health(): GeneratorHealth {
+    const h: GeneratorHealth = {
+      cpuPercent: 0,
+      eventLoopLagP99Ms: 0,
+      cpuPercentPeak: 0,
+      eventLoopLagP99: 0,
+      saturated: false,
+    };
+    for (const w of this.workers) {
+      const x = w.state?.health;
+      if (!x) continue;
+      h.cpuPercent = Math.max(h.cpuPercent, x.cpuPercent);
+      h.eventLoopLagP99Ms = Math.max(h.eventLoopLagP99Ms, x.eventLoopLagP99Ms);
+      h.cpuPercentPeak = Math.max(h.cpuPercentPeak, x.cpuPercentPeak);
+      h.eventLoopLagP99 = Math.max(h.eventLoopLagP99, x.eventLoopLagP99);
+      h.saturated ||= x.saturated;
+    }
+    return h;
   }
 
   expectedLast(): Map<string, number> {

@@ -96,6 +96,13 @@ export const consumeInput = scenarioInput
       .optional(),
     cert: fileField.optional(),
     key: fileField.optional(),
+    timePort: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .optional()
+      .describe("answer producers' time probes (--clock-ref) on this UDP port"),
   });
 
 export type ConsumeInput = z.input<typeof consumeInput>;

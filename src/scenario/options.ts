@@ -74,6 +74,9 @@ export const RUN_KINDS: Record<Key, OptionKind> = {
   prometheusPublic: 'boolean',
   segment: 'string',
   workers: 'string',
+  startAt: 'string',
+  lateStart: 'string',
+  clockRef: 'string',
   json: 'boolean',
   keepalive: 'string',
   connectTimeout: 'string',
@@ -172,6 +175,7 @@ const CONSUME_KINDS: Record<keyof ConsumeInput & string, OptionKind> = {
   key: 'string',
   servername: 'string',
   insecure: 'boolean',
+  timePort: 'number',
 };
 
 /** `fleetload consume`: the seed's variable names are still read, below FLEETLOAD_<FLAG>. */

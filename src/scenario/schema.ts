@@ -3,9 +3,26 @@ import { z } from 'zod';
 import { FleetloadError } from '../errors.js';
 import { redactText } from '../redact.js';
 import { parseThreshold } from '../stats/thresholds.js';
+import { parseClockRef } from '../timesync.js';
 import { expandSourceIps, MQTT_STRING_MAX_BYTES, sourceIpItems, sourceIpProblem } from './checks.js';
 import { formatDuration, parseDurationMs } from './duration.js';
 import { templateProblems } from './template.js';
+
+/** `--start-at`: RFC 3339 with a zone, or +DURATION from when the scenario is loaded. */
+const START_AT_MAX_MS = 7 * 24 * 3600 * 1000;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+export function resolveStartAt(text: string, nowMs: number): number {
+  const t = text.trim();
+  if (t.startsWith('+')) return nowMs + (parseDurationMs(t.slice(1)) ?? Number.NaN);
+  return RFC3339.test(t) ? Date.parse(t) : Number.NaN;
+}
+
+function startAtProblem(text: string): string | undefined {
+  const at = resolveStartAt(text, Date.now());
+  if (!Number.isFinite(at)) return 'not an instant';
+  return Math.abs(at - Date.now()) > START_AT_MAX_MS ? 'more than 7 days away' : undefined;
+}
 
 /** generator processes one run may fork (`--workers`) */
 export const MAX_WORKERS = 64;
@@ -252,6 +269,25 @@ export const scenarioInput = z.strictObject({
   devices: z.number().int().min(1).max(MAX_DEVICES).default(100),
   spawnRate: perSecond.default(50).describe('devices started per second'),
   runTime: duration(positive).default('30s').describe('test duration, ramp included'),
+  startAt: z
+    .string()
+    .refine((v) => startAtProblem(v) === undefined, {
+      message:
+        'must be an RFC 3339 instant (2026-12-01T10:00:00Z) or +DURATION from now (+30s), within 7 days',
+    })
+    .optional()
+    .describe('start the fleet at this instant, so processes on many machines begin together'),
+  clockRef: z
+    .string()
+    .refine((v) => typeof parseClockRef(v) !== 'string', {
+      message: 'must be HOST:PORT of a fleetload consume --time-port, e.g. consumer:9999',
+    })
+    .optional()
+    .describe("measure this process's clock against a consumer's (--time-port) and stamp ts in that clock"),
+  lateStart: z
+    .enum(['fail', 'join'])
+    .default('fail')
+    .describe('started after --start-at: fail (exit 2, says how late) or join (start at once)'),
   stages: z
     .array(
       z.union([
@@ -362,12 +398,9 @@ export const scenarioInput = z.strictObject({
   workers: z
     .union([
       z.number().int().min(1).max(MAX_WORKERS),
-      z
-        .string()
-        .regex(/^(auto|\d+)$/, `must be a whole number 1..${MAX_WORKERS} or auto (one per core)`)
-        .refine((v) => v === 'auto' || (Number(v) >= 1 && Number(v) <= MAX_WORKERS), {
-          message: `must be a whole number 1..${MAX_WORKERS} or auto (one per core)`,
-        }),
+      z.string().refine((v) => v === 'auto' || (/^\d+$/.test(v) && +v >= 1 && +v <= MAX_WORKERS), {
+        message: `must be a whole number 1..${MAX_WORKERS} or auto (one per core)`,
+      }),
     ])
     .default(1)
     .describe('generator processes on this machine, each a segment of the fleet (auto: one per core)'),
@@ -538,6 +571,11 @@ export interface Scenario {
   /** this process's segment of the fleet (`--segment i/N`); { index: 0, count: 1 }: the whole fleet */
   segment: { index: number; count: number };
   workers: number;
+  /** when the fleet starts (ms since epoch), from --start-at; undefined: at once */
+  startAtMs: number | undefined;
+  lateStart: 'fail' | 'join';
+  /** --clock-ref: the consumer whose clock stamps ts */
+  clockRef: { host: string; port: number } | undefined;
   json: boolean;
   keepaliveMs: number;
   connectTimeoutMs: number;
@@ -629,6 +667,10 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     accept: p.accept,
     minOffered: typeof p.minOffered === 'number' ? p.minOffered : Number(p.minOffered.slice(0, -1)) / 100,
     segment: p.segment === undefined ? { index: 0, count: 1 } : parseSegment(p.segment),
+    startAtMs: p.startAt === undefined ? undefined : resolveStartAt(p.startAt, Date.now()),
+    lateStart: p.lateStart,
+    clockRef:
+      p.clockRef === undefined ? undefined : (parseClockRef(p.clockRef) as { host: string; port: number }),
     workers:
       p.workers === 'auto'
         ? availableParallelism()

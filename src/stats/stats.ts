@@ -133,6 +133,11 @@ export class Stats {
   }
 
   /** Cuts the current interval: returns it and starts the next one. */
+  /** The first interval begins now (the run's start), not when these stats were made; counts are kept. */
+  beginAt(now: number): void {
+    this.lastCut = now;
+  }
+
   snapshot(now: number): IntervalSnapshot {
     const histograms: Partial<Record<LatencyName, string>> = {};
     for (const k of LATENCIES) {

@@ -9,6 +9,14 @@ export interface Summary {
   fleetloadVersion: string;
   /** present and true only when the run was stopped early (Ctrl-C / SIGTERM) */
   interrupted?: boolean;
+  /**
+   * Whose clock the delays are measured in: with --clock-ref, the producer stamped `ts` in the reference's clock
+   * (offset measured before the run, error bound ±errorMs, and how much it moved by the end: driftMs); without one,
+   * a producer whose consumer runs elsewhere assumes synced clocks (the note says so).
+   */
+  clock?: { reference: string | null; offsetMs: number; errorMs?: number; driftMs?: number; note?: string };
+  /** with --start-at: the instant, how far this process's start was from it (ms), and whether it joined late */
+  start?: { at: string; skewMs: number; joined?: true };
   /** present when a part of the run is missing (a worker that died, a segment not merged): what and why */
   incomplete?: { reason: string; lost: string[] };
   scenario: {

@@ -66,7 +66,54 @@ const flags: Case[] = [
   { name: '--qos 1x', argv: R('--qos', '1x'), says: /--qos: "1x" is not a number/ },
   { name: '--web-port abc', argv: R('--web-port', 'abc'), says: /--web-port: "abc" is not a number/ },
   { name: 'unknown command', argv: ['bogus'], says: /unknown command "bogus"/ },
-  { name: 'command not yet available', argv: ['worker'], says: /fleetload worker is not available/ },
+  {
+    name: 'worker started by hand',
+    argv: ['worker'],
+    says: /fleetload worker is started by fleetload run --workers K, not by hand/,
+  },
+  { name: 'coordinator (there is none)', argv: ['coordinator'], says: /unknown command "coordinator"/ },
+];
+
+// scale-out and verdict settings
+const scale: Case[] = [
+  { name: '--workers 0', argv: R('--workers', '0'), says: /workers: must be a whole number 1\.\.64 or auto/ },
+  {
+    name: '--workers 65',
+    argv: R('--workers', '65'),
+    says: /workers: must be a whole number 1\.\.64 or auto/,
+  },
+  {
+    name: '--workers many',
+    argv: R('--workers', 'many'),
+    says: /workers: must be a whole number 1\.\.64 or auto/,
+  },
+  {
+    name: '--start-at tomorrow',
+    argv: R('--start-at', 'tomorrow'),
+    says: /startAt: must be an RFC 3339 instant/,
+  },
+  {
+    name: '--start-at without a zone',
+    argv: R('--start-at', '2026-12-01T10:00:00'),
+    says: /startAt: must be an RFC 3339 instant/,
+  },
+  { name: '--start-at +8d', argv: R('--start-at', '+200h'), says: /startAt: must be an RFC 3339 instant/ },
+  { name: '--late-start maybe', argv: R('--late-start', 'maybe'), says: /lateStart: .*fail.*join/ },
+  { name: '--clock-ref no port', argv: R('--clock-ref', 'consumer'), says: /clockRef: must be HOST:PORT/ },
+  { name: '--clock-ref port 0', argv: R('--clock-ref', 'consumer:0'), says: /clockRef: must be HOST:PORT/ },
+  {
+    name: '--accept everything',
+    argv: R('--accept', 'everything'),
+    says: /accept\.0: must be one of connected, offered, observed, saturated; got "everything"/,
+  },
+  { name: '--min-offered 120%', argv: R('--min-offered', '120%'), says: /minOffered: must be a percentage/ },
+  { name: '--min-offered abc', argv: R('--min-offered', 'abc'), says: /minOffered: must be a percentage/ },
+  {
+    name: 'consume --time-port 70000',
+    argv: CM('--time-port', '70000'),
+    says: /timePort: must be at most 65535/,
+  },
+  { name: 'consume --accept bogus', argv: CM('--accept', 'bogus'), says: /accept\.0: must be one of/ },
 ];
 
 const numbers: Case[] = [
@@ -107,7 +154,6 @@ const numbers: Case[] = [
     argv: R('--prometheus-port', '99999'),
     says: /prometheusPort: must be at most/,
   },
-  { name: '--workers 2', argv: R('--workers', '2'), says: /workers: only 1 local worker is supported/ },
   {
     name: '--messages-per-device 0',
     argv: R('--messages-per-device', '0'),
@@ -1246,6 +1292,7 @@ const otherCommands: Case[] = [
 
 const cases: Case[] = [
   ...flags,
+  ...scale,
   ...numbers,
   ...durations,
   ...urls,

@@ -78,10 +78,22 @@ describe('run --workers', { skip: skipUnless('mosquitto') }, () => {
   test('a worker killed with SIGKILL mid-run: exit 1, the summary names its segment, no process left', async () => {
     const out = tmpDir();
     const child = spawnCli(
-      ['run', '-H', broker.url, '-u', '20', '-r', '200', '-i', '100ms', '-t', '30s', '--workers', '2', '--headless'].concat([
-        '--out',
-        out,
-      ]),
+      [
+        'run',
+        '-H',
+        broker.url,
+        '-u',
+        '20',
+        '-r',
+        '200',
+        '-i',
+        '100ms',
+        '-t',
+        '30s',
+        '--workers',
+        '2',
+        '--headless',
+      ].concat(['--out', out]),
     );
     await waitForOutput(child, /devices 20\/20/, { timeoutMs: 20_000 });
     const pid = child.pid as number;

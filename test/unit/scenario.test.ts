@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { redactUrl } from '../../src/consumer/source.js';
@@ -262,11 +262,16 @@ describe('loadScenario', () => {
     assert.equal(load({ file }).scenario.mqttVersion, '5');
   });
 
-  test('workers > 1 is not implemented yet', () => {
-    assert.deepEqual(
-      problemsOf(() => load({ flags: { workers: 2 } })),
-      ['workers: only 1 local worker is supported in this version (from --workers)'],
-    );
+  test('workers: a whole number 1..64 or auto (one per core)', () => {
+    assert.equal(load({ flags: { workers: '2' } }).scenario.workers, 2);
+    assert.equal(load({ flags: { workers: 'auto' } }).scenario.workers, availableParallelism());
+    for (const bad of ['0', '65', 'many', '1.5']) {
+      assert.deepEqual(
+        problemsOf(() => load({ flags: { workers: bad } })),
+        ['workers: must be a whole number 1..64 or auto (one per core) (from --workers)'],
+        bad,
+      );
+    }
   });
 
   test('publish topic must not contain wildcards', () => {
