@@ -133,7 +133,18 @@ function planCmd(argv: string[], io: CliIo): number {
 }
 
 export function describePlan(s: Scenario): string {
-  const p = plan(s);
+  const p = plan(s, s.segment);
+  const seg = s.segment.count > 1 ? ` (segment ${s.segment.index}/${s.segment.count})` : '';
+  const share =
+    s.segment.count > 1
+      ? [
+          `  segment       ${s.segment.index}/${s.segment.count}: ` +
+            (p.count > 0
+              ? `devices ${p.first}…${p.first + p.count - 1} (${p.count} of ${s.devices})`
+              : `no devices (${s.devices} devices, ${s.segment.count} segments)`) +
+            `, ${+p.spawnRate.toFixed(3)}/s of the spawn rate, joining at the fleet's pace`,
+        ]
+      : [];
   const steadyMs = steadyFromMs(p);
   const expected = expectedMessages(p);
   const fleet = s.stages
@@ -147,8 +158,9 @@ export function describePlan(s: Scenario): string {
     `  broker        ${s.host ? redactSecrets({ host: s.host }).host : 'embedded (aedes, MQTT 3.1.1, free loopback port)'}`,
     `  devices       ${s.devices} (${s.deviceId} …), clientId ${s.clientId}, topic ${s.topic}`,
     fleet,
+    ...share,
     `  messages      every ${formatDuration(s.intervalMs)} per device, QoS ${s.qos}, MQTT ${s.mqttVersion}` +
-      ` → ${p.msgPerSecAtFullFleet.toFixed(1)} msg/s at full fleet, ${s.jitterMs > 0 ? '≈' : ''}${expected} scheduled in ${formatDuration(s.runTimeMs)}` +
+      ` → ${p.msgPerSecAtFullFleet.toFixed(1)} msg/s at full fleet, ${s.jitterMs > 0 ? '≈' : ''}${expected} scheduled in ${formatDuration(s.runTimeMs)}${seg}` +
       (s.messagesPerDevice !== undefined ? ` (at most ${s.messagesPerDevice} per device)` : ''),
     `  consumer      ${s.consumer}`,
     `  thresholds    ${s.thresholds.length ? s.thresholds.join(', ') : 'none'}`,

@@ -68,6 +68,10 @@ Connections:
                             memory) or net.Socket (falls back to it where raw is unavailable)
       --workers K|auto      generator processes on this machine, each a segment of the fleet,
                             merged live; auto = one per core               (default: 1)
+      --segment i/N         run segment i (0-based) of N of the fleet: devices [iD/N, (i+1)D/N) with
+                            their global ids and schedule, at their share of the spawn rate; N
+                            processes together send exactly what one would (default: 0/1). Also
+                            FLEETLOAD_SEGMENT=i/N, or JOB_COMPLETION_INDEX + FLEETLOAD_SEGMENTS=N
       --start-at T          start the fleet at T: 2026-12-01T10:00:00Z, or +30s from now; everything
                             else (broker, consumer, workers) is ready before (default: at once)
       --clock-ref HOST:PORT  measure this machine's clock against a consumer's time port (fleetload

@@ -11,12 +11,13 @@ import { reasonName } from '../mqtt/reasons.js';
 import type { TransportOptions } from '../mqtt/transport.js';
 import {
   FLEET_STEP_MS,
+  fleetTargetAt,
   GOLDEN,
-  joinAtMs,
+  joinOrder,
   type Plan,
   plan,
   type Segment,
-  targetAt,
+  segmentShare,
 } from '../scenario/plan.js';
 import type { Scenario } from '../scenario/schema.js';
 import { compileTemplate } from '../scenario/template.js';
@@ -32,7 +33,9 @@ import { type PayloadBuilder, payloadFor } from './payload.js';
  * acknowledged; its `ts` is that scheduled time, and `scheduleLag` records how late the generator actually wrote it.
  * Phases φ_k follow the golden-ratio sequence, so any prefix of the fleet (during the ramp) is spread evenly.
  * Devices connect following the spawn rate from one connect queue, which also holds reconnects (backoff with
- * full jitter).
+ * full jitter). They join, and leave on a ramp down, in the fleet's one join order (src/scenario/plan.ts): the
+ * engine keeps its devices in that order and moves the fleet by position in it, so N engines running the N
+ * segments of a fleet connect, park and publish exactly the devices one engine would, when it would.
  */
 
 export interface EngineOptions {
@@ -40,7 +43,10 @@ export interface EngineOptions {
   url: URL;
   stats: Stats;
   clock: Clock;
-  /** the segment of the fleet this engine runs (its devices, their join times, its share of the spawn rate); whole fleet by default */
+  /**
+   * the segment of the fleet this engine runs (its devices, their join times, its share of the spawn rate); the
+   * scenario's (`--segment i/N`, the whole fleet by default) when not given
+   */
   segment?: Segment;
   payload?: PayloadBuilder;
   transport?: Partial<TransportOptions>;
@@ -108,8 +114,15 @@ export class Engine implements ConnectionHandler {
   private readonly pendLen: Uint32Array;
   /** devices taken out of the fleet by setTargetDevices (ramp down): not reconnected, not scheduled */
   private readonly parked: Uint8Array;
-  /** devices of this process that should be connected now (≤ count) */
+  /** devices of this process that should be connected now (≤ count): the first `target` of `order` */
   private target: number;
+  /** this engine's devices (local indices) in the fleet's join order, and each one's place in the whole fleet's */
+  private readonly order: Uint32Array;
+  private readonly orderRank: Uint32Array;
+  /** the whole fleet's target (stages) as of the last fleet step: where the next joiners' spawn-rate gaps start */
+  private fleetTarget: number;
+  /** the whole fleet's gap between joins (1 / spawnRate): a segment's devices take their places in it */
+  private readonly joinGapMs: number;
   private intervalMs: number;
   private readonly sourceIps: readonly string[];
   private readonly tickMs: number;
@@ -137,7 +150,7 @@ export class Engine implements ConnectionHandler {
     this.s = o.scenario;
     this.stats = o.stats;
     this.clock = o.clock;
-    this.plan = plan(o.scenario, o.segment);
+    this.plan = plan(o.scenario, o.segment ?? o.scenario.segment);
     this.first = this.plan.first;
     this.count = this.plan.count;
     this.version = o.scenario.mqttVersion === '5' ? 5 : 4;
@@ -164,6 +177,11 @@ export class Engine implements ConnectionHandler {
     this.tickMs = o.scenario.tickMs;
     const n = this.count;
     this.target = n;
+    const order = joinOrder(this.plan);
+    this.order = order.local;
+    this.orderRank = order.ranks;
+    this.fleetTarget = this.plan.devices;
+    this.joinGapMs = 1000 / o.scenario.spawnRate;
     this.pending = new Array(n).fill(undefined);
     this.pendHead = new Uint32Array(n);
     this.pendLen = new Uint32Array(n);
@@ -211,7 +229,8 @@ export class Engine implements ConnectionHandler {
 
   /** every device has sent its messagesPerDevice (never true without that limit) */
   get allDone(): boolean {
-    return this.devicesDone === this.count;
+    // a segment with no devices is not done before its run time without that limit: it runs with the others
+    return this.s.messagesPerDevice !== undefined && this.devicesDone === this.count;
   }
 
   /** messages waiting in device buffers (offline / backpressure wait) */
@@ -230,25 +249,41 @@ export class Engine implements ConnectionHandler {
   }
 
   /**
-   * Changes the fleet size while running (the web UI and the coordinator call this): devices above the target
-   * disconnect at once (ramp down); parked devices below it connect at the spawn rate (ramp up).
+   * Changes the fleet size while running (the web UI and the workers' parent call this): this engine's devices past
+   * the first `n` of its join order disconnect at once (ramp down); parked ones among them connect at the fleet's
+   * spawn rate, each at its place in the fleet's join order (ramp up).
    */
   setTargetDevices(n: number): void {
     if (this.phase !== 'running') return; // draining or stopped: the fleet is no longer reshaped
     const target = Math.max(0, Math.min(this.count, Math.floor(n)));
-    const now = this.clock.now();
-    const gapMs = 1000 / this.plan.spawnRate;
-    let k = 0;
-    for (let i = 0; i < this.count; i++) {
-      if (i >= target && !this.parked[i]) {
+    this.reshape(target, this.clock.now(), Number.POSITIVE_INFINITY);
+    // the smallest whole-fleet target this share stands for
+    this.fleetTarget = target > 0 ? (this.orderRank[target - 1] as number) + 1 : 0;
+  }
+
+  /**
+   * Moves this engine to its share of a whole-fleet target: the first `target` positions of its join order are in
+   * the fleet. A joiner at place r connects at now + (r − base) / spawnRate, base the whole fleet's previous target
+   * (or the first joiner's place, if that is lower), as one engine running the whole fleet would.
+   */
+  private reshape(target: number, now: number, fleetBase: number): void {
+    const order = this.order;
+    const ranks = this.orderRank;
+    const gapMs = this.joinGapMs;
+    let base = fleetBase;
+    for (let j = 0; j < this.count; j++) {
+      const i = order[j] as number;
+      if (j >= target && !this.parked[i]) {
         this.parked[i] = 1;
         this.inSendQueue[i] = 0;
         this.dropPending(i, 'parked', 'device removed from the fleet (ramp down) with messages waiting');
         const c = this.conns[i];
         if (c && c.state !== State.Idle) c.disconnect(this.version);
-      } else if (i < target && this.parked[i]) {
+      } else if (j < target && this.parked[i]) {
         this.parked[i] = 0;
-        if (this.phase === 'running') this.connectQueue.push(now + k++ * gapMs, i);
+        const r = ranks[j] as number;
+        if (r < base) base = r; // joiners come in order: only the first can be below the base
+        this.connectQueue.push(now + (r - base) * gapMs, i);
       }
     }
     this.target = target;
@@ -267,7 +302,7 @@ export class Engine implements ConnectionHandler {
     return n;
   }
 
-  /** Starts the ramp: device i connects at start + joinAtMs(plan, i) (i / spawnRate); slots end at start + runTime. */
+  /** Starts the ramp: each device connects at start + its place in the join order / spawnRate; slots end at start + runTime. */
   start(): void {
     const now = this.clock.now();
     this.startAt = now;
@@ -279,9 +314,13 @@ export class Engine implements ConnectionHandler {
       // stages drive the fleet size: everyone starts parked, housekeeping moves the target along the stages
       this.parked.fill(1);
       this.target = 0;
-      this.setTargetDevices(targetAt(this.plan, 0));
+      const fleet = fleetTargetAt(this.plan, 0);
+      this.reshape(segmentShare(this.plan, fleet), now, 0);
+      this.fleetTarget = fleet;
     } else {
-      for (let i = 0; i < this.count; i++) this.connectQueue.push(now + joinAtMs(this.plan, i), i);
+      const gapMs = this.joinGapMs;
+      for (let j = 0; j < this.count; j++)
+        this.connectQueue.push(now + (this.orderRank[j] as number) * gapMs, this.order[j] as number);
     }
     this.arm(now);
     this.scheduleHousekeeping();
@@ -564,8 +603,11 @@ export class Engine implements ConnectionHandler {
   private housekeep(): void {
     const now = this.clock.now();
     if (this.s.stages && this.phase === 'running') {
-      const want = targetAt(this.plan, now - this.startAt);
-      if (want !== this.target) this.setTargetDevices(want);
+      // the whole fleet's target moves every step, whether or not this segment's share does
+      const fleet = fleetTargetAt(this.plan, now - this.startAt);
+      const want = segmentShare(this.plan, fleet);
+      if (want !== this.target) this.reshape(want, now, this.fleetTarget);
+      this.fleetTarget = fleet;
     }
     const timeout = this.s.connectTimeoutMs;
     const pingAfter = this.s.keepaliveMs * 0.75;

@@ -9,9 +9,11 @@ import {
   closest,
   convertText,
   ENV_PREFIX,
+  JOB_INDEX_ENV,
   RUN_KINDS,
   SCENARIO_OPTIONS,
   type ScenarioOption,
+  SEGMENTS_ENV,
 } from './options.js';
 import { payloadTemplateProblems } from './payload-template.js';
 import { applyPresetDefaults, identityProblems } from './presets.js';
@@ -125,6 +127,7 @@ export function loadScenario(opts: LoadOptions): {
     from.set(k, 'file');
   }
   mergeSources(merged, from, { ...opts, options: SCENARIO_OPTIONS }, problems, warnings);
+  segmentFromIndexedJob(merged, from, opts.env, problems);
 
   const source = (path: readonly PropertyKey[]): string => {
     const s = from.get(String(path[0])) ?? 'default';
@@ -157,6 +160,31 @@ export function loadScenario(opts: LoadOptions): {
     }
   }
   throw new FleetloadError('E_SCENARIO', problems);
+}
+
+/**
+ * A Kubernetes Indexed Job's pod: JOB_COMPLETION_INDEX with FLEETLOAD_SEGMENTS=N is segment index/N, below
+ * --segment and FLEETLOAD_SEGMENT (above the file). The schema checks the result, naming both variables.
+ */
+function segmentFromIndexedJob(
+  merged: Record<string, unknown>,
+  from: Provenance,
+  env: Record<string, string | undefined>,
+  problems: string[],
+): void {
+  const count = env[SEGMENTS_ENV];
+  if (count === undefined || count === '') return;
+  const given = from.get('segment');
+  if (given !== undefined && given !== 'file') return;
+  const index = env[JOB_INDEX_ENV];
+  if (index === undefined || index === '') {
+    problems.push(
+      `segment: ${SEGMENTS_ENV}=${count} needs ${JOB_INDEX_ENV} (a Kubernetes Indexed Job sets it); outside one, set FLEETLOAD_SEGMENT=i/N (from ${SEGMENTS_ENV})`,
+    );
+    return;
+  }
+  merged.segment = `${index.trim()}/${count.trim()}`;
+  from.set('segment', `from ${JOB_INDEX_ENV} and ${SEGMENTS_ENV}`);
 }
 
 const isV5 = (m: Record<string, unknown>): boolean => m.mqttVersion === '5' || m.mqttVersion === 5;
@@ -201,6 +229,14 @@ function crossFieldProblems(merged: Record<string, unknown>, source: (key: strin
         );
       }
     }
+  }
+  const segments = typeof merged.segment === 'string' ? /\/\s*(\d+)\s*$/.exec(merged.segment) : null;
+  const workers = merged.workers;
+  if (segments && Number(segments[1]) > 1 && workers !== undefined && String(workers) !== '1') {
+    add(
+      'segment',
+      `cannot be combined with --workers (each worker runs a segment of the whole fleet); run one process per segment, or drop --segment`,
+    );
   }
   if (!v5 && merged.encoding === 'properties') {
     add(

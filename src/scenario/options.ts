@@ -72,6 +72,7 @@ export const RUN_KINDS: Record<Key, OptionKind> = {
   minOffered: 'string',
   prometheusToken: 'string',
   prometheusPublic: 'boolean',
+  segment: 'string',
   workers: 'string',
   startAt: 'string',
   lateStart: 'string',
@@ -207,10 +208,18 @@ export const CONSUME_OPTIONS: readonly ScenarioOption[] = optionsOf(
   },
 );
 
+/**
+ * A Kubernetes Indexed Job gives each pod JOB_COMPLETION_INDEX; with FLEETLOAD_SEGMENTS=N beside it, the pod runs
+ * segment JOB_COMPLETION_INDEX/N (below FLEETLOAD_SEGMENT and --segment).
+ */
+export const SEGMENTS_ENV = `${ENV_PREFIX}SEGMENTS`;
+export const JOB_INDEX_ENV = 'JOB_COMPLETION_INDEX';
+
 /** FLEETLOAD_* names any command reads: another command's setting in a shared environment is not a typo. */
-export const ALL_ENV_NAMES: ReadonlySet<string> = new Set(
-  [...SCENARIO_OPTIONS, ...CONSUME_OPTIONS].map((o) => o.env),
-);
+export const ALL_ENV_NAMES: ReadonlySet<string> = new Set([
+  ...[...SCENARIO_OPTIONS, ...CONSUME_OPTIONS].map((o) => o.env),
+  SEGMENTS_ENV,
+]);
 
 /** Converts one text value (a flag or env value) to what its key needs; `problem` words what is wrong. */
 export function convertText(kind: OptionKind, text: string): { value: unknown } | { problem: string } {

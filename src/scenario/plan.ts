@@ -7,10 +7,11 @@ import type { Stage } from './schema.js';
  *
  * Times are milliseconds since the start of the run (the engine's `startAt`).
  *
- * The fleet: without stages device k (of this segment) connects at `joinAtMs(plan, k)`: one device every
- * 1000 / spawnRate ms across the whole fleet. With stages the fleet size follows the stages linearly; the engine
- * moves its target every FLEET_STEP_MS (its housekeeping sweep), and devices that join at one step connect at the
- * spawn rate from that step on. Devices leave (ramp down) at once.
+ * The fleet joins in one order, the same for every segmentation (see `rankOf`): without stages the device at place
+ * r of that order connects at r / spawnRate. With stages the fleet size follows the stages linearly; the engine
+ * moves its target every FLEET_STEP_MS (its housekeeping sweep): the fleet is then the first `target` places of
+ * the order, the places that join at one step connect at the spawn rate from that step on, and the last to join
+ * leaves first, at once (ramp down).
  *
  * Messages (open model, see src/engine/engine.ts): device g's slots lie on `φ_g + n × interval` with
  * `φ_g = frac(g × golden ratio) × interval`; a device publishes every slot from the one at or after its connect
@@ -18,10 +19,12 @@ import type { Stage } from './schema.js';
  * number of slots the engine schedules when every device connects at its planned instant and there is no jitter.
  *
  * Segments (k6's execution segments, by arithmetic): segment i of N owns devices
- * [floor(iD/N), floor((i+1)D/N)) with their global ids and phases. Devices join the fleet in one order that
- * interleaves the segments (each device's place in its segment, (k + ½) / size, sorted; ties to the lower
- * segment), so at any fleet size the N segments' devices add up to exactly that size, each segment holds its share,
- * and each connects at its share of the spawn rate. With N = 1 the order is 0, 1, 2, …
+ * [floor(iD/N), floor((i+1)D/N)) with their global ids, phases and join times. The join order depends on the
+ * fleet only, never on N, so the N segments together schedule exactly the (deviceId, seq, ts) set one process
+ * schedules; and it is spread evenly over the device ids (bit-reversal order), so every contiguous segment holds
+ * its share of any prefix of it (within a few devices) and ramps at its share of the spawn rate at the same time
+ * as the others. Activations, change times and ramp windows are the whole fleet's; a segment's devices are the
+ * ones of its range among them.
  */
 
 /** How often the engine moves the fleet along the stages (its housekeeping sweep). */
@@ -48,7 +51,10 @@ export interface Segment {
   count: number;
 }
 
-/** Devices [from, to) of the segment join from `atMs` on, `gapMs` apart (device k at atMs + (k − from) × gapMs), and leave at `leaveMs`. */
+/**
+ * Places [from, to) of the whole fleet's join order join from `atMs` on, `gapMs` apart (place r at
+ * atMs + (r − from) × gapMs), and leave at `leaveMs`. The segment's devices among them are those in its range.
+ */
 export interface Activation {
   from: number;
   to: number;
@@ -70,11 +76,14 @@ export interface Plan {
   intervalMs: number;
   messagesPerDevice: number | undefined;
   stages: readonly Stage[] | undefined;
-  /** the engine's target fleet size (this segment's devices) from each time on: the first at 0, then every change */
-  changes: ReadonlyArray<{ atMs: number; target: number }>;
-  /** who is in the fleet when; leaveMs = Infinity for devices that stay until the end */
+  /**
+   * the engine's target fleet size (this segment's devices) from each time on: the first at 0, then every change;
+   * `fleet` is the whole fleet's target then (this segment's target is its share of it)
+   */
+  changes: ReadonlyArray<{ atMs: number; target: number; fleet: number }>;
+  /** who is in the fleet when (places of the whole fleet's join order); leaveMs = Infinity: stays until the end */
   activations: readonly Activation[];
-  /** times [from, to) when the fleet is changing: stages that move, devices still joining */
+  /** times [from, to) when the (whole) fleet is changing: stages that move, devices still joining */
   rampWindows: ReadonlyArray<readonly [number, number]>;
   /** messages per second when all of this segment's devices publish */
   msgPerSecAtFullFleet: number;
@@ -126,25 +135,28 @@ export function plan(s: PlanInput, segment: Segment = { index: 0, count: 1 }): P
     stages: s.stages ? s.stages.map((st) => ({ ...st })) : undefined,
     msgPerSecAtFullFleet: (count * 1000) / s.intervalMs,
   };
-  const changes: Array<{ atMs: number; target: number }> = [];
+  const changes: Array<{ atMs: number; target: number; fleet: number }> = [];
   const activations: Activation[] = [];
   const windows: Array<[number, number]> = [];
+  // the whole fleet's gap: a segment's devices join at their places of the one order, so at its share of the rate
+  const gapMs = s.spawnRate > 0 ? 1000 / s.spawnRate : 0;
   if (!s.stages) {
-    changes.push({ atMs: 0, target: count });
-    if (count > 0) {
-      // one activation: joins follow the global order, so the gap is the whole fleet's and offsets per device
-      activations.push({ from: 0, to: count, atMs: 0, gapMs: 1000 / s.spawnRate, leaveMs: Infinity });
-      const lastJoin = joinAt(base, count - 1, s.spawnRate);
+    changes.push({ atMs: 0, target: count, fleet: s.devices });
+    if (s.devices > 0) {
+      activations.push({ from: 0, to: s.devices, atMs: 0, gapMs, leaveMs: Infinity });
+      const lastJoin = (s.devices - 1) * gapMs;
       if (lastJoin > 0) windows.push([0, Math.min(lastJoin, s.runTimeMs)]);
     }
   } else {
-    const gapMs = spawnRate > 0 ? 1000 / spawnRate : 0;
     let cur = 0;
+    let curLocal = 0;
     const open: Activation[] = [];
     for (let k = 0; k * FLEET_STEP_MS < s.runTimeMs; k++) {
       const at = k * FLEET_STEP_MS;
-      const want = segmentShare(base, stageTargetAt(s.stages, at));
-      if (k === 0 || want !== cur) changes.push({ atMs: at, target: want });
+      const want = stageTargetAt(s.stages, at);
+      const local = segmentShare(base, want);
+      if (k === 0 || local !== curLocal) changes.push({ atMs: at, target: local, fleet: want });
+      curLocal = local;
       if (want > cur) {
         const a: Activation = { from: cur, to: want, atMs: at, gapMs, leaveMs: Infinity };
         open.push(a);
@@ -157,7 +169,7 @@ export function plan(s: PlanInput, segment: Segment = { index: 0, count: 1 }): P
             a.leaveMs = at;
             open.splice(open.indexOf(a), 1);
           } else {
-            // devices [want, to) leave, [from, want) stay: split, keeping each device's join time
+            // places [want, to) leave, [from, want) stay: split, keeping each place's join time
             const gone: Activation = {
               ...a,
               from: want,
@@ -194,58 +206,102 @@ function mergeWindows(ws: Array<[number, number]>): Array<[number, number]> {
   return out;
 }
 
-type PlanBase = Pick<Plan, 'devices' | 'segment' | 'first' | 'count'>;
+/*
+ * The join order. Device d's place among the fleet's D devices is its place in bit-reversal (van der Corput) order:
+ * d before d' when, at the lowest bit where they differ, d has 0: devices 0, 2^(m−1), 2^(m−2), 3 × 2^(m−2) … join
+ * first (2^m ≥ D), so any prefix of the order is spread evenly over the device ids: a contiguous segment holds its
+ * share of every prefix within a few devices (a prefix is a union of at most log2 D arithmetic progressions;
+ * measured ≤ 5.2 devices off the exact share for D up to 10^6, N up to 64). There is one order for the fleet,
+ * whatever the segmentation. Not frac(d × golden ratio) sorted: that is each device's publish phase too, so devices
+ * would join in phase order, and a ramp longer than an interval would publish in bursts at the whole fleet's rate
+ * with silences between (nothing at all in its first interval); bit reversal is independent of the phases (a
+ * ramp's message rate grows linearly, as with the ids in order).
+ * Every function here is O(log D), no table: rankOf, deviceAtRank, joinedIn.
+ */
 
-/** Sizes of the segments of a fleet. */
-function segSize(devices: number, n: number, i: number): number {
-  return Math.floor(((i + 1) * devices) / n) - Math.floor((i * devices) / n);
+/** Devices d' < limit before d in the join order (the order compares bits from the lowest up). */
+function countBefore(limit: number, d: number): number {
+  let n = 0;
+  for (let bit = 1; bit <= d; bit *= 2) {
+    if (d & bit) {
+      // d' with d's bits below `bit` and 0 at it: d' ≡ a (mod 2 × bit)
+      const a = d & (bit - 1);
+      if (a < limit) n += Math.floor((limit - 1 - a) / (2 * bit)) + 1;
+    }
+  }
+  return n;
 }
 
-/**
- * The place (0-based) of this segment's device k in the fleet's join order. Device k of a segment of size s has the
- * key (2k + 1) / 2s; all devices sorted by key, ties to the lower segment. Integer arithmetic: exact.
- */
-export function joinRank(p: PlanBase, k: number): number {
-  const n = p.segment.count;
-  if (n === 1) return k;
-  const i = p.segment.index;
-  const si = p.count;
-  let r = k;
-  for (let o = 0; o < n; o++) {
-    if (o === i) continue;
-    const so = segSize(p.devices, n, o);
-    if (so === 0) continue;
-    // devices k' of segment o before k: (2k' + 1) × si < (2k + 1) × so (≤ for a lower segment)
-    const x = (2 * k + 1) * so;
-    const c = o < i ? Math.floor((x - si) / (2 * si)) + 1 : Math.ceil((x - si) / (2 * si));
-    r += Math.max(0, Math.min(so, c));
+/** The place (0-based) of global device d in the join order of a fleet of `devices`. */
+export function rankOf(devices: number, d: number): number {
+  return countBefore(devices, d);
+}
+
+/** The global device at place `rank` (0 ≤ rank < devices) of the join order. */
+export function deviceAtRank(devices: number, rank: number): number {
+  let d = 0;
+  let r = rank;
+  for (let bit = 1; bit < devices; bit *= 2) {
+    const zeros = d < devices ? Math.floor((devices - 1 - d) / (2 * bit)) + 1 : 0;
+    if (r >= zeros) {
+      r -= zeros;
+      d += bit;
+    }
   }
-  return r;
+  return d;
+}
+
+/** Devices of [lo, hi) among the first `places` of the join order of a fleet of `devices`. */
+export function joinedIn(devices: number, lo: number, hi: number, places: number): number {
+  if (places <= 0 || hi <= lo) return 0;
+  if (places >= devices) return hi - lo;
+  const next = deviceAtRank(devices, places); // the first device not among them
+  return countBefore(hi, next) - countBefore(lo, next);
+}
+
+type PlanBase = Pick<Plan, 'devices' | 'segment' | 'first' | 'count'>;
+
+/** The place (0-based) of this segment's device k (global index first + k) in the fleet's join order. */
+export function joinRank(p: PlanBase, k: number): number {
+  return rankOf(p.devices, p.first + k);
 }
 
 /** How many of this segment's devices are among the first `target` of the whole fleet's join order. */
 export function segmentShare(p: PlanBase, target: number): number {
-  if (p.segment.count === 1) return Math.max(0, Math.min(p.count, target));
-  // ranks grow with k: the first k whose rank is ≥ target
-  let lo = 0;
-  let hi = p.count;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (joinRank(p, mid) < target) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return joinedIn(p.devices, p.first, p.first + p.count, target);
 }
 
-function joinAt(p: PlanBase, k: number, spawnRate: number): number {
-  return (joinRank(p, k) * 1000) / spawnRate;
+const PLACE = 2 ** 24; // > MAX_DEVICES: (place × PLACE + k) is exact in a double
+
+/**
+ * This segment's devices in join order: `local[j]` is the local index (global − first) of its j-th device to join,
+ * `ranks[j]` that device's place in the whole fleet's order (increasing).
+ */
+export function joinOrder(p: PlanBase): { local: Uint32Array; ranks: Uint32Array } {
+  const n = p.count;
+  const keys = new Float64Array(n);
+  for (let k = 0; k < n; k++) keys[k] = rankOf(p.devices, p.first + k) * PLACE + k;
+  keys.sort();
+  const local = new Uint32Array(n);
+  const ranks = new Uint32Array(n);
+  for (let j = 0; j < n; j++) {
+    const v = keys[j] as number;
+    local[j] = v % PLACE;
+    ranks[j] = Math.floor(v / PLACE);
+  }
+  return { local, ranks };
 }
 
 /** Without stages: when this segment's device k (0-based in the segment) connects. */
 export function joinAtMs(p: Plan, k: number): number {
   const a = p.activations[0];
   if (p.stages || !a) return Number.NaN;
-  return p.segment.count === 1 ? k * a.gapMs : joinRank(p, k) * a.gapMs;
+  return joinRank(p, k) * a.gapMs;
+}
+
+/** The whole fleet's target size at `elapsedMs` (the stages', or every device). */
+export function fleetTargetAt(p: Plan, elapsedMs: number): number {
+  return p.stages ? stageTargetAt(p.stages, elapsedMs) : p.devices;
 }
 
 /** The engine's target fleet size (this segment's devices) at `elapsedMs`: what it should have connected or be connecting. */
@@ -256,19 +312,13 @@ export function targetAt(p: Plan, elapsedMs: number): number {
 
 /** Devices of this segment in the fleet at `elapsedMs`: joined (spawn rate included) and not yet left. */
 export function devicesAt(p: Plan, elapsedMs: number): number {
-  if (elapsedMs < 0) return 0;
-  if (!p.stages) {
-    if (p.count === 0) return 0;
-    const gap = p.activations[0]?.gapMs ?? 0;
-    if (p.segment.count === 1) return Math.min(p.count, Math.floor(elapsedMs / gap) + 1);
-    // joins in global order: how many of the fleet's first ⌊t / gap⌋ + 1 are ours
-    return segmentShare(p, Math.floor(elapsedMs / gap) + 1);
-  }
+  if (elapsedMs < 0 || p.count === 0) return 0;
   let n = 0;
   for (const a of p.activations) {
     if (elapsedMs >= a.leaveMs || elapsedMs < a.atMs) continue;
     const joined = a.gapMs > 0 ? Math.floor((elapsedMs - a.atMs) / a.gapMs) + 1 : a.to - a.from;
-    n += Math.max(0, Math.min(a.to - a.from, joined));
+    const upto = a.from + Math.max(0, Math.min(a.to - a.from, joined));
+    n += segmentShare(p, upto) - segmentShare(p, a.from);
   }
   return n;
 }
@@ -302,13 +352,16 @@ function slotsIn(phaseMs: number, intervalMs: number, joinMs: number, endMs: num
 export function expectedMessages(p: Plan): number {
   const interval = p.intervalMs;
   const limit = p.messagesPerDevice;
+  const { local, ranks } = joinOrder(p);
   // with a limit, a device that left the fleet is done (the engine never schedules it again)
   const seen = limit !== undefined ? new Uint8Array(p.count) : undefined;
   let total = 0;
   for (const a of p.activations) {
-    for (let k = a.from; k < a.to; k++) {
+    // this segment's devices at places [a.from, a.to): a run of its join order
+    for (let j = lowerBound(ranks, a.from); j < ranks.length && (ranks[j] as number) < a.to; j++) {
+      const k = local[j] as number;
       if (seen?.[k]) continue;
-      const join = p.stages ? a.atMs + (k - a.from) * a.gapMs : joinAtMs(p, k);
+      const join = a.atMs + ((ranks[j] as number) - a.from) * a.gapMs;
       if (join >= a.leaveMs || join >= p.runTimeMs) continue;
       if (seen) seen[k] = 1;
       const phase = (((p.first + k) * GOLDEN) % 1) * interval;
@@ -317,4 +370,16 @@ export function expectedMessages(p: Plan): number {
     }
   }
   return total;
+}
+
+/** The first index of a sorted array whose value is ≥ v. */
+function lowerBound(a: Uint32Array, v: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((a[mid] as number) < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -385,6 +385,16 @@ export const scenarioInput = z.strictObject({
     ])
     .default('95%')
     .describe('the least share of scheduled messages that must be sent for the run to be valid'),
+  segment: z
+    .string()
+    .superRefine((v, ctx) => {
+      const problem = segmentTextProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional()
+    .describe(
+      'run segment i of N of the fleet (0-based, e.g. 0/4): devices [iD/N, (i+1)D/N) with their global ids and schedule',
+    ),
   workers: z
     .union([
       z.number().int().min(1).max(MAX_WORKERS),
@@ -558,6 +568,8 @@ export interface Scenario {
   accept: ValidityCheck[];
   /** fraction 0..1 */
   minOffered: number;
+  /** this process's segment of the fleet (`--segment i/N`); { index: 0, count: 1 }: the whole fleet */
+  segment: { index: number; count: number };
   workers: number;
   /** when the fleet starts (ms since epoch), from --start-at; undefined: at once */
   startAtMs: number | undefined;
@@ -654,6 +666,7 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     thresholds: p.thresholds,
     accept: p.accept,
     minOffered: typeof p.minOffered === 'number' ? p.minOffered : Number(p.minOffered.slice(0, -1)) / 100,
+    segment: p.segment === undefined ? { index: 0, count: 1 } : parseSegment(p.segment),
     startAtMs: p.startAt === undefined ? undefined : resolveStartAt(p.startAt, Date.now()),
     lateStart: p.lateStart,
     clockRef:
@@ -724,6 +737,23 @@ export function influxUrlProblem(v: string): string | undefined {
 /** JSON Schema of the scenario file (`fleetload schema`). */
 export function scenarioJsonSchema(): unknown {
   return z.toJSONSchema(scenarioInput, { io: 'input', unrepresentable: 'any' });
+}
+
+/** What is wrong with a `--segment` text (`i/N`, 0-based), or undefined. */
+export function segmentTextProblem(v: string): string | undefined {
+  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(v);
+  if (!m) return `"${v}" is not i/N; give the 0-based segment index and the count, e.g. 0/4`;
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  if (count < 1 || count > MAX_DEVICES) return `"${v}": the count must be 1..${MAX_DEVICES}`;
+  if (index >= count)
+    return `"${v}": the index must be below the count (0-based: segments 0/${count} … ${count - 1}/${count})`;
+  return undefined;
+}
+
+function parseSegment(v: string): { index: number; count: number } {
+  const [i, n] = v.split('/');
+  return { index: Number(i), count: Number(n) };
 }
 
 export interface Stage {

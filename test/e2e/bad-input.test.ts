@@ -872,6 +872,41 @@ const yaml: Case[] = [
 
 const env: Case[] = [
   {
+    name: '--segment 2/2 (index past the count)',
+    argv: R('--segment', '2/2'),
+    says: /segment: "2\/2": the index must be below the count \(0-based: segments 0\/2 … 1\/2\) \(from --segment\)/,
+    proc: true,
+  },
+  {
+    name: '--segment 1-4',
+    argv: P('--segment', '1-4'),
+    says: /segment: "1-4" is not i\/N; give the 0-based segment index and the count, e\.g\. 0\/4/,
+  },
+  { name: '--segment 0/0', argv: R('--segment', '0/0'), says: /segment: "0\/0": the count must be 1\.\./ },
+  {
+    name: 'FLEETLOAD_SEGMENT=-1/4',
+    argv: R(),
+    env: { FLEETLOAD_SEGMENT: '-1/4' },
+    says: /segment: "-1\/4" is not i\/N.*\(from FLEETLOAD_SEGMENT\)/,
+  },
+  {
+    name: 'JOB_COMPLETION_INDEX past FLEETLOAD_SEGMENTS',
+    argv: R(),
+    env: { JOB_COMPLETION_INDEX: '4', FLEETLOAD_SEGMENTS: '4' },
+    says: /segment: "4\/4": the index must be below the count .*\(from JOB_COMPLETION_INDEX and FLEETLOAD_SEGMENTS\)/,
+  },
+  {
+    name: 'FLEETLOAD_SEGMENTS without JOB_COMPLETION_INDEX',
+    argv: R(),
+    env: { FLEETLOAD_SEGMENTS: '4' },
+    says: /segment: FLEETLOAD_SEGMENTS=4 needs JOB_COMPLETION_INDEX \(a Kubernetes Indexed Job sets it\)/,
+  },
+  {
+    name: '--segment with --workers',
+    argv: R('--segment', '0/2', '--workers', '2'),
+    says: /segment: cannot be combined with --workers .*run one process per segment/,
+  },
+  {
     name: 'FLEETLOAD_DEVICES=abc',
     argv: R(),
     env: { FLEETLOAD_DEVICES: 'abc' },

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeClock } from '../../src/clock.js';
 import { Engine, type EngineOptions } from '../../src/engine/engine.js';
+import { rankOf } from '../../src/scenario/plan.js';
 import { scenarioInput, toScenario } from '../../src/scenario/schema.js';
 import { Stats } from '../../src/stats/stats.js';
 import { autoAck, flush, MemBroker, type Responder } from './fakes/mem-broker.js';
@@ -51,14 +52,14 @@ test('open model in fake time: every slot from connect to run end is sent on tim
   engine.start();
   const start = clock.now();
   await drive(clock, 2500);
-  // device i connects at start + i*100ms (the in-memory broker answers without time passing)
+  // device i connects at start + its place in the join order × 100ms (the in-memory broker answers without time passing)
   let expected = 0;
   for (let i = 0; i < 10; i++) {
     const phase = ((i * 0.6180339887498949) % 1) * 100;
     for (let n = 0; ; n++) {
       const due = start + phase + n * 100;
       if (due >= start + 2000) break;
-      if (due >= start + i * 100) expected++;
+      if (due >= start + rankOf(10, i) * 100) expected++;
     }
   }
   assert.equal(stats.total.scheduled, expected);
@@ -387,9 +388,10 @@ test('command topic: each device subscribes after CONNACK; commands are counted;
   });
   engine.start();
   await drive(clock, 200);
-  assert.deepEqual(seen, ['cmd/dev-000000', 'cmd/dev-000001', 'cmd/dev-000002']);
+  // devices join in the fleet's order (bit reversal: 0, 2, 1); each one's source address goes by its index
+  assert.deepEqual(seen, ['cmd/dev-000000', 'cmd/dev-000002', 'cmd/dev-000001']);
   assert.equal(stats.total.commands, 3);
-  assert.deepEqual(addrs, ['127.0.0.2', '127.0.0.3', '127.0.0.2']);
+  assert.deepEqual(addrs, ['127.0.0.2', '127.0.0.2', '127.0.0.3']);
   assert.ok(
     broker.packets.some((p) => p.cmd === 'puback' && p.messageId === 7),
     'the device acks QoS 1 commands',
@@ -469,4 +471,91 @@ test('stageTargetAt interpolates linearly from 0 through each stage', async () =
     [0, 500, 1000, 2500, 3500, 4000, 9000].map((t) => stageTarget(st, t)),
     [0, 50, 100, 100, 60, 20, 20],
   );
+});
+
+/**
+ * Runs the fleet as N engines (segments i/N) on one fake clock and one in-memory broker, and returns every
+ * published (deviceId, seq, ts), sorted, with the fleet size each engine had at every step.
+ */
+async function runSegments(
+  over: Record<string, unknown>,
+  n: number,
+): Promise<{ messages: string[]; connected: number[][]; counts: number[] }> {
+  const clock = new FakeClock();
+  const broker = new MemBroker();
+  const s = scenario({ tick: '0ms', qos: 0, ...over });
+  const engines = Array.from(
+    { length: n },
+    (_, index) =>
+      new Engine({
+        scenario: s,
+        url: new URL('mqtt://mem'),
+        stats: new Stats(clock.now()),
+        clock,
+        openTransport: broker.factory,
+        segment: { index, count: n },
+      }),
+  );
+  for (const e of engines) e.start();
+  const connected: number[][] = [];
+  clock.advance(0);
+  await flush();
+  for (let t = 0; t < s.runTimeMs + 200; t += 5) {
+    clock.advance(5);
+    await flush();
+    connected.push(engines.map((e) => e.connectedNow));
+  }
+  for (const e of engines) e.stop();
+  const messages: string[] = [];
+  for (const p of broker.packets) {
+    if (p.cmd !== 'publish') continue;
+    const m = JSON.parse(p.payload.toString()) as { deviceId: string; seq: number; ts: number };
+    messages.push(`${m.deviceId}:${m.seq}:${m.ts}`);
+  }
+  return { messages: messages.sort(), connected, counts: engines.map((e) => e.plan.count) };
+}
+
+test('segments in fake time: N engines publish exactly the (deviceId, seq, ts) multiset of one engine, ramping together', async () => {
+  const cases: Array<Record<string, unknown>> = [
+    { devices: 37, spawnRate: 100, runTime: '2s', interval: '100ms' },
+    { devices: 23, spawnRate: 20, runTime: '2s', interval: '150ms', messagesPerDevice: 6 },
+    // up, down (the last to join leave first), up again
+    { stages: ['500ms:30', '500ms:37', '500ms:10', '750ms:37'], spawnRate: 200, interval: '100ms' },
+  ];
+  for (const over of cases) {
+    const one = await runSegments(over, 1);
+    assert.ok(one.messages.length > 50, `${JSON.stringify(over)}: the whole fleet published`);
+    for (const n of [2, 3, 5]) {
+      const split = await runSegments(over, n);
+      assert.deepEqual(split.messages, one.messages, `${JSON.stringify(over)} as ${n} segments`);
+      const devices = split.counts.reduce((a, b) => a + b, 0);
+      for (const [step, perEngine] of split.connected.entries()) {
+        const all = one.connected[step]?.[0] as number;
+        // the same devices are connected at every step, and each segment holds its share of them
+        assert.equal(
+          perEngine.reduce((a, b) => a + b, 0),
+          all,
+          `step ${step}`,
+        );
+        for (const [i, c] of perEngine.entries())
+          assert.ok(
+            Math.abs(c - (all * (split.counts[i] as number)) / devices) <= 3,
+            `${JSON.stringify(over)}: segment ${i}/${n} at step ${step}: ${c} of ${all}`,
+          );
+      }
+    }
+  }
+});
+
+test('a segment with no devices is valid: it schedules nothing and runs until its run time like the others', async () => {
+  const { clock, stats, engine } = rig(
+    { devices: 2, spawnRate: 10, runTime: '1s', interval: '100ms' },
+    { engine: { segment: { index: 0, count: 3 } } },
+  );
+  assert.equal(engine.plan.count, 0);
+  engine.start();
+  await drive(clock, 1200);
+  assert.equal(stats.total.scheduled, 0);
+  assert.equal(engine.allDone, false, 'no messagesPerDevice: never done before the run time');
+  engine.stop();
 });
