@@ -220,6 +220,7 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
   try {
     sinks = await createSinks(scenario, {
       runId: scenario.runId,
+      segment: scenario.segment,
       log: (line) => live.println(line),
     });
   } catch (e) {

@@ -106,6 +106,8 @@ export interface PipelineOptions {
   /** consume: stop after this long (undefined: until interrupted); a generator ends at its own endAt */
   runTimeMs?: number;
   graceMs: number;
+  /** devices this process (or its workers) runs: a segment's share; default: scenario.devices */
+  devicesTarget?: number;
   /** --start-at: the instant the fleet starts, and what to do when this process is already late */
   start?: { atMs: number; late: 'fail' | 'join' };
   /** a generator with no device connected after 2 × this (+1 s) is unreachable (default 10 s) */
@@ -270,6 +272,7 @@ class Pipeline {
         startedAt,
         endedAt: new Date(),
         // a consumer that read until stopped ran for as long as it read
+        devicesTarget: o.devicesTarget ?? o.scenario.devices,
         scenario:
           o.generator || o.scenario.runTimeMs > 0
             ? o.scenario
@@ -360,7 +363,7 @@ class Pipeline {
 
   private nobodyConnects(now: number): boolean {
     const g = this.o.generator;
-    if (!g || g.everConnected > 0) return false;
+    if (!g || g.everConnected > 0 || (this.o.devicesTarget ?? this.o.scenario.devices) === 0) return false;
     const failures = this.aggregator.total.connectFailures;
     return (
       failures >= Math.min(this.o.scenario.devices, 3) ||
@@ -601,6 +604,7 @@ class Pipeline {
   private unreachable(summary: Summary): FleetloadError | undefined {
     const g = this.o.generator;
     if (!g || g.everConnected > 0 || this.o.validity.accept.includes('connected')) return undefined;
+    if ((this.o.devicesTarget ?? this.o.scenario.devices) === 0) return undefined; // a segment with no devices
     const first = this.aggregator.errors().find((e) => e.kind !== 'measurement' && e.kind !== 'output');
     return new FleetloadError(
       'E_UNREACHABLE',

@@ -96,9 +96,11 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
     } else {
       const engineStats = new Stats(clock.now());
       const engine = new Engine({ scenario: s, url: new URL(url), stats: engineStats, clock });
-      generator = engineSide(engine, engineStats, s.devices, log);
+      generator = engineSide(engine, engineStats, engine.plan.count, log);
     }
     const wholePlan = plan(s);
+    // a segment's summary counts its own devices (a segment of 0 devices is valid and connects none)
+    const segmentDevices = plan(s, s.segment).count;
     return await runPipeline({
       runId: s.runId,
       openResults: o.openResults,
@@ -114,6 +116,7 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
       clock,
       outputs: o.outputs ?? [],
       generator,
+      devicesTarget: segmentDevices,
       ...(consumer ? { consumer } : {}),
       graceMs: s.graceMs,
       ...(s.startAtMs !== undefined ? { start: { atMs: s.startAtMs, late: s.lateStart } } : {}),
@@ -199,9 +202,8 @@ export function recordOptions(s: Scenario): {
   workers: number;
   settings: Record<string, unknown>;
 } {
-  const seg = (s as Scenario & { segment?: Segment }).segment;
   return {
-    segment: seg ? { index: seg.index, count: seg.count } : { index: 0, count: 1 },
+    segment: { index: s.segment.index, count: s.segment.count },
     workers: s.workers,
     settings: {
       devices: s.devices,

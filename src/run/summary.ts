@@ -17,6 +17,8 @@ export interface SummaryInput {
   endedAt: Date;
   /** the scenario block of summary.json (host not yet redacted) */
   scenario: Summary['scenario'];
+  /** devices this run was to connect (a segment's share of scenario.devices); default scenario.devices */
+  devicesTarget?: number;
   aggregator: Aggregator;
   generator: { cpuPercentPeak: number; eventLoopLagP99: number; saturated(scheduleLagP99: number): boolean };
   /** sequence numbers never received by the end of the grace period (0 without a consumer) */
@@ -49,7 +51,7 @@ export function buildSummary(i: SummaryInput): Summary {
       : {}),
     scenario: { ...i.scenario, host: redactUrl(i.scenario.host) },
     devices: {
-      target: i.scenario.devices,
+      target: i.devicesTarget ?? i.scenario.devices,
       connectedPeak: i.aggregator.connectedPeak,
       connectFailures: t.connectFailures,
       reconnects: t.reconnects,
