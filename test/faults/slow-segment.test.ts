@@ -89,6 +89,11 @@ test('a slowed segment: merged p99 reflects it, the mean of per-segment p99s wou
     const s1 = summaryOf(only(outs.s1));
     assert.ok(s0.latency.publishAck.p99 >= 55, `slow segment ack p99 ${s0.latency.publishAck.p99}`);
     assert.ok(s1.latency.publishAck.p99 < 20, `fast segment ack p99 ${s1.latency.publishAck.p99}`);
+    // both fleets began at the one instant
+    for (const s of [s0, s1]) {
+      assert.equal(s.start?.at, at);
+      assert.ok(Math.abs(s.start?.skewMs ?? 99) < 50, `start skew ${s.start?.skewMs} ms`);
+    }
     const meanOfP99s = (s0.latency.publishAck.p99 + s1.latency.publishAck.p99) / 2;
     assert.ok(meanOfP99s < 50, `the mean of per-segment p99s (${meanOfP99s}) would pass publishAck.p99<50`);
 
