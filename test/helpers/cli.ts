@@ -8,7 +8,8 @@ export { tmpDir } from './process.js';
 /**
  * The CLI as a user runs it: `node dist/cli/main.js …` in its own process (npm test builds dist/ first). The
  * environment is the test's minus every inherited FLEETLOAD_* variable (a developer's FLEETLOAD_HOST must not
- * steer a test), with NO_COLOR=1, then `opts.env` (a value of undefined removes a variable). The working
+ * steer a test), with NO_COLOR=1 and FLEETLOAD_ACCEPT=saturated (below), then `opts.env` (a value of undefined
+ * removes a variable). The working
  * directory defaults to a fresh temp dir, so default outputs (./fleetload-results) never land in the repo.
  */
 
@@ -43,6 +44,10 @@ function cliEnv(extra: CliOptions['env']): NodeJS.ProcessEnv {
   }
   env.NO_COLOR = '1';
   delete env.FORCE_COLOR;
+  // A saturated generator makes a run invalid (exit 5). Whether this shared machine keeps a test run's schedule is
+  // about its load, not about what the test checks (counts, exit codes): tests accept that check unless they set
+  // FLEETLOAD_ACCEPT themselves. The saturation verdict is tested on its own (test/unit/verdict.test.ts).
+  env.FLEETLOAD_ACCEPT = 'saturated';
   for (const [key, value] of Object.entries(extra ?? {})) {
     if (value === undefined) delete env[key];
     else env[key] = value;
