@@ -112,7 +112,11 @@ describe('loadScenario', () => {
     assert.equal(scenario.workers, 1);
     assert.deepEqual(scenario.thresholds, []);
     assert.match(scenario.runId, /^20300102-030405-[a-z0-9]+$/);
-    assert.equal(resolved.runId, scenario.runId);
+    assert.equal(
+      'runId' in resolved,
+      false,
+      'scenario.yaml does not pin the run id: a re-run gets a new one',
+    );
     assert.equal(resolved.runTime, '30s');
     assert.equal('host' in resolved, false, 'undefined keys are left out');
   });
@@ -187,6 +191,16 @@ describe('loadScenario', () => {
       problems.map((p) => p.replace(file, 'F')),
       ['spawnrate: unknown key; did you mean spawnRate? (F:2)', 'bogus: unknown key (F:3)'],
     );
+  });
+
+  test('a YAML typo "device:" suggests devices, the nearest name, not deviceKey or deviceId', () => {
+    const file = yamlFile('device: 5\n');
+    assert.deepEqual(
+      problemsOf(() => load({ file })).map((p) => p.replace(file, 'F')),
+      ['device: unknown key; did you mean devices? (F:1)'],
+    );
+    const key = yamlFile('deviceKe: abc\n');
+    assert.match(problemsOf(() => load({ file: key }))[0] ?? '', /did you mean deviceKey\?/);
   });
 
   test('YAML types are checked: devices: "many"', () => {
