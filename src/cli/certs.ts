@@ -213,36 +213,7 @@ export async function makeCerts(
   progress?: (done: number, total: number) => void,
 ): Promise<CertsResult> {
   const started = performance.now();
-  const template = o.deviceId ?? 'dev-{index:6}';
-  const problems = templateProblems(template, ['index']).map((p) => `--device-id: ${p}`);
-  if (!/\{index(:\d+)?\}/.test(template) && o.devices > 1) {
-    problems.push(`--device-id: "${template}" has no {index}: every device would get the same id`);
-  }
-  if ((o.caCert === undefined) !== (o.caKey === undefined)) {
-    problems.push('--ca-cert and --ca-key go together (the CA certificate and its private key)');
-  }
-  for (const n of o.serverNames ?? []) {
-    if (n === '' || /[\s/]/.test(n)) problems.push(`--server-cert: "${n}" is not a host name or IP address`);
-  }
-  if (problems.length > 0) throw new FleetloadError('E_USAGE', problems);
-
-  const idOf = compileTemplate(template);
-  const first = o.first ?? 0;
-  const deviceIds = Array.from({ length: o.devices }, (_, i) => idOf({ index: first + i }));
-  for (const id of deviceIds) {
-    if (
-      id === '' ||
-      id === '.' ||
-      id === '..' ||
-      /[/\\\u0000]/.test(id) ||
-      id === 'ca' ||
-      id === 'server' ||
-      id === 'consumer'
-    ) {
-      throw new FleetloadError('E_USAGE', `--device-id: "${id}" cannot be a file name here`);
-    }
-  }
-
+  const deviceIds = checkedDeviceIds(o);
   const out = o.out;
   // an existing CA is input: checked before anything is written
   const existingCa =
@@ -307,37 +278,21 @@ export async function makeCerts(
   // the run's own consumer, for a broker that requires client certificates (fleetload run --consumer-cert)
   const consumerCertPath = join(out, 'consumer.pem');
   const consumerKeyPath = join(out, 'consumer.key');
-  {
-    const { certPem, keyPem } = await leaf(
-      ca,
-      [{ CN: ['fleetload-consumer'] }],
-      notBefore,
-      notAfter,
-      'client',
-      [],
-    );
-    await writeFile(consumerCertPath, certPem);
-    await writeFile(consumerKeyPath, keyPem, { mode: 0o600 });
-  }
+  const consumer = await leaf(ca, [{ CN: ['fleetload-consumer'] }], notBefore, notAfter, 'client', []);
+  await writeFile(consumerCertPath, consumer.certPem);
+  await writeFile(consumerKeyPath, consumer.keyPem, { mode: 0o600 });
 
   let serverCertPath: string | undefined;
   let serverKeyPath: string | undefined;
   const names = o.serverNames ?? [];
   if (names.length > 0) {
     const sans = names.map((n) => ({ type: isIP(n) ? ('ip' as const) : ('dns' as const), value: n }));
-    const { certPem, keyPem } = await leaf(
-      ca,
-      [{ CN: [names[0] as string] }],
-      notBefore,
-      notAfter,
-      'server',
-      sans,
-    );
+    const server = await leaf(ca, [{ CN: [names[0] as string] }], notBefore, notAfter, 'server', sans);
     serverCertPath = join(out, 'server.pem');
     serverKeyPath = join(out, 'server.key');
-    await writeFile(serverCertPath, certPem);
+    await writeFile(serverCertPath, server.certPem);
     const mode = o.readableServerKey ? 0o644 : 0o600;
-    await writeFile(serverKeyPath, keyPem, { mode });
+    await writeFile(serverKeyPath, server.keyPem, { mode });
     // writeFile's mode applies only to a new file (and through the umask): an existing key gets it too
     await chmod(serverKeyPath, mode);
   }
@@ -351,6 +306,33 @@ export async function makeCerts(
     serverKeyPath,
     elapsedMs: performance.now() - started,
   };
+}
+
+/** The device ids of the options, after checking the options that need no file (exit 2 naming the flag). */
+function checkedDeviceIds(o: CertsOptions): string[] {
+  const template = o.deviceId ?? 'dev-{index:6}';
+  const problems = templateProblems(template, ['index']).map((p) => `--device-id: ${p}`);
+  if (!/\{index(:\d+)?\}/.test(template) && o.devices > 1) {
+    problems.push(`--device-id: "${template}" has no {index}: every device would get the same id`);
+  }
+  if ((o.caCert === undefined) !== (o.caKey === undefined)) {
+    problems.push('--ca-cert and --ca-key go together (the CA certificate and its private key)');
+  }
+  for (const n of o.serverNames ?? []) {
+    if (n === '' || /[\s/]/.test(n)) problems.push(`--server-cert: "${n}" is not a host name or IP address`);
+  }
+  if (problems.length > 0) throw new FleetloadError('E_USAGE', problems);
+  const idOf = compileTemplate(template);
+  const first = o.first ?? 0;
+  const deviceIds = Array.from({ length: o.devices }, (_, i) => idOf({ index: first + i }));
+  // ca, server and consumer name fleetload's own files
+  const reserved = new Set(['', '.', '..', 'ca', 'server', 'consumer']);
+  for (const id of deviceIds) {
+    if (reserved.has(id) || /[/\\\u0000]/.test(id)) {
+      throw new FleetloadError('E_USAGE', `--device-id: "${id}" cannot be a file name here`);
+    }
+  }
+  return deviceIds;
 }
 
 async function newCa(notBefore: Date, notAfter: Date): Promise<Ca> {

@@ -125,6 +125,8 @@ Consumer:
                             that requires one when devices use per-device certificates
       --consumer-group G    MQTT 5 shared-subscription group / NATS durable (default: fleetload-<runId>)
       --nats-stream NAME    JetStream stream (default: the stream capturing the topic's subject)
+      --nats-create-stream  no stream captures the subject: create one (--nats-stream NAME or FLEETLOAD,
+                            capturing every run of the topic, messages kept 24h)
       --eventhub-name N     Event Hub (unless the connection string has EntityPath)
       --eventhub-connection-string S  Event Hubs connection string (a secret, never written)
       --eventhub-consumer-group G     Event Hubs consumer group (default: $Default)
