@@ -193,6 +193,41 @@ describe('loadScenario', () => {
     );
   });
 
+  test('a scenario file in a subfolder: its relative paths are the folder’s (every file setting), flags the cwd’s', () => {
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    writeFileSync(
+      join(dir, 'sub', 'tls.yaml'),
+      [
+        'host: mqtts://broker.example:8883',
+        'ca: ca.pem',
+        "cert: 'c/{deviceId}.pem'",
+        "key: 'c/{deviceId}.key'",
+        'consumerCert: cc.pem',
+        'consumerKey: ck.pem',
+        'payload: p.json',
+        '',
+      ].join('\n'),
+    );
+    const problems = problemsOf(() => load({ file: 'sub/tls.yaml' })).join('\n');
+    for (const path of ['sub/ca.pem', 'sub/c/dev-000000.pem', 'sub/cc.pem', 'sub/p.json']) {
+      assert.ok(problems.includes(`${path}`), `${path} in:\n${problems}`);
+    }
+    assert.doesNotMatch(problems, / ca\.pem|cannot read p\.json/);
+    const flag = problemsOf(() => load({ file: 'sub/tls.yaml', flags: { ca: 'ca.pem' } })).join('\n');
+    assert.match(flag, /cannot read CA file ca\.pem: no such file \(from --ca\)/);
+
+    writeFileSync(
+      join(dir, 'sub', 'hub.yaml'),
+      "preset: azure-iot-hub\nhub: h.azure-devices.net\ndeviceKey: '@keys/{deviceId}.key'\n",
+    );
+    mkdirSync(join(dir, 'sub', 'keys'), { recursive: true });
+    writeFileSync(join(dir, 'sub', 'keys', 'dev-000000.key'), Buffer.alloc(32, 7).toString('base64'));
+    const { scenario, resolved } = load({ file: 'sub/hub.yaml' });
+    assert.equal(scenario.deviceKey, '@sub/keys/{deviceId}.key');
+    // for scenario.yaml: absolute, so it runs from the results folder too (then redacted there as a key setting)
+    assert.equal(resolved.deviceKey, `@${join(dir, 'sub/keys/{deviceId}.key')}`);
+  });
+
   test('a YAML typo "device:" suggests devices, the nearest name, not deviceKey or deviceId', () => {
     const file = yamlFile('device: 5\n');
     assert.deepEqual(
