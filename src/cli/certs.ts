@@ -7,7 +7,7 @@ import {
   X509Certificate,
 } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -39,9 +39,11 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
 
 export const CERTS_HELP = `Usage: fleetload certs --devices N --out DIR [options]
 
-Makes a test CA (DIR/ca.pem, DIR/ca.key) and, per device, DIR/{deviceId}.pem and DIR/{deviceId}.key
-(CN = device id; ECDSA P-256; keys as PKCS#8 PEM, readable only by you). Use them with
-  fleetload run --host mqtts://broker:8883 --ca DIR/ca.pem --cert 'DIR/{deviceId}.pem' --key 'DIR/{deviceId}.key'
+Makes a test CA (DIR/ca.pem, DIR/ca.key), per device DIR/{deviceId}.pem and DIR/{deviceId}.key
+(CN = device id; ECDSA P-256; keys as PKCS#8 PEM, readable only by you), and one for the run's own consumer,
+DIR/consumer.pem and DIR/consumer.key (CN = fleetload-consumer). Use them with
+  fleetload run --host mqtts://broker:8883 --ca DIR/ca.pem --cert 'DIR/{deviceId}.pem' --key 'DIR/{deviceId}.key' \
+    --consumer-cert DIR/consumer.pem --consumer-key DIR/consumer.key
 and give the broker DIR/ca.pem as the CA that signs client certificates (Mosquitto: cafile, require_certificate).
 
 Options:
@@ -54,6 +56,9 @@ Options:
       --ca-key FILE      ... and its private key (PEM); ca.key is then not written
       --server-cert NAME also make server.pem/server.key for a test broker, valid for NAME (a host name
                          or IP address; repeatable)
+      --readable-server-key  write server.key readable by every user (mode 0644), for a broker that
+                         starts as root and drops to its own user (Mosquitto: user mosquitto); a test
+                         key only (default: 0600, readable only by you: chown it to the broker's user)
       --force            replace an existing CA in DIR
   -h, --help             show this help
 `;
@@ -75,6 +80,8 @@ export interface CertsOptions {
   caCert?: string;
   caKey?: string;
   serverNames?: string[];
+  /** server.key mode 0644 instead of 0600 (a broker that drops to its own user can read it) */
+  readableServerKey?: boolean;
   force?: boolean;
 }
 
@@ -83,6 +90,9 @@ export interface CertsResult {
   /** absent when an existing CA was used */
   caKeyPath: string | undefined;
   deviceIds: string[];
+  /** the run's own consumer: CN fleetload-consumer */
+  consumerCertPath: string;
+  consumerKeyPath: string;
   serverCertPath: string | undefined;
   serverKeyPath: string | undefined;
   elapsedMs: number;
@@ -107,6 +117,7 @@ const CERTS_OPTIONS: readonly ScenarioOption[] = (
     ['caCert', 'ca-cert', undefined, 'string'],
     ['caKey', 'ca-key', undefined, 'string'],
     ['serverCert', 'server-cert', undefined, 'list'],
+    ['readableServerKey', 'readable-server-key', undefined, 'boolean'],
     ['force', 'force', undefined, 'boolean'],
   ] as const
 ).map(([key, flag, short, kind]) => ({ key, flag, short, env: '', kind }));
@@ -120,6 +131,7 @@ interface CertsFlags {
   caCert?: string;
   caKey?: string;
   serverCert?: string[];
+  readableServerKey?: boolean;
   force?: boolean;
 }
 
@@ -147,6 +159,9 @@ export async function certsCmd(argv: string[], io: CliIo): Promise<number> {
   if (values.out === undefined) problems.push('--out DIR is required');
   else if (values.out === '' || values.out.includes('\u0000'))
     problems.push('--out: must be a directory path');
+  if (values.readableServerKey && values.serverCert === undefined) {
+    problems.push('--readable-server-key: there is no server key without --server-cert NAME');
+  }
   if (problems.length > 0) {
     const hint = problems.some((p) => p.includes('--help')) ? [] : ['see fleetload certs --help'];
     throw new FleetloadError('E_USAGE', [...problems, ...hint]);
@@ -164,6 +179,7 @@ export async function certsCmd(argv: string[], io: CliIo): Promise<number> {
       ...(values.caCert !== undefined ? { caCert: resolve(io.cwd, values.caCert) } : {}),
       ...(values.caKey !== undefined ? { caKey: resolve(io.cwd, values.caKey) } : {}),
       ...(values.serverCert !== undefined ? { serverNames: values.serverCert } : {}),
+      readableServerKey: values.readableServerKey === true,
       force: values.force === true,
     },
     (done, total) => {
@@ -180,7 +196,13 @@ export async function certsCmd(argv: string[], io: CliIo): Promise<number> {
       `${r.serverCertPath ? `; server certificate ${join(out, 'server.pem')}` : ''} in ${(r.elapsedMs / 1000).toFixed(1)}s\n` +
       `use: fleetload run --host mqtts://HOST:8883 --ca ${join(out, 'ca.pem')} ` +
       `--cert '${join(out, '{deviceId}.pem')}' --key '${join(out, '{deviceId}.key')}'` +
-      `${values.deviceId ? ` --device-id '${values.deviceId}'` : ''}\n`,
+      `${values.deviceId ? ` --device-id '${values.deviceId}'` : ''}` +
+      ` --consumer-cert ${join(out, 'consumer.pem')} --consumer-key ${join(out, 'consumer.key')}\n` +
+      (r.serverKeyPath && !values.readableServerKey
+        ? `note: ${join(out, 'server.key')} is readable only by you (mode 0600); a broker started as root that ` +
+          'drops to its own user (Mosquitto: user mosquitto) cannot read it: chown it to that user, or make it with ' +
+          '--readable-server-key\n'
+        : ''),
   );
   return 0;
 }
@@ -191,28 +213,7 @@ export async function makeCerts(
   progress?: (done: number, total: number) => void,
 ): Promise<CertsResult> {
   const started = performance.now();
-  const template = o.deviceId ?? 'dev-{index:6}';
-  const problems = templateProblems(template, ['index']).map((p) => `--device-id: ${p}`);
-  if (!/\{index(:\d+)?\}/.test(template) && o.devices > 1) {
-    problems.push(`--device-id: "${template}" has no {index}: every device would get the same id`);
-  }
-  if ((o.caCert === undefined) !== (o.caKey === undefined)) {
-    problems.push('--ca-cert and --ca-key go together (the CA certificate and its private key)');
-  }
-  for (const n of o.serverNames ?? []) {
-    if (n === '' || /[\s/]/.test(n)) problems.push(`--server-cert: "${n}" is not a host name or IP address`);
-  }
-  if (problems.length > 0) throw new FleetloadError('E_USAGE', problems);
-
-  const idOf = compileTemplate(template);
-  const first = o.first ?? 0;
-  const deviceIds = Array.from({ length: o.devices }, (_, i) => idOf({ index: first + i }));
-  for (const id of deviceIds) {
-    if (id === '' || id === '.' || id === '..' || /[/\\\u0000]/.test(id) || id === 'ca' || id === 'server') {
-      throw new FleetloadError('E_USAGE', `--device-id: "${id}" cannot be a file name here`);
-    }
-  }
-
+  const deviceIds = checkedDeviceIds(o);
   const out = o.out;
   // an existing CA is input: checked before anything is written
   const existingCa =
@@ -274,32 +275,64 @@ export async function makeCerts(
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, deviceIds.length) }, worker));
 
+  // the run's own consumer, for a broker that requires client certificates (fleetload run --consumer-cert)
+  const consumerCertPath = join(out, 'consumer.pem');
+  const consumerKeyPath = join(out, 'consumer.key');
+  const consumer = await leaf(ca, [{ CN: ['fleetload-consumer'] }], notBefore, notAfter, 'client', []);
+  await writeFile(consumerCertPath, consumer.certPem);
+  await writeFile(consumerKeyPath, consumer.keyPem, { mode: 0o600 });
+
   let serverCertPath: string | undefined;
   let serverKeyPath: string | undefined;
   const names = o.serverNames ?? [];
   if (names.length > 0) {
     const sans = names.map((n) => ({ type: isIP(n) ? ('ip' as const) : ('dns' as const), value: n }));
-    const { certPem, keyPem } = await leaf(
-      ca,
-      [{ CN: [names[0] as string] }],
-      notBefore,
-      notAfter,
-      'server',
-      sans,
-    );
+    const server = await leaf(ca, [{ CN: [names[0] as string] }], notBefore, notAfter, 'server', sans);
     serverCertPath = join(out, 'server.pem');
     serverKeyPath = join(out, 'server.key');
-    await writeFile(serverCertPath, certPem);
-    await writeFile(serverKeyPath, keyPem, { mode: 0o600 });
+    await writeFile(serverCertPath, server.certPem);
+    const mode = o.readableServerKey ? 0o644 : 0o600;
+    await writeFile(serverKeyPath, server.keyPem, { mode });
+    // writeFile's mode applies only to a new file (and through the umask): an existing key gets it too
+    await chmod(serverKeyPath, mode);
   }
   return {
     caCertPath,
     caKeyPath,
     deviceIds,
+    consumerCertPath,
+    consumerKeyPath,
     serverCertPath,
     serverKeyPath,
     elapsedMs: performance.now() - started,
   };
+}
+
+/** The device ids of the options, after checking the options that need no file (exit 2 naming the flag). */
+function checkedDeviceIds(o: CertsOptions): string[] {
+  const template = o.deviceId ?? 'dev-{index:6}';
+  const problems = templateProblems(template, ['index']).map((p) => `--device-id: ${p}`);
+  if (!/\{index(:\d+)?\}/.test(template) && o.devices > 1) {
+    problems.push(`--device-id: "${template}" has no {index}: every device would get the same id`);
+  }
+  if ((o.caCert === undefined) !== (o.caKey === undefined)) {
+    problems.push('--ca-cert and --ca-key go together (the CA certificate and its private key)');
+  }
+  for (const n of o.serverNames ?? []) {
+    if (n === '' || /[\s/]/.test(n)) problems.push(`--server-cert: "${n}" is not a host name or IP address`);
+  }
+  if (problems.length > 0) throw new FleetloadError('E_USAGE', problems);
+  const idOf = compileTemplate(template);
+  const first = o.first ?? 0;
+  const deviceIds = Array.from({ length: o.devices }, (_, i) => idOf({ index: first + i }));
+  // ca, server and consumer name fleetload's own files
+  const reserved = new Set(['', '.', '..', 'ca', 'server', 'consumer']);
+  for (const id of deviceIds) {
+    if (reserved.has(id) || /[/\\\u0000]/.test(id)) {
+      throw new FleetloadError('E_USAGE', `--device-id: "${id}" cannot be a file name here`);
+    }
+  }
+  return deviceIds;
 }
 
 async function newCa(notBefore: Date, notAfter: Date): Promise<Ca> {

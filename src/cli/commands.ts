@@ -12,7 +12,7 @@ import { parseThreshold } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 import type { Dashboard } from '../web/server.js';
 import { parseRunArgs } from './args.js';
-import { MAIN_HELP, RUN_HELP } from './help.js';
+import { MAIN_HELP, PLAN_HELP, RUN_HELP, SCHEMA_HELP } from './help.js';
 import { Interrupts } from './interrupts.js';
 
 export interface CliIo {
@@ -42,8 +42,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     case 'run':
       return runCmd(rest, io);
     case 'schema':
-      io.stdout.write(`${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`);
-      return 0;
+      return schemaCmd(rest, io);
     case 'plan':
       return planCmd(rest, io);
     case 'report':
@@ -122,10 +121,25 @@ export function socketsNote(s: Scenario, rawAvailable: boolean): string | undefi
   return `warning: this Node (${process.version}) has no raw TCP handle API; devices use net.Socket (more CPU per message and memory per device)`;
 }
 
+function schemaCmd(argv: string[], io: CliIo): number {
+  if (argv.some((a) => a === '-h' || a === '--help')) {
+    io.stdout.write(SCHEMA_HELP);
+    return 0;
+  }
+  if (argv.length > 0) {
+    throw new FleetloadError(
+      'E_USAGE',
+      `schema takes no arguments, not "${argv[0]}"; see fleetload schema --help`,
+    );
+  }
+  io.stdout.write(`${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`);
+  return 0;
+}
+
 function planCmd(argv: string[], io: CliIo): number {
   const loaded = load(argv, io);
   if (!loaded) {
-    io.stdout.write(RUN_HELP);
+    io.stdout.write(PLAN_HELP);
     return 0;
   }
   io.stdout.write(describePlan(loaded.scenario));

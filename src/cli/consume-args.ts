@@ -54,6 +54,8 @@ Source:
       --client-id ID, --username U, --password S   MQTT (the password is never written)
       --ca FILE, --cert FILE, --key FILE, --servername NAME, --insecure   TLS for mqtts:// and wss://
       --nats-stream NAME      JetStream stream                (default: the stream capturing the subject)
+      --nats-create-stream    no stream captures the subject: create one (--nats-stream NAME or FLEETLOAD,
+                              capturing every run of the topic, messages kept 24h)
       --eventhub-connection-string S  [EVENTHUB_CONNECTION_STRING] a secret, never written
       --eventhub-name N               [EVENTHUB_NAME] unless the connection string has EntityPath
       --eventhub-consumer-group G     [CONSUMER_GROUP] (default: $Default)
@@ -265,6 +267,9 @@ function buildSource(
       url: d.host ?? '',
       subject: d.subject ?? subjectFromMqtt(filter),
       stream: d.natsStream,
+      createStream: d.natsCreateStream === true,
+      // a created stream captures every run of the topic, not only this one
+      streamSubject: d.subject ?? subjectFromMqtt(filterFromTemplate(d.topic, '{runId}')),
       durable: group,
       connectTimeoutMs,
     };

@@ -42,7 +42,12 @@ export async function consumeCmd(argv: string[], io: CliIo): Promise<number> {
       runId: cfg.runId,
       folderId: cfg.folderId,
       openResults: async () =>
-        (await import('../sinks/results.js')).ResultsFolder.open(cfg.out, cfg.folderId, cfg.resolved),
+        (await import('../sinks/results.js')).ResultsFolder.open(
+          cfg.out,
+          cfg.folderId,
+          cfg.resolved,
+          'consume',
+        ),
       runTimeMs: cfg.runTimeMs,
       graceMs: cfg.graceMs,
       format: cfg.format,

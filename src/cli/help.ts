@@ -7,14 +7,41 @@ Usage: fleetload <command> [options]
 Commands:
   run [scenario.yaml]   run a load test (fleetload run --help)
   consume               standalone consumer: MQTT, NATS JetStream, Event Hubs (fleetload consume --help)
-  schema                print the JSON Schema of the scenario file
-  plan [scenario.yaml]  print the load plan without connecting
+  schema                print the JSON Schema of the scenario file (fleetload schema --help)
+  plan [scenario.yaml]  print the load plan without connecting (fleetload plan --help)
   certs                 make a CA and per-device certificates (fleetload certs --help)
   report DIR            rebuild the HTML report of a run
   compare A B           compare two runs (fleetload compare --help)
   merge DIR…            join the results folders of one run exactly (fleetload merge --help)
 
   worker                a generator process of run --workers K (started by it, not by hand)
+
+Options:
+  -h, --help            show this help
+  -v, --version         print the version
+`;
+
+export const PLAN_HELP = `Usage: fleetload plan [scenario.yaml] [flags]
+
+Prints what \`fleetload run\` would do with the same scenario file and flags, without connecting: the broker,
+the fleet over time (ramp or stages), msg/s at full fleet and the number of messages the run will schedule
+(what summary.json's messages.scheduled should meet when every device connects on time), the consumer,
+thresholds and the results folder. It takes every flag of run (fleetload run --help lists them); the input is
+checked as run checks it (exit 2 with the culprit named).
+
+Example:
+  fleetload plan --stage 30s:100 --stage 1m:100 --stage 30s:0 -i 500ms
+
+Options:
+  -h, --help            show this help
+`;
+
+export const SCHEMA_HELP = `Usage: fleetload schema
+
+Prints the JSON Schema (draft 2020-12) of the scenario file on stdout: every key of a scenario.yaml,
+its type, default and meaning. Editors use it for completion and checks, e.g.
+  fleetload schema > fleetload.schema.json
+and in scenario.yaml:  # yaml-language-server: $schema=./fleetload.schema.json
 
 Options:
   -h, --help            show this help
@@ -109,6 +136,8 @@ Consumer:
                             that requires one when devices use per-device certificates
       --consumer-group G    MQTT 5 shared-subscription group / NATS durable (default: fleetload-<runId>)
       --nats-stream NAME    JetStream stream (default: the stream capturing the topic's subject)
+      --nats-create-stream  no stream captures the subject: create one (--nats-stream NAME or FLEETLOAD,
+                            capturing every run of the topic, messages kept 24h)
       --eventhub-name N     Event Hub (unless the connection string has EntityPath)
       --eventhub-connection-string S  Event Hubs connection string (a secret, never written)
       --eventhub-consumer-group G     Event Hubs consumer group (default: $Default)

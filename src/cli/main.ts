@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ExitCode, isFleetloadError } from '../errors.js';
 import { currentRun } from '../run/current.js';
 import { runCli } from './commands.js';
+import { withTlsHint } from './hints.js';
 
 /**
  * The entry point: the only place that exits. Commands throw FleetloadError for user mistakes (one line, the
@@ -72,7 +73,9 @@ runCli(process.argv.slice(2), {
   cwd: process.cwd(),
 }).then(exit, (err: unknown) => {
   if (isFleetloadError(err) && err.code !== 'E_INTERNAL') {
-    process.stderr.write(`fleetload: ${err.message}\n`);
+    // a raw TLS error code gets a sentence naming the fix
+    const text = err.code === 'E_UNREACHABLE' ? withTlsHint(err.message) : err.message;
+    process.stderr.write(`fleetload: ${text}\n`);
     exit(err.exitCode);
   } else internalError(err);
 });

@@ -36,6 +36,15 @@ export interface NatsSourceOptions {
   subject: string;
   /** stream name; default: the stream whose subjects capture `subject` */
   stream?: string | undefined;
+  /**
+   * No stream captures `subject` (or `stream` does not exist): create it, named `stream` or FLEETLOAD, capturing
+   * `streamSubject` (or add that subject to an existing FLEETLOAD). Without it the consumer cannot attach (exit 3).
+   */
+  createStream?: boolean;
+  /** what a created stream captures: every run's subjects (`fleetload.*.*`), default `subject` */
+  streamSubject?: string;
+  /** says what was created */
+  log?: (line: string) => void;
   /** durable consumer name (the group) */
   durable: string;
   connectTimeoutMs: number;
@@ -48,6 +57,11 @@ export interface NatsSourceOptions {
   /** test hook: called before each ack; a consumer killed between the two sees that message again */
   beforeAck?: () => void;
 }
+
+/** the stream --nats-create-stream makes when none is named */
+export const DEFAULT_STREAM = 'FLEETLOAD';
+/** how long a created stream keeps messages: a load test's stream should not fill the disk for ever */
+const STREAM_MAX_AGE_MS = 24 * 3600 * 1000;
 
 /** A durable name NATS accepts: letters, digits, `-`, `_` (no `.`, `*`, `>`, spaces). */
 export function durableName(group: string): string {
@@ -95,11 +109,15 @@ export class NatsSource implements Source {
     }
     const jsm = this.jsm as JetStreamManager;
     try {
-      this.stream = o.stream ?? (await jsm.streams.find(o.subject));
+      this.stream = o.createStream
+        ? await this.ensureStream(jsm)
+        : (o.stream ?? (await jsm.streams.find(o.subject)));
     } catch (e) {
       await this.close();
+      if (e instanceof FleetloadError) throw e;
       fail(
-        `no JetStream stream captures subject ${o.subject}; create one (e.g. nats stream add --subjects "${o.subject}") or name it with --nats-stream`,
+        `no JetStream stream captures subject ${o.subject}; add --nats-create-stream (fleetload creates one), ` +
+          'create one yourself (nats.js or the nats CLI: nats stream add) or name it with --nats-stream',
         e,
       );
     }
@@ -148,6 +166,39 @@ export class NatsSource implements Source {
 
   /** acks go out per message as soon as it was counted; nothing to checkpoint here */
   async commit(): Promise<void> {}
+
+  /** The stream to read: the one capturing the subject, else created (or FLEETLOAD extended) to capture it. */
+  private async ensureStream(jsm: JetStreamManager): Promise<string> {
+    const o = this.o;
+    if (o.stream === undefined) {
+      const found = await jsm.streams.find(o.subject).catch(() => undefined);
+      if (found !== undefined) return found;
+    }
+    const name = o.stream ?? DEFAULT_STREAM;
+    const capture = o.streamSubject ?? o.subject;
+    const where = o.url.split(',').map(redactUrl).join(',');
+    try {
+      const info = await jsm.streams.info(name).catch(() => undefined);
+      if (info === undefined) {
+        await jsm.streams.add({ name, subjects: [capture], max_age: nanos(STREAM_MAX_AGE_MS) });
+        o.log?.(`created JetStream stream ${name} capturing ${capture} (messages kept 24h)`);
+      } else {
+        const subjects = info.config.subjects ?? [];
+        if (!subjects.includes(capture)) {
+          await jsm.streams.update(name, { ...info.config, subjects: [...subjects, capture] });
+          o.log?.(`JetStream stream ${name} now also captures ${capture}`);
+        }
+      }
+    } catch (e) {
+      throw new FleetloadError(
+        'E_UNREACHABLE',
+        `consumer could not attach to ${where}: cannot create JetStream stream ${name} capturing ${capture}: ` +
+          `${(e as Error).message} (another stream may capture an overlapping subject: name it with --nats-stream)`,
+        { cause: e },
+      );
+    }
+    return name;
+  }
 
   async close(): Promise<void> {
     const nc = this.nc;

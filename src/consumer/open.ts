@@ -64,9 +64,13 @@ export function sourceFromScenario(
         url: s.consumerHost ?? '',
         subject: subjectFromMqtt(filter),
         stream: s.natsStream,
+        createStream: s.natsCreateStream,
+        // a created stream captures every run of the topic, not only this one
+        streamSubject: subjectFromMqtt(filterFromTemplate(s.topic, '{runId}')),
         durable: group,
         connectTimeoutMs: s.connectTimeoutMs,
         deleteOnClose: s.consumerGroup === undefined,
+        ...(o.log ? { log: o.log } : {}),
       });
     case 'eventhubs':
       if (s.eventhubConnectionString === undefined) {

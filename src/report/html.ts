@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { redactUrl } from '../consumer/source.js';
 import { FleetloadError } from '../errors.js';
 import { escapeHtml as e, noScriptEnd, noStyleEnd, scriptJson } from '../html/escape.js';
@@ -844,7 +844,8 @@ function reportCsp(scripts: string[]): string {
 export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
   const s = d.summary;
   const notes = [...d.notes];
-  const runId = s?.runId ?? (typeof d.scenario?.runId === 'string' ? d.scenario.runId : 'unknown run');
+  const runId =
+    s?.runId ?? (typeof d.scenario?.runId === 'string' ? d.scenario.runId : basename(d.dir) || 'unknown run');
   const sc = s?.scenario;
   const broker = redactUrl(
     sc?.host ?? (typeof d.scenario?.host === 'string' ? d.scenario.host : 'embedded broker'),

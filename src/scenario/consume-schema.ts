@@ -74,6 +74,7 @@ export const consumeInput = scenarioInput
     insecure: true,
     password: true,
     natsStream: true,
+    natsCreateStream: true,
     eventhubName: true,
     eventhubConnectionString: true,
     eventhubConsumerGroup: true,

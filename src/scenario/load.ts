@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { type Document, isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { FleetloadError } from '../errors.js';
@@ -121,6 +121,9 @@ export function loadScenario(opts: LoadOptions): {
   const problems: string[] = [];
 
   const file = opts.file !== undefined ? readScenarioFile(opts.file, opts.cwd) : undefined;
+  // a file's paths are the file's: relative ones are taken from its folder (flags and env from the cwd)
+  if (file && opts.file !== undefined)
+    filePathsFrom(file.values, dirname(resolve(opts.cwd, opts.file)), opts.cwd);
   for (const [k, v] of Object.entries(file?.values ?? {})) {
     // defined, not assigned: a `__proto__:` key must be an unknown key, not the merged object's prototype
     Object.defineProperty(merged, k, { value: v, enumerable: true, writable: true, configurable: true });
@@ -152,11 +155,7 @@ export function loadScenario(opts: LoadOptions): {
     payloadTemplate = readPayloadTemplate(draft, result.data.payload, opts.cwd, source, problems);
     if (problems.length === 0) {
       draft.payloadTemplate = payloadTemplate;
-      const resolved: Record<string, unknown> = { runId: draft.runId };
-      for (const [k, v] of Object.entries(result.data)) {
-        if (v !== undefined) resolved[k] = v;
-      }
-      return { scenario: draft, resolved, warnings };
+      return { scenario: draft, resolved: rerunnable(result.data, opts.cwd), warnings };
     }
   }
   throw new FleetloadError('E_SCENARIO', problems);
@@ -185,6 +184,45 @@ function segmentFromIndexedJob(
   }
   merged.segment = `${index.trim()}/${count.trim()}`;
   from.set('segment', `from ${JOB_INDEX_ENV} and ${SEGMENTS_ENV}`);
+}
+
+/** Settings that name files (templates included); `deviceKey` only as `@FILE`. */
+const PATH_KEYS = ['payload', 'ca', 'cert', 'key', 'consumerCert', 'consumerKey', 'deviceKey'] as const;
+
+/** Applies `fix` to the path in a path setting's value; undefined when the value is not a path. */
+function mapPath(key: string, v: unknown, fix: (path: string) => string): string | undefined {
+  if (!(PATH_KEYS as readonly string[]).includes(key) || typeof v !== 'string' || v === '') return undefined;
+  if (key === 'deviceKey') return v.startsWith('@') && v.length > 1 ? `@${fix(v.slice(1))}` : undefined;
+  return fix(v);
+}
+
+/**
+ * Rewrites the relative paths of a scenario file's values so they name files next to the file: as seen from the
+ * cwd (what every later step resolves against), e.g. `payload: p.json` in `sub/s.yaml` becomes `sub/p.json`.
+ */
+function filePathsFrom(values: Record<string, unknown>, fileDir: string, cwd: string): void {
+  for (const k of PATH_KEYS) {
+    if (!Object.hasOwn(values, k)) continue;
+    const fixed = mapPath(k, values[k], (p) =>
+      isAbsolute(p) ? p : relative(cwd, resolve(fileDir, p)) || '.',
+    );
+    if (fixed !== undefined) values[k] = fixed;
+  }
+}
+
+/**
+ * The scenario as scenario.yaml keeps it, so that `fleetload run <folder>/scenario.yaml` runs it again: no run id
+ * (the run gets a new one, and a new folder), file paths absolute (the file no longer sits where they were
+ * given), and with stages no fleet size or run time (stages set them; both together are refused).
+ */
+function rerunnable(data: Record<string, unknown>, cwd: string): Record<string, unknown> {
+  const resolved: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(data)) {
+    if (v === undefined || k === 'runId') continue;
+    if (data.stages !== undefined && (k === 'devices' || k === 'runTime')) continue;
+    resolved[k] = mapPath(k, v, (p) => resolve(cwd, p)) ?? v;
+  }
+  return resolved;
 }
 
 const isV5 = (m: Record<string, unknown>): boolean => m.mqttVersion === '5' || m.mqttVersion === 5;

@@ -57,6 +57,7 @@ export const RUN_KINDS: Record<Key, OptionKind> = {
   consumerQos: 'number',
   consumerGroup: 'string',
   natsStream: 'string',
+  natsCreateStream: 'boolean',
   eventhubName: 'string',
   eventhubConnectionString: 'string',
   eventhubConsumerGroup: 'string',
@@ -165,6 +166,7 @@ const CONSUME_KINDS: Record<keyof ConsumeInput & string, OptionKind> = {
   format: 'string',
   fields: 'string',
   natsStream: 'string',
+  natsCreateStream: 'boolean',
   eventhubName: 'string',
   eventhubConnectionString: 'string',
   eventhubConsumerGroup: 'string',
@@ -276,11 +278,14 @@ export function closest(name: string, candidates: readonly string[], skip = 0): 
   let bestD = Number.POSITIVE_INFINITY;
   for (const c of candidates) {
     const cl = c.slice(skip).toLowerCase();
-    const d = n.length >= 3 && (cl.startsWith(n) || n.startsWith(cl)) ? 1 : distance(n, cl);
+    const edits = distance(n, cl);
+    // a prefix counts as one edit, the nearer length first: `device` → devices before deviceId, deviceKey
+    const prefix = n.length >= 3 && (cl.startsWith(n) || n.startsWith(cl));
+    const d = prefix ? Math.min(edits, 1 + Math.abs(cl.length - n.length) / 1000) : edits;
     if (d < bestD) {
       best = c;
       bestD = d;
     }
   }
-  return bestD <= Math.max(1, Math.min(3, Math.floor(n.length / 3))) ? best : undefined;
+  return Math.floor(bestD) <= Math.max(1, Math.min(3, Math.floor(n.length / 3))) ? best : undefined;
 }

@@ -338,6 +338,12 @@ export const scenarioInput = z.strictObject({
     .min(1)
     .optional()
     .describe('JetStream stream; default: the one capturing the subject'),
+  natsCreateStream: z
+    .boolean()
+    .optional()
+    .describe(
+      'create the JetStream stream when none captures the subject (named natsStream or FLEETLOAD, capturing every run of the topic)',
+    ),
   eventhubName: z
     .string()
     .min(1)
@@ -554,6 +560,7 @@ export interface Scenario {
   consumerQos: 0 | 1 | 2;
   consumerGroup: string | undefined;
   natsStream: string | undefined;
+  natsCreateStream: boolean;
   eventhubName: string | undefined;
   eventhubConnectionString: string | undefined;
   eventhubConsumerGroup: string;
@@ -653,6 +660,7 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     consumerQos: p.consumerQos ?? p.qos,
     consumerGroup: p.consumerGroup,
     natsStream: p.natsStream,
+    natsCreateStream: p.natsCreateStream ?? false,
     eventhubName: p.eventhubName,
     eventhubConnectionString: p.eventhubConnectionString,
     eventhubConsumerGroup: p.eventhubConsumerGroup,

@@ -99,7 +99,7 @@ export class LiveLine {
   update(v: LiveFigures): void {
     if (this.finished) return;
     if (this.tty) {
-      this.drawn = fit(liveSegments(v), (this.out.columns ?? 80) - 1);
+      this.drawn = fit(liveSegments(v), terminalWidth(this.out.columns) - 1);
       this.out.write(CLEAR_LINE + this.drawn);
       return;
     }
@@ -136,25 +136,40 @@ export class LiveLine {
 
 interface Segment {
   text: string;
+  /** a shorter form, used when the full line does not fit */
+  short?: string;
   /** 0 is kept longest when the line must shrink */
   rank: number;
 }
 
-/** The live figures in display order, ranked by what matters most when the terminal is narrow. */
+/** The width of a terminal that does not say (or says 0): the classic 80 columns, never nothing. */
+export function terminalWidth(columns: number | undefined): number {
+  return columns !== undefined && Number.isFinite(columns) && columns > 0 ? columns : 80;
+}
+
+/**
+ * The live figures in display order, ranked by what matters most when the terminal is narrow: the phase, the
+ * fleet, the delay and the loss before the rates (sent ≈ received when nothing is lost).
+ */
 function liveSegments(v: LiveFigures): Segment[] {
-  const e2e =
-    v.e2eP50 === undefined && v.e2eP99 === undefined
-      ? 'e2e –'
-      : `e2e p50 ${ms(v.e2eP50)} p99 ${ms(v.e2eP99)}`;
+  const noE2e = v.e2eP50 === undefined && v.e2eP99 === undefined;
   return [
     { text: `${v.phase} ${clock(v.elapsedMs)}/${clock(v.runTimeMs)}`, rank: 0 },
-    { text: `devices ${int(v.devicesConnected)}/${int(v.devicesTarget)}`, rank: 1 },
-    { text: `sent ${rate(v.sentPerSec)}/s`, rank: 2 },
-    { text: `received ${rate(v.receivedPerSec)}/s`, rank: 4 },
-    { text: e2e, rank: 5 },
-    { text: `lost ${int(v.lost)}`, rank: 3 },
+    {
+      text: `devices ${int(v.devicesConnected)}/${int(v.devicesTarget)}`,
+      short: `dev ${int(v.devicesConnected)}/${int(v.devicesTarget)}`,
+      rank: 1,
+    },
+    { text: `sent ${rate(v.sentPerSec)}/s`, short: `tx ${rate(v.sentPerSec)}/s`, rank: 4 },
+    { text: `received ${rate(v.receivedPerSec)}/s`, short: `rx ${rate(v.receivedPerSec)}/s`, rank: 5 },
+    {
+      text: noE2e ? 'e2e –' : `e2e p50 ${ms(v.e2eP50)} p99 ${ms(v.e2eP99)}`,
+      short: noE2e ? 'e2e –' : `e2e p50/p99 ${num0(v.e2eP50)}/${ms(v.e2eP99)}`,
+      rank: 3,
+    },
+    { text: `lost ${int(v.lost)}`, rank: 2 },
     ...(v.overdue !== undefined && v.overdue > v.lost
-      ? [{ text: `overdue ${int(v.overdue)}`, rank: 3 }]
+      ? [{ text: `overdue ${int(v.overdue)}`, rank: 2 }]
       : []),
   ];
 }
@@ -162,23 +177,27 @@ function liveSegments(v: LiveFigures): Segment[] {
 const SEP = ' · ';
 
 /**
- * Joins the segments with " · ", keeping the best-ranked ones that fit in `width`, in display order; the
- * first-ranked segment alone is cut if even it does not fit.
+ * Joins the segments with " · " in display order. When the whole line does not fit in `width`, the short forms
+ * are used and the best-ranked ones that fit are kept; the first-ranked segment alone is cut if even it does not
+ * fit.
  */
 function fit(segments: Segment[], width: number): string {
+  const full = segments.map((seg) => seg.text).join(SEP);
+  if (full.length <= width) return full;
+  const shorts = segments.map((seg) => ({ ...seg, text: seg.short ?? seg.text }));
   const keep = new Set<Segment>();
   let len = 0;
-  for (const seg of [...segments].sort((a, b) => a.rank - b.rank)) {
+  for (const seg of [...shorts].sort((a, b) => a.rank - b.rank)) {
     const add = keep.size === 0 ? seg.text.length : seg.text.length + SEP.length;
     if (len + add > width) continue;
     keep.add(seg);
     len += add;
   }
   if (keep.size === 0) {
-    const first = segments.reduce<Segment | undefined>((a, b) => (a && a.rank <= b.rank ? a : b), undefined);
+    const first = shorts.reduce<Segment | undefined>((a, b) => (a && a.rank <= b.rank ? a : b), undefined);
     return (first?.text ?? '').slice(0, Math.max(0, width));
   }
-  return segments
+  return shorts
     .filter((seg) => keep.has(seg))
     .map((seg) => seg.text)
     .join(SEP);
@@ -270,7 +289,9 @@ export function formatSummary(s: Summary, resultsDir?: string, opts: SummaryForm
     // every kind when they fit; "… and 1 more" would hide the one line that may explain the loss
     const shown = top.length <= MAX_ERROR_KINDS ? top.length : MAX_ERROR_KINDS - 1;
     top.slice(0, shown).forEach((e, i) => {
-      lines.push(`${label(i === 0 ? 'errors' : '')}${int(e.count)} × ${e.kind} ${e.code} (${e.reason})`);
+      lines.push(
+        `${label(i === 0 ? 'errors' : '')}${int(e.count)} × ${e.kind === String(e.code) ? e.kind : `${e.kind} ${e.code}`} (${e.reason})`,
+      );
     });
     if (top.length > shown)
       lines.push(`${label('')}… and ${top.length - shown} more kinds (see summary.json)`);
@@ -341,6 +362,10 @@ function num(n: number): string {
 
 function ms(n: number | undefined): string {
   return n === undefined ? '–' : `${num(n)}ms`;
+}
+
+function num0(n: number | undefined): string {
+  return n === undefined ? '–' : num(n);
 }
 
 function rate(n: number): string {

@@ -82,11 +82,16 @@ export class ResultsFolder {
    * `create`, then scenario.yaml. When that fails (a full disk at the start) nothing is left behind: a folder
    * this call made is removed again.
    */
-  static async open(outRoot: string, runId: string, scenario: unknown): Promise<ResultsFolder> {
+  static async open(
+    outRoot: string,
+    runId: string,
+    scenario: unknown,
+    command: 'run' | 'consume' = 'run',
+  ): Promise<ResultsFolder> {
     const existed = await exists(join(outRoot, runId));
     const folder = await ResultsFolder.create(outRoot, runId);
     try {
-      await folder.writeScenario(scenario);
+      await folder.writeScenario(scenario, command);
       return folder;
     } catch (e) {
       await folder.close().catch(() => {});
@@ -96,10 +101,13 @@ export class ResultsFolder {
   }
 
   /** Writes scenario.yaml from an already-redacted scenario object. */
-  async writeScenario(obj: unknown): Promise<void> {
+  async writeScenario(obj: unknown, command: 'run' | 'consume' = 'run'): Promise<void> {
     const header =
-      `# fleetload ${FLEETLOAD_VERSION} — the resolved scenario of run ${basename(this.dir)}\n` +
-      '# secrets are redacted (***); fill them in to run it again with: fleetload run scenario.yaml\n';
+      command === 'run'
+        ? `# fleetload ${FLEETLOAD_VERSION} — the resolved scenario of run ${basename(this.dir)}\n` +
+          '# run it again with: fleetload run scenario.yaml (a new run id and results folder; add runId: to pin one;\n' +
+          '# paths here are absolute). Secrets are redacted (***): fill them in first.\n'
+        : `# fleetload ${FLEETLOAD_VERSION} — the settings of fleetload consume ${basename(this.dir)}, secrets redacted (***)\n`;
     await this.write('scenario.yaml', header + stringify(obj));
   }
 

@@ -375,7 +375,11 @@ describe('runs on the embedded broker', () => {
     assert.equal(s.messages.received, 50);
     assert.equal(s.messages.foreign, 0);
     assert.equal(s.messages.lost, 0);
-    assert.match(readFileSync(join(dir, 'scenario.yaml'), 'utf8'), /payload: telemetry\.json/);
+    // absolute: scenario.yaml runs again from the results folder
+    assert.match(
+      readFileSync(join(dir, 'scenario.yaml'), 'utf8'),
+      new RegExp(`^payload: ${join(cwd, 'telemetry.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'),
+    );
   });
 
   test("--stage ramps the fleet up and down; the run time is the stages' sum", async () => {

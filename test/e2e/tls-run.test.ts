@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../../src/cli/certs.js';
 import type { Summary } from '../../src/stats/summary.js';
-import { runCli, tmpDir } from '../helpers/cli.js';
+import { repoRoot, runCli, tmpDir } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { skipUnless } from '../helpers/services.js';
 
@@ -152,6 +152,11 @@ describe('runs against a broker that requires client certificates', { skip: skip
     const r = await runCli([...devices(), '--out', tmpDir()]);
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /could not attach/);
+    // the raw OpenSSL code comes with the fix
+    assert.match(
+      r.stderr,
+      /^fleetload: consumer could not attach .*CERTIFICATE_REQUIRED.*; hint: .*--consumer-cert FILE --consumer-key FILE[^\n]*\n$/,
+    );
   });
 
   test('--consumer-cert without its key, or not a certificate: exit 2 naming the flag', async () => {
@@ -175,5 +180,89 @@ describe('runs against a broker that requires client certificates', { skip: skip
     ]);
     assert.equal(bad.code, 2, bad.stderr);
     assert.match(bad.stderr, /dev-000003\.key is not a PEM certificate/);
+  });
+});
+
+/** The shell words of a command line: plain words and '…' quoted ones (all the README's examples use). */
+function words(line: string): string[] {
+  return [...line.matchAll(/'([^']*)'|(\S+)/g)].map((m) => (m[1] ?? m[2]) as string);
+}
+
+/** The README's mTLS example: its commands (continuations joined) and its mosquitto.conf settings. */
+function readmeMtlsExample(): { commands: string[][]; conf: string[] } {
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const block = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
+    .map((m) => m[1] as string)
+    .find((b) => b.includes('fleetload certs') && b.includes('require_certificate'));
+  assert.ok(block, 'the README has the mTLS example');
+  const lines = block.replace(/\\\n\s*/g, '').split('\n');
+  const commands = lines.filter((l) => l.startsWith('npx fleetload ')).map((l) => words(l).slice(2));
+  const conf = lines
+    .filter((l) => l.startsWith('#'))
+    .map((l) => l.replace(/^#\s*(mosquitto\.conf:)?\s*/, ''))
+    .flatMap((l) => l.split(' · '))
+    .map((l) => l.trim());
+  return { commands, conf };
+}
+
+describe('the README’s mTLS example, as printed, against a Mosquitto that runs as user mosquitto', {
+  skip: skipUnless('mosquitto'),
+}, () => {
+  test('certs, the documented mosquitto.conf, then the run: every device and the consumer connect, exit 0', async () => {
+    const { commands, conf } = readmeMtlsExample();
+    assert.equal(commands.length, 2, JSON.stringify(commands));
+    const [certsCmd, runCmd] = commands as [string[], string[]];
+    assert.deepEqual(conf, [
+      'listener 8883',
+      'certfile certs/server.pem',
+      'keyfile certs/server.key',
+      'cafile certs/ca.pem',
+      'require_certificate true',
+      'use_identity_as_username true',
+    ]);
+    const cwd = tmpDir('fleetload-readme-mtls-');
+    // the user mosquitto reads the files: the folder must be open to it, as a project folder is
+    chmodSync(cwd, 0o755);
+    const made = await runCli(certsCmd, { cwd });
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal(statSync(join(cwd, 'certs', 'server.key')).mode & 0o777, 0o644);
+    assert.equal(statSync(join(cwd, 'certs', 'consumer.key')).mode & 0o777, 0o600);
+    const broker = await startMosquitto({
+      tls: {
+        certfile: join(cwd, 'certs', 'server.pem'),
+        keyfile: join(cwd, 'certs', 'server.key'),
+        cafile: join(cwd, 'certs', 'ca.pem'),
+        requireCertificate: true,
+      },
+      extraConfig: 'use_identity_as_username true',
+      dropPrivileges: true,
+    });
+    try {
+      const port = String(broker.tlsPort);
+      const args = runCmd.map((w) => w.replace('mqtts://localhost:8883', `mqtts://localhost:${port}`));
+      assert.ok(args.includes(`mqtts://localhost:${port}`), args.join(' '));
+      const r = await runCli([...args, '-t', '3s', '-r', '100', '--headless', '--out', 'res'], { cwd });
+      assert.equal(r.code, 0, r.stderr + r.stdout + broker.output());
+      const s = summaryIn(join(cwd, 'res'));
+      assert.equal(s.devices.connectedPeak, 100);
+      assert.ok(s.messages.received > 0);
+      assert.equal(s.messages.lost, 0);
+    } finally {
+      await broker.stop();
+    }
+  });
+
+  test('without --readable-server-key, server.key is 0600 and certs says why and what to do', async () => {
+    const cwd = tmpDir();
+    const r = await runCli(['certs', '--devices', '1', '--out', 'certs', '--server-cert', 'localhost'], {
+      cwd,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(statSync(join(cwd, 'certs', 'server.key')).mode & 0o777, 0o600);
+    assert.match(
+      r.stdout,
+      /server\.key is readable only by you .*user mosquitto.*chown.*--readable-server-key/s,
+    );
+    assert.match(r.stdout, /--consumer-cert certs\/consumer\.pem --consumer-key certs\/consumer\.key/);
   });
 });

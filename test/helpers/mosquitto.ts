@@ -29,6 +29,9 @@ export interface MosquittoOptions {
   /** Appended verbatim to the generated mosquitto.conf (after the listeners, so per-listener options apply to the
    * last one; global options work anywhere). */
   extraConfig?: string;
+  /** As root, let Mosquitto drop to user `mosquitto` as a packaged one does (default: stays root, which keeps the
+   * parent-death signal). Its files must then be readable by that user. */
+  dropPrivileges?: boolean;
   /** How long to wait for the listeners to accept connections. Default 5 s. */
   startTimeoutMs?: number;
 }
@@ -81,7 +84,7 @@ function config(ports: Ports, opts: MosquittoOptions): string {
     'log_timestamp false',
   ];
   // As root, mosquitto drops to user "mosquitto"; that would also clear the parent-death signal set by setpriv.
-  if (process.getuid?.() === 0) lines.push('user root');
+  if (process.getuid?.() === 0 && !opts.dropPrivileges) lines.push('user root');
   lines.push(`listener ${ports.port} 127.0.0.1`, 'protocol mqtt');
   if (ports.wsPort !== undefined) lines.push(`listener ${ports.wsPort} 127.0.0.1`, 'protocol websockets');
   if (ports.tlsPort !== undefined && opts.tls) {

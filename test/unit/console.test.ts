@@ -95,7 +95,7 @@ test('a TTY: redraws one line in place with \\r and clear-to-end-of-line, fittin
   assert.ok(text().endsWith('lost 4\n'));
 });
 
-test('a narrow TTY drops the least important figures first, keeping the phase, devices, sent and lost', () => {
+test('a narrow TTY shortens the figures, then drops the least important first, keeping phase, devices, lost', () => {
   for (const columns of [20, 40, 60, 80]) {
     const { stream, chunks } = fakeStream({ columns });
     new LiveLine(stream).update(figures());
@@ -103,8 +103,47 @@ test('a narrow TTY drops the least important figures first, keeping the phase, d
     assert.ok(visible.length <= columns - 1, `${columns}: ${visible}`);
     assert.ok(visible.startsWith('steady 1:05/5:00'.slice(0, columns - 1)), visible);
     if (columns === 60) {
-      assert.equal(visible, 'steady 1:05/5:00 · devices 950/1,000 · sent 950/s · lost 3');
+      assert.equal(visible, 'steady 1:05/5:00 · dev 950/1,000 · tx 950/s · lost 3');
     }
+    if (columns === 80) {
+      // the delay is what a load test is for: it stays at the classic width
+      assert.equal(visible, 'steady 1:05/5:00 · dev 950/1,000 · tx 950/s · e2e p50/p99 12.3/45.6ms · lost 3');
+    }
+  }
+});
+
+test('80 columns keep e2e with a large fleet and long run', () => {
+  const { stream, chunks } = fakeStream({ columns: 80 });
+  new LiveLine(stream).update(
+    figures({
+      elapsedMs: 605_000,
+      runTimeMs: 1_800_000,
+      devicesConnected: 95_000,
+      devicesTarget: 100_000,
+      sentPerSec: 95_000,
+      receivedPerSec: 94_800,
+      e2eP99: 456,
+      lost: 1234,
+    }),
+  );
+  const visible = (chunks[0] ?? '').replace('\r\x1b[K', '');
+  assert.ok(visible.length <= 79, visible);
+  assert.match(visible, /e2e p50\/p99 12\.3\/456ms/);
+  assert.match(visible, /lost 1,234$/);
+});
+
+test('a TTY that does not say its width (or says 0) is drawn as 80 columns, not as nothing', () => {
+  for (const columns of [undefined, 0, Number.NaN]) {
+    const { stream, chunks } = fakeStream({ columns: 80 });
+    stream.columns = columns;
+    const live = new LiveLine(stream);
+    live.update(figures());
+    const visible = (chunks[0] ?? '').replace('\r\x1b[K', '');
+    assert.equal(
+      visible,
+      'steady 1:05/5:00 · dev 950/1,000 · tx 950/s · e2e p50/p99 12.3/45.6ms · lost 3',
+      String(columns),
+    );
   }
 });
 
@@ -234,6 +273,20 @@ test('formatSummary: no division by zero when nothing was sent', () => {
   );
   assert.match(text, /received 0 · lost 0 · duplicated 0/);
   assert.doesNotMatch(text, /NaN|Infinity/);
+});
+
+test('formatSummary: an error whose code is its kind is named once ("offline", not "offline offline")', () => {
+  const errors = [
+    {
+      kind: 'offline',
+      code: 'offline',
+      reason: 'message due while the device was disconnected (not sent)',
+      count: 12,
+    },
+  ];
+  const text = formatSummary(summary({ errors }));
+  assert.match(text, /12 × offline \(message due while the device was disconnected \(not sent\)\)/);
+  assert.doesNotMatch(text, /offline offline/);
 });
 
 test('formatSummary: every kind of error when up to six, else the top five and how many more', () => {

@@ -112,7 +112,11 @@ describe('loadScenario', () => {
     assert.equal(scenario.workers, 1);
     assert.deepEqual(scenario.thresholds, []);
     assert.match(scenario.runId, /^20300102-030405-[a-z0-9]+$/);
-    assert.equal(resolved.runId, scenario.runId);
+    assert.equal(
+      'runId' in resolved,
+      false,
+      'scenario.yaml does not pin the run id: a re-run gets a new one',
+    );
     assert.equal(resolved.runTime, '30s');
     assert.equal('host' in resolved, false, 'undefined keys are left out');
   });
@@ -187,6 +191,51 @@ describe('loadScenario', () => {
       problems.map((p) => p.replace(file, 'F')),
       ['spawnrate: unknown key; did you mean spawnRate? (F:2)', 'bogus: unknown key (F:3)'],
     );
+  });
+
+  test('a scenario file in a subfolder: its relative paths are the folder’s (every file setting), flags the cwd’s', () => {
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    writeFileSync(
+      join(dir, 'sub', 'tls.yaml'),
+      [
+        'host: mqtts://broker.example:8883',
+        'ca: ca.pem',
+        "cert: 'c/{deviceId}.pem'",
+        "key: 'c/{deviceId}.key'",
+        'consumerCert: cc.pem',
+        'consumerKey: ck.pem',
+        'payload: p.json',
+        '',
+      ].join('\n'),
+    );
+    const problems = problemsOf(() => load({ file: 'sub/tls.yaml' })).join('\n');
+    for (const path of ['sub/ca.pem', 'sub/c/dev-000000.pem', 'sub/cc.pem', 'sub/p.json']) {
+      assert.ok(problems.includes(`${path}`), `${path} in:\n${problems}`);
+    }
+    assert.doesNotMatch(problems, / ca\.pem|cannot read p\.json/);
+    const flag = problemsOf(() => load({ file: 'sub/tls.yaml', flags: { ca: 'ca.pem' } })).join('\n');
+    assert.match(flag, /cannot read CA file ca\.pem: no such file \(from --ca\)/);
+
+    writeFileSync(
+      join(dir, 'sub', 'hub.yaml'),
+      "preset: azure-iot-hub\nhub: h.azure-devices.net\ndeviceKey: '@keys/{deviceId}.key'\n",
+    );
+    mkdirSync(join(dir, 'sub', 'keys'), { recursive: true });
+    writeFileSync(join(dir, 'sub', 'keys', 'dev-000000.key'), Buffer.alloc(32, 7).toString('base64'));
+    const { scenario, resolved } = load({ file: 'sub/hub.yaml' });
+    assert.equal(scenario.deviceKey, '@sub/keys/{deviceId}.key');
+    // for scenario.yaml: absolute, so it runs from the results folder too (then redacted there as a key setting)
+    assert.equal(resolved.deviceKey, `@${join(dir, 'sub/keys/{deviceId}.key')}`);
+  });
+
+  test('a YAML typo "device:" suggests devices, the nearest name, not deviceKey or deviceId', () => {
+    const file = yamlFile('device: 5\n');
+    assert.deepEqual(
+      problemsOf(() => load({ file })).map((p) => p.replace(file, 'F')),
+      ['device: unknown key; did you mean devices? (F:1)'],
+    );
+    const key = yamlFile('deviceKe: abc\n');
+    assert.match(problemsOf(() => load({ file: key }))[0] ?? '', /did you mean deviceKey\?/);
   });
 
   test('YAML types are checked: devices: "many"', () => {
