@@ -719,6 +719,28 @@ function summaryCards(d: ResultsData, health: ReturnType<typeof generatorHealth>
 }
 
 /** Thresholds, generator health and errors; then messages and latency. */
+const segmentIndex = (segment: string | undefined): number =>
+  segment === undefined ? Number.POSITIVE_INFINITY : Number.parseInt(segment, 10);
+
+/** A merged run (fleetload merge): the folders it joined, one row each, so one slow or short segment shows. */
+function partsSection(parts: NonNullable<ResultsData['parts']>): string {
+  const rows = [...parts]
+    // segments in order, consumers after them
+    .sort((a, b) => segmentIndex(a.segment) - segmentIndex(b.segment))
+    .map((p) => [
+      e(p.segment ? `segment ${p.segment}` : 'consumer'),
+      e(p.role),
+      e(count(p.sent)),
+      e(count(p.received)),
+      e(p.startedAt),
+      e(p.endedAt),
+    ]);
+  return `<section>${panel(
+    `Merged from ${parts.length} folders`,
+    table(['part', 'role', 'sent', 'received', 'started', 'ended'], rows, [2, 3]),
+  )}</section>`;
+}
+
 function tableSections(d: ResultsData, health: ReturnType<typeof generatorHealth> | undefined): string[] {
   const s = d.summary;
   const m = s?.messages;
@@ -753,6 +775,7 @@ function tableSections(d: ResultsData, health: ReturnType<typeof generatorHealth
     sections.push(
       `<section class="grid3">${panel('Thresholds', thresholds)}${panel('Generator health', genHtml, health?.saturated ? 'alert' : '')}${panel('Errors', errors)}</section>`,
     );
+    if (d.parts) sections.push(partsSection(d.parts));
 
     const msgRows: Array<[string, number, string]> = [
       ['scheduled', m.scheduled, 'slots that came due'],

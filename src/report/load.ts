@@ -26,6 +26,45 @@ export interface ResultsData {
   histograms: Partial<Record<HistogramName, Histogram>>;
   /** things a reader should know about missing or damaged files, in words */
   notes: string[];
+  /** a merged folder (fleetload merge): the folders it joined, from run.json's members */
+  parts?: MergedPart[];
+}
+
+/** One folder a merge joined (run.json `members`). */
+export interface MergedPart {
+  role: string;
+  /** `i/N`, or undefined for a consumer */
+  segment: string | undefined;
+  sent: number;
+  received: number;
+  startedAt: string;
+  endedAt: string;
+}
+
+/** run.json's members, when there are several (a merge); anything malformed is left out, not fatal. */
+function partsOf(text: string | undefined): MergedPart[] | undefined {
+  if (text === undefined) return undefined;
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const members = (record as { members?: unknown }).members;
+  if (!Array.isArray(members) || members.length < 2) return undefined;
+  const parts: MergedPart[] = [];
+  for (const m of members as Array<Record<string, unknown>>) {
+    const seg = m.segment as { index?: unknown; count?: unknown } | null | undefined;
+    parts.push({
+      role: String(m.role ?? '?'),
+      segment: seg && typeof seg.index === 'number' ? `${seg.index}/${String(seg.count)}` : undefined,
+      sent: Number(m.sent) || 0,
+      received: Number(m.received) || 0,
+      startedAt: String(m.startedAt ?? ''),
+      endedAt: String(m.endedAt ?? ''),
+    });
+  }
+  return parts;
 }
 
 export async function loadResults(dir: string): Promise<ResultsData> {
@@ -140,7 +179,8 @@ export async function loadResults(dir: string): Promise<ResultsData> {
       }
     }
   }
-  return { dir, summary, intervals, timeseries, scenario, histograms, notes };
+  const parts = partsOf(await read('run.json'));
+  return { dir, summary, intervals, timeseries, scenario, histograms, notes, ...(parts ? { parts } : {}) };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

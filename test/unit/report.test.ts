@@ -367,3 +367,46 @@ test('the scenario table leaves out settings of features the run did not use', a
   const none = await keys('none');
   assert.ok(!none.includes('consumerGroup'));
 });
+
+test('a merged folder lists the folders it joined, one row each (a short segment shows); a single run has no such table', async () => {
+  const dir = await makeRun();
+  const single = await renderReport(dir);
+  assert.doesNotMatch(single, /Merged from/);
+  const member = (
+    segment: { index: number; count: number } | null,
+    role: string,
+    sent: number,
+    received: number,
+  ) => ({
+    id: `id-${role}-${segment?.index ?? 'c'}`,
+    role,
+    segment,
+    sent,
+    received,
+    startedAt: '2026-11-27T10:00:00.000Z',
+    endedAt: '2026-11-27T10:00:20.000Z',
+  });
+  await writeFile(
+    join(dir, 'run.json'),
+    JSON.stringify({
+      format: 'fleetload-run',
+      members: [
+        member({ index: 1, count: 2 }, 'producer', 400, 0),
+        member(null, 'consumer', 0, 1290),
+        member({ index: 0, count: 2 }, 'producer', 890, 0),
+      ],
+    }),
+  );
+  const html = await renderReport(dir);
+  assert.match(html, /Merged from 3 folders/);
+  const rows = [
+    ...html.matchAll(
+      /<tr><th scope="row">(segment \d\/2|consumer)<\/th><td>(\w+)<\/td><td class="n">([\d,]+)<\/td>/g,
+    ),
+  ].map((m) => [m[1], m[2], m[3]]);
+  assert.deepEqual(rows, [
+    ['segment 0/2', 'producer', '890'],
+    ['segment 1/2', 'producer', '400'],
+    ['consumer', 'consumer', '0'],
+  ]);
+});
