@@ -9,7 +9,7 @@ import { startMqttProxy } from '../helpers/mqtt-proxy.js';
 import { skipUnless } from '../helpers/services.js';
 
 /**
- * One segment of two is slowed on purpose (a proxy holds its PUBLISH frames 150 ms on the way to the broker). The
+ * One segment of two is slowed on purpose (a proxy holds its PUBLISH frames 300 ms on the way to the broker). The
  * merged p99 shows it; the mean of the two segments' p99s would hide it (~half); the threshold is judged on the
  * merged value. Real processes: two `run --segment` producers with one --start-at, one `consume`, one `merge`.
  */
@@ -27,7 +27,7 @@ test('a slowed segment: merged p99 reflects it, the mean of per-segment p99s wou
   const broker = await startMosquitto();
   const proxy = await startMqttProxy({
     target: { host: '127.0.0.1', port: broker.port },
-    delayMs: 150,
+    delayMs: 300,
     direction: 'to-broker',
   });
   try {
@@ -89,16 +89,16 @@ test('a slowed segment: merged p99 reflects it, the mean of per-segment p99s wou
     const s1 = summaryOf(only(outs.s1));
     const slow = s0.latency.publishAck.p99;
     const fast = s1.latency.publishAck.p99;
-    assert.ok(slow >= 145, `slow segment ack p99 ${slow}`);
+    assert.ok(slow >= 295, `slow segment ack p99 ${slow}`);
     assert.ok(fast < slow / 2, `fast segment ack p99 ${fast}`);
     // both fleets began at the one instant
     for (const s of [s0, s1]) {
       assert.equal(s.start?.at, at);
       assert.ok(Math.abs(s.start?.skewMs ?? 99) < 50, `start skew ${s.start?.skewMs} ms`);
     }
-    // a threshold the mean of the per-segment p99s passes, and the slow half of the messages does not
+    // a threshold the mean of the per-segment p99s passes (the slow half of the messages does not)
     const meanOfP99s = (slow + fast) / 2;
-    const limit = Math.round((meanOfP99s + 0.9 * slow) / 2);
+    const limit = Math.ceil(meanOfP99s) + 1;
 
     const m = await runCli(
       [
@@ -118,12 +118,14 @@ test('a slowed segment: merged p99 reflects it, the mean of per-segment p99s wou
     assert.equal(merged.messages.sent, 400);
     assert.equal(merged.messages.received, 400);
     assert.equal(merged.messages.lost, 0);
-    assert.ok(merged.latency.publishAck.p99 >= 0.9 * slow, `merged ack p99 ${merged.latency.publishAck.p99}`);
+    // the merged p99 lies in the slow half: at least its median (300 ms held)
+    assert.ok(merged.latency.publishAck.p99 >= 295, `merged ack p99 ${merged.latency.publishAck.p99}`);
+    assert.ok(merged.latency.publishAck.p99 > limit, `merged p99 ${merged.latency.publishAck.p99} > ${limit}`);
     assert.ok(meanOfP99s < limit, `the mean of per-segment p99s (${meanOfP99s}) would pass < ${limit}`);
     assert.equal(merged.thresholds[0]?.passed, false, 'judged on the merged p99');
     // the consumer sees the slow half late too: the merged e2e p99 carries the 60 ms, its p25 does not
-    assert.ok(merged.latency.e2e.p99 >= 145, `merged e2e p99 ${merged.latency.e2e.p99}`);
-    assert.ok(merged.latency.e2e.min < 100, `the fast half is fast (min ${merged.latency.e2e.min})`);
+    assert.ok(merged.latency.e2e.p99 >= 295, `merged e2e p99 ${merged.latency.e2e.p99}`);
+    assert.ok(merged.latency.e2e.min < 200, `the fast half is fast (min ${merged.latency.e2e.min})`);
   } finally {
     await proxy.close();
     await broker.stop();
