@@ -3,9 +3,9 @@ import { fileURLToPath } from 'node:url';
 import type { Clock } from '../clock.js';
 import { FleetloadError } from '../errors.js';
 import type { Scenario } from '../scenario/schema.js';
-import { decodeHistogram, encodeHistogram, type Histogram, newHistogram } from '../stats/histogram.js';
+import { addSnapshot } from '../stats/aggregate.js';
+import { encodeHistogram, type Histogram, newHistogram } from '../stats/histogram.js';
 import {
-  COUNTERS,
   type Counters,
   type ErrorEntry,
   type IntervalSnapshot,
@@ -195,17 +195,7 @@ export class WorkerPool implements GeneratorSide {
   private take(w: Worker, snap: IntervalSnapshot, state: WorkerState): void {
     w.state = state;
     w.devicesConnected = snap.devicesConnected;
-    for (const k of COUNTERS) this.acc[k] += snap.counters[k];
-    for (const k of LATENCIES) {
-      const enc = snap.histograms[k];
-      if (enc) this.hist[k].add(decodeHistogram(enc));
-    }
-    for (const e of snap.errors) {
-      const key = `${e.kind}\u0000${e.code}`;
-      const have = this.errors.get(key);
-      if (have) have.count += e.count;
-      else this.errors.set(key, { ...e });
-    }
+    addSnapshot(snap, this.acc, this.hist, this.errors);
   }
 
   private sum(f: (s: WorkerState) => number): number {

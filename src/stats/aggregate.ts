@@ -22,6 +22,29 @@ export interface MergedInterval {
   histograms: Record<LatencyName, Histogram>;
 }
 
+/**
+ * Adds one snapshot into running sums: counters, the decoded histograms, and errors by kind and code. The one way
+ * snapshots are summed (the aggregator per interval, the worker pool between cuts).
+ */
+export function addSnapshot(
+  s: IntervalSnapshot,
+  counters: Counters,
+  histograms: Record<LatencyName, Histogram>,
+  errors: Map<string, ErrorEntry>,
+): void {
+  for (const k of COUNTERS) counters[k] += s.counters[k];
+  for (const k of LATENCIES) {
+    const enc = s.histograms[k];
+    if (enc) histograms[k].add(decodeHistogram(enc));
+  }
+  for (const e of s.errors) {
+    const key = `${e.kind}\u0000${e.code}`;
+    const have = errors.get(key);
+    if (have) have.count += e.count;
+    else errors.set(key, { ...e });
+  }
+}
+
 export class Aggregator {
   readonly total = zeroCounters();
   readonly histograms: Record<LatencyName, Histogram>;
@@ -49,17 +72,7 @@ export class Aggregator {
       t = Math.max(t, s.t);
       durationMs = Math.max(durationMs, s.durationMs);
       devicesConnected += s.devicesConnected;
-      for (const k of COUNTERS) counters[k] += s.counters[k];
-      for (const k of LATENCIES) {
-        const enc = s.histograms[k];
-        if (enc) this.scratch[k].add(decodeHistogram(enc));
-      }
-      for (const e of s.errors) {
-        const key = `${e.kind}\u0000${e.code}`;
-        const have = this.errorMap.get(key);
-        if (have) have.count += e.count;
-        else this.errorMap.set(key, { ...e });
-      }
+      addSnapshot(s, counters, this.scratch, this.errorMap);
     }
     for (const k of COUNTERS) this.total[k] += counters[k];
     for (const k of LATENCIES) this.histograms[k].add(this.scratch[k]);
