@@ -120,7 +120,10 @@ test('a slowed segment: merged p99 reflects it, the mean of per-segment p99s wou
     assert.equal(merged.messages.lost, 0);
     // the merged p99 lies in the slow half: at least its median (300 ms held)
     assert.ok(merged.latency.publishAck.p99 >= 295, `merged ack p99 ${merged.latency.publishAck.p99}`);
-    assert.ok(merged.latency.publishAck.p99 > limit, `merged p99 ${merged.latency.publishAck.p99} > ${limit}`);
+    assert.ok(
+      merged.latency.publishAck.p99 > limit,
+      `merged p99 ${merged.latency.publishAck.p99} > ${limit}`,
+    );
     assert.ok(meanOfP99s < limit, `the mean of per-segment p99s (${meanOfP99s}) would pass < ${limit}`);
     assert.equal(merged.thresholds[0]?.passed, false, 'judged on the merged p99');
     // the consumer sees the slow half late too: the merged e2e p99 carries the 60 ms, its p25 does not
