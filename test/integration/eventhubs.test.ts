@@ -1,0 +1,375 @@
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ContainerClient } from '@azure/storage-blob';
+import { Ledger } from '../../src/consumer/ledger.js';
+import type { Summary } from '../../src/stats/summary.js';
+import { cliOutput, spawnCli, tmpDir, waitForCliExit, waitForOutput } from '../helpers/cli.js';
+import { type EventHubStandIn, startEventHub } from '../helpers/eventhub.js';
+import { retry, type ServiceProcess, spawnService } from '../helpers/process.js';
+import { freePort, waitForPort } from '../helpers/services.js';
+
+/**
+ * `fleetload consume --source eventhubs` — the CLI, with the real, unmodified @azure/event-hubs and
+ * @azure/eventhubs-checkpointstore-blob — against a local Event Hub stand-in (test/helpers/eventhub.ts: AMQP 1.0
+ * on rhea, CBS/SAS, $management, partition receivers with filters) and Azurite (Microsoft's Azure Storage
+ * emulator) as the Blob endpoint for checkpoints. No service gate: rhea and azurite come with `npm ci`.
+ */
+
+const AZURITE_BIN = fileURLToPath(new URL('../../node_modules/.bin/azurite-blob', import.meta.url));
+/** Azurite's well-known development account key (public, in Microsoft's documentation) */
+const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+async function startAzurite(): Promise<{ service: ServiceProcess; connectionString: string }> {
+  return retry('azurite-blob did not start', async () => {
+    const port = await freePort();
+    const service = await spawnService(
+      'azurite-blob',
+      [
+        process.execPath,
+        AZURITE_BIN,
+        '--blobHost',
+        '127.0.0.1',
+        '--blobPort',
+        String(port),
+        '--location',
+        tmpDir('fleetload-azurite-'),
+        '--silent',
+        '--disableTelemetry',
+        '--skipApiVersionCheck',
+        '--loose',
+      ],
+      { ready: (abort) => waitForPort(port, { timeoutMs: 20_000, abort }) },
+    );
+    return {
+      service,
+      connectionString:
+        `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${DEV_KEY};` +
+        `BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`,
+    };
+  });
+}
+
+/** Checkpoints in the Blob store as @azure/eventhubs-checkpointstore-blob wrote them: partition → sequence number */
+async function blobCheckpoints(storage: string, container: string): Promise<Record<string, number>> {
+  const c = new ContainerClient(storage, container);
+  const out: Record<string, number> = {};
+  if (!(await c.exists())) return out;
+  for await (const b of c.listBlobsFlat({ includeMetadata: true, prefix: undefined })) {
+    const m = /\/checkpoint\/([^/]+)$/.exec(b.name);
+    if (m && b.metadata?.sequencenumber !== undefined)
+      out[m[1] as string] = Number(b.metadata.sequencenumber);
+  }
+  return out;
+}
+
+/** Events covered by checkpoints (sequence numbers start at 0 in every partition). */
+const covered = (cps: Record<string, number>): number => Object.values(cps).reduce((a, s) => a + s + 1, 0);
+
+interface Fed {
+  count: number;
+  perPartition: Map<string, number>;
+}
+
+/**
+ * Appends `seqs` of each device to the hub like IoT Hub does: the device id as the partition key (so a device stays
+ * in one partition), JSON telemetry {deviceId, seq, ts, runId}, enqueued `delayMs` after ts, the IoT Hub system
+ * properties. `spread`: devices whose events go round-robin across partitions (no partition key).
+ */
+function feed(
+  hub: EventHubStandIn,
+  runId: string,
+  devices: string[],
+  seqs: [number, number],
+  delayMs: number,
+  spread: string[] = [],
+): Fed {
+  const perPartition = new Map<string, number>();
+  let count = 0;
+  const now = Date.now();
+  for (let seq = seqs[0]; seq <= seqs[1]; seq++) {
+    for (const deviceId of [...devices, ...spread]) {
+      const ts = now - 5_000 + seq;
+      const spreadIt = spread.includes(deviceId);
+      const p = spreadIt ? hub.partitionFor('') : hub.partitionFor(deviceId);
+      hub.append(p, {
+        body: JSON.stringify({ deviceId, seq, ts, runId, temperature: 21.5 }),
+        enqueuedTimeMs: ts + delayMs,
+        ...(spreadIt ? {} : { partitionKey: deviceId }),
+        properties: { 'iothub-creation-time-utc': new Date(ts).toISOString() },
+        annotations: {
+          'iothub-connection-device-id': deviceId,
+          'iothub-enqueuedtime': new Date(ts + delayMs),
+          'iothub-message-source': 'Telemetry',
+        },
+      });
+      perPartition.set(p, (perPartition.get(p) ?? 0) + 1);
+      count++;
+    }
+  }
+  return { count, perPartition };
+}
+
+async function until(
+  what: string,
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const devices = (n: number, prefix = 'dev'): string[] =>
+  Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
+
+interface Consumer {
+  child: ChildProcess;
+  dir: string;
+}
+
+function consume(
+  hub: EventHubStandIn,
+  runId: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Consumer {
+  const out = tmpDir('fleetload-eh-out-');
+  const child = spawnCli(
+    ['consume', '--source', 'eventhubs', '--run-id', runId, '--out', out, '--grace', '1s', ...extra],
+    { env: { EVENTHUB_CONNECTION_STRING: hub.connectionString(), ...env } },
+  );
+  return { child, dir: join(out, runId) };
+}
+
+const attached = (c: Consumer) => waitForOutput(c.child, /· consume · /, { timeoutMs: 30_000 });
+
+/** Ctrl-C, then the consumer reads for the grace period and writes its folder. */
+async function stop(c: Consumer) {
+  c.child.kill('SIGINT');
+  return waitForCliExit(c.child, 60_000);
+}
+
+const summaryOf = (c: Consumer) => JSON.parse(readFileSync(join(c.dir, 'summary.json'), 'utf8')) as Summary;
+const consumerJson = (c: Consumer) =>
+  JSON.parse(readFileSync(join(c.dir, 'consumer.json'), 'utf8')) as {
+    checkpoints?: Record<string, number>;
+    partitions?: unknown;
+    devices: number;
+  };
+/** received counted in the intervals that are on disk now */
+function receivedOnDisk(c: Consumer): number {
+  const p = join(c.dir, 'intervals.jsonl');
+  if (!existsSync(p)) return 0;
+  let n = 0;
+  for (const line of readFileSync(p, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    n += (JSON.parse(line) as { counters: { received: number } }).counters.received;
+  }
+  return n;
+}
+
+describe('fleetload consume --source eventhubs: the real SDK against the Event Hub stand-in', () => {
+  let storage: { service: ServiceProcess; connectionString: string };
+  /** a fresh hub per test (sequence numbers from 0), closed after it */
+  let hub: EventHubStandIn;
+
+  before(async () => {
+    storage = await startAzurite();
+  });
+  beforeEach(async () => {
+    hub = await startEventHub({ partitions: 4, consumerGroups: ['$Default', 'fleetload'] });
+  });
+  afterEach(async () => {
+    await hub.close();
+  });
+  after(async () => {
+    await storage?.service.stop('SIGKILL');
+  });
+
+  test('exact counts, delay from x-opt-enqueued-time, IoT Hub system properties carried', async () => {
+    const runId = 'eh-counts';
+    const c = consume(hub, runId, ['--eventhub-consumer-group', 'fleetload']);
+    await attached(c);
+    await until('4 partition readers', () => hub.readers() === 4);
+    const before = hub.sentCount();
+    const fed = feed(hub, runId, devices(8), [1, 25], 250);
+    await until('all events sent', () => hub.sentCount() - before === fed.count);
+    await until('all events counted', () => receivedOnDisk(c) === fed.count);
+    const r = await stop(c);
+    assert.ok(r.code === 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    const s = summaryOf(c);
+    assert.equal(s.messages.received, 200);
+    assert.equal(s.messages.lost, 0);
+    assert.equal(s.messages.duplicated, 0);
+    assert.equal(s.messages.foreign, 0);
+    assert.equal(s.latency.e2e.count, 200);
+    assert.ok(Math.abs(s.latency.e2e.min - 250) <= 1, `min ${s.latency.e2e.min}`);
+    assert.ok(Math.abs(s.latency.e2e.max - 250) <= 1, `max ${s.latency.e2e.max}`);
+    assert.equal(consumerJson(c).devices, 8);
+    assert.equal(consumerJson(c).checkpoints, undefined, 'no storage: no checkpoints claimed');
+    assert.doesNotMatch(r.stdout + r.stderr, new RegExp(hub.key.replace(/[+/=]/g, '.')));
+  });
+
+  test('events enqueued once the consumer says it is attached are all read, even when links attach late', async () => {
+    // a slow service: every put-token answered 1.5 s late, so the partition links attach well after `consume`
+    // printed its header. "New events only" must mean from that moment, not from whenever a link attached.
+    const slow = await startEventHub({ partitions: 2, cbsDelayMs: 1500 });
+    try {
+      const runId = 'eh-late-links';
+      const c = consume(slow, runId);
+      await attached(c);
+      const fed = feed(slow, runId, devices(4, 'll'), [1, 10], 20);
+      await until('2 partition readers', () => slow.readers() === 2);
+      await until('all events counted', () => receivedOnDisk(c) === fed.count, 15_000).catch(() => {});
+      const r = await stop(c);
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const s = summaryOf(c);
+      assert.equal(s.messages.received, fed.count);
+      assert.equal(s.messages.lost, 0);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  test('a wrong key: exit 3 saying the token was refused (CBS 401), the key never printed', async () => {
+    const out = tmpDir('fleetload-eh-out-');
+    const wrong = Buffer.from('not the key of this namespace').toString('base64');
+    const cs = hub.connectionString({ key: wrong });
+    const denied = hub.cbsResults().denied;
+    const child = spawnCli(
+      ['consume', '--source', 'eventhubs', '--run-id', 'eh-badkey', '--out', out, '--connect-timeout', '20s'],
+      { env: { EVENTHUB_CONNECTION_STRING: cs } },
+    );
+    const r = await waitForCliExit(child, 60_000);
+    assert.equal(r.code, 3, `${r.stdout}\n${r.stderr}`);
+    assert.ok(hub.cbsResults().denied > denied, 'the stand-in refused a token');
+    assert.match(r.stderr, /unauthori[sz]ed/i);
+    assert.ok(!(r.stdout + r.stderr).includes(wrong), 'the key is a secret');
+    assert.equal(existsSync(join(out, 'eh-badkey', 'summary.json')), false);
+  });
+
+  test('checkpoints in Azurite only cover intervals already in the results folder; consumer.json says the same', async () => {
+    const runId = 'eh-checkpoints';
+    const container = 'cp-order';
+    const c = consume(hub, runId, [
+      '--storage-connection-string',
+      storage.connectionString,
+      '--storage-container',
+      container,
+    ]);
+    await attached(c);
+    await until('4 partition readers', () => hub.readers() === 4);
+    let fed = 0;
+    let observations = 0;
+    let violations = '';
+    const watch = async () => {
+      // blob first, then the folder: the folder only grows, so covered ≤ on disk must hold at every look
+      const cps = await blobCheckpoints(storage.connectionString, container);
+      const onDisk = receivedOnDisk(c);
+      observations++;
+      if (covered(cps) > onDisk)
+        violations += `checkpoints cover ${covered(cps)} events, disk has ${onDisk}\n`;
+    };
+    for (let round = 0; round < 6; round++) {
+      // each round appends after the previous one, so a partition's events before a checkpoint are all in earlier rounds
+      fed += feed(hub, runId, devices(6), [round * 5 + 1, round * 5 + 5], 40).count;
+      for (let i = 0; i < 5; i++) {
+        await watch();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    await until('all events counted', () => receivedOnDisk(c) === fed);
+    await until('checkpoints cover everything', async () => {
+      await watch();
+      return covered(await blobCheckpoints(storage.connectionString, container)) === fed;
+    });
+    const r = await stop(c);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.equal(violations, '', violations);
+    assert.ok(observations > 30);
+    const s = summaryOf(c);
+    assert.equal(s.messages.received, fed);
+    assert.equal(s.messages.duplicated, 0);
+    const blobs = await blobCheckpoints(storage.connectionString, container);
+    assert.deepEqual(consumerJson(c).checkpoints, blobs, 'consumer.json reports what is in Blob Storage');
+    assert.equal(covered(blobs), fed);
+  });
+
+  test('SIGKILLed and restarted: resumes after its checkpoint, nothing counted twice', async () => {
+    const runId = 'eh-restart';
+    const container = 'cp-restart';
+    const args = ['--storage-connection-string', storage.connectionString, '--storage-container', container];
+    const ids = devices(5, 'rs');
+    // the hub already holds events from before this consumer group's first reader: "latest" skips them
+    const c1 = consume(hub, runId, args);
+    await attached(c1);
+    await until('4 partition readers', () => hub.readers() === 4);
+    const a = feed(hub, runId, ids, [1, 20], 30);
+    await until('batch A checkpointed', async () => {
+      const cps = await blobCheckpoints(storage.connectionString, container);
+      return Object.keys(cps).length > 0 && receivedOnDisk(c1) === a.count && covered(cps) >= a.count;
+    });
+    const b = feed(hub, runId, ids, [21, 30], 30);
+    // killed while batch B is being read: some of it counted (maybe checkpointed), the rest not
+    await until('batch B sent', () => hub.sentCount() >= a.count + b.count, 10_000);
+    c1.child.kill('SIGKILL');
+    await waitForCliExit(c1.child, 30_000);
+    await until('the killed connection gone', () => hub.readers() === 0);
+    const done = covered(await blobCheckpoints(storage.connectionString, container));
+    assert.ok(done >= a.count, 'batch A was checkpointed before the kill');
+    const c2 = consume(hub, runId, args);
+    await attached(c2);
+    const c = feed(hub, runId, ids, [31, 40], 30);
+    const total = a.count + b.count + c.count;
+    await until('the rest counted', () => receivedOnDisk(c2) === total - done);
+    const r = await stop(c2);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const s = summaryOf(c2);
+    assert.equal(s.messages.received, total - done, 'exactly the events after the checkpoint');
+    assert.equal(s.messages.duplicated, 0);
+    assert.equal(covered(consumerJson(c2).checkpoints ?? {}), total);
+    // together: the checkpointed part and the restarted consumer's part are every event once
+    assert.equal(done + s.messages.received, total);
+    assert.match(cliOutput(c2.child).stdout, /· consume · /);
+  });
+
+  test('--partition-index 0/1 of 2: the partitions split, counts add up, ledgers merge exactly', async () => {
+    const runId = 'eh-split';
+    const c0 = consume(hub, runId, ['--partition-index', '0', '--partition-count', '2']);
+    const c1 = consume(hub, runId, ['--partition-index', '1', '--partition-count', '2']);
+    await Promise.all([attached(c0), attached(c1)]);
+    await until('4 partition readers', () => hub.readers() === 4);
+    const ids = devices(12, 'sp');
+    const fed = feed(hub, runId, ids, [1, 15], 100, ['roamer']);
+    await until('all counted', () => receivedOnDisk(c0) + receivedOnDisk(c1) === fed.count);
+    const [r0, r1] = await Promise.all([stop(c0), stop(c1)]);
+    assert.equal(r0.code, 0, r0.stderr);
+    assert.equal(r1.code, 0, r1.stderr);
+    const s0 = summaryOf(c0);
+    const s1 = summaryOf(c1);
+    const in0 = (fed.perPartition.get('0') ?? 0) + (fed.perPartition.get('2') ?? 0);
+    const in1 = (fed.perPartition.get('1') ?? 0) + (fed.perPartition.get('3') ?? 0);
+    assert.equal(s0.messages.received, in0, 'instance 0 reads partitions 0 and 2');
+    assert.equal(s1.messages.received, in1, 'instance 1 reads partitions 1 and 3');
+    assert.equal(s0.messages.received + s1.messages.received, fed.count);
+    const l0 = Ledger.deserialize(readFileSync(join(c0.dir, 'ledger.bin')));
+    const l1 = Ledger.deserialize(readFileSync(join(c1.dir, 'ledger.bin')));
+    const both = l0.deviceCount + l1.deviceCount;
+    const { overlap } = l0.merge(l1);
+    assert.equal(overlap, 0, 'no event counted by both');
+    assert.equal(l0.deviceCount, 13);
+    assert.equal(l0.uniqueCount, fed.count);
+    assert.equal(l0.gaps, 0);
+    // a device stays in one partition (its id is the partition key) unless it spans partitions: only the roamer
+    // is seen by both instances
+    assert.equal(both, 13 + 1);
+    assert.ok(s0.messages.lost > 0 || s1.messages.lost > 0, 'each instance alone sees the roamer with gaps');
+    assert.equal(l0.finalize(), 0, 'the merged ledger has no loss');
+  });
+});
