@@ -1,14 +1,24 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import {
+  EventHubConsumerClient,
+  type EventPosition,
+  earliestEventPosition,
+  type ReceivedEventData,
+} from '@azure/event-hubs';
 import { ContainerClient } from '@azure/storage-blob';
+import { makeCerts } from '../../src/cli/certs.js';
 import { Ledger } from '../../src/consumer/ledger.js';
+import { deriveDeviceKey } from '../../src/identity/identity.js';
 import type { Summary } from '../../src/stats/summary.js';
-import { cliOutput, spawnCli, tmpDir, waitForCliExit, waitForOutput } from '../helpers/cli.js';
+import { cliOutput, runCli, spawnCli, tmpDir, waitForCliExit, waitForOutput } from '../helpers/cli.js';
 import { type EventHubStandIn, startEventHub } from '../helpers/eventhub.js';
+import { type IotHubStandIn, startIotHub } from '../helpers/iothub.js';
 import { retry, type ServiceProcess, spawnService } from '../helpers/process.js';
 import { freePort, waitForPort } from '../helpers/services.js';
 
@@ -192,7 +202,90 @@ describe('fleetload consume --source eventhubs: the real SDK against the Event H
     await storage?.service.stop('SIGKILL');
   });
 
-  test('exact counts, delay from x-opt-enqueued-time, IoT Hub system properties carried', async () => {
+  test('the stand-in as the SDK sees it: properties, filters, annotations, system properties, consumer groups', async () => {
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    for (let i = 0; i < 5; i++) {
+      hub.append('1', {
+        body: `e${i}`,
+        enqueuedTimeMs: t0 + i * 1000,
+        partitionKey: 'dev-9',
+        properties: { n: i },
+        annotations: {
+          'iothub-connection-device-id': 'dev-9',
+          'iothub-enqueuedtime': new Date(t0 + i * 1000),
+        },
+      });
+    }
+    const client = new EventHubConsumerClient('$Default', hub.connectionString());
+    try {
+      const props = await client.getEventHubProperties();
+      assert.equal(props.name, 'telemetry');
+      assert.deepEqual(props.partitionIds, ['0', '1', '2', '3']);
+      const p1 = await client.getPartitionProperties('1');
+      assert.equal(p1.lastEnqueuedSequenceNumber, 4);
+      assert.equal(p1.lastEnqueuedOnUtc.getTime(), t0 + 4000);
+      assert.equal((await client.getPartitionProperties('0')).isEmpty, true);
+      const read = async (startPosition: EventPosition, n: number): Promise<ReceivedEventData[]> => {
+        const got: ReceivedEventData[] = [];
+        const sub = client.subscribe(
+          '1',
+          {
+            processEvents: async (events) => {
+              got.push(...events);
+            },
+            processError: async () => {},
+          },
+          { startPosition, maxWaitTimeInSeconds: 1, skipParsingBodyAsJson: true },
+        );
+        await until(`${n} events`, () => got.length >= n, 15_000);
+        await sub.close();
+        return got;
+      };
+      const all = await read(earliestEventPosition, 5);
+      assert.deepEqual(
+        all.map((e) => e.sequenceNumber),
+        [0, 1, 2, 3, 4],
+      );
+      const e2 = all[2] as ReceivedEventData;
+      assert.equal(Buffer.from(e2.body as Uint8Array).toString(), 'e2');
+      assert.equal(e2.enqueuedTimeUtc.getTime(), t0 + 2000);
+      assert.equal(e2.partitionKey, 'dev-9');
+      assert.deepEqual(e2.properties, { n: 2 });
+      assert.equal(e2.systemProperties?.['iothub-connection-device-id'], 'dev-9');
+      assert.equal(e2.systemProperties?.['iothub-enqueuedtime'], t0 + 2000);
+      const bySeq = await read({ sequenceNumber: 2, isInclusive: false }, 2);
+      assert.deepEqual(
+        bySeq.map((e) => e.sequenceNumber),
+        [3, 4],
+      );
+      const byOffset = await read({ offset: e2.offset, isInclusive: true }, 3);
+      assert.deepEqual(
+        byOffset.map((e) => e.sequenceNumber),
+        [2, 3, 4],
+      );
+      const byTime = await read({ enqueuedOn: new Date(t0 + 3000) }, 1);
+      assert.deepEqual(
+        byTime.map((e) => e.sequenceNumber),
+        [4],
+      );
+    } finally {
+      await client.close();
+    }
+    // a consumer group the hub does not have: the link is refused
+    const other = new EventHubConsumerClient('nope', hub.connectionString());
+    const errors: string[] = [];
+    const sub = other.subscribe(
+      '0',
+      { processEvents: async () => {}, processError: async (e) => void errors.push(e.message) },
+      { startPosition: earliestEventPosition },
+    );
+    await until('an error', () => errors.length > 0, 15_000);
+    await sub.close();
+    await other.close();
+    assert.match(errors[0] as string, /could not be found/);
+  });
+
+  test('exact counts and delay from x-opt-enqueued-time; the key never printed', async () => {
     const runId = 'eh-counts';
     const c = consume(hub, runId, ['--eventhub-consumer-group', 'fleetload']);
     await attached(c);
@@ -371,5 +464,146 @@ describe('fleetload consume --source eventhubs: the real SDK against the Event H
     assert.equal(both, 13 + 1);
     assert.ok(s0.messages.lost > 0 || s1.messages.lost > 0, 'each instance alone sees the roamer with gaps');
     assert.equal(l0.finalize(), 0, 'the merged ledger has no loss');
+  });
+});
+
+describe('the seed pipeline: devices → IoT Hub (MQTT/TLS, SAS) → Event Hubs endpoint → fleetload run --consumer eventhubs', () => {
+  const hostName = 'fleetload-test.azure-devices.net';
+  const groupKey = createHash('sha256').update('a group enrollment key for this test').digest();
+  let hub: EventHubStandIn;
+  let iot: IotHubStandIn;
+  let storage: { service: ServiceProcess; connectionString: string };
+  let ca: string;
+  /** devices 3 (messages 5–7) and 7 (its last message): lost in the hub after the device got its PUBACK */
+  const drop = (deviceId: string, n: number) =>
+    (deviceId === 'dev-000003' && n >= 5 && n <= 7) || (deviceId === 'dev-000007' && n === 20);
+
+  before(async () => {
+    const certs = join(tmpDir('fleetload-iothub-'), 'certs');
+    const made = await makeCerts({ devices: 1, out: certs, serverNames: ['localhost', '127.0.0.1'] });
+    ca = made.caCertPath;
+    hub = await startEventHub({ partitions: 4 });
+    iot = await startIotHub({
+      hostName,
+      deviceKey: (id) => deriveDeviceKey(groupKey, id),
+      eventHub: hub,
+      cert: made.serverCertPath as string,
+      key: made.serverKeyPath as string,
+      routeDelayMs: 400,
+      drop,
+    });
+    storage = await startAzurite();
+  });
+  after(async () => {
+    await iot?.close();
+    await hub?.close();
+    await storage?.service.stop('SIGKILL');
+  });
+
+  test('exact counts, delay from the hub enqueue time, the loss injected in the hub found exactly', async () => {
+    const out = tmpDir('fleetload-eh-out-');
+    const runId = 'seed-pipeline';
+    const r = await runCli(
+      [
+        'run',
+        '--preset',
+        'azure-iot-hub',
+        '--hub',
+        hostName,
+        '-H',
+        `mqtts://127.0.0.1:${iot.port}`,
+        '--ca',
+        ca,
+        '--group-key',
+        groupKey.toString('base64'),
+        '-u',
+        '10',
+        '-r',
+        '100',
+        '-i',
+        '100ms',
+        '--messages-per-device',
+        '20',
+        '-t',
+        '30s',
+        '--grace',
+        '3s',
+        '--consumer',
+        'eventhubs',
+        '--storage-connection-string',
+        storage.connectionString,
+        '--run-id',
+        runId,
+        '--out',
+        out,
+        '--threshold',
+        'loss<0.1%',
+        '--headless',
+      ],
+      { env: { FLEETLOAD_EVENTHUB_CONNECTION_STRING: hub.connectionString() }, timeoutMs: 90_000 },
+    );
+    assert.ok(existsSync(join(out, runId, 'summary.json')), `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    const s = JSON.parse(readFileSync(join(out, runId, 'summary.json'), 'utf8')) as Summary;
+    assert.equal(iot.refused(), 0, 'every device authenticated with its derived key');
+    assert.equal(iot.accepted(), 200);
+    assert.equal(iot.dropped(), 4);
+    assert.equal(s.messages.sent, 200, `${r.stdout}\n${r.stderr}`);
+    assert.equal(s.messages.acked, 200);
+    assert.equal(s.messages.received, 196);
+    assert.equal(s.messages.lost, 4, 'exactly the 4 messages the hub lost');
+    assert.equal(s.messages.duplicated, 0);
+    assert.equal(s.messages.foreign, 0);
+    assert.equal(s.latency.e2e.count, 196);
+    // arrival is the Event Hubs enqueue time, which the hub stamps 400 ms after the device sent
+    // (ts is the fractional scheduled instant, enqueue times are whole milliseconds: 1 ms of slack)
+    assert.ok(s.latency.e2e.min >= 399, `e2e min ${s.latency.e2e.min}`);
+    assert.equal(r.code, 1, 'the loss threshold failed');
+    assert.deepEqual(
+      s.thresholds.map((t) => [t.expr, t.passed]),
+      [['loss<0.1%', false]],
+    );
+    // every event that reached the hub was checkpointed once the run's results were written
+    const cj = JSON.parse(readFileSync(join(out, runId, 'consumer.json'), 'utf8')) as {
+      checkpoints: Record<string, number>;
+      devices: number;
+    };
+    assert.equal(covered(cj.checkpoints), 196);
+    assert.equal(cj.devices, 10);
+  });
+
+  test('devices signing with a key the hub does not know are refused: exit 3, nothing forwarded', async () => {
+    const out = tmpDir('fleetload-eh-out-');
+    const refused = iot.refused();
+    const accepted = iot.accepted();
+    const r = await runCli(
+      [
+        'run',
+        '--preset',
+        'azure-iot-hub',
+        '--hub',
+        hostName,
+        '-H',
+        `mqtts://127.0.0.1:${iot.port}`,
+        '--ca',
+        ca,
+        '--group-key',
+        Buffer.from('some other group key').toString('base64'),
+        '-u',
+        '2',
+        '-t',
+        '3s',
+        '--consumer',
+        'none',
+        '--run-id',
+        'seed-wrong-key',
+        '--out',
+        out,
+        '--headless',
+      ],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(r.code, 3, `${r.stdout}\n${r.stderr}`);
+    assert.ok(iot.refused() > refused);
+    assert.equal(iot.accepted(), accepted);
   });
 });
