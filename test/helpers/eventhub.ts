@@ -35,7 +35,7 @@ import rhea, {
  *   `iothub-connection-device-id`, `iothub-enqueuedtime`, …), application properties, the body as one data
  *   section.
  * - A test API: `append(partition, event)` with a chosen enqueue time; `sentCount()`, `connections()`,
- *   `dropConnections()`.
+ *   `readers()`, `detachReaders(condition)`.
  * Not implemented: senders into the hub over AMQP (tests append directly), TLS, web sockets, geo-replication
  * offsets, runtime metrics (`last_enqueued_*` delivery annotations).
  */
@@ -98,6 +98,11 @@ export interface EventHubStandIn {
   sentCount(): number;
   /** Receiver links attached now (partition readers). */
   readers(): number;
+  /**
+   * Detaches every partition reader with an AMQP error, as the service does on a partition move or when a
+   * higher epoch takes over (`amqp:link:stolen`); returns how many.
+   */
+  detachReaders(condition: string, description: string): number;
   /** Currently open client connections. */
   connections(): number;
   /** Successful and failed put-token requests so far. */
@@ -507,6 +512,12 @@ export async function startEventHub(opts: EventHubStandInOptions = {}): Promise<
     count: (p) => logs.get(p)?.length ?? 0,
     sentCount: () => sent,
     readers: () => readers.size,
+    detachReaders(condition, description) {
+      const all = [...readers];
+      readers.clear();
+      for (const r of all) r.sender.close({ condition, description });
+      return all.length;
+    },
     connections: () => open.size,
     cbsResults: () => ({ ok: cbsOk, denied: cbsDenied }),
     async close() {
