@@ -34,6 +34,8 @@ import { type Deliver, redactConnectionString, type Source } from './source.js';
  * - Checkpoints only after the interval's stats reached the sinks: `markInterval()` (called in the same step as the
  *   stats snapshot) remembers the last event delivered per partition; `commit()` (called after the sinks got that
  *   interval) checkpoints exactly those. The seed checkpointed before saving; a crash then lost counted data.
+ *   A commit waits at most CHECKPOINT_WAIT_MS for Blob Storage (a hung storage account must not stall the
+ *   consumer); one partition's writes never overlap, so checkpoints land in order.
  * - Connection strings are secrets: never logged; `description` and errors show them redacted.
  *
  * Verified with the real SDK against a local Event Hub stand-in (AMQP 1.0 on rhea, test/helpers/eventhub.ts) and
@@ -73,6 +75,18 @@ export interface EventHubsClient {
     options?: SubscribeOptions,
   ): Subscription;
   close(): Promise<void>;
+}
+
+/** Longest a commit waits for Blob Storage before the pipeline goes on (the write itself keeps running). */
+const CHECKPOINT_WAIT_MS = 2000;
+
+/** `p`, or a rejection after `ms` (p is not cancelled). */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
 /** Largest inflated body accepted (a gzip bomb is foreign, not an out-of-memory). */
@@ -142,6 +156,8 @@ export class EventHubsSource implements Source {
   /** what the last mark covered, waiting for commit() */
   private marked = new Map<string, Last>();
   private committing: Promise<void> = Promise.resolve();
+  /** checkpoint writes not answered yet, per partition */
+  private inflight = new Map<string, Promise<void>>();
   /** checkpoints written, per partition: the sequence number (for tests and the report) */
   readonly checkpointed = new Map<string, number>();
   partitions: string[] = [];
@@ -297,23 +313,44 @@ export class EventHubsSource implements Source {
       : undefined;
   }
 
-  /** Checkpoints what the last mark covered (the events of intervals that reached the sinks). */
+  /**
+   * Checkpoints what the last mark covered (the events of intervals that reached the sinks), all partitions at once.
+   * Resolves within CHECKPOINT_WAIT_MS even when Blob Storage hangs (the pipeline awaits this before its next
+   * interval: a frozen storage account stalled the whole consumer, which then never ended). A write still
+   * unanswered is left running, and its partition is not written again until it answers, so checkpoints never
+   * land out of order; what was not written is kept for the next commit.
+   */
   commit(): Promise<void> {
     const batch = this.marked;
     this.marked = new Map();
+    const keep = (p: string, l: Last): void => {
+      if (!this.marked.has(p)) this.marked.set(p, l);
+    };
     this.committing = this.committing.then(async () => {
+      const writes: Promise<void>[] = [];
       for (const [p, l] of batch) {
-        try {
-          await l.context.updateCheckpoint(l.event);
-          this.checkpointed.set(p, l.event.sequenceNumber);
-        } catch (e) {
-          // not fatal: keep it for the next commit unless a newer mark replaced it
-          if (!this.marked.has(p)) this.marked.set(p, l);
-          this.o.log?.(
-            `eventhubs checkpoint of partition ${p} failed: ${redactConnectionString((e as Error).message)}`,
-          );
+        if (this.inflight.has(p)) {
+          keep(p, l); // the previous write to this partition has not answered yet
+          continue;
         }
+        const write = l.context.updateCheckpoint(l.event).then(() => {
+          this.checkpointed.set(p, l.event.sequenceNumber);
+        });
+        this.inflight.set(p, write);
+        const settle = (): void => {
+          this.inflight.delete(p);
+        };
+        write.then(settle, settle);
+        writes.push(
+          withTimeout(write, CHECKPOINT_WAIT_MS).catch((e: unknown) => {
+            keep(p, l);
+            this.o.log?.(
+              `eventhubs checkpoint of partition ${p} failed: ${redactConnectionString((e as Error).message)}`,
+            );
+          }),
+        );
       }
+      await Promise.all(writes);
     });
     return this.committing;
   }

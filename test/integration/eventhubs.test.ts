@@ -394,6 +394,46 @@ describe('fleetload consume --source eventhubs: the real SDK against the Event H
     assert.equal(covered(blobs), fed);
   });
 
+  test('Blob Storage frozen mid-run: intervals keep reaching the results folder, the consumer still ends', async () => {
+    const frozen = await startAzurite();
+    try {
+      const runId = 'eh-frozen-storage';
+      const container = 'cp-frozen';
+      const c = consume(hub, runId, [
+        '--storage-connection-string',
+        frozen.connectionString,
+        '--storage-container',
+        container,
+        '--connect-timeout',
+        '3s',
+      ]);
+      await attached(c);
+      await until('4 partition readers', () => hub.readers() === 4);
+      const ids = devices(4, 'fz');
+      const a = feed(hub, runId, ids, [1, 10], 30);
+      await until('batch A checkpointed', async () => {
+        return covered(await blobCheckpoints(frozen.connectionString, container)) === a.count;
+      });
+      frozen.service.kill('SIGSTOP');
+      const b = feed(hub, runId, ids, [11, 20], 30);
+      await new Promise((r) => setTimeout(r, 1500)); // one interval's commit now hangs on the frozen storage
+      const d = feed(hub, runId, ids, [21, 30], 30);
+      const total = a.count + b.count + d.count;
+      await until('every interval on disk', () => receivedOnDisk(c) === total, 20_000).catch(() => {});
+      const onDisk = receivedOnDisk(c);
+      const r = await stop(c);
+      assert.equal(onDisk, total, 'the intervals after the freeze reached the results folder');
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const s = summaryOf(c);
+      assert.equal(s.messages.received, total);
+      assert.match(r.stdout + r.stderr, /checkpoint/i, 'the failed checkpoints are said');
+      assert.equal(covered(consumerJson(c).checkpoints ?? {}), a.count, 'only what was written is reported');
+    } finally {
+      frozen.service.kill('SIGCONT');
+      await frozen.service.stop('SIGKILL');
+    }
+  });
+
   test('SIGKILLed and restarted: resumes after its checkpoint, nothing counted twice', async () => {
     const runId = 'eh-restart';
     const container = 'cp-restart';
