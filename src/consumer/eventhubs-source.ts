@@ -2,6 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import {
   type CheckpointStore,
   EventHubConsumerClient,
+  type EventPosition,
   latestEventPosition,
   type PartitionContext,
   type ReceivedEventData,
@@ -23,17 +24,23 @@ import { type Deliver, redactConnectionString, type Source } from './source.js';
  *   those whose position k has k mod count = index (the seed's NUM_PARTITION/TOTAL_PARTITION). One subscription
  *   per partition, in the given consumer group.
  * - Start: a partition's checkpoint when one exists in the checkpoint store (Blob Storage,
- *   @azure/eventhubs-checkpointstore-blob), else "latest" (new events only) — the SDK's documented behaviour for
- *   `subscribe(partitionId, …)` with a checkpoint store.
+ *   @azure/eventhubs-checkpointstore-blob), else "new events only": after the partition's last sequence number
+ *   read from the hub at attach time (not the SDK's "latest", which is resolved whenever the link attaches, seconds
+ *   later on a busy service: events enqueued meanwhile were missed).
+ * - Attach (partition ids and ends) goes through a short-lived client with quick retries, so a refused key says
+ *   "unauthorized" at once (the SDK retries an UnauthorizedError with 30 s delays; it showed as "cancelled").
  * - Arrival = the event's `enqueuedTimeUtc` (the service's enqueue time). Bodies may be gzip (magic 1F 8B): they
  *   are inflated (bounded) before decoding. Application properties are handed on like MQTT 5 user properties.
  * - Checkpoints only after the interval's stats reached the sinks: `markInterval()` (called in the same step as the
  *   stats snapshot) remembers the last event delivered per partition; `commit()` (called after the sinks got that
  *   interval) checkpoints exactly those. The seed checkpointed before saving; a crash then lost counted data.
+ *   A commit waits at most CHECKPOINT_WAIT_MS for Blob Storage (a hung storage account must not stall the
+ *   consumer); one partition's writes never overlap, so checkpoints land in order.
  * - Connection strings are secrets: never logged; `description` and errors show them redacted.
  *
- * Verified here only against the SDK's documented shapes (ReceivedEventData, PartitionContext, CheckpointStore):
- * no Event Hubs service runs in the tests (see README, "Consumer sources").
+ * Verified with the real SDK against a local Event Hub stand-in (AMQP 1.0 on rhea, test/helpers/eventhub.ts) and
+ * Azurite for the checkpoints (test/integration/eventhubs.test.ts), and against the SDK's documented shapes
+ * (test/integration/sources.contract.test.ts). Not against Azure itself (see README).
  */
 export interface EventHubsSourceOptions {
   /** namespace or hub connection string (Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…[;EntityPath=…]) */
@@ -57,12 +64,29 @@ export interface EventHubsSourceOptions {
 /** The part of EventHubConsumerClient this source uses. */
 export interface EventHubsClient {
   getPartitionIds(options?: { abortSignal?: AbortSignal }): Promise<string[]>;
+  /** where each partition ends now (the start for "new events only"); without it, the SDK's "latest" */
+  getPartitionProperties?(
+    partitionId: string,
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<{ lastEnqueuedSequenceNumber: number }>;
   subscribe(
     partitionId: string,
     handlers: SubscriptionEventHandlers,
     options?: SubscribeOptions,
   ): Subscription;
   close(): Promise<void>;
+}
+
+/** Longest a commit waits for Blob Storage before the pipeline goes on (the write itself keeps running). */
+const CHECKPOINT_WAIT_MS = 2000;
+
+/** `p`, or a rejection after `ms` (p is not cancelled). */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
 /** Largest inflated body accepted (a gzip bomb is foreign, not an out-of-memory). */
@@ -132,6 +156,8 @@ export class EventHubsSource implements Source {
   /** what the last mark covered, waiting for commit() */
   private marked = new Map<string, Last>();
   private committing: Promise<void> = Promise.resolve();
+  /** checkpoint writes not answered yet, per partition */
+  private inflight = new Map<string, Promise<void>>();
   /** checkpoints written, per partition: the sequence number (for tests and the report) */
   readonly checkpointed = new Map<string, number>();
   partitions: string[] = [];
@@ -190,14 +216,29 @@ export class EventHubsSource implements Source {
       );
     }
     const client = this.client;
+    // Attach-time questions go through a client with few, quick retries: the SDK retries an UnauthorizedError (a
+    // rotated key) with its default 30 s delay, so a wrong key would only show as "cancelled" at the timeout.
+    const probe = o.client ?? this.probeClient();
+    const signal = AbortSignal.timeout(o.connectTimeoutMs);
     let ids: string[] = [];
+    const starts = new Map<string, EventPosition>();
     try {
-      ids = await client.getPartitionIds({ abortSignal: AbortSignal.timeout(o.connectTimeoutMs) });
+      ids = await probe.getPartitionIds({ abortSignal: signal });
+      this.partitions = partitionsFor(ids, o.partitionIndex, o.partitionCount);
+      // "New events only" is where each partition ends NOW, not whenever its link attaches (seconds later on a
+      // busy service; events enqueued meanwhile were missed and counted lost)
+      for (const id of this.partitions) {
+        const p = await probe.getPartitionProperties?.(id, { abortSignal: signal });
+        if (p && Number.isSafeInteger(p.lastEnqueuedSequenceNumber)) {
+          starts.set(id, { sequenceNumber: p.lastEnqueuedSequenceNumber, isInclusive: false });
+        }
+      }
     } catch (e) {
+      if (probe !== client) await probe.close().catch(() => {});
       await this.close();
-      fail((e as Error).message, e);
+      fail(attachProblem(e), e);
     }
-    this.partitions = partitionsFor(ids, o.partitionIndex, o.partitionCount);
+    if (probe !== client) await probe.close().catch(() => {});
     if (this.partitions.length === 0) {
       await this.close();
       throw new FleetloadError(
@@ -214,13 +255,29 @@ export class EventHubsSource implements Source {
     for (const id of this.partitions) {
       this.subscriptions.push(
         client.subscribe(id, handlers, {
-          startPosition: latestEventPosition,
+          startPosition: starts.get(id) ?? latestEventPosition,
           skipParsingBodyAsJson: true,
           maxBatchSize: 500,
           maxWaitTimeInSeconds: 1,
         }),
       );
     }
+  }
+
+  /** A client for the attach-time management calls only: quick retries, so the real error surfaces. */
+  private probeClient(): EventHubsClient {
+    const o = this.o;
+    const options = {
+      retryOptions: {
+        maxRetries: 2,
+        retryDelayInMs: 200,
+        maxRetryDelayInMs: 1000,
+        timeoutInMs: Math.max(1000, Math.floor(o.connectTimeoutMs / 3)),
+      },
+    };
+    return o.eventHubName
+      ? new EventHubConsumerClient(o.consumerGroup, o.connectionString, o.eventHubName, options)
+      : new EventHubConsumerClient(o.consumerGroup, o.connectionString, options);
   }
 
   /**
@@ -256,23 +313,44 @@ export class EventHubsSource implements Source {
       : undefined;
   }
 
-  /** Checkpoints what the last mark covered (the events of intervals that reached the sinks). */
+  /**
+   * Checkpoints what the last mark covered (the events of intervals that reached the sinks), all partitions at once.
+   * Resolves within CHECKPOINT_WAIT_MS even when Blob Storage hangs (the pipeline awaits this before its next
+   * interval: a frozen storage account stalled the whole consumer, which then never ended). A write still
+   * unanswered is left running, and its partition is not written again until it answers, so checkpoints never
+   * land out of order; what was not written is kept for the next commit.
+   */
   commit(): Promise<void> {
     const batch = this.marked;
     this.marked = new Map();
+    const keep = (p: string, l: Last): void => {
+      if (!this.marked.has(p)) this.marked.set(p, l);
+    };
     this.committing = this.committing.then(async () => {
+      const writes: Promise<void>[] = [];
       for (const [p, l] of batch) {
-        try {
-          await l.context.updateCheckpoint(l.event);
-          this.checkpointed.set(p, l.event.sequenceNumber);
-        } catch (e) {
-          // not fatal: keep it for the next commit unless a newer mark replaced it
-          if (!this.marked.has(p)) this.marked.set(p, l);
-          this.o.log?.(
-            `eventhubs checkpoint of partition ${p} failed: ${redactConnectionString((e as Error).message)}`,
-          );
+        if (this.inflight.has(p)) {
+          keep(p, l); // the previous write to this partition has not answered yet
+          continue;
         }
+        const write = l.context.updateCheckpoint(l.event).then(() => {
+          this.checkpointed.set(p, l.event.sequenceNumber);
+        });
+        this.inflight.set(p, write);
+        const settle = (): void => {
+          this.inflight.delete(p);
+        };
+        write.then(settle, settle);
+        writes.push(
+          withTimeout(write, CHECKPOINT_WAIT_MS).catch((e: unknown) => {
+            keep(p, l);
+            this.o.log?.(
+              `eventhubs checkpoint of partition ${p} failed: ${redactConnectionString((e as Error).message)}`,
+            );
+          }),
+        );
       }
+      await Promise.all(writes);
     });
     return this.committing;
   }
@@ -286,6 +364,21 @@ export class EventHubsSource implements Source {
     this.client = undefined;
     await c?.close().catch(() => {});
   }
+}
+
+/** An attach failure in words: the SDK's message, and for a refused token what to check. */
+function attachProblem(e: unknown): string {
+  // after its retries the SDK throws an AggregateError (empty message) of every attempt's error: the last one says it
+  const errors = (e as { errors?: unknown[] } | undefined)?.errors;
+  const err = (Array.isArray(errors) && errors.length > 0 ? errors[errors.length - 1] : e) as {
+    code?: string;
+    message?: string;
+  };
+  const text = err?.message ?? String(e);
+  if (err?.code === 'UnauthorizedError' || /unauthori[sz]ed/i.test(text)) {
+    return `unauthorized: ${text} (check SharedAccessKeyName/SharedAccessKey in the Event Hubs connection string)`;
+  }
+  return text;
 }
 
 /** Input checks that need no network (exit 2 on failure): a connection string with an endpoint and a hub name. */
