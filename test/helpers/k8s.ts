@@ -442,7 +442,7 @@ export function fleetloadErrors(objects: K8sObject[]): string[] {
       for (const m of (c.volumeMounts as { name: string }[]) ?? []) {
         if (!volumes.has(m.name)) errors.push(`${cw}: mounts undeclared volume ${m.name}`);
       }
-      const requests = ((c.resources as Record<string, Record<string, unknown>>) ?? {}).requests;
+      const requests = (c.resources as Record<string, Record<string, unknown>> | undefined)?.requests;
       if (!(requests?.cpu && requests?.memory))
         errors.push(`${cw}: resources.requests.cpu and memory are required`);
       if (
