@@ -261,9 +261,10 @@ describe('emulated Indexed Job against Mosquitto', { skip: skipUnless('mosquitto
     const segments = 3;
     const runId = `k8s-emu-${process.pid}`;
     const objects = renderRun(join(k8s, 'overlays/local'), segments, scenario, runId, [
-      '+12',
+      // lead time for 5 node processes to start on a loaded 2-core machine (a late segment exits 2)
+      '+20',
       'ghcr.io/acme/fleetload:test',
-      '25s',
+      '32s',
       '90',
     ]);
     assert.deepEqual(manifestErrors(objects), []);
