@@ -105,7 +105,7 @@ spec:
   automountServiceAccountToken: false
   securityContext:
     runAsNonRoot: true
-    runAsUser: 1000
+    runAsUser: 10001
   containers:
     - name: reader
       image: $image
