@@ -12,7 +12,9 @@
 #
 # Cache: $FLEETLOAD_IMAGE_CACHE, else $XDG_CACHE_HOME/fleetload-image, else /var/cache/fleetload-image (root) or
 # ~/.cache/fleetload-image. It holds the debootstrapped root file system and buildah's own storage (vfs driver).
-# Needs: root, buildah, debootstrap, mosquitto, node + npm; network to deb.debian.org (first run) and the npm registry.
+# Needs: root, buildah, debootstrap, mosquitto, node 20 + npm; network to deb.debian.org (first run) and the npm registry.
+# Bounded: every step has a time limit (debootstrap 10 min, build 15 min, each run in the image 2 min).
+# The stand-in is keyed by the Node and npm versions; delete the cache folder to refresh its Debian packages.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -115,7 +117,7 @@ else
     step "debootstrap --variant=minbase bookworm → $rootfs (once per machine)"
     tmp=$cache/rootfs-bookworm-minbase.tmp.$tag
     rm -rf "$tmp"
-    run_logged "debootstrap" 900 debootstrap --variant=minbase bookworm "$tmp" "${FLEETLOAD_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+    run_logged "debootstrap" 600 debootstrap --variant=minbase bookworm "$tmp" "${FLEETLOAD_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
     rm -rf "$tmp/var/cache/apt/archives/"*.deb "$tmp/var/lib/apt/lists/"* 2>/dev/null || true
     rm -rf "$rootfs"
     mv "$tmp" "$rootfs"
@@ -147,7 +149,7 @@ fi
 version=$(node -p 'require("./package.json").version')
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 step "buildah bud -f Dockerfile (BASE=$standin, VERSION=$version)"
-run_logged "image build (buildah bud -f Dockerfile)" 1200 \
+run_logged "image build (buildah bud -f Dockerfile)" 900 \
   buildah "${storage[@]}" bud --isolation chroot --layers=false \
   --build-arg BASE="$standin" --build-arg VERSION="$version" --build-arg REVISION="$revision" \
   -t "$image" -f Dockerfile .
