@@ -5,8 +5,10 @@
 #      in /usr/local + the CA bundle npm uses, committed with buildah (cached: CI pays for it once per machine);
 #   2. `buildah bud --isolation chroot --build-arg BASE=<stand-in> -f Dockerfile .`;
 #   3. `buildah from` + `buildah run --isolation chroot` (podman's runtime cannot start containers here): the image's
-#      entrypoint with `--version`, a 10 s run on the embedded broker, and a run against a Mosquitto started on the
-#      host (chroot isolation shares the host's network), each summary.json read from a bind-mounted results folder.
+#      entrypoint with `--version`, /app holding production dependencies only, a hard fd limit too low for the fleet
+#      refused with exit 2, a 10 s run on the embedded broker, and a run against a Mosquitto started on the host
+#      (chroot isolation shares the host's network) under a low soft fd limit that fleetload raises itself, each
+#      summary.json read from a bind-mounted results folder.
 # Any failing step fails the script (non-zero, one line saying which). Containers it made are removed by name, the
 # Mosquitto it started is stopped by PID, the image it built is removed (FLEETLOAD_IMAGE_KEEP=1 keeps it).
 #
@@ -181,12 +183,32 @@ in_image() {
   timeout --kill-after=10 120 buildah "${storage[@]}" run --isolation chroot -v "$results:/results:rw" "$test_ctr" -- fleetload "$@"
 }
 
+# The same through the image's /bin/sh: `in_image_sh SCRIPT ARGS…` runs `sh -c SCRIPT sh ARGS…`.
+in_image_sh() {
+  local script=$1
+  shift
+  timeout --kill-after=10 120 buildah "${storage[@]}" run --isolation chroot -v "$results:/results:rw" "$test_ctr" -- sh -c "$script" sh "$@"
+}
+
 step "fleetload --version in the image"
 got=$(in_image --version) || fail "fleetload --version exited non-zero in the image"
 [ "$got" = "$version" ] || fail "fleetload --version printed '$got', expected $version"
 whoami_uid=$(timeout 60 buildah "${storage[@]}" run --isolation chroot "$test_ctr" -- id -u) || fail "id -u in the image failed"
 [ "$whoami_uid" = "$uid" ] || fail "the container runs as uid $whoami_uid, expected $uid"
 echo "fleetload $got, running as uid $whoami_uid"
+
+step "production dependencies only; a hard fd limit too low for the fleet is exit 2"
+in_image_sh 'test -d /app/node_modules/mqtt && test ! -e /app/node_modules/typescript && test ! -e /app/src' ||
+  fail "the image's /app is not dist/ + production node_modules (mqtt missing, or typescript or src/ present)"
+rc=0
+in_image_sh 'ulimit -n 100 && exec fleetload "$@"' run --headless --devices 20 --run-time 2s --run-id image-nofile \
+  >"$work/nofile.log" 2>&1 || rc=$?
+if [ "$rc" -ne 2 ] || ! grep -q 'ulimit -Hn' "$work/nofile.log"; then
+  cat "$work/nofile.log" >&2
+  fail "with ulimit -n 100, 20 devices should exit 2 naming ulimit -Hn; got exit $rc (output above)"
+fi
+[ ! -e "$results/image-nofile" ] || fail "the refused run (exit 2) wrote $results/image-nofile"
+echo "ok: $(grep -m1 'ulimit -Hn' "$work/nofile.log" | cut -c1-110)…"
 
 # Checks a run's summary.json on the host: passed, messages sent and received, nothing lost, the image's version.
 check_summary() {
@@ -227,8 +249,10 @@ for _ in $(seq 50); do
   kill -0 "$mosquitto_pid" 2>/dev/null || { cat "$work/mosquitto.log" >&2; fail "mosquitto did not start (log above)"; }
   sleep 0.1
 done
-in_image run --headless --host "mqtt://127.0.0.1:$port" --devices 20 --spawn-rate 20 --run-time 8s --interval 500ms \
-  --run-id image-mosquitto --threshold 'loss<0.1%' >"$work/mosquitto-run.log" 2>&1 || {
+# Under a soft fd limit of 100 (20 devices need 148): fleetload re-executes itself under `ulimit -n` through the
+# image's /bin/sh, as it does in a container started with a low soft limit.
+in_image_sh 'ulimit -Sn 100 && exec fleetload "$@"' run --headless --host "mqtt://127.0.0.1:$port" --devices 20 \
+  --spawn-rate 20 --run-time 8s --interval 500ms --run-id image-mosquitto --threshold 'loss<0.1%' >"$work/mosquitto-run.log" 2>&1 || {
   rc=$?
   tail -n 40 "$work/mosquitto-run.log" >&2
   fail "run against the host's Mosquitto (127.0.0.1:$port) exited $rc in the image (log above)"
