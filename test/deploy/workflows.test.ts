@@ -8,8 +8,8 @@ import { repoRoot, tmpDir } from '../helpers/cli.js';
 import { findBinary, serviceRequired } from '../helpers/services.js';
 
 /**
- * .github/workflows and the scripts they run (deploy/**.sh): YAML that parses, a structure checked by rules of
- * our own (no workflow schema validator is installed: `@action-validator/cli` is not in node_modules), every
+ * .github/workflows and the scripts they run (deploy/**.sh): YAML that parses, the GitHub workflow JSON schema
+ * (`@action-validator/cli`, offline), a structure checked by rules of our own on top, every
  * `run:` step and script through `bash -n` and shellcheck, no `|| true`, and the scripts' behaviour with a fake
  * kubectl / az on the PATH: the workflow fails exactly when the merge fails.
  */
@@ -145,6 +145,20 @@ export function workflowErrors(file: string, w: Obj, text: string): string[] {
 }
 
 describe('workflows', () => {
+  test('every workflow validates against the GitHub workflow schema (action-validator); a planted error fails', () => {
+    const validator = join(repoRoot, 'node_modules/.bin/action-validator');
+    const check = (file: string) => spawnSync(validator, [file], { encoding: 'utf8' });
+    for (const f of workflowFiles) {
+      const r = check(join(workflowsDir, f));
+      assert.equal(r.status, 0, `${f}: ${r.stdout}${r.stderr}`);
+    }
+    const bad = join(tmpDir(), 'bad.yml');
+    writeFileSync(bad, readFileSync(join(workflowsDir, 'ci.yml'), 'utf8').replace(/runs-on:/, 'runs-onn:'));
+    const r = check(bad);
+    assert.notEqual(r.status, 0, 'a misspelt key fails the schema');
+    assert.match(r.stdout + r.stderr, /runs-onn|additional|one_of|runs-on/i);
+  });
+
   test('the four workflows are there and pass the structural checks', () => {
     assert.deepEqual(workflowFiles.sort(), ['aci-load-test.yml', 'aks-load-test.yml', 'ci.yml', 'image.yml']);
     for (const f of workflowFiles) {
