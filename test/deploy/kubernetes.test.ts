@@ -45,6 +45,31 @@ function renderRun(overlay: string, segments: number, scenario: string, runId: s
   return parseManifests(text);
 }
 
+/**
+ * The official Kubernetes API schemas (the `kubernetes-models` package: OpenAPI schemas of the API, checked with
+ * ajv, offline). They catch wrong types, enums and missing required fields; unknown keys are left to
+ * manifestErrors (the schemas allow them).
+ */
+async function apiSchemaErrors(o: K8sObject): Promise<string[]> {
+  const api = String(o.apiVersion);
+  const mod = (await import(`kubernetes-models/${api}`)) as Record<
+    string,
+    new (
+      v: unknown,
+    ) => { validate(): void }
+  >;
+  const Model = mod[String(o.kind)];
+  if (!Model) return [`no schema for ${api} ${String(o.kind)}`];
+  try {
+    new Model(o).validate();
+    return [];
+  } catch (e) {
+    return String((e as Error).message)
+      .split(/[;,]\s*(?=data)/)
+      .map((x) => x.trim());
+  }
+}
+
 describe('kubernetes manifests', { skip: skipUnless('kubectl') }, () => {
   for (const overlay of overlays) {
     test(`overlay ${overlay} renders, and every object passes the schema and fleetload's rules`, () => {
@@ -60,7 +85,34 @@ describe('kubernetes manifests', { skip: skipUnless('kubectl') }, () => {
       ]);
       assert.deepEqual(manifestErrors(objects), []);
     });
+
+    test(`overlay ${overlay}: every object validates against the Kubernetes API schema (kubernetes-models)`, async () => {
+      for (const o of kustomize(join(k8s, 'overlays', overlay))) {
+        assert.deepEqual(
+          await apiSchemaErrors(o),
+          [],
+          `${o.kind} ${String((o.metadata as { name?: string })?.name)}`,
+        );
+      }
+    });
   }
+
+  test('the API schema catches a wrong type and a missing required field', async () => {
+    const job = kustomize(join(k8s, 'overlays', 'local')).find((o) => o.kind === 'Job');
+    assert.ok(job);
+    const broken = structuredClone(job) as { spec: Record<string, unknown> };
+    broken.spec.completions = 'two';
+    delete broken.spec.template;
+    const errors = await apiSchemaErrors(broken as unknown as K8sObject);
+    assert.ok(
+      errors.some((e) => /completions must be integer/.test(e)),
+      errors.join('; '),
+    );
+    assert.ok(
+      errors.some((e) => /must have required property template/.test(e)),
+      errors.join('; '),
+    );
+  });
 
   test('aks: Azure Files, a node pool, 10 segments; local: ReadWriteOnce, 2 segments', () => {
     const aks = kustomize(join(k8s, 'overlays/aks'));
