@@ -543,6 +543,14 @@ describe('fleetload consume --source eventhubs: the real SDK against the Event H
     assert.equal(both, 13 + 1);
     assert.ok(s0.messages.lost > 0 || s1.messages.lost > 0, 'each instance alone sees the roamer with gaps');
     assert.equal(l0.finalize(), 0, 'the merged ledger has no loss');
+    // and the two results folders merge with fleetload merge: the whole stream, exactly once
+    const out = join(tmpDir(), 'merged');
+    const m = await runCli(['merge', c0.dir, c1.dir, '--out', out]);
+    assert.equal(m.code, 0, `${m.stdout}\n${m.stderr}`);
+    const merged = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Summary;
+    assert.equal(merged.messages.received, fed.count);
+    assert.equal(merged.messages.duplicated, 0);
+    assert.equal(merged.messages.lost, 0);
   });
 });
 
