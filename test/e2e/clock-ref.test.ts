@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { Summary } from '../../src/stats/summary.js';
 import { runCli, spawnCli, tmpDir, waitForCliExit, waitForOutput } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { skipUnless } from '../helpers/services.js';
+import { summaryIn } from '../helpers/summary.js';
 
 /**
  * A producer whose clock is 300 ms ahead (as on another machine with a bad clock) and a consumer in another process:
@@ -16,12 +15,6 @@ import { skipUnless } from '../helpers/services.js';
 
 const shift = fileURLToPath(new URL('../fixtures/shift-clock.mjs', import.meta.url));
 const SHIFT_MS = 300;
-
-function summaryIn(out: string): Summary {
-  const [runId] = readdirSync(out);
-  assert.ok(runId, `a results folder in ${out}`);
-  return JSON.parse(readFileSync(join(out, runId, 'summary.json'), 'utf8')) as Summary;
-}
 
 describe('--clock-ref and --time-port', { skip: skipUnless('mosquitto') }, () => {
   let broker: Mosquitto;

@@ -2,18 +2,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Summary } from '../../src/stats/summary.js';
 import { runCli, tmpDir } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { skipUnless } from '../helpers/services.js';
+import { summaryIn } from '../helpers/summary.js';
 
 /** `--start-at`: processes started apart begin their fleets together; a late one fails or joins, as asked. */
-
-function summaryIn(out: string): Summary {
-  const [runId] = readdirSync(out);
-  assert.ok(runId, `a results folder in ${out}`);
-  return JSON.parse(readFileSync(join(out, runId, 'summary.json'), 'utf8')) as Summary;
-}
 
 describe('--start-at', { skip: skipUnless('mosquitto') }, () => {
   let broker: Mosquitto;

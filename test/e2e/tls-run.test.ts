@@ -1,20 +1,14 @@
 import assert from 'node:assert/strict';
-import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeCerts } from '../../src/cli/certs.js';
-import type { Summary } from '../../src/stats/summary.js';
 import { repoRoot, runCli, tmpDir } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { skipUnless } from '../helpers/services.js';
+import { summaryIn } from '../helpers/summary.js';
 
 /** Whole runs over mqtts://: devices and the consumer both trust the broker through --ca (or --insecure). */
-
-function summaryIn(out: string): Summary {
-  const [runId] = readdirSync(out);
-  assert.ok(runId);
-  return JSON.parse(readFileSync(join(out, runId, 'summary.json'), 'utf8')) as Summary;
-}
 
 describe('runs over TLS', { skip: skipUnless('mosquitto') }, () => {
   let broker: Mosquitto;

@@ -1,23 +1,16 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Summary } from '../../src/stats/summary.js';
 import { runCli, spawnCli, tmpDir, waitForCliExit, waitForOutput } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { childrenOf, isAlive, waitForExit } from '../helpers/process.js';
 import { skipUnless } from '../helpers/services.js';
+import { summaryIn } from '../helpers/summary.js';
 
 /**
  * `fleetload run --workers K`: K generator processes, each a segment of the fleet, merged live into one pipeline.
  * The numbers must be those of one process; a worker that dies ends the run incomplete, with no process left.
  */
-
-function summaryIn(out: string): Summary {
-  const [runId] = readdirSync(out);
-  assert.ok(runId, `a results folder in ${out}`);
-  return JSON.parse(readFileSync(join(out, runId, 'summary.json'), 'utf8')) as Summary;
-}
 
 describe('run --workers', { skip: skipUnless('mosquitto') }, () => {
   let broker: Mosquitto;

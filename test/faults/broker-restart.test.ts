@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import type { Summary } from '../../src/stats/summary.js';
 import { runCli, spawnCli, tmpDir, waitForCliExit, waitForOutput } from '../helpers/cli.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { skipUnless } from '../helpers/services.js';
+import { summaryIn } from '../helpers/summary.js';
 
 /** Fault tier: the real broker is killed and restarted under a running fleet. */
-
-function summaryIn(out: string): Summary {
-  const [runId] = readdirSync(out);
-  assert.ok(runId);
-  return JSON.parse(readFileSync(join(out, runId, 'summary.json'), 'utf8')) as Summary;
-}
 
 describe('broker faults', { skip: skipUnless('mosquitto') }, () => {
   test('Mosquitto SIGKILLed and restarted mid-run: every device comes back, no seq reused, the offline burst is sent', async () => {

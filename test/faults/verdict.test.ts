@@ -1,23 +1,15 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Summary } from '../../src/stats/summary.js';
 import { runCli, spawnCli, tmpDir, waitForCliExit, waitForOutput } from '../helpers/cli.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { skipUnless } from '../helpers/services.js';
+import { summaryIn } from '../helpers/summary.js';
 
 /**
  * A load test that passes when nothing was measured tells a team to ship. Each case here once said PASSED (exit
  * 0); now each ends with the verdict it deserves, on real brokers.
  */
-
-function summaryIn(out: string): Summary {
-  const [runId] = readdirSync(out);
-  assert.ok(runId, `a results folder in ${out}`);
-  return JSON.parse(readFileSync(join(out, runId, 'summary.json'), 'utf8')) as Summary;
-}
 
 /** A "broker" that accepts TCP connections and never answers a CONNECT (a hung broker, a wrong port). */
 async function blackhole(): Promise<{ url: string; close(): Promise<void> }> {

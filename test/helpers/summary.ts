@@ -1,3 +1,6 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { LatencySummary } from '../../src/stats/histogram.js';
 import type { Summary } from '../../src/stats/summary.js';
 
@@ -85,4 +88,11 @@ export function summaryFixture(over: SummaryOverrides = {}): Summary {
     rates: { ...base.rates, ...rates },
     generator: { ...base.generator, ...generator },
   };
+}
+
+/** summary.json of the one results folder in `out` (a CLI run with `--out out`). */
+export function summaryIn(out: string): Summary {
+  const [runId] = readdirSync(out);
+  assert.ok(runId, `a results folder in ${out}`);
+  return JSON.parse(readFileSync(join(out, runId, 'summary.json'), 'utf8')) as Summary;
 }
