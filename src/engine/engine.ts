@@ -101,6 +101,12 @@ export class Engine implements ConnectionHandler {
   private readonly seq: Float64Array;
   private readonly slot: Float64Array;
   private readonly inSendQueue: Uint8Array;
+  /**
+   * The due time of each device's one live entry in the send queue (NaN: none). An entry that pops with another
+   * time is stale — its device was parked, and maybe brought back with a schedule of its own — and is skipped: a
+   * device never publishes on two schedules, and a parked one is not finished.
+   */
+  private readonly dueAt: Float64Array;
   private readonly attempts: Uint8Array;
   private readonly wasConnected: Uint8Array;
   /** slots taken (sent or skipped), for messagesPerDevice */
@@ -191,6 +197,7 @@ export class Engine implements ConnectionHandler {
     this.seq = new Float64Array(n);
     this.slot = new Float64Array(n);
     this.inSendQueue = new Uint8Array(n);
+    this.dueAt = new Float64Array(n).fill(Number.NaN);
     this.attempts = new Uint8Array(n);
     this.wasConnected = new Uint8Array(n);
     this.slots = new Float64Array(n);
@@ -276,6 +283,7 @@ export class Engine implements ConnectionHandler {
       if (j >= target && !this.parked[i]) {
         this.parked[i] = 1;
         this.inSendQueue[i] = 0;
+        this.dueAt[i] = Number.NaN;
         this.dropPending(i, 'parked', 'device removed from the fleet (ramp down) with messages waiting');
         const c = this.conns[i];
         if (c && c.state !== State.Idle) c.disconnect(this.version);
@@ -334,6 +342,7 @@ export class Engine implements ConnectionHandler {
     this.sendQueue.clear();
     this.connectQueue.clear();
     this.inSendQueue.fill(0);
+    this.dueAt.fill(Number.NaN);
     // what still waits in device buffers will never be sent: scheduled = sent + skipped holds at the end
     for (let i = 0; i < this.count; i++) {
       if (this.pendLen[i])
@@ -386,14 +395,15 @@ export class Engine implements ConnectionHandler {
     while (q.peekTime() <= now) {
       const due = q.peekTime();
       const i = q.pop();
-      if (due >= endAt || this.parked[i]) {
+      if (due !== this.dueAt[i]) continue; // stale: the device was parked since (see dueAt)
+      if (due >= endAt) {
         this.finishDevice(i);
         continue;
       }
       this.send(i, due, now);
       const base = (this.slot[i] as number) + interval;
       this.slot[i] = base;
-      if (base < endAt && (this.slots[i] as number) < limit) q.push(this.jittered(base), i);
+      if (base < endAt && (this.slots[i] as number) < limit) this.queueSend(i, this.jittered(base));
       else this.finishDevice(i);
     }
     this.arm(this.clock.now());
@@ -421,8 +431,14 @@ export class Engine implements ConnectionHandler {
     return j > 0 ? base + (this.random() * 2 - 1) * j : base;
   }
 
+  private queueSend(i: number, at: number): void {
+    this.dueAt[i] = at;
+    this.sendQueue.push(at, i);
+  }
+
   private finishDevice(i: number): void {
     this.inSendQueue[i] = 0;
+    this.dueAt[i] = Number.NaN;
     if (this.s.messagesPerDevice !== undefined && !this.done[i]) {
       this.done[i] = 1;
       this.devicesDone++;
@@ -662,7 +678,7 @@ export class Engine implements ConnectionHandler {
     if (base >= this.endAt) return;
     this.slot[i] = base;
     this.inSendQueue[i] = 1;
-    this.sendQueue.push(this.jittered(base), i);
+    this.queueSend(i, this.jittered(base));
     this.arm(now);
   }
 

@@ -347,6 +347,60 @@ test('setTargetDevices ramps down and up while running; setIntervalMs changes th
   engine.stop();
 });
 
+test('a device taken out of the fleet and back within one interval publishes on one schedule, once per slot', async () => {
+  // 1 s interval: the device's next slot is still ahead when it is parked and brought back, so its old entry in
+  // the send queue is still there when the new schedule starts
+  const { clock, broker, stats, engine } = rig({
+    devices: 4,
+    spawnRate: 1000,
+    runTime: '10s',
+    interval: '1s',
+    qos: 0,
+  });
+  engine.start();
+  await drive(clock, 1500);
+  engine.setTargetDevices(2);
+  await drive(clock, 100);
+  engine.setTargetDevices(4);
+  await drive(clock, 9000);
+  const seqs = new Map<string, number[]>();
+  for (const p of broker.packets) {
+    if (p.cmd !== 'publish') continue;
+    const m = JSON.parse(p.payload.toString()) as { deviceId: string; seq: number; ts: number };
+    seqs.set(m.deviceId, [...(seqs.get(m.deviceId) ?? []), m.ts]);
+  }
+  for (const [id, ts] of seqs) {
+    // one message per slot: consecutive scheduled times one interval apart, never two in one slot
+    for (let k = 1; k < ts.length; k++) {
+      const gap = (ts[k] as number) - (ts[k - 1] as number);
+      assert.ok(gap >= 999, `${id}: two messages ${gap} ms apart (${ts.join(', ')})`);
+    }
+  }
+  assert.ok(stats.total.sent <= 4 * 10, `at most one per device-second: ${stats.total.sent}`);
+  engine.stop();
+});
+
+test('with --messages-per-device, a device parked and brought back still sends all its messages', async () => {
+  const { clock, stats, engine } = rig({
+    devices: 2,
+    spawnRate: 1000,
+    runTime: '20s',
+    interval: '200ms',
+    messagesPerDevice: 20,
+    qos: 0,
+  });
+  engine.start();
+  await drive(clock, 1000);
+  engine.setTargetDevices(1);
+  // long enough that the parked device's old queue entry falls due while it is out
+  await drive(clock, 1000);
+  engine.setTargetDevices(2);
+  await drive(clock, 10_000);
+  assert.equal(stats.total.sent, 40, 'both devices sent their 20');
+  assert.equal(engine.allDone, true);
+  engine.stop();
+});
+
 test('command topic: each device subscribes after CONNACK; commands are counted; source addresses rotate', async () => {
   const clock = new FakeClock();
   const seen: string[] = [];
