@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { alreadyRaised, checkCapacity, readLimits, reexecWithFileLimit } from '../engine/limits.js';
 import { ExitCode, FleetloadError } from '../errors.js';
 import { rawTcpAvailable } from '../mqtt/raw-tcp.js';
@@ -260,7 +261,14 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
         ),
       thresholds,
       validity: { accept: scenario.accept, minOffered: scenario.minOffered },
-      outputs: [terminal, ...(dashboard ? [dashboard.listener] : []), ...sinks.listeners],
+      outputs: [
+        terminal,
+        ...(dashboard ? [dashboard.listener] : []),
+        ...sinks.listeners,
+        ...(scenario.junit
+          ? [(await import('../sinks/junit.js')).junitOutput(resolve(io.cwd, scenario.junit))]
+          : []),
+      ],
       // with --influx-required, InfluxDB refusing the first batch stops the run; sinks.close then throws (exit 3)
       interrupt: Promise.race([interrupt, sinks.failure.then(() => {})]),
       sinks,

@@ -150,6 +150,7 @@ Output:
       --out DIR             results folder root               (default: ./fleetload-results)
       --threshold EXPR      pass/fail rule, repeatable: e2e.p99<500, loss<0.1%  (default: none)
       --min-offered P       least share of scheduled messages that must be sent (default: 95%)
+      --junit FILE          also write the verdict as JUnit XML for CI (a test case per threshold)
       --accept CHECK        accept a failed validity check: connected, offered, observed, saturated
                             (repeatable; default: none: an invalid run never passes)
       --json                print summary.json to stdout at the end

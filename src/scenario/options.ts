@@ -70,6 +70,7 @@ export const RUN_KINDS: Record<Key, OptionKind> = {
   webToken: 'string',
   webAllowedHosts: 'list',
   accept: 'list',
+  junit: 'string',
   minOffered: 'string',
   prometheusToken: 'string',
   prometheusPublic: 'boolean',

@@ -378,6 +378,13 @@ export const scenarioInput = z.strictObject({
     .optional()
     .describe('names the dashboard and /metrics may be reached by, besides IP addresses and localhost'),
   thresholds: thresholdList.default([]),
+  junit: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'write the verdict as a JUnit XML report to this file (one test case per threshold, one for validity)',
+    ),
   accept: z
     .array(z.enum(VALIDITY_CHECKS))
     .default([])
@@ -573,6 +580,8 @@ export interface Scenario {
   webAllowedHosts: string[];
   thresholds: string[];
   accept: ValidityCheck[];
+  /** --junit: where the JUnit XML report goes */
+  junit: string | undefined;
   /** fraction 0..1 */
   minOffered: number;
   /** this process's segment of the fleet (`--segment i/N`); { index: 0, count: 1 }: the whole fleet */
@@ -673,6 +682,7 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     webAllowedHosts: (p.webAllowedHosts ?? []).flatMap(hostNames),
     thresholds: p.thresholds,
     accept: p.accept,
+    junit: p.junit,
     minOffered: typeof p.minOffered === 'number' ? p.minOffered : Number(p.minOffered.slice(0, -1)) / 100,
     segment: p.segment === undefined ? { index: 0, count: 1 } : parseSegment(p.segment),
     startAtMs: p.startAt === undefined ? undefined : resolveStartAt(p.startAt, Date.now()),
