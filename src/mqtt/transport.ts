@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -140,6 +141,46 @@ function secureContextFor(o: TransportOptions): tls.SecureContext {
   return ctx;
 }
 
+/**
+ * TLS session resumption: the last session (TLS 1.3 ticket or 1.2 session) a server gave, kept per server and per
+ * client identity, is offered on the next connect to it. A reconnect storm or a ramp then costs abbreviated
+ * handshakes (no certificate chain sent and verified, no signature) instead of full ones. Devices without a client
+ * certificate share one session per server and context (they are the same client to the server); a device with its
+ * own certificate only ever resumes its own (a session carries the client identity it was made with).
+ */
+const sessions = new Map<string, Buffer>();
+const ids = new WeakMap<object, number>();
+let nextId = 0;
+function idOf(o: object): number {
+  let id = ids.get(o);
+  if (id === undefined) {
+    id = nextId++;
+    ids.set(o, id);
+  }
+  return id;
+}
+
+/**
+ * Whose session a connect may resume: the client certificate's (its own) under the same trust (CA, --insecure),
+ * else the shared context's (it fixes the trust), per server. A session made under other trust settings is never
+ * offered: resuming it would skip the verification those settings ask for.
+ */
+function sessionKey(o: TransportOptions, ctx: tls.SecureContext, server: string): string {
+  if (o.cert) {
+    const cert = createHash('sha1').update(o.cert).digest('base64');
+    return `c${cert} ${o.ca ? idOf(o.ca) : '-'} ${server}`;
+  }
+  return `x${idOf(ctx)} ${server}`;
+}
+
+/** Full and resumed TLS handshakes since start (for the bench and tests). */
+export const tlsHandshakes = { full: 0, resumed: 0 };
+
+/** Forgets every kept TLS session: the next connects make full handshakes (tests, benches). */
+export function forgetTlsSessions(): void {
+  sessions.clear();
+}
+
 /** `ws` loads on the first WebSocket device (a plain-TCP run does not pay for the module). */
 let wsModule: typeof WsModule | undefined;
 function ws(): typeof WsModule {
@@ -168,16 +209,25 @@ export function openTransport(o: TransportOptions, onOpen: () => void): Transpor
     return { stream };
   }
   if (isTls(u.protocol)) {
+    const servername = o.servername ?? (net.isIP(host) ? undefined : host);
+    const secureContext = secureContextFor(o);
+    const key = sessionKey(o, secureContext, `${host}:${port} ${servername ?? ''} ${o.insecure ? 'i' : 'v'}`);
     const s = tls.connect({
       host,
       port,
-      servername: o.servername ?? (net.isIP(host) ? undefined : host),
+      servername,
       rejectUnauthorized: !o.insecure,
-      secureContext: secureContextFor(o),
+      secureContext,
       localAddress: o.localAddress,
+      session: sessions.get(key),
     } as tls.ConnectionOptions);
     s.setNoDelay(true);
-    s.once('secureConnect', onOpen);
+    s.on('session', (session: Buffer) => sessions.set(key, session));
+    s.once('secureConnect', () => {
+      if (s.isSessionReused()) tlsHandshakes.resumed++;
+      else tlsHandshakes.full++;
+      onOpen();
+    });
     return { stream: s };
   }
   const s = net.connect({ host, port, localAddress: o.localAddress });

@@ -10,6 +10,7 @@ import { FleetloadError } from '../../src/errors.js';
 import { createIdentityProvider, type DeviceIdentity } from '../../src/identity/identity.js';
 import { Connection, type ConnectionHandler, State } from '../../src/mqtt/connection.js';
 import { encodeTopic, type ProtocolVersion } from '../../src/mqtt/packets.js';
+import { forgetTlsSessions, tlsHandshakes } from '../../src/mqtt/transport.js';
 import { loadScenario } from '../../src/scenario/load.js';
 import type { Scenario } from '../../src/scenario/schema.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
@@ -235,6 +236,48 @@ describe('TLS and mutual TLS (Mosquitto, certificates from fleetload certs)', { 
     assert.deepEqual(o, { ok: true }, `${JSON.stringify(o)}\n${broker.output()}`);
     assert.ok((await d.publish(id.topic)) < 0x80);
     assert.equal(await d.publish('dt/fleetload/dev-000004/telemetry'), 0x87);
+  });
+
+  test("a reconnect resumes its own TLS session (not another device's); after a broker restart a full handshake", async () => {
+    const url = broker.tlsUrl as string;
+    const p = createIdentityProvider(scenario(url), { cwd: dir });
+    forgetTlsSessions();
+    const counted = async (i: number): Promise<{ full: number; resumed: number; reason: number }> => {
+      const before = { ...tlsHandshakes };
+      const id = p.forDevice(i, `dev-${String(i).padStart(6, '0')}`, Date.now());
+      const d = device();
+      const o = await d.open(url, id);
+      assert.deepEqual(o, { ok: true }, `${JSON.stringify(o)}\n${broker.output()}`);
+      // the broker still takes the certificate's CN as the username: the ACL lets it publish only under its own id
+      const reason = await d.publish(id.topic);
+      assert.equal(await d.publish('dt/fleetload/dev-999999/telemetry'), 0x87);
+      d.close();
+      return {
+        full: tlsHandshakes.full - before.full,
+        resumed: tlsHandshakes.resumed - before.resumed,
+        reason,
+      };
+    };
+    assert.deepEqual(
+      await counted(0),
+      { full: 1, resumed: 0, reason: 0x10 },
+      'first connect: full handshake',
+    );
+    assert.deepEqual(await counted(0), { full: 0, resumed: 1, reason: 0x10 }, 'reconnect: resumed');
+    assert.deepEqual(
+      await counted(1),
+      { full: 1, resumed: 0, reason: 0x10 },
+      'another certificate: its own handshake',
+    );
+    assert.deepEqual(await counted(1), { full: 0, resumed: 1, reason: 0x10 });
+    await broker.restart();
+    // the restarted broker has new ticket keys: the kept ticket is refused and the device still connects
+    assert.deepEqual(
+      await counted(0),
+      { full: 1, resumed: 0, reason: 0x10 },
+      'after a restart: full handshake',
+    );
+    assert.deepEqual(await counted(0), { full: 0, resumed: 1, reason: 0x10 }, 'and resumes from then on');
   });
 });
 
