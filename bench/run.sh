@@ -6,6 +6,8 @@
 #   3. idle fleet: N idle connected devices (several source addresses): RSS per device and connects per second.
 #   4. consumer hot path: decode + ledger over recorded messages, and ledger memory per device.
 #   5. wall clock: ns per now() call of each way to read sub-ms wall time, and how far each is from realtime.
+#   6. TLS: section 1 over TLS (peer bench -T), TLS handshakes/s and client CPU per handshake with and without
+#      session resumption (bench/tls-connects.ts), idle memory per TLS device and TLS connects/s (fleetload).
 # Writes bench/RESULTS.md. Needs: mosquitto, mosquitto-clients, python3-locust, python3-paho-mqtt, /usr/bin/time.
 # usage: bench/run.sh [--quick]   (--quick: 10 s runs, fewer idle devices; for a smoke test, not for figures)
 set -euo pipefail
@@ -13,11 +15,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 cd "$ROOT" # node --import tsx resolves tsx from here
 QUICK=${1:-}
-SECS=20; IDLE=19000
-[[ $QUICK == --quick ]] && { SECS=10; IDLE=2000; }
+SECS=20; IDLE=19000; TLS_IDLE=5000; TLS_CONN=2000
+[[ $QUICK == --quick ]] && { SECS=10; IDLE=2000; TLS_IDLE=1000; TLS_CONN=500; }
 CLI="node $ROOT/dist/cli/main.js"
 OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"; [[ -n ${SINK:-} ]] && kill "$SINK" 2>/dev/null || true' EXIT
+trap 'rm -rf "$OUT"; [[ -n ${SINK:-} ]] && kill "$SINK" 2>/dev/null; [[ -n ${TMOSQ:-} ]] && kill "$TMOSQ" 2>/dev/null || true' EXIT
 [[ -f $ROOT/dist/cli/main.js ]] || (cd "$ROOT" && npm run build >/dev/null)
 RESULTS=$HERE/RESULTS.md
 log() { printf '%s\n' "$*" >&2; }
@@ -28,7 +30,7 @@ peer_table() { # qos
   FLEETLOAD_CMD="$fl_cmd" "$HERE/peer-bench.sh" -d 1000 -r 10 -s "$SECS" -q "$1" -p 500 -t locust,mqttjs,fleetload,floor
 }
 
-log "1/5 peers, QoS 0 and QoS 1 (${SECS}s each)…"
+log "1/6 peers, QoS 0 and QoS 1 (${SECS}s each)…"
 Q0=$(peer_table 0); log "$Q0"
 Q1=$(peer_table 1); log "$Q1"
 
@@ -41,7 +43,7 @@ row() { # tool table
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0 && a>0) printf "%.1f×", b/a; else print "–" }'; }
 above() { awk -v a="$1" -v f="$2" 'BEGIN{ printf "%.2f", a - f }'; } # tool floor → tool − floor
 
-log "2/5 throughput ceiling (1000 devices × 150 msg/s, QoS 0)…"
+log "2/6 throughput ceiling (1000 devices × 150 msg/s, QoS 0)…"
 ceiling() { # url label [more run flags...]
   local url=$1 label=$2; shift 2
   /usr/bin/time -f '%U %S %M' -o "$OUT/time" $CLI run -H "$url" -u 1000 -r 2000 -t "${SECS}s" -i 6.667ms --qos 0 \
@@ -74,7 +76,7 @@ C_SINK=$(ceiling "mqtt://127.0.0.1:$SPORT" "sink broker (bench/sink-broker.ts)")
 C_SINK2=$(ceiling "mqtt://127.0.0.1:$SPORT" "sink broker, --workers 2" --workers 2)
 log "$C_MOSQ"; log "$C_SINK"; log "$C_SINK2"
 
-log "3/5 idle fleet: $IDLE devices…"
+log "3/6 idle fleet: $IDLE devices…"
 idle() { # devices → "rss_kb connects_per_s connected"
   local n=$1
   /usr/bin/time -f '%M' -o "$OUT/itime" $CLI run -H "mqtt://127.0.0.1:$SPORT" -u "$n" -r 100000 -t 15s -i 1h --qos 0 \
@@ -93,14 +95,49 @@ read -r RSSN CPS CONN < <(idle "$IDLE")
 PER_DEV=$(awk -v a="$RSS1" -v b="$RSSN" -v n="$IDLE" 'BEGIN{printf "%.2f", (b-a)/n}')
 log "idle: baseline ${RSS1} KB, ${IDLE} devices ${RSSN} KB → ${PER_DEV} KB/device, ${CPS} connects/s (connected ${CONN})"
 
-log "4/5 consumer hot path over recorded messages…"
+log "4/6 consumer hot path over recorded messages…"
 CONS=$(node --import tsx "$HERE/consumer.ts" $([[ $QUICK == --quick ]] && echo "300000 30000" || echo "2000000 100000"))
 log "$CONS"
-log "5/5 wall clock options (ns per call)…"
+log "5/6 wall clock options (ns per call)…"
 CLOCK_ROWS=$(node --import tsx "$HERE/clock.ts" | node -e '
   const lines = require("fs").readFileSync(0, "utf8").trim().split("\n").map(JSON.parse);
   for (const c of lines) console.log(`| ${c.option} | ${c.nsPerCall} | ${c.vsBefore.toFixed(2)} | ${c.offFromRealtimeMs} |`);')
 log "$CLOCK_ROWS"
+log "6/6 TLS: peers over TLS (QoS 0 and 1), handshakes with and without resumption, idle TLS fleet…"
+tls_table() { # qos
+  FLEETLOAD_CMD="$fl_cmd --ca {ca}" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q "$1" -p 500 -t locust,mqttjs,fleetload
+}
+T0=$(tls_table 0); log "$T0"
+T1=$(tls_table 1); log "$T1"
+# one TLS Mosquitto (self-signed P-256 certificate for 127.0.0.1) for the handshake and idle rows
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/server.key" -out "$OUT/ca.pem" \
+  -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1
+chmod 755 "$OUT"; chmod 644 "$OUT/server.key" # Mosquitto started as root reads them as user mosquitto
+TPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_connections -1\ncertfile %s\nkeyfile %s\n' "$TPORT" "$OUT/ca.pem" "$OUT/server.key" > "$OUT/t.conf"
+(ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec mosquitto -c "$OUT/t.conf" > /dev/null 2>&1) & TMOSQ=$!
+sleep 0.5
+HS_ROWS=$(timeout 120 node --import tsx "$HERE/tls-connects.ts" "mqtts://127.0.0.1:$TPORT" "$OUT/ca.pem" "$TLS_CONN" 200 | node -e '
+  const lines = require("fs").readFileSync(0, "utf8").trim().split("\n").map(JSON.parse);
+  for (const w of lines) console.log(`| ${w.wave} | ${w.devices.toLocaleString("en")} | ${w.full.toLocaleString("en")} | ${w.resumed.toLocaleString("en")} | ${w.failed} | ${w.perSec.toLocaleString("en")} | ${w.cpuUsPerHandshake} |`);')
+log "$HS_ROWS"
+tls_idle() { # devices → "rss_kb connects_per_s connected"
+  /usr/bin/time -f '%M' -o "$OUT/ttime" $CLI run -H "mqtts://127.0.0.1:$TPORT" --ca "$OUT/ca.pem" -u "$1" -r 100000 -t 15s -i 1h \
+    --qos 0 --headless --consumer none --out "$OUT" --json > "$OUT/t.json" 2>/dev/null || true
+  node -e '
+    const fs = require("fs"), path = require("path");
+    const s = require(process.argv[1]); const rss = Number(fs.readFileSync(process.argv[2], "utf8").trim().split("\n").pop());
+    const rows = fs.readFileSync(path.join(process.argv[3], s.runId, "intervals.jsonl"), "utf8").trim().split("\n").map(JSON.parse);
+    const full = rows.find((r) => r.devicesConnected >= s.devices.target);
+    console.log(`${rss} ${(s.devices.connectedPeak / (full ? full.elapsedMs / 1000 : NaN)).toFixed(0)} ${s.devices.connectedPeak}`);
+  ' "$OUT/t.json" "$OUT/ttime" "$OUT"
+}
+read -r TRSS1 _ _ < <(tls_idle 1)
+read -r TRSSN TCPS TCONN < <(tls_idle "$TLS_IDLE")
+kill $TMOSQ; wait $TMOSQ 2>/dev/null || true; TMOSQ=
+TPER_DEV=$(awk -v a="$TRSS1" -v b="$TRSSN" -v n="$TLS_IDLE" 'BEGIN{printf "%.2f", (b-a)/n}')
+log "TLS idle: baseline ${TRSS1} KB, ${TLS_IDLE} devices ${TRSSN} KB → ${TPER_DEV} KB/device, ${TCPS} connects/s (connected ${TCONN})"
+
 CONS_ROW=$(node -e 'const c = JSON.parse(process.argv[1]); console.log(`| ${c.messages.toLocaleString("en")} msgs, ${c.devices.toLocaleString("en")} devices | ${c.msgsPerSec.toLocaleString("en")} | ${(c.cpuMsPerMillion / 1000).toFixed(2)} | ${c.ledgerBytesPerDevice1M} |`)' "$CONS")
 
 {
@@ -170,7 +207,46 @@ CONS_ROW=$(node -e 'const c = JSON.parse(process.argv[1]); console.log(`| ${c.me
   echo
   echo "fleetload's clock (src/clock.ts) is the WallClock row: performance.now() anchored to Date.now()'s millisecond tick."
   echo
-  echo "Commands: \`bench/run.sh\` runs all four; \`bench/peer-bench.sh\` (the shared peer bench plus a \`floor\` tool and user/system columns) runs section 1 alone,"
+  echo "## 6. TLS (Mosquitto with a self-signed P-256 certificate, TLS 1.3)"
+  echo
+  echo "### 6a. Cost per delivered message over TLS: 1000 devices × 10 msg/s, ${SECS} s (\\`peer-bench.sh -T\\`)"
+  echo
+  echo "| generator | QoS | delivered msg/s | µs CPU / msg | user µs | system µs | peak RSS MB | fleetload is cheaper by |"
+  echo "|---|---|---|---|---|---|---|---|"
+  for q in 0 1; do
+    T=$T0; [[ $q == 1 ]] && T=$T1
+    F=$(field "$(row fleetload "$T")" cpu_us_per_msg)
+    for tool in locust mqttjs fleetload; do
+      L=$(row $tool "$T"); [[ -z $L ]] && continue
+      U=$(field "$L" cpu_us_per_msg); R=""
+      [[ $tool != fleetload ]] && R=$(ratio "$F" "$U")
+      echo "| $tool | $q | $(field "$L" delivered) | $U | $(field "$L" user_us_per_msg) | $(field "$L" sys_us_per_msg) | $(field "$L" peak_rss_mb) | $R |"
+    done
+  done
+  echo
+  echo "Targets (issue 14): fleetload ≥ 2× below MQTT.js at QoS 1 and ≥ 8× below Locust+paho. The floor has no TLS row"
+  echo "(it writes plain bytes)."
+  echo
+  echo "### 6b. TLS handshakes: ${TLS_CONN} connects, 200 in flight, through fleetload's transport (bench/tls-connects.ts)"
+  echo
+  echo "| wave | devices | full handshakes | resumed | failed | handshakes/s | client µs CPU / handshake |"
+  echo "|---|---|---|---|---|---|---|"
+  echo "$HS_ROWS"
+  echo
+  echo "\"No resumption\" forgets the kept session before each connect: what every connect cost before fleetload kept the"
+  echo "session a server gave (a TLS 1.3 ticket) and offered it on the next connect (src/mqtt/transport.ts). Devices"
+  echo "without a client certificate share one session per server; a device with its own certificate resumes only its own."
+  echo "The broker and this process share the machine's cores: handshakes/s is bounded by both."
+  echo
+  echo "### 6c. Idle TLS fleet: ${TLS_IDLE} connected devices in one process, Mosquitto over TLS"
+  echo
+  echo "| devices | peak RSS | baseline RSS (1 device) | RSS per device | connects/s (ramp, with resumption) |"
+  echo "|---|---|---|---|---|"
+  echo "| $TCONN | $((TRSSN / 1024)) MB | $((TRSS1 / 1024)) MB | ${TPER_DEV} KB | $TCPS |"
+  echo
+  echo "Target (issue 14): ≤ 30 KB per idle TLS device (plain TCP: section 3)."
+  echo
+  echo "Commands: \`bench/run.sh\` runs all six; \`bench/peer-bench.sh\` (the shared peer bench plus a \`floor\` tool and user/system columns) runs section 1 alone,"
   echo "e.g. \`FLEETLOAD_CMD='${fl_cmd//$OUT//tmp/out}' bench/peer-bench.sh -d 1000 -r 10 -s 20 -q 1 -t locust,mqttjs,fleetload,floor\`."
 } > "$RESULTS"
 log "wrote $RESULTS"

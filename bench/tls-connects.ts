@@ -1,0 +1,76 @@
+/**
+ * TLS handshakes per second and client CPU per handshake, through fleetload's own transport (src/mqtt/transport.ts),
+ * against a TLS broker: N devices connect (at most `inflight` handshakes at once), wait for the server's session
+ * ticket, close; four waves, alternating: kept sessions forgotten before each connect (full handshakes: what every
+ * connect cost before resumption) and as fleetload connects (resuming the session the server last gave).
+ * Prints one JSON line per wave: { wave, devices, full, resumed, failed, perSec, cpuUsPerHandshake }.
+ * usage: node --import tsx bench/tls-connects.ts URL CA_FILE [devices=2000] [inflight=200]
+ */
+
+import { readFileSync } from 'node:fs';
+import { type Channel, forgetTlsSessions, openChannel, tlsHandshakes } from '../src/mqtt/transport.js';
+
+const [url, caFile] = process.argv.slice(2);
+if (!url || !caFile) {
+  console.error('usage: tls-connects.ts URL CA_FILE [devices] [inflight]');
+  process.exit(2);
+}
+const devices = Number(process.argv[4] ?? 2000);
+const inflight = Number(process.argv[5] ?? 200);
+const ca = readFileSync(caFile);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function wave(name: string, resume: boolean): Promise<void> {
+  const before = { ...tlsHandshakes };
+  const channels: Channel[] = [];
+  let failed = 0;
+  let started = 0;
+  let done = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    const next = (): void => {
+      if (started >= devices) return;
+      started++;
+      if (!resume) forgetTlsSessions();
+      let settled = false;
+      const settle = (): void => {
+        if (settled) return;
+        settled = true;
+        done++;
+        if (done === devices) resolve();
+        else next();
+      };
+      channels.push(
+        openChannel(
+          { url: new URL(url), ca },
+          { onOpen: settle, onBytes() {}, onError: () => failed++, onClose: settle },
+        ),
+      );
+    };
+    for (let i = 0; i < Math.min(inflight, devices); i++) next();
+  });
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const full = tlsHandshakes.full - before.full;
+  const resumed = tlsHandshakes.resumed - before.resumed;
+  await sleep(300); // the server's session tickets arrive after the handshake
+  for (const c of channels) c.destroy();
+  await sleep(300);
+  console.log(
+    JSON.stringify({
+      wave: name,
+      devices,
+      full,
+      resumed,
+      failed,
+      perSec: Math.round(((full + resumed) * 1000) / ms),
+      cpuUsPerHandshake: Number(((cpu.user + cpu.system) / Math.max(1, full + resumed)).toFixed(1)),
+    }),
+  );
+}
+
+await wave('full handshakes (no resumption: before)', false);
+await wave('with resumption (after)', true);
+await wave('full handshakes again (no resumption)', false);
+await wave('with resumption again', true);
