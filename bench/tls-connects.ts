@@ -18,6 +18,7 @@ if (!url || !caFile) {
 const devices = Number(process.argv[4] ?? 2000);
 const inflight = Number(process.argv[5] ?? 200);
 const ca = readFileSync(caFile);
+const target = new URL(url);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function wave(name: string, resume: boolean): Promise<void> {
