@@ -44,7 +44,7 @@ async function wave(name: string, resume: boolean): Promise<void> {
       };
       channels.push(
         openChannel(
-          { url: new URL(url), ca },
+          { url: target, ca },
           { onOpen: settle, onBytes() {}, onError: () => failed++, onClose: settle },
         ),
       );
