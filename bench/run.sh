@@ -209,7 +209,7 @@ CONS_ROW=$(node -e 'const c = JSON.parse(process.argv[1]); console.log(`| ${c.me
   echo
   echo "## 6. TLS (Mosquitto with a self-signed P-256 certificate, TLS 1.3)"
   echo
-  echo "### 6a. Cost per delivered message over TLS: 1000 devices × 10 msg/s, ${SECS} s (\\`peer-bench.sh -T\\`)"
+  echo "### 6a. Cost per delivered message over TLS: 1000 devices × 10 msg/s, ${SECS} s (\`bench/peer-bench.sh -T\`)"
   echo
   echo "| generator | QoS | delivered msg/s | µs CPU / msg | user µs | system µs | peak RSS MB | fleetload is cheaper by |"
   echo "|---|---|---|---|---|---|---|---|"
