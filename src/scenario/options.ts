@@ -23,6 +23,24 @@ export interface ScenarioOption {
 }
 
 // A Record over every key, so a key added to the schema without a flag fails the typecheck.
+/** The time-series sinks' settings (InfluxDB, Prometheus, the hosts /metrics answers to): `run` and `consume` alike. */
+const SINK_KINDS = {
+  influxUrl: 'string',
+  influxDb: 'string',
+  influxUser: 'string',
+  influxPassword: 'string',
+  influxOrg: 'string',
+  influxBucket: 'string',
+  influxToken: 'string',
+  influxRequired: 'boolean',
+  prometheusPort: 'number',
+  prometheusHost: 'string',
+  prometheusToken: 'string',
+  prometheusPublic: 'boolean',
+  prometheusGrace: 'string',
+  webAllowedHosts: 'list',
+} as const satisfies Record<string, OptionKind>;
+
 export const RUN_KINDS: Record<Key, OptionKind> = {
   host: 'string',
   consumerHost: 'string',
@@ -68,12 +86,9 @@ export const RUN_KINDS: Record<Key, OptionKind> = {
   webPort: 'number',
   thresholds: 'list',
   webToken: 'string',
-  webAllowedHosts: 'list',
   accept: 'list',
   junit: 'string',
   minOffered: 'string',
-  prometheusToken: 'string',
-  prometheusPublic: 'boolean',
   segment: 'string',
   workers: 'string',
   startAt: 'string',
@@ -98,17 +113,7 @@ export const RUN_KINDS: Record<Key, OptionKind> = {
   payload: 'string',
   stages: 'list',
   encoding: 'string',
-  influxUrl: 'string',
-  influxDb: 'string',
-  influxUser: 'string',
-  influxPassword: 'string',
-  influxOrg: 'string',
-  influxBucket: 'string',
-  influxToken: 'string',
-  influxRequired: 'boolean',
-  prometheusPort: 'number',
-  prometheusHost: 'string',
-  prometheusGrace: 'string',
+  ...SINK_KINDS,
 };
 const shorts: Record<string, string> = {
   host: 'H',
@@ -180,20 +185,7 @@ const CONSUME_KINDS: Record<keyof ConsumeInput & string, OptionKind> = {
   servername: 'string',
   insecure: 'boolean',
   timePort: 'number',
-  influxUrl: 'string',
-  influxDb: 'string',
-  influxUser: 'string',
-  influxPassword: 'string',
-  influxOrg: 'string',
-  influxBucket: 'string',
-  influxToken: 'string',
-  influxRequired: 'boolean',
-  prometheusPort: 'number',
-  prometheusHost: 'string',
-  prometheusToken: 'string',
-  prometheusPublic: 'boolean',
-  prometheusGrace: 'string',
-  webAllowedHosts: 'list',
+  ...SINK_KINDS,
 };
 
 /** `fleetload consume`: the seed's variable names are still read, below FLEETLOAD_<FLAG>. */
