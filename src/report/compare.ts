@@ -356,10 +356,22 @@ export function compareRuns(a: ResultsData, b: ResultsData): Comparison {
     ['intervalMs', 'interval ms'],
     ['qos', 'QoS'],
     ['mqttVersion', 'MQTT version'],
+    ['topic', 'topic'],
+    ['encoding', 'encoding'],
+    ['payloadSizeBytes', 'payload bytes'],
+    ['payloadTemplate', 'payload template'],
+    ['stages', 'stages'],
+    ['jitterMs', 'jitter ms'],
+    ['messagesPerDevice', 'messages per device'],
+    ['consumer', 'consumer'],
+    ['consumerQos', 'consumer QoS'],
   ];
+  const shown = (v: unknown): string =>
+    v === undefined ? '(not recorded)' : Array.isArray(v) ? v.join(' ') : String(v);
   const diffs = keys
-    .filter(([k]) => sa.scenario?.[k] !== sb.scenario?.[k])
-    .map(([k, name]) => `${name} ${String(sa.scenario?.[k])} → ${String(sb.scenario?.[k])}`);
+    // a key neither summary has (older runs, consume) is no difference
+    .filter(([k]) => shown(sa.scenario?.[k]) !== shown(sb.scenario?.[k]))
+    .map(([k, name]) => `${name} ${shown(sa.scenario?.[k])} → ${shown(sb.scenario?.[k])}`);
   if (diffs.length > 0) notes.push(`the runs had different scenarios: ${diffs.join(', ')}`);
   if (sa.generator?.saturated)
     notes.push('run A: the generator was saturated; its figures describe fleetload');

@@ -19,6 +19,7 @@ import {
   runPipeline,
   type SinksPart,
 } from './pipeline.js';
+import { scenarioShape } from './summary.js';
 import type { ValidityOptions } from './verdict.js';
 import { WorkerPool } from './workers.js';
 
@@ -112,6 +113,7 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
         intervalMs: s.intervalMs,
         qos: s.qos,
         mqttVersion: s.mqttVersion,
+        ...scenarioShape(s),
       },
       clock,
       outputs: o.outputs ?? [],

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { redactUrl } from '../consumer/source.js';
+import type { Scenario } from '../scenario/schema.js';
 import type { Aggregator } from '../stats/aggregate.js';
 import { summarize } from '../stats/histogram.js';
 import type { Summary } from '../stats/summary.js';
@@ -100,4 +102,23 @@ export function buildSummary(i: SummaryInput): Summary {
   summary.passed =
     verdict.valid && !i.interrupted && i.lostParts.length === 0 && summary.thresholds.every((r) => r.passed);
   return summary;
+}
+
+/**
+ * What each message of a run looked like and where it went, for summary.json's scenario: `compare` tells two runs
+ * apart by these (a payload twice the size explains a slower run). Only what a run sets; never secrets.
+ */
+export function scenarioShape(s: Scenario): Partial<Summary['scenario']> {
+  return {
+    topic: s.topic,
+    encoding: s.encoding,
+    ...(s.payloadTemplate === undefined
+      ? { payloadSizeBytes: s.payloadSizeBytes }
+      : { payloadTemplate: createHash('sha256').update(s.payloadTemplate).digest('hex').slice(0, 12) }),
+    ...(s.stages ? { stages: s.stages.map((st) => `${st.durationMs}:${st.devices}`) } : {}),
+    jitterMs: s.jitterMs,
+    ...(s.messagesPerDevice !== undefined ? { messagesPerDevice: s.messagesPerDevice } : {}),
+    consumer: s.consumer,
+    consumerQos: s.consumerQos,
+  };
 }

@@ -27,6 +27,19 @@ export interface Summary {
     intervalMs: number;
     qos: 0 | 1 | 2;
     mqttVersion: '3.1.1' | '5';
+    /** what each message looked like and where it went (runs since 0.4; absent in older summaries and in consume) */
+    topic?: string;
+    encoding?: 'json' | 'properties' | 'binary';
+    /** the built-in reading's size; absent with a --payload template */
+    payloadSizeBytes?: number;
+    /** first 12 hex digits of the --payload template's SHA-256: two runs with the same template have the same */
+    payloadTemplate?: string;
+    /** stages as `duration:devices` in ms, when the run had them */
+    stages?: string[];
+    jitterMs?: number;
+    messagesPerDevice?: number;
+    consumer?: string;
+    consumerQos?: 0 | 1 | 2;
   };
   devices: { target: number; connectedPeak: number; connectFailures: number; reconnects: number };
   messages: {

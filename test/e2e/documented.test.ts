@@ -130,3 +130,31 @@ describe('each command has its own help', () => {
     assert.match(v.stdout, /^\d+\.\d+\.\d+/);
   });
 });
+
+describe('fleetload compare says how two runs’ scenarios differed', () => {
+  test('payload size, encoding and topic are in summary.json and in compare’s notes', async () => {
+    const cwd = tmpDir();
+    const one = ['run', '-u', '2', '-t', '1s', ...quick, '--out', 'res'];
+    const a = await runCli([...one, '--payload-size', '64'], { cwd });
+    assert.equal(a.code, 0, a.stderr + a.stdout);
+    const [first] = runsIn(join(cwd, 'res'));
+    assert.ok(first);
+    const b = await runCli(
+      [...one, '--payload-size', '300', '--encoding', 'binary', '--topic', 'other/{deviceId}'],
+      { cwd },
+    );
+    assert.equal(b.code, 0, b.stderr + b.stdout);
+    const second = runsIn(join(cwd, 'res')).find((r) => r !== first) as string;
+    const sb = summaryOf(join(cwd, 'res', second));
+    assert.equal(sb.scenario.payloadSizeBytes, 300);
+    assert.equal(sb.scenario.encoding, 'binary');
+    assert.equal(sb.scenario.topic, 'other/{deviceId}');
+    const c = await runCli(['compare', join('res', first), join('res', second)], { cwd });
+    assert.match(
+      c.stdout,
+      /different scenarios: .*topic fleetload\/\{runId\}\/\{deviceId\} → other\/\{deviceId\}/,
+    );
+    assert.match(c.stdout, /encoding json → binary/);
+    assert.match(c.stdout, /payload bytes 64 → 300/);
+  });
+});

@@ -203,6 +203,29 @@ test('notes: different scenarios and a saturated generator are said', () => {
   assert.ok(c.notes.some((n) => /run B: the generator was saturated/.test(n)));
 });
 
+test('notes: payload, encoding, topic and stages that differ are said; keys neither run has are not', () => {
+  const a = run(1);
+  const b = run(1);
+  if (!a.summary || !b.summary) throw new Error('fixture without summary');
+  Object.assign(a.summary.scenario, { topic: 't/{deviceId}', encoding: 'json', payloadSizeBytes: 64 });
+  Object.assign(b.summary.scenario, {
+    topic: 'u/{deviceId}',
+    encoding: 'binary',
+    payloadTemplate: 'abcdef012345',
+    stages: ['10000:5', '5000:0'],
+  });
+  const note = compareRuns(a, b).notes.find((n) => n.startsWith('the runs had different scenarios'));
+  assert.ok(note, 'a scenario note');
+  assert.match(note, /topic t\/\{deviceId\} → u\/\{deviceId\}/);
+  assert.match(note, /encoding json → binary/);
+  assert.match(note, /payload bytes 64 → \(not recorded\)/);
+  assert.match(note, /payload template \(not recorded\) → abcdef012345/);
+  assert.match(note, /stages \(not recorded\) → 10000:5 5000:0/);
+  assert.doesNotMatch(note, /jitter|consumer/, 'keys neither summary has are no difference');
+  const same = compareRuns(run(1), run(1)).notes;
+  assert.ok(!same.some((n) => n.startsWith('the runs had different scenarios')), same.join('\n'));
+});
+
 // ---------------------------------------------------------------------------------------------- the command
 
 const roots: string[] = [];
