@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 
 /**
  * The shell commands the user documentation prints: fenced blocks with the info string `sh`, `bash` or `console`
@@ -77,4 +77,51 @@ export function documentedBlocks(root: string): ShellBlock[] {
 export function firstCommand(block: ShellBlock): string {
   const line = block.script.split('\n').find((l) => l.trim() !== '' && !l.trimStart().startsWith('#'));
   return (line ?? '').trim();
+}
+
+export interface DocLink {
+  file: string;
+  link: string;
+  /** the linked file, relative to the repository root */
+  target: string;
+  /** the `#fragment`, if any */
+  anchor: string | undefined;
+}
+
+/** README.md and every Markdown file under docs/, relative to the root. */
+export function allDocs(root: string): string[] {
+  const under = (dir: string): string[] =>
+    readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? under(`${dir}/${e.name}`) : e.name.endsWith('.md') ? [`${dir}/${e.name}`] : [],
+    );
+  return ['README.md', ...under('docs').sort()];
+}
+
+/** The relative links `[text](path#anchor)` of a Markdown text, outside code blocks. */
+export function relativeLinks(file: string, text: string): DocLink[] {
+  const prose = text.replace(/^(`{3,}|~{3,})[^\n]*\n[\s\S]*?^\1\s*$/gm, '');
+  const dir = file.includes('/') ? file.slice(0, file.lastIndexOf('/')) : '.';
+  const links: DocLink[] = [];
+  for (const m of prose.matchAll(/\]\(([^)\s]+)\)/g)) {
+    const link = m[1] as string;
+    if (/^[a-z]+:/i.test(link)) continue;
+    const [path, anchor] = link.split('#') as [string, string | undefined];
+    const target = path === '' ? file : posix.normalize(posix.join(dir, path));
+    links.push({ file, link, target, anchor });
+  }
+  return links;
+}
+
+/** GitHub's anchors of a Markdown text's headings: lower case, punctuation dropped, spaces → hyphens. */
+export function headingAnchors(text: string): Set<string> {
+  const anchors = new Set<string>();
+  for (const m of text.matchAll(/^#{1,6} +(.+?) *$/gm)) {
+    anchors.add(
+      (m[1] as string)
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}\- _]/gu, '')
+        .replace(/ /g, '-'),
+    );
+  }
+  return anchors;
 }
