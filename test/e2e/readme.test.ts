@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,7 +12,7 @@ import {
   relativeLinks,
   type ShellBlock,
 } from '../helpers/docs.js';
-import { runDocuments } from '../helpers/docs-run.js';
+import { cloneLike, docEnv, runDocuments } from '../helpers/docs-run.js';
 
 /**
  * Every command the user documentation prints (README.md, docs/guide/*.md) runs, exactly as printed, and exits 0.
@@ -78,6 +79,25 @@ test('every relative link of README.md and docs/ leads to a file, and an #anchor
     }
   }
   assert.deepEqual(broken, []);
+});
+
+test('the output a console block prints is what its commands print (run ids aside)', () => {
+  const consoles = blocks.filter((b) => b.output !== undefined && !b.exempt);
+  assert.ok(consoles.length > 0);
+  const runId = /\b\d{8}-\d{6}-[a-z0-9]{4}\b/g;
+  for (const b of consoles) {
+    const { root, dir, bin } = cloneLike();
+    const out = execFileSync('bash', ['-e', '-c', b.script], {
+      cwd: dir,
+      env: { ...docEnv(root), PATH: `${bin}:${process.env.PATH}` },
+      encoding: 'utf8',
+    });
+    assert.equal(
+      out.trimEnd().replace(runId, '<runId>'),
+      b.output?.trimEnd().replace(runId, '<runId>'),
+      key(b),
+    );
+  }
 });
 
 runDocuments(0, 2);

@@ -24,7 +24,7 @@ const HOSTS = ['broker', 'broker.example', 'consumer-host', 'nats', 'influx'];
 const SCRIPT_TIMEOUT_MS = 100_000;
 
 /** A temporary folder laid out like a clone after `npm install`, plus a PATH folder with `fleetload`. */
-function cloneLike(): { root: string; dir: string; bin: string } {
+export function cloneLike(): { root: string; dir: string; bin: string } {
   const root = tmpDir('fleetload-docs-');
   // readable by other users: a Mosquitto started as root reads its certificates as user mosquitto
   chmodSync(root, 0o755);
@@ -66,7 +66,7 @@ function scriptFor(file: string, blocks: readonly ShellBlock[], dir: string, bin
  * no lifecycle scripts — npx installs the clone into its cache, which would run the `prepare` script (the build
  * `npm install` already did; dist/ is built before the e2e tests).
  */
-function env(root: string): NodeJS.ProcessEnv {
+export function docEnv(root: string): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLEETLOAD_')) e[k] = v;
   delete e.FORCE_COLOR;
@@ -86,7 +86,7 @@ function runScript(root: string, script: string): Promise<{ code: number | null;
   const path = join(root, 'doc.sh');
   writeFileSync(path, script);
   const args = ['--net', '--mount', '--pid', '--fork', '--mount-proc', '--kill-child', 'bash', path];
-  const child = spawn('unshare', args, { env: env(root), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('unshare', args, { env: docEnv(root), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => {
     out += s;

@@ -16,6 +16,8 @@ export interface ShellBlock {
   exempt: boolean;
   /** the commands as printed (console: prompts removed, output dropped) */
   script: string;
+  /** console blocks: the output printed after the commands */
+  output?: string;
 }
 
 const SHELLS = new Set(['sh', 'bash', 'console']);
@@ -30,16 +32,20 @@ export function docFiles(root: string): string[] {
   return ['README.md', ...guides];
 }
 
-function consoleCommands(lines: readonly string[]): string {
-  const out: string[] = [];
+function consoleParts(lines: readonly string[]): { script: string; output: string } {
+  const commands: string[] = [];
+  const output: string[] = [];
   let continuing = false;
   for (const l of lines) {
-    if (l.startsWith('$ ')) out.push(l.slice(2));
-    else if (continuing) out.push(l);
-    else continue;
+    if (l.startsWith('$ ')) commands.push(l.slice(2));
+    else if (continuing) commands.push(l);
+    else {
+      output.push(l);
+      continue;
+    }
     continuing = l.endsWith('\\');
   }
-  return out.join('\n');
+  return { script: commands.join('\n'), output: output.join('\n') };
 }
 
 /** Every shell block of one Markdown text, in order. */
@@ -58,12 +64,9 @@ export function shellBlocks(file: string, text: string): ShellBlock[] {
     }
     const lang = words[0] ?? '';
     if (!SHELLS.has(lang)) continue;
-    blocks.push({
-      file,
-      line: start + 1,
-      exempt: words.includes(EXEMPT),
-      script: lang === 'console' ? consoleCommands(body) : body.join('\n'),
-    });
+    const exempt = words.includes(EXEMPT);
+    if (lang === 'console') blocks.push({ file, line: start + 1, exempt, ...consoleParts(body) });
+    else blocks.push({ file, line: start + 1, exempt, script: body.join('\n') });
   }
   return blocks;
 }
