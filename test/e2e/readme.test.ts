@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from '../helpers/cli.js';
+import { repoRoot, tmpDir } from '../helpers/cli.js';
 import {
   allDocs,
   documentedBlocks,
@@ -98,6 +98,24 @@ test('the output a console block prints is what its commands print (run ids asid
       key(b),
     );
   }
+});
+
+test('every GitHub Actions workflow a guide prints validates against the workflow schema', () => {
+  const validator = join(repoRoot, 'node_modules/.bin/action-validator');
+  let found = 0;
+  for (const file of allDocs(repoRoot)) {
+    const text = readFileSync(join(repoRoot, file), 'utf8');
+    for (const m of text.matchAll(/^```yaml\n([\s\S]*?)^```$/gm)) {
+      const yaml = m[1] as string;
+      if (!/^jobs:/m.test(yaml)) continue;
+      found++;
+      const path = join(tmpDir(), 'workflow.yml');
+      writeFileSync(path, yaml);
+      const out = execFileSync(validator, [path], { encoding: 'utf8' });
+      assert.doesNotMatch(out, /error/i, `${file}: ${out}`);
+    }
+  }
+  assert.ok(found > 0, 'the CI guide has a workflow');
 });
 
 runDocuments(0, 2);
