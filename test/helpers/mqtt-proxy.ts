@@ -23,7 +23,7 @@ import { CMD, FrameReader } from '../../src/mqtt/packets.js';
  * Starving (`direction: 'to-broker'` only): the client id of each connection is read from its CONNECT frame, and
  * while `starve(clientId)` says so (option or `setStarve`), every PUBLISH of that connection is dropped on its
  * way to the broker — the device believes it sent them (use QoS 0: a QoS 1 device would wait for PUBACKs).
- * Counted per client id in `stats.starvedBy`.
+ * Counted per client id in `starvedBy` (not in `stats`).
  */
 
 export interface MqttProxyOptions {
@@ -54,8 +54,6 @@ export interface MqttProxyStats {
   duplicated: number;
   /** PUBLISH frames held for a delay > 0. */
   delayed: number;
-  /** PUBLISH frames dropped by starving, by client id */
-  starvedBy: Map<string, number>;
 }
 
 export interface MqttProxy {
@@ -64,6 +62,8 @@ export interface MqttProxy {
   readonly port: number;
   /** Live counters. */
   readonly stats: MqttProxyStats;
+  /** PUBLISH frames dropped by starving, by client id */
+  readonly starvedBy: ReadonlyMap<string, number>;
   /** Delay for PUBLISH frames that arrive from now on (frames already held keep theirs). */
   setDelay(ms: number): void;
   /** Starves the connections whose client id matches from now on (undefined: nobody). */
@@ -130,13 +130,8 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
   const listenHost = opts.listenHost ?? '127.0.0.1';
   let delayMs = opts.delayMs ?? 0;
   let starve = opts.starve;
-  const stats: MqttProxyStats = {
-    publishes: 0,
-    dropped: 0,
-    duplicated: 0,
-    delayed: 0,
-    starvedBy: new Map(),
-  };
+  const stats: MqttProxyStats = { publishes: 0, dropped: 0, duplicated: 0, delayed: 0 };
+  const starvedBy = new Map<string, number>();
   const pipes = new Set<Pipe>();
 
   const destroy = (p: Pipe): void => {
@@ -196,7 +191,7 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
       if ((buf[start] as number) >> 4 === CMD.publish) {
         const n = ++stats.publishes;
         if (starve && p.out === p.upstream && starve(p.clientId)) {
-          stats.starvedBy.set(p.clientId, (stats.starvedBy.get(p.clientId) ?? 0) + 1);
+          starvedBy.set(p.clientId, (starvedBy.get(p.clientId) ?? 0) + 1);
           copies = 0;
         } else if (opts.dropEvery !== undefined && n % opts.dropEvery === 0) {
           stats.dropped++;
@@ -284,6 +279,7 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
     url: `mqtt://${listenHost}:${port}`,
     port,
     stats,
+    starvedBy,
     setDelay(ms: number): void {
       if (!(ms >= 0)) throw new Error(`setDelay: ${ms} is not a delay`);
       delayMs = ms;
