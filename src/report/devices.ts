@@ -27,6 +27,9 @@ function rangeText(r: LostRange, startMs: number): string {
   return `${e(seqs)} <span class="muted" title="${e(title)}">at ${e(when)}</span>`;
 }
 
+const heading = (title: string) =>
+  title === 'e2e p99' ? 'Worst e2e p99 (ms)' : `${title[0]?.toUpperCase() ?? ''}${title.slice(1)}`;
+
 function list(
   title: string,
   entries: TopEntry[],
@@ -48,7 +51,7 @@ function list(
   const head = `<tr><th scope="col">device</th><th scope="col" class="n">${e(title)}</th>${ranges ? '<th scope="col">lost seqs, scheduled</th>' : ''}</tr>`;
   const shown =
     count > entries.length ? `<p class="hint">Top ${entries.length} of ${count} devices.</p>` : '';
-  return `<section class="panel${ranges ? ' wide' : ''}" data-devices="${e(title)}"><h2>${e(title[0]?.toUpperCase() ?? '')}${e(title.slice(1))} by device</h2><table class="devices"><thead>${head}</thead><tbody>${rows}</tbody></table>${shown}</section>`;
+  return `<section class="panel${ranges ? ' wide' : ''}" data-devices="${e(title)}"><h2>${e(heading(title))}</h2><table class="devices"><thead>${head}</thead><tbody>${rows}</tbody></table>${shown}</section>`;
 }
 
 /** The section, or '' when summary.json has no `devicesTop` (an older run). */

@@ -276,7 +276,7 @@ class Pipeline {
 
       // ---- the end: loss, summary, thresholds, verdict ----
       const lost = this.finalLoss();
-      this.devices = finalDevices(o.generator, o.consumer, o.scenario.intervalMs);
+      this.devices = this.finalDevices();
       o.generator?.stop();
       await o.consumer?.source.close();
       this.activeMs = Math.max(1, activeEndMs - this.startMs);
@@ -539,13 +539,27 @@ class Pipeline {
     }
   }
 
+  /** The per-device breakdown; a bug in it is logged and costs only the breakdown, never the run's results. */
+  private finalDevices(): FinalDevices | undefined {
+    try {
+      return finalDevices(this.o.generator, this.o.consumer, this.o.scenario.intervalMs);
+    } catch (e) {
+      this.log(`per-device breakdown skipped: ${message(e)}`);
+      return undefined;
+    }
+  }
+
   /** the live per-device top lists, every LIVE_DEVICES_EVERY_MS (an O(devices) scan) */
   private liveDevices(now: number): Pick<IntervalFigures, 'devices'> {
     if (now - this.liveDevicesAt < LIVE_DEVICES_EVERY_MS) return {};
-    const d = liveDevices(this.o.generator, this.o.consumer);
-    if (!d) return {};
     this.liveDevicesAt = now;
-    return { devices: d };
+    try {
+      const d = liveDevices(this.o.generator, this.o.consumer);
+      return d ? { devices: d } : {};
+    } catch (e) {
+      this.log(`live per-device lists skipped: ${message(e)}`);
+      return {};
+    }
   }
 
   private finalLoss(): number {
