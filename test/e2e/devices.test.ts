@@ -11,13 +11,15 @@ import { skipUnless } from '../helpers/services.js';
 /**
  * devices.csv is the same whether one process ran the fleet, `--workers 2` did, or two segments and a separate
  * consumer did and `fleetload merge` joined them. To make the rows say something, the devices publish through a
- * proxy that drops PUBLISH frames 4..7 of dev-000003 (QoS 0): every mode must show that device, and only it, with
- * 4 lost, seqs 4–7. Compared: every column but the latency figures and the range times (they are of the run).
+ * proxy that drops PUBLISH frames 4..7 of dev-000003 (QoS 0) and closes dev-000006's first two connects: every mode
+ * must show dev-000003, and only it, with 4 lost, seqs 4–7, and dev-000006, and only it, with 2 connect failures.
+ * Compared: every column but the latency figures and the range times (they are of the run).
  */
 
 const DEVICES = 8;
 const PER_DEVICE = 20;
 const STARVED = 'dev-000003';
+const REFUSED = 'dev-000006';
 
 function common(host: string, runId: string, out: string): string[] {
   return [
@@ -67,10 +69,12 @@ describe('devices.csv: one process, --workers 2, and merged segments agree', {
     await broker?.stop();
   });
 
-  /** a proxy in front of the broker that drops dev-000003's PUBLISH frames 4..7 (counted per connection) */
+  /** a proxy in front of the broker that drops dev-000003's PUBLISH frames 4..7, refuses dev-000006 twice */
   async function starvingProxy(): Promise<MqttProxy> {
     const seen = new Map<string, number>();
+    let refused = 0;
     return startMqttProxy({
+      refuseConnect: (clientId) => clientId.startsWith(`${REFUSED}-`) && ++refused <= 2,
       target: { host: '127.0.0.1', port: broker.port },
       direction: 'to-broker',
       starve: (clientId) => {
@@ -175,7 +179,8 @@ describe('devices.csv: one process, --workers 2, and merged segments agree', {
       'deviceId,sent,received,lost,duplicated,reordered,connectFailures,lostRanges',
       ...Array.from({ length: DEVICES }, (_, d) => {
         const id = `dev-${String(d).padStart(6, '0')}`;
-        return id === STARVED ? `${id},20,16,4,0,0,0,4-7` : `${id},20,20,0,0,0,0,`;
+        if (id === STARVED) return `${id},20,16,4,0,0,0,4-7`;
+        return id === REFUSED ? `${id},20,20,0,0,0,2,` : `${id},20,20,0,0,0,0,`;
       }),
     ];
     assert.deepEqual(csv.one, expected);

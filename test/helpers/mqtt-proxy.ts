@@ -23,7 +23,8 @@ import { CMD, FrameReader } from '../../src/mqtt/packets.js';
  * Starving (`direction: 'to-broker'` only): the client id of each connection is read from its CONNECT frame, and
  * while `starve(clientId)` says so (option or `setStarve`), every PUBLISH of that connection is dropped on its
  * way to the broker — the device believes it sent them (use QoS 0: a QoS 1 device would wait for PUBACKs).
- * Counted per client id in `starvedBy` (not in `stats`).
+ * Counted per client id in `starvedBy` (not in `stats`). `refuseConnect(clientId)` true closes the connection at
+ * its CONNECT instead (both sides, nothing forwarded): the device sees a failed connect. Counted in `refusedBy`.
  */
 
 export interface MqttProxyOptions {
@@ -43,6 +44,8 @@ export interface MqttProxyOptions {
   direction?: 'to-client' | 'to-broker';
   /** to-broker: drop every PUBLISH of connections whose CONNECT client id this matches (see setStarve) */
   starve?: (clientId: string) => boolean;
+  /** to-broker: close the connection at a CONNECT whose client id this matches (a failed connect) */
+  refuseConnect?: (clientId: string) => boolean;
 }
 
 export interface MqttProxyStats {
@@ -64,6 +67,8 @@ export interface MqttProxy {
   readonly stats: MqttProxyStats;
   /** PUBLISH frames dropped by starving, by client id */
   readonly starvedBy: ReadonlyMap<string, number>;
+  /** connections closed at their CONNECT (refuseConnect), by client id */
+  readonly refusedBy: ReadonlyMap<string, number>;
   /** Delay for PUBLISH frames that arrive from now on (frames already held keep theirs). */
   setDelay(ms: number): void;
   /** Starves the connections whose client id matches from now on (undefined: nobody). */
@@ -132,6 +137,7 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
   let starve = opts.starve;
   const stats: MqttProxyStats = { publishes: 0, dropped: 0, duplicated: 0, delayed: 0 };
   const starvedBy = new Map<string, number>();
+  const refusedBy = new Map<string, number>();
   const pipes = new Set<Pipe>();
 
   const destroy = (p: Pipe): void => {
@@ -184,10 +190,19 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
       if (runBuf) out.push(runBuf.subarray(runStart, runEnd));
       runBuf = undefined;
     };
+    let refused = false;
     reader.push(chunk, (buf, start, end) => {
       let copies = 1;
       let hold = 0;
-      if ((buf[start] as number) >> 4 === CMD.connect) p.clientId = connectClientId(buf, start, end);
+      if (refused) return;
+      if ((buf[start] as number) >> 4 === CMD.connect) {
+        p.clientId = connectClientId(buf, start, end);
+        if (p.out === p.upstream && opts.refuseConnect?.(p.clientId)) {
+          refusedBy.set(p.clientId, (refusedBy.get(p.clientId) ?? 0) + 1);
+          refused = true;
+          return;
+        }
+      }
       if ((buf[start] as number) >> 4 === CMD.publish) {
         const n = ++stats.publishes;
         if (starve && p.out === p.upstream && starve(p.clientId)) {
@@ -225,6 +240,10 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
       }
     });
     flushRun();
+    if (refused) {
+      destroy(p);
+      return;
+    }
     if (out.length > 0 && !p.out.destroyed)
       p.out.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out));
     arm(p);
@@ -280,6 +299,7 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
     port,
     stats,
     starvedBy,
+    refusedBy,
     setDelay(ms: number): void {
       if (!(ms >= 0)) throw new Error(`setDelay: ${ms} is not a delay`);
       delayMs = ms;
