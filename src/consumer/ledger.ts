@@ -197,6 +197,11 @@ export class Ledger {
     return i < 0 ? 0 : this.unique(i);
   }
 
+  /** Holes so far below the highest seq of device number `i` (as `lastDevice` gives it): no hashing. */
+  gapsAt(i: number): number {
+    return i >= 0 && i < this.n ? (this.max[i] as number) - this.unique(i) : 0;
+  }
+
   /** One device's loss, as `lost` counts it: against `last` (the producer's last seq) when known. */
   lostOf(deviceId: string, last?: number): number {
     const [lo, hi] = hashId(deviceId);

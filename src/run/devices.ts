@@ -59,7 +59,8 @@ export function liveDevices(
 ): ReturnType<typeof liveTop> | undefined {
   if (!c) return undefined;
   const ledger = c.consumer.ledger;
-  return liveTop(c.consumer.devices, (id) => ledger.lostOf(id), g?.connectFailuresByDevice?.());
+  // the table counts on the ledger's device numbers: the same i in both
+  return liveTop(c.consumer.devices, (i) => ledger.gapsAt(i), g?.connectFailuresByDevice?.());
 }
 
 /** What `fleetload merge` has of the folders' devices (devices.json, the ledgers, the last seqs). */

@@ -314,12 +314,12 @@ export interface LiveEntry {
 
 /**
  * The live top lists (the dashboard, every few seconds): a scan over the table's arrays, lost meaning the holes
- * so far below each device's highest seq (`lossOf`; final loss comes at the end). O(devices), no allocation per
- * device beyond the top lists.
+ * so far below each device's highest seq (`lossAt(i)`, by the ledger's device number; final loss comes at the
+ * end). O(devices), no hashing, no allocation per device beyond the top lists.
  */
 export function liveTop(
   t: DeviceTable,
-  lossOf: (deviceId: string) => number,
+  lossAt: (i: number) => number,
   connectFailures?: ReadonlyMap<string, number>,
 ): {
   lost: LiveEntry[];
@@ -337,7 +337,7 @@ export function liveTop(
   };
   for (let i = 0; i < t.size; i++) {
     const id = t.names[i] as string;
-    lists.lost.offer(id, lossOf(id));
+    lists.lost.offer(id, lossAt(i));
     lists.duplicated.offer(id, t.duplicatedAt(i));
     lists.reordered.offer(id, t.reorderedAt(i));
     lists.e2eP99.offer(id, Math.round(t.p99At(i) * 1000) / 1000);

@@ -320,7 +320,7 @@ describe('the device table', () => {
   test('the live top lists: holes so far, duplicates, reorders, p99, connect failures', () => {
     const { c } = consumer();
     story((d, s, ms) => send(c, d, s, ms));
-    const live = liveTop(c.devices, (id) => c.ledger.lostOf(id), new Map([['dev-9', 4]]));
+    const live = liveTop(c.devices, (i) => c.ledger.gapsAt(i), new Map([['dev-9', 4]]));
     // dev-2's lost tail is not known yet (no producer's last seq while running)
     assert.deepEqual(live.lost, [{ deviceId: 'dev-1', value: 5 }]);
     assert.deepEqual(live.duplicated, [{ deviceId: 'dev-3', value: 1 }]);
@@ -340,6 +340,9 @@ describe('the device table', () => {
     assert.equal(l.lastDevice, 0);
     l.record('b', 2 ** 33);
     assert.equal(l.lastDevice, -1);
+    // holes so far by number: b has 1, 2; a jump to 5 leaves 3 and 4
+    l.record('b', 5);
+    assert.deepEqual([l.gapsAt(0), l.gapsAt(1), l.gapsAt(2), l.gapsAt(-1)], [2, 0, 0, 0]);
   });
 });
 
