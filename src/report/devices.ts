@@ -65,7 +65,7 @@ export function devicesSection(s: Summary | undefined): string {
     list('duplicated', top.duplicated, c.duplicated, '', startMs),
     list('reordered', top.reordered, c.reordered, '', startMs),
     list('connect failures', top.connectFailures, c.connectFailures, '', startMs),
-    list('e2e p99', top.e2eP99, c.e2eP99, ' ms', startMs),
+    list('e2e p99', top.e2eP99, c.e2eP99, '', startMs),
   ].filter((x) => x !== '');
   const clean =
     top.lost.length + top.duplicated.length + top.reordered.length + top.connectFailures.length === 0

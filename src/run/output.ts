@@ -23,7 +23,7 @@ export interface IntervalFigures {
   /** distinct devices the consumer has heard from */
   devicesSeen?: number;
   /** per-device top lists so far (with a consumer; every few seconds, the latest otherwise absent) */
-  devices?: Omit<DevicesTop, 'lost'> & { lost: DevicesTop['lost'] };
+  devices?: DevicesTop;
   cpuPercent: number;
   eventLoopLagP99Ms: number;
   phase: Phase;
