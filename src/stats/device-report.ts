@@ -83,7 +83,11 @@ export interface DeviceReport {
 const round3 = (v: number) => Math.round(v * 1000) / 1000;
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Scheduled time of seq n of a device: inside a logged gap, between its neighbours; else from the nearest message. */
+/**
+ * Scheduled time of seq n of a device: inside a logged gap, between its neighbours; else estimated from the
+ * device's highest seq seen at the scenario's interval (after it: the lost tail; below it: a hole whose gap the
+ * full log did not keep).
+ */
 function timeOf(
   n: number,
   d: DeviceState | undefined,
@@ -96,7 +100,7 @@ function timeOf(
       return g.prevTs + ((n - g.prevSeq) * (g.nextTs - g.prevTs)) / (g.nextSeq - g.prevSeq);
     }
   }
-  if (d && d.topSeq > 0 && n > d.topSeq) return d.topTs + (n - d.topSeq) * intervalMs;
+  if (d && d.topSeq > 0) return d.topTs + (n - d.topSeq) * intervalMs;
   return null;
 }
 

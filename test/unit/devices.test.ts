@@ -367,3 +367,58 @@ describe('the report’s Devices section', () => {
     assert.equal(devicesSection({ startedAt: summary.startedAt } as Summary), '');
   });
 });
+
+describe('merging merged breakdowns', () => {
+  test('a merge of merges equals one merge (three split consumers, cross duplicates)', () => {
+    const parts = [consumer().c, consumer().c, consumer().c];
+    story((d, s, ms) => send(parts[d % 3] as Consumer, d, s, ms));
+    // dev-1 seq 2 delivered to a second instance too, dev-5 seq 9 to a third
+    send(parts[2] as Consumer, 1, 2);
+    send(parts[0] as Consumer, 5, 9);
+    const file = (c: Consumer) => ({
+      devices: decodeDevices(encodeDevices({ consumer: c.devices.state() })),
+      ledger: Ledger.deserialize(c.ledger.serialize()),
+    });
+    const union = (ls: Ledger[]) => {
+      const u = new Ledger();
+      for (const l of ls) u.merge(Ledger.deserialize(l.serialize()));
+      return u;
+    };
+    const [a, b, c] = parts.map(file) as [
+      ReturnType<typeof file>,
+      ReturnType<typeof file>,
+      ReturnType<typeof file>,
+    ];
+    const flat = mergeDevices({
+      producers: [],
+      consumers: [a, b, c],
+      ledger: union([a.ledger, b.ledger, c.ledger]),
+      lastSeq: expectedLast,
+      intervalMs: INTERVAL,
+    });
+    const abLedger = union([a.ledger, b.ledger]);
+    const ab = mergeDevices({
+      producers: [],
+      consumers: [a, b],
+      ledger: abLedger,
+      lastSeq: expectedLast,
+      intervalMs: INTERVAL,
+    });
+    assert.ok(flat && ab);
+    const abFile = {
+      devices: decodeDevices(Object.fromEntries(deviceFiles(ab))['devices.json'] as string),
+      ledger: abLedger,
+    };
+    const nested = mergeDevices({
+      producers: [],
+      consumers: [abFile, c],
+      ledger: union([abLedger, c.ledger]),
+      lastSeq: expectedLast,
+      intervalMs: INTERVAL,
+    });
+    assert.ok(nested);
+    assert.equal(devicesCsv(nested.report.listed), devicesCsv(flat.report.listed));
+    assert.match(devicesCsv(flat.report.listed), /^dev-1,20,16,5,1,0,,/m);
+    assert.match(devicesCsv(flat.report.listed), /^dev-5,20,21,0,1,0,,/m);
+  });
+});
