@@ -68,7 +68,7 @@ export interface DeviceReportInput {
   expectedLast?: ReadonlyMap<string, number> | undefined;
   /** connect failures by device (with a generator side; devices without any may be absent) */
   connectFailures?: ReadonlyMap<string, number> | undefined;
-  /** the scenario's interval, to extrapolate the times of a lost head or tail */
+  /** the scenario's interval, to extrapolate the times of a lost head or tail (0: unknown, no extrapolation) */
   intervalMs: number;
 }
 
@@ -96,11 +96,12 @@ function timeOf(
 ): number | null {
   for (const g of gaps) {
     if (g.prevSeq < n && n < g.nextSeq) {
-      if (g.prevTs === null) return g.nextTs - (g.nextSeq - n) * intervalMs;
+      if (g.prevTs === null) return intervalMs > 0 ? g.nextTs - (g.nextSeq - n) * intervalMs : null;
       return g.prevTs + ((n - g.prevSeq) * (g.nextTs - g.prevTs)) / (g.nextSeq - g.prevSeq);
     }
   }
-  if (d && d.topSeq > 0) return d.topTs + (n - d.topSeq) * intervalMs;
+  // `fleetload consume` knows no interval (0): nothing to estimate with
+  if (d && d.topSeq > 0 && intervalMs > 0) return d.topTs + (n - d.topSeq) * intervalMs;
   return null;
 }
 

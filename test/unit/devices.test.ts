@@ -422,3 +422,31 @@ describe('merging merged breakdowns', () => {
     assert.match(devicesCsv(flat.report.listed), /^dev-5,20,21,0,1,0,,/m);
   });
 });
+
+test('without an interval (fleetload consume) only holes inside logged gaps get times', () => {
+  const t = new DeviceTable(16, 1);
+  // d0: a gap 1 → 5 (logged); d1: a gap 1 → 4 (the log is full); d1 tail known to nobody
+  t.record(0, 'd0', 1, T0, 'new', 1);
+  t.record(0, 'd0', 5, T0 + 400, 'new', 1);
+  t.record(1, 'd1', 1, T0, 'new', 1);
+  t.record(1, 'd1', 4, T0 + 300, 'new', 1);
+  const l = new Ledger();
+  for (const [id, s] of [
+    ['d0', 1],
+    ['d0', 5],
+    ['d1', 1],
+    ['d1', 4],
+  ] as Array<[string, number]>)
+    l.record(id, s);
+  const rows = deviceReport({ consumer: t.state(), ledger: l, intervalMs: 0 }).all;
+  assert.deepEqual(
+    rows.map((r) => r.lostRanges),
+    [
+      [{ fromSeq: 2, toSeq: 4, fromTs: T0 + 100, toTs: T0 + 300 }],
+      [{ fromSeq: 2, toSeq: 3, fromTs: null, toTs: null }],
+    ],
+  );
+  // with an interval, the hole the log missed is estimated from the highest seq
+  const est = deviceReport({ consumer: t.state(), ledger: l, intervalMs: 100 }).all[1];
+  assert.deepEqual(est?.lostRanges, [{ fromSeq: 2, toSeq: 3, fromTs: T0 + 100, toTs: T0 + 200 }]);
+});
