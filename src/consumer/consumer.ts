@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { DeviceTable } from '../stats/devices.js';
 import type { Stats } from '../stats/stats.js';
 import { type Decoder, makeDecoder, type UserProperties } from '../wire/index.js';
 import { Ledger } from './ledger.js';
@@ -30,6 +31,8 @@ const SAMPLE_BYTES = 200;
 
 export class Consumer {
   readonly ledger = new Ledger();
+  /** per-device figures, on the ledger's device numbers (src/stats/devices.ts) */
+  readonly devices = new DeviceTable();
   private readonly stats: Stats;
   private readonly clock: Clock;
   private readonly runId: string | undefined;
@@ -70,18 +73,16 @@ export class Consumer {
       if (this.foreignSamples.length < this.maxSamples) this.foreignSamples.push(sample(payload));
       return;
     }
-    if (outcome === 'duplicate') {
-      stats.count('duplicated');
-      return;
-    }
-    if (outcome === 'late') {
-      stats.count('late');
+    if (outcome === 'duplicate' || outcome === 'late') {
+      stats.count(outcome === 'duplicate' ? 'duplicated' : 'late');
+      this.devices.record(this.ledger.lastDevice, t.deviceId, t.seq, t.ts, outcome, 0);
       return;
     }
     if (outcome === 'reordered') stats.count('reordered');
     const delay = arrivalMs - (t.ts - this.clockOffsetMs);
     if (delay < 0) stats.count('negativeDelay');
     stats.latency('e2e', Math.max(0, delay));
+    this.devices.record(this.ledger.lastDevice, t.deviceId, t.seq, t.ts, outcome, Math.max(0, delay));
     if (t.sentTs !== undefined)
       stats.latency('e2eSend', Math.max(0, arrivalMs - (t.sentTs - this.clockOffsetMs)));
   }

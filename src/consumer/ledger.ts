@@ -107,6 +107,8 @@ export class Ledger {
   /** a merge met a device that had overflowed its window: the union is not exact for it */
   inexact = false;
   private readonly maxJump: number;
+  /** the device number the last `record` call counted on (−1 for an anomalous seq): dense, in order of first sight */
+  lastDevice = -1;
 
   /** `maxJump`: the anomaly bound (default MAX_SEQ_JUMP; at least WINDOW_BITS, so a merge never meets it) */
   constructor(initialDevices = 1024, maxJump = MAX_SEQ_JUMP) {
@@ -154,9 +156,12 @@ export class Ledger {
     // an integer in 1..2³²−1 within maxJump of the device's highest seq (0 when new); else anomalous
     if (seq >>> 0 !== seq || seq === 0 || seq - (f >= 0 ? (this.max[f] as number) : 0) > this.maxJump) {
       this.anomalousCount++;
+      this.lastDevice = -1;
       return 'anomalous';
     }
-    return this.recordAt(f >= 0 ? f : this.insert(lo, hi, -1 - f), seq);
+    const i = f >= 0 ? f : this.insert(lo, hi, -1 - f);
+    this.lastDevice = i;
+    return this.recordAt(i, seq);
   }
 
   /**
@@ -181,6 +186,82 @@ export class Ledger {
   finalize(expectedLast?: ReadonlyMap<string, number>): number {
     this.finalized = true;
     return this.lost(expectedLast);
+  }
+
+  // ------------------------------------------------------------------------------------------ per device
+
+  /** Unique seqs seen of one device (0 for a device never seen). */
+  uniqueOf(deviceId: string): number {
+    const [lo, hi] = hashId(deviceId);
+    const i = this.slot(lo, hi, false);
+    return i < 0 ? 0 : this.unique(i);
+  }
+
+  /** Holes so far below the highest seq of device number `i` (as `lastDevice` gives it): no hashing. */
+  gapsAt(i: number): number {
+    return i >= 0 && i < this.n ? (this.max[i] as number) - this.unique(i) : 0;
+  }
+
+  /** One device's loss, as `lost` counts it: against `last` (the producer's last seq) when known. */
+  lostOf(deviceId: string, last?: number): number {
+    const [lo, hi] = hashId(deviceId);
+    const i = this.slot(lo, hi, false);
+    if (last !== undefined) return i < 0 ? last : Math.max(0, last - this.uniqueUpTo(i, last));
+    return i < 0 ? 0 : (this.max[i] as number) - this.unique(i);
+  }
+
+  /**
+   * One device's lost seqs as ranges [from, to] in order, at most `limit` of them (the count of all of them is
+   * `total`): holes in the window above the base, then the tail up to `last`. O(window), never a walk over the
+   * seqs. A range given up on window overflow (its exact holes are not kept) is reported as one range ending at
+   * the seq where it was given up, flagged `approx`.
+   */
+  holes(
+    deviceId: string,
+    last: number | undefined,
+    limit: number,
+  ): { ranges: Array<[number, number]>; total: number; approx: boolean } {
+    const [lo, hi] = hashId(deviceId);
+    const i = this.slot(lo, hi, false);
+    const ranges: Array<[number, number]> = [];
+    let total = 0;
+    const add = (from: number, to: number) => {
+      if (to < from) return;
+      total++;
+      if (ranges.length < limit) ranges.push([from, to]);
+    };
+    if (i < 0) {
+      if (last !== undefined && last > 0) add(1, last);
+      return { ranges, total, approx: false };
+    }
+    const base = this.base[i] as number;
+    const max = this.max[i] as number;
+    const top = last ?? max;
+    const e = ((this.flags[i] as number) & F_EXT) !== 0 ? this.ext.get(i) : undefined;
+    let approx = false;
+    if (e && e.givenUp > 0) {
+      approx = true;
+      add(1, Math.min(e.givenUpTo, top));
+    }
+    // above the base: the bitmap's clear bits up to min(max, top), then the tail (max, top]
+    let from = -1;
+    const end = Math.min(max, top);
+    for (let s = base + 1; s <= end; s++) {
+      const idx = e?.words ? s - e.origin : -1;
+      const seen =
+        e?.words !== undefined &&
+        idx >= 0 &&
+        idx < e.words.length * 32 &&
+        ((e.words[idx >> 5] as number) & (1 << (idx & 31))) !== 0;
+      if (!seen && from < 0) from = s;
+      if (seen && from >= 0) {
+        add(from, s - 1);
+        from = -1;
+      }
+    }
+    if (from >= 0) add(from, end);
+    if (top > max) add(Math.max(max, base) + 1, top);
+    return { ranges, total, approx };
   }
 
   // ------------------------------------------------------------------------------------------ merge

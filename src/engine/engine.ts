@@ -99,6 +99,8 @@ export class Engine implements ConnectionHandler {
   private readonly idJson: string[];
   private readonly topics: Array<Buffer | undefined>;
   private readonly seq: Float64Array;
+  /** connect failures per device (index-aligned with deviceId), for devices.csv */
+  private readonly connectFails: Uint32Array;
   private readonly slot: Float64Array;
   private readonly inSendQueue: Uint8Array;
   /**
@@ -195,6 +197,7 @@ export class Engine implements ConnectionHandler {
     this.conns = new Array(n).fill(undefined);
     this.topics = new Array(n).fill(undefined);
     this.seq = new Float64Array(n);
+    this.connectFails = new Uint32Array(n);
     this.slot = new Float64Array(n);
     this.inSendQueue = new Uint8Array(n);
     this.dueAt = new Float64Array(n).fill(Number.NaN);
@@ -232,6 +235,11 @@ export class Engine implements ConnectionHandler {
   /** Last seq written by each device (index-aligned with deviceId), for the consumer's loss ledger. */
   lastSeqs(): Float64Array {
     return this.seq;
+  }
+
+  /** Connect failures of each device (index-aligned with deviceId), for the per-device breakdown. */
+  connectFailuresPerDevice(): Uint32Array {
+    return this.connectFails;
   }
 
   /** every device has sent its messagesPerDevice (never true without that limit) */
@@ -684,6 +692,7 @@ export class Engine implements ConnectionHandler {
 
   connectFailed(i: number, kind: string, code: number | string, reason: string): void {
     this.stats.count('connectFailures');
+    this.connectFails[i] = (this.connectFails[i] as number) + 1;
     this.stats.error(kind, code, reason);
     this.retryLater(i);
   }

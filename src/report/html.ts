@@ -11,6 +11,7 @@ import type { IntervalLatency, IntervalRecord, Summary, TimeseriesRow } from '..
 import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 import { REPORT_JS } from './client.js';
+import { devicesSection } from './devices.js';
 import { HISTOGRAM_NAMES, type HistogramName, loadResults, type ResultsData } from './load.js';
 import { REPORT_CSS } from './style.js';
 
@@ -933,6 +934,7 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
 <main>
 ${cards.length > 0 ? `<section class="cards">${cards.join('')}</section>` : ''}
 ${sections.join('\n')}
+${devicesSection(s)}
 <section class="charts">
 ${chartPanels}
 ${distPanel}

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { Ledger } from '../consumer/ledger.js';
 import { FleetloadError } from '../errors.js';
 import { Aggregator } from '../stats/aggregate.js';
+import { type DevicesFile, decodeDevices } from '../stats/device-report.js';
 import { decodeHistogram, encodeHistogram, type Histogram } from '../stats/histogram.js';
 import {
   COUNTERS,
@@ -15,6 +16,7 @@ import {
 import type { Summary } from '../stats/summary.js';
 import { parseThreshold, type Threshold } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
+import { deviceFiles, type FinalDevices, mergeDevices } from './devices.js';
 import {
   type ClockRecord,
   canonicalJson,
@@ -57,6 +59,8 @@ export interface Part {
   lastSeq?: Map<string, number>;
   /** scenario.yaml of the folder, when it has one (copied into the merged folder) */
   scenarioYaml?: string;
+  /** devices.json: the folder's per-device figures */
+  devices?: DevicesFile;
 }
 
 export interface MergeInput {
@@ -76,6 +80,8 @@ export interface Merged {
   ledger: Ledger | undefined;
   lastSeq: Map<string, number> | undefined;
   scenarioYaml: string | undefined;
+  /** the per-device breakdown (devices.csv, devices.json) */
+  devices?: FinalDevices;
 }
 
 export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -160,6 +166,15 @@ export async function readPart(dir: string): Promise<Part> {
       part.lastSeq = decodeLastSeq(bytes);
     } catch (e) {
       throw fileError(file, (e as Error).message);
+    }
+  }
+  const devicesJson = join(dir, 'devices.json');
+  const devicesText = await readFile(devicesJson, 'utf8').catch(() => undefined);
+  if (devicesText !== undefined) {
+    try {
+      part.devices = decodeDevices(devicesText);
+    } catch (e) {
+      throw fileError(devicesJson, (e as Error).message);
     }
   }
   const yaml = await readFile(join(dir, 'scenario.yaml'), 'utf8').catch(() => undefined);
@@ -447,6 +462,8 @@ export function mergeParts(input: MergeInput): Merged {
     };
   }
   summary.errors = sortErrors(summary.errors);
+  const devices = partsDevices(producers, consumers, ledger, lastSeq, lead);
+  if (devices) summary.devicesTop = devices.report.top;
 
   const role: Role = producers.length > 0 ? (consumers.length > 0 ? 'run' : 'producer') : 'consumer';
   const settings = lead.record.settings;
@@ -483,7 +500,25 @@ export function mergeParts(input: MergeInput): Merged {
   const histograms: Partial<Record<LatencyName, Histogram>> = {};
   for (const k of LATENCIES)
     if (aggregator.histograms[k].totalCount > 0) histograms[k] = aggregator.histograms[k];
-  return { summary, record, histograms, ledger, lastSeq, scenarioYaml: lead.scenarioYaml };
+  const scenarioYaml = lead.scenarioYaml;
+  return { summary, record, histograms, ledger, lastSeq, scenarioYaml, ...(devices ? { devices } : {}) };
+}
+
+/** The per-device breakdown of the merged folders (src/run/devices.ts). */
+function partsDevices(
+  producers: readonly Part[],
+  consumers: readonly Part[],
+  ledger: Ledger | undefined,
+  lastSeq: Map<string, number> | undefined,
+  lead: Part,
+): FinalDevices | undefined {
+  return mergeDevices({
+    producers: producers.map((p) => p.devices),
+    consumers: consumers.map((p) => ({ devices: p.devices, ledger: p.ledger as Ledger })),
+    ledger,
+    lastSeq,
+    intervalMs: lead.record.scenario.intervalMs,
+  });
 }
 
 function memberOrder(a: MemberRecord, b: MemberRecord): number {
@@ -525,6 +560,7 @@ export async function writeMerged(dir: string, m: Merged): Promise<void> {
     if (m.ledger) await writeFile(join(dir, 'ledger.bin'), m.ledger.serialize());
     if (m.lastSeq) await writeFile(join(dir, 'lastseq.bin'), encodeLastSeq(m.lastSeq));
     if (m.scenarioYaml !== undefined) await writeFile(join(dir, 'scenario.yaml'), m.scenarioYaml);
+    if (m.devices) for (const [name, data] of deviceFiles(m.devices)) await writeFile(join(dir, name), data);
     await writeFile(join(dir, 'run.json'), `${JSON.stringify(m.record, null, 2)}\n`);
     const tmp = join(dir, `.summary.json.${process.pid}.tmp`);
     await writeFile(tmp, `${JSON.stringify(m.summary, null, 2)}\n`);

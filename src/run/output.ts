@@ -1,4 +1,5 @@
 import type { MergedInterval } from '../stats/aggregate.js';
+import type { DevicesTop } from '../stats/device-report.js';
 import type { Summary } from '../stats/summary.js';
 
 /**
@@ -21,6 +22,8 @@ export interface IntervalFigures {
   overdue?: number;
   /** distinct devices the consumer has heard from */
   devicesSeen?: number;
+  /** per-device top lists so far (with a consumer; every few seconds, the latest otherwise absent) */
+  devices?: DevicesTop;
   cpuPercent: number;
   eventLoopLagP99Ms: number;
   phase: Phase;

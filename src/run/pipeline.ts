@@ -11,6 +11,13 @@ import type { IntervalSnapshot, Stats } from '../stats/stats.js';
 import type { IntervalRecord, SinksSummary, Summary, TimeseriesRow } from '../stats/summary.js';
 import type { Threshold } from '../stats/thresholds.js';
 import { currentRun } from './current.js';
+import {
+  deviceFiles,
+  type FinalDevices,
+  finalDevices,
+  LIVE_DEVICES_EVERY_MS,
+  liveDevices,
+} from './devices.js';
 import { GuardedOutputs } from './guard.js';
 import type { FleetControl, IntervalFigures, Output, Phase } from './output.js';
 import { buildRunRecord, encodeLastSeq } from './record.js';
@@ -75,6 +82,8 @@ export interface GeneratorSide {
   stop(): void;
   /** the last seq each device sent, for the ledger's loss */
   expectedLast(): Map<string, number>;
+  /** connect failures by device (devices with none may be absent), for devices.csv */
+  connectFailuresByDevice?(): Map<string, number>;
   snapshot(now: number): IntervalSnapshot;
   /** brings every counter in as of now (workers: a round trip to each); awaited before the final cut */
   sync?(): Promise<void>;
@@ -182,6 +191,10 @@ class Pipeline {
   private cutting: Promise<void> = Promise.resolve();
   /** time the load was offered or read, for run.json */
   private activeMs = 0;
+  /** the per-device breakdown, once the run has drained */
+  private devices: FinalDevices | undefined;
+  private liveDevicesAt = Number.NEGATIVE_INFINITY;
+  private liveDevicesEveryMs = LIVE_DEVICES_EVERY_MS;
 
   constructor(private readonly o: PipelineOptions) {
     this.clock = o.clock;
@@ -264,6 +277,7 @@ class Pipeline {
 
       // ---- the end: loss, summary, thresholds, verdict ----
       const lost = this.finalLoss();
+      this.devices = this.finalDevices();
       o.generator?.stop();
       await o.consumer?.source.close();
       this.activeMs = Math.max(1, activeEndMs - this.startMs);
@@ -289,6 +303,7 @@ class Pipeline {
         lostParts: o.generator?.failures ?? [],
       });
       if (this.start) summary.start = this.start;
+      if (this.devices) summary.devicesTop = this.devices.report.top;
       const clock = await o.clockReport?.();
       if (clock) summary.clock = clock;
       await o.sinks?.flush();
@@ -456,6 +471,7 @@ class Pipeline {
       gaps,
       ...(g && c ? { overdue: Math.max(0, this.sentBeforeLastCut - delivered) } : {}),
       ...(c ? { devicesSeen: c.consumer.ledger.deviceCount } : {}),
+      ...this.liveDevices(now),
       cpuPercent: health.cpuPercent,
       eventLoopLagP99Ms: health.eventLoopLagP99Ms,
       phase,
@@ -524,6 +540,31 @@ class Pipeline {
     }
   }
 
+  /** The per-device breakdown; a bug in it is logged and costs only the breakdown, never the run's results. */
+  private finalDevices(): FinalDevices | undefined {
+    try {
+      return finalDevices(this.o.generator, this.o.consumer, this.o.scenario.intervalMs);
+    } catch (e) {
+      this.log(`per-device breakdown skipped: ${message(e)}`);
+      return undefined;
+    }
+  }
+
+  /** the live per-device top lists, every LIVE_DEVICES_EVERY_MS (an O(devices) scan) */
+  private liveDevices(now: number): Pick<IntervalFigures, 'devices'> {
+    if (now - this.liveDevicesAt < this.liveDevicesEveryMs) return {};
+    this.liveDevicesAt = now;
+    try {
+      const d = liveDevices(this.o.generator, this.o.consumer);
+      // a huge fleet's scan is spread out: at most ~1% of the time goes to it
+      this.liveDevicesEveryMs = Math.max(LIVE_DEVICES_EVERY_MS, 100 * (this.clock.now() - now));
+      return d ? { devices: d } : {};
+    } catch (e) {
+      this.log(`live per-device lists skipped: ${message(e)}`);
+      return {};
+    }
+  }
+
   private finalLoss(): number {
     const { generator: g, consumer: c } = this.o;
     if (!c) return 0;
@@ -546,6 +587,8 @@ class Pipeline {
         await results.writeFile('ledger.bin', c.consumer.ledger.serialize());
         await results.writeFile('consumer.json', `${JSON.stringify(this.consumerRecord(c), null, 2)}\n`);
       }
+      if (this.devices)
+        for (const [name, data] of deviceFiles(this.devices)) await results.writeFile(name, data);
       await this.writeRunRecord(summary);
       await results.writeSummary(summary);
       await results.close();

@@ -191,6 +191,13 @@ export function engineSide(
       }
       return expected;
     },
+    connectFailuresByDevice: () => {
+      const out = new Map<string, number>();
+      const fails = engine.connectFailuresPerDevice();
+      for (let i = 0; i < fails.length; i++)
+        if ((fails[i] as number) > 0) out.set(engine.deviceId(i), fails[i] as number);
+      return out;
+    },
     snapshot: (now) => stats.snapshot(now),
   };
 }

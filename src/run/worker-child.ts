@@ -127,7 +127,12 @@ class WorkerChild {
       const seq = last[i] as number;
       if (seq > 0) entries.push([e.deviceId(i), seq]);
     }
-    this.post({ type: 'lastSeqs', entries });
+    const fails = e.connectFailuresPerDevice();
+    const connectFailures: Array<[string, number]> = [];
+    for (let i = 0; i < fails.length; i++) {
+      if ((fails[i] as number) > 0) connectFailures.push([e.deviceId(i), fails[i] as number]);
+    }
+    this.post({ type: 'lastSeqs', entries, connectFailures });
   }
 
   stop(): void {

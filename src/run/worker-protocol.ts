@@ -60,7 +60,12 @@ export type FromWorker =
   /** counters since the last snapshot: pushed every SNAPSHOT_MS, and in answer to `sync` */
   | { type: 'snapshot'; snap: IntervalSnapshot; state: WorkerState; syncId?: number }
   /** after stopPublishing: each device's last sequence number (no seq is used after this) */
-  | { type: 'lastSeqs'; entries: Array<[string, number]> }
+  | {
+      type: 'lastSeqs';
+      entries: Array<[string, number]>;
+      /** connect failures by device (only devices with some), for devices.csv */
+      connectFailures?: Array<[string, number]>;
+    }
   | { type: 'error'; message: string };
 
 /** How often a worker pushes its counters (the parent's interval cuts attribute them within this much). */

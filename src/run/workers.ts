@@ -41,6 +41,7 @@ interface Worker {
   /** the exit was asked for (stop) */
   stopping: boolean;
   lastSeqs: Array<[string, number]>;
+  connectFailures: Array<[string, number]>;
 }
 
 export interface WorkerPoolOptions {
@@ -114,6 +115,7 @@ export class WorkerPool implements GeneratorSide {
         exited: false,
         stopping: false,
         lastSeqs: [],
+        connectFailures: [],
       };
       this.workers.push(w);
       ready.push(this.attach(w));
@@ -166,6 +168,7 @@ export class WorkerPool implements GeneratorSide {
             return;
           case 'lastSeqs':
             w.lastSeqs = m.entries;
+            w.connectFailures = m.connectFailures ?? [];
             return;
           case 'error':
             this.lose(w, `error: ${m.message}`);
@@ -331,6 +334,12 @@ export class WorkerPool implements GeneratorSide {
   expectedLast(): Map<string, number> {
     const m = new Map<string, number>();
     for (const w of this.workers) for (const [id, seq] of w.lastSeqs) m.set(id, seq);
+    return m;
+  }
+
+  connectFailuresByDevice(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const w of this.workers) for (const [id, n] of w.connectFailures) m.set(id, n);
     return m;
   }
 

@@ -1,4 +1,5 @@
 import type { Output, RunInfo } from '../run/output.js';
+import { topLines } from '../stats/device-report.js';
 import type { LatencySummary } from '../stats/histogram.js';
 import type { Summary } from '../stats/summary.js';
 import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
@@ -296,6 +297,11 @@ export function formatSummary(s: Summary, resultsDir?: string, opts: SummaryForm
     if (top.length > shown)
       lines.push(`${label('')}… and ${top.length - shown} more kinds (see summary.json)`);
   }
+
+  // per device (devices.csv has every row): one short line per non-empty top list
+  topLines(s.devicesTop).forEach(([name, text], i) => {
+    lines.push(`${label(i === 0 ? 'by device' : '')}${name}: ${text}`);
+  });
 
   if (s.thresholds.length > 0) {
     lines.push('thresholds');

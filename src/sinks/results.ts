@@ -28,6 +28,8 @@ const RUN_FILES = [
   'consumer.json',
   'run.json',
   'lastseq.bin',
+  'devices.csv',
+  'devices.json',
   'INCOMPLETE',
 ];
 const HISTOGRAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;

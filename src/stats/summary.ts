@@ -1,3 +1,4 @@
+import type { DevicesTop } from './device-report.js';
 import type { LatencySummary } from './histogram.js';
 import type { ErrorEntry } from './stats.js';
 
@@ -74,6 +75,8 @@ export interface Summary {
   passed: boolean;
   /** time-series sinks in use: InfluxDB lines written/dropped and failed requests, Prometheus scrapes */
   sinks?: SinksSummary;
+  /** per-device top lists (TOP_N each, with lost seq ranges and their scheduled times); devices.csv has the rows */
+  devicesTop?: DevicesTop;
 }
 
 export interface SinksSummary {

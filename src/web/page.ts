@@ -1,6 +1,7 @@
 import { escapeHtml, noScriptEnd, noStyleEnd, scriptJson } from '../html/escape.js';
 import { THEME_CSS } from '../html/theme.js';
 import { CLIENT_JS } from './client.js';
+import { DEVICES_JS } from './devices-client.js';
 
 /**
  * The dashboard page: one self-contained HTML document. Everything it needs is inline (uPlot, styles, the
@@ -120,6 +121,7 @@ export function renderPage(p: PageInput): string {
     ${chart('e2e', 'End-to-end delay (ms)')}
     ${chart('ack', 'Publish → ack (ms)')}
   </section>
+  <section class="panel devices" id="devices" hidden></section>
   <details class="scenario">
     <summary>Scenario (secrets redacted)</summary>
     <table>${scenarioRows}</table>
@@ -129,6 +131,7 @@ export function renderPage(p: PageInput): string {
 <script type="application/json" id="boot">${scriptJson(b)}</script>
 <script nonce="${nonce}">${noScriptEnd(p.uplotJs)}</script>
 <script nonce="${nonce}">${noScriptEnd(CLIENT_JS)}</script>
+<script nonce="${nonce}">${noScriptEnd(DEVICES_JS)}</script>
 </body>
 </html>
 `;
@@ -223,6 +226,12 @@ main { padding: 16px 24px 8px; max-width: 1600px; margin: 0 auto; }
 .summary th { color: var(--muted); font-weight: 500; }
 .summary .ok { color: var(--good); font-weight: 700; }
 .summary .ko { color: var(--bad); font-weight: 700; }
+.devices { margin-top: 12px; }
+.devices .devices-grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr)); gap: 8px 24px; }
+.devices h3 { font-size: 12px; color: var(--muted); margin: 4px 0; }
+.devices table { border-collapse: collapse; width: 100%; font-size: 13px; }
+.devices th, .devices td { text-align: left; padding: 2px 8px 2px 0; border-bottom: 1px solid var(--border); }
+.devices .n { text-align: right; }
 .summary .warn { color: var(--warn); font-weight: 600; margin-top: 8px; }
 .scenario { margin-top: 12px; background: var(--panel); border: 1px solid var(--border); border-radius: 8px; padding: 8px 14px; }
 .scenario summary { cursor: pointer; color: var(--muted); font-weight: 500; }

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type AddressInfo, isIP } from 'node:net';
 import { FleetloadError } from '../errors.js';
 import { uplotAssets } from '../html/uplot.js';
-import type { FleetControl, Output } from '../run/output.js';
+import type { FleetControl, IntervalFigures, Output } from '../run/output.js';
 import { redactSecrets } from '../scenario/load.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { Summary } from '../stats/summary.js';
@@ -32,6 +32,7 @@ export { parseFleetRequest } from './requests.js';
  *                       and interval of that moment), `event: fleet` when the load changes, `event: summary` at
  *                       the end
  *   GET  /api/summary   summary.json, 404 until the run has finished
+ *   GET  /api/devices   {devices, final}: the per-device top lists so far (every 5 s), the summary's at the end
  *   POST /api/stop      asks the run to stop (onStop, once); JSON content type and same origin only → 202
  *   POST /api/fleet     {"devices"?: 0..max, "intervalMs"?: 1..run time} → applied through the run's FleetControl
  *                       → 200 {devices, intervalMs}; same protections as /api/stop; 409 when the run is not
@@ -103,6 +104,8 @@ class DashboardServer {
   /** the running engine's load, from started() until the run drains */
   private control: FleetControl | undefined;
   private draining = false;
+  /** the latest per-device top lists of the interval stream (IntervalFigures.devices) */
+  private devicesTop: IntervalFigures['devices'];
   private stopRequested = false;
   private closed = false;
 
@@ -173,6 +176,7 @@ class DashboardServer {
       },
       interval: (f) => {
         if (f.phase === 'drain') this.draining = true;
+        if (f.devices) this.devicesTop = f.devices;
         this.broadcast(pointEvent(this.series.add(f, this.fleetNow())));
       },
       finish: (s) => {
@@ -241,6 +245,13 @@ class DashboardServer {
         if (!allow(req, res, ['GET', 'HEAD'])) return;
         if (this.summary) reply(res, 200, this.summary);
         else reply(res, 404, { error: 'the run has not finished yet' });
+        return;
+      case '/api/devices':
+        if (!allow(req, res, ['GET', 'HEAD'])) return;
+        reply(res, 200, {
+          devices: this.summary?.devicesTop ?? this.devicesTop ?? null,
+          final: this.summary !== undefined,
+        });
         return;
       case '/api/stop':
         if (!allow(req, res, ['POST'])) return;

@@ -25,6 +25,7 @@ const SUMMARY_KEYS = [
   'thresholds',
   'valid',
   'passed',
+  'devicesTop',
 ];
 const OPTIONAL_SUMMARY_KEYS = ['interrupted', 'sinks'];
 const MESSAGE_KEYS = [
@@ -143,6 +144,8 @@ describe('runs against Mosquitto', { skip: skipUnless('mosquitto') }, () => {
         // the consumer's ledger and record, as `fleetload consume` writes them: segments merge from these
         assert.deepEqual(files, [
           'consumer.json',
+          'devices.csv',
+          'devices.json',
           'histograms',
           'intervals.jsonl',
           'lastseq.bin',

@@ -19,6 +19,12 @@ import { CMD, FrameReader } from '../../src/mqtt/packets.js';
  * leaves the broker waiting for its PUBACK/PUBREC (it is redelivered, with DUP, after a reconnect, and on MQTT 5
  * it holds a slot of the receive window), and a duplicated one reuses a packet id the client has already
  * acknowledged. The proxy does not look at QoS: it does what it is told and counts exactly what it did.
+ *
+ * Starving (`direction: 'to-broker'` only): the client id of each connection is read from its CONNECT frame, and
+ * while `starve(clientId)` says so (option or `setStarve`), every PUBLISH of that connection is dropped on its
+ * way to the broker — the device believes it sent them (use QoS 0: a QoS 1 device would wait for PUBACKs).
+ * Counted per client id in `starvedBy` (not in `stats`). `refuseConnect(clientId)` true closes the connection at
+ * its CONNECT instead (both sides, nothing forwarded): the device sees a failed connect. Counted in `refusedBy`.
  */
 
 export interface MqttProxyOptions {
@@ -36,6 +42,10 @@ export interface MqttProxyOptions {
    * `to-broker` (PUBLISH frames from the client, what a publishing device sends).
    */
   direction?: 'to-client' | 'to-broker';
+  /** to-broker: drop every PUBLISH of connections whose CONNECT client id this matches (see setStarve) */
+  starve?: (clientId: string) => boolean;
+  /** to-broker: close the connection at a CONNECT whose client id this matches (a failed connect) */
+  refuseConnect?: (clientId: string) => boolean;
 }
 
 export interface MqttProxyStats {
@@ -55,8 +65,14 @@ export interface MqttProxy {
   readonly port: number;
   /** Live counters. */
   readonly stats: MqttProxyStats;
+  /** PUBLISH frames dropped by starving, by client id */
+  readonly starvedBy: ReadonlyMap<string, number>;
+  /** connections closed at their CONNECT (refuseConnect), by client id */
+  readonly refusedBy: ReadonlyMap<string, number>;
   /** Delay for PUBLISH frames that arrive from now on (frames already held keep theirs). */
   setDelay(ms: number): void;
+  /** Starves the connections whose client id matches from now on (undefined: nobody). */
+  setStarve(match: ((clientId: string) => boolean) | undefined): void;
   /** Destroys every connection (both sides) at once; frames still held are discarded. New connections work. */
   cut(): void;
   /** Stops listening and destroys every connection. */
@@ -78,6 +94,33 @@ interface Pipe {
   /** Index of the queue's head (the queue is compacted when it empties). */
   head: number;
   timer: NodeJS.Timeout | undefined;
+  /** the client id from CONNECT (to-broker), '' before it */
+  clientId: string;
+}
+
+/** The client id of a CONNECT frame buf[start, end) (MQTT 3.1.1 and 5), '' when it cannot be read. */
+export function connectClientId(buf: Buffer, start: number, end: number): string {
+  let o = start + 1;
+  // remaining length: a varint of up to 4 bytes
+  for (let k = 0; k < 4 && o < end; k++) if (((buf[o++] as number) & 0x80) === 0) break;
+  if (o + 2 > end) return '';
+  o += 2 + buf.readUInt16BE(o); // protocol name
+  const level = buf[o] as number;
+  o += 1 + 1 + 2; // level, flags, keepalive
+  if (level === 5) {
+    let len = 0;
+    let mul = 1;
+    for (let k = 0; k < 4 && o < end; k++) {
+      const b = buf[o++] as number;
+      len += (b & 0x7f) * mul;
+      mul *= 128;
+      if ((b & 0x80) === 0) break;
+    }
+    o += len;
+  }
+  if (o + 2 > end) return '';
+  const n = buf.readUInt16BE(o);
+  return o + 2 + n > end ? '' : buf.toString('utf8', o + 2, o + 2 + n);
 }
 
 function checkEvery(name: string, k: number | undefined): void {
@@ -91,7 +134,10 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
   checkEvery('duplicateEvery', opts.duplicateEvery);
   const listenHost = opts.listenHost ?? '127.0.0.1';
   let delayMs = opts.delayMs ?? 0;
+  let starve = opts.starve;
   const stats: MqttProxyStats = { publishes: 0, dropped: 0, duplicated: 0, delayed: 0 };
+  const starvedBy = new Map<string, number>();
+  const refusedBy = new Map<string, number>();
   const pipes = new Set<Pipe>();
 
   const destroy = (p: Pipe): void => {
@@ -144,12 +190,25 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
       if (runBuf) out.push(runBuf.subarray(runStart, runEnd));
       runBuf = undefined;
     };
+    let refused = false;
     reader.push(chunk, (buf, start, end) => {
       let copies = 1;
       let hold = 0;
+      if (refused) return;
+      if ((buf[start] as number) >> 4 === CMD.connect) {
+        p.clientId = connectClientId(buf, start, end);
+        if (p.out === p.upstream && opts.refuseConnect?.(p.clientId)) {
+          refusedBy.set(p.clientId, (refusedBy.get(p.clientId) ?? 0) + 1);
+          refused = true;
+          return;
+        }
+      }
       if ((buf[start] as number) >> 4 === CMD.publish) {
         const n = ++stats.publishes;
-        if (opts.dropEvery !== undefined && n % opts.dropEvery === 0) {
+        if (starve && p.out === p.upstream && starve(p.clientId)) {
+          starvedBy.set(p.clientId, (starvedBy.get(p.clientId) ?? 0) + 1);
+          copies = 0;
+        } else if (opts.dropEvery !== undefined && n % opts.dropEvery === 0) {
           stats.dropped++;
           copies = 0;
         } else if (opts.duplicateEvery !== undefined && n % opts.duplicateEvery === 0) {
@@ -181,6 +240,10 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
       }
     });
     flushRun();
+    if (refused) {
+      destroy(p);
+      return;
+    }
     if (out.length > 0 && !p.out.destroyed)
       p.out.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out));
     arm(p);
@@ -198,6 +261,7 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
       queue: [],
       head: 0,
       timer: undefined,
+      clientId: '',
     };
     pipes.add(p);
     const reader = new FrameReader();
@@ -234,9 +298,14 @@ export async function startMqttProxy(opts: MqttProxyOptions): Promise<MqttProxy>
     url: `mqtt://${listenHost}:${port}`,
     port,
     stats,
+    starvedBy,
+    refusedBy,
     setDelay(ms: number): void {
       if (!(ms >= 0)) throw new Error(`setDelay: ${ms} is not a delay`);
       delayMs = ms;
+    },
+    setStarve(match): void {
+      starve = match;
     },
     cut,
     close(): Promise<void> {

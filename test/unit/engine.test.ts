@@ -115,6 +115,8 @@ test('a broker refusing CONNACK: failures counted by name, retried with backoff,
   assert.equal(engine.everConnected, 0);
   // attempts per device at 0, 0.5, 1.5 s (backoff 500·2^n with random()=1), then 3.5 s is past the end
   assert.equal(stats.total.connectFailures, 6);
+  // and by device, for devices.csv
+  assert.deepEqual([...engine.connectFailuresPerDevice()], [3, 3]);
   const [e] = stats.errors();
   assert.deepEqual(e, { kind: 'connack', code: 5, reason: 'not authorized', count: 6 });
   engine.stop();

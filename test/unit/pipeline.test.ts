@@ -279,6 +279,45 @@ describe('run pipeline (fake time)', () => {
     });
   });
 
+  test('per device: live top lists every 5 s, then devicesTop, devices.csv and devices.json', async () => {
+    const r = rig();
+    // the source loses dev-3's seqs 2 and 3
+    const open = r.source.open.bind(r.source);
+    r.source.open = (deliver) =>
+      open((d) => {
+        const m = JSON.parse(String(d.payload)) as { deviceId: string; seq: number };
+        if (m.deviceId !== 'dev-3' || (m.seq !== 2 && m.seq !== 3)) deliver(d);
+      });
+    const seen: IntervalFigures[] = [];
+    const gen = fakeGenerator(r.clock, r.source, { devices: 10, intervalMs: 1000, runTimeMs: 12_000 });
+    const { summary } = await drive(
+      r.clock,
+      options(r, { generator: gen, consumer: r.consumer, outputs: [{ interval: (f) => void seen.push(f) }] }),
+    );
+    const perDevice = summary.messages.sent / 10;
+    assert.equal(summary.messages.lost, 2);
+    const live = seen.filter((f) => f.devices);
+    assert.deepEqual(
+      live.map((f) => f.elapsedMs),
+      [1000, 6000, 11_000],
+    );
+    assert.deepEqual(live[2]?.devices?.lost, [{ deviceId: 'dev-3', value: 2 }]);
+    const lost = summary.devicesTop?.lost;
+    assert.deepEqual(lost, [
+      {
+        deviceId: 'dev-3',
+        value: 2,
+        ranges: [{ fromSeq: 2, toSeq: 3, fromTs: gen.startAt + 1000, toTs: gen.startAt + 2000 }],
+        moreRanges: 0,
+      },
+    ]);
+    const csv = String(r.results.files.get('devices.csv')).split('\n');
+    assert.equal(csv.length, 1 + 10 + 1, 'header, a row per device, the final newline');
+    assert.match(csv[4] as string, new RegExp(`^dev-3,${perDevice},${perDevice - 2},2,0,0,0,5,5,2-3@`));
+    assert.match(csv[1] as string, new RegExp(`^dev-0,${perDevice},${perDevice},0,0,0,0,5,5,$`));
+    assert.ok(r.results.files.has('devices.json'));
+  });
+
   test('an output that throws on its third interval is disabled and named; the run completes and passes', async () => {
     const r = rig();
     let calls = 0;

@@ -94,6 +94,7 @@ const ENDPOINTS: Array<{ method: string; path: string; body?: string }> = [
   { method: 'GET', path: '/index.html' },
   { method: 'GET', path: '/api/stream' },
   { method: 'GET', path: '/api/summary' },
+  { method: 'GET', path: '/api/devices' },
   { method: 'POST', path: '/api/stop', body: '{}' },
   { method: 'POST', path: '/api/fleet', body: '{"devices":1}' },
   { method: 'POST', path: '/api/fleet', body: '{"intervalMs":1}' },
