@@ -1,4 +1,5 @@
 import type { MergedInterval } from '../stats/aggregate.js';
+import type { RunEvent } from '../stats/events.js';
 import type { Summary } from '../stats/summary.js';
 
 /**
@@ -24,6 +25,8 @@ export interface IntervalFigures {
   cpuPercent: number;
   eventLoopLagP99Ms: number;
   phase: Phase;
+  /** what happened in this interval (load changes, broker outages, …: src/stats/events.ts); absent when nothing */
+  events?: RunEvent[];
 }
 
 /**

@@ -4,6 +4,7 @@ import { redactUrl, type Source } from '../consumer/source.js';
 import { FleetloadError } from '../errors.js';
 import type { Segment } from '../scenario/plan.js';
 import { Aggregator, type MergedInterval } from '../stats/aggregate.js';
+import { EventLog, EventRules, type RunEvent, type StageSpan, stageEvents } from '../stats/events.js';
 import type { Histogram } from '../stats/histogram.js';
 import { intervalLatency, percentileMs } from '../stats/histogram.js';
 import { GeneratorMonitor, type GeneratorSample } from '../stats/monitor.js';
@@ -136,6 +137,13 @@ export interface PipelineOptions {
   workers?: number;
   /** run.json: the run whose messages a consumer counted (null: every run's); runId by default */
   messagesRunId?: string | null;
+  /**
+   * what happened to the run (src/stats/events.ts): made by the caller when its parts add events of their own
+   * (the consumer's source), else here. The pipeline adds load changes, stages and what its rules find.
+   */
+  events?: EventLog;
+  /** a staged run's stages: each one's start is an event */
+  stages?: readonly StageSpan[];
 }
 
 export interface PipelineResult {
@@ -182,12 +190,18 @@ class Pipeline {
   private cutting: Promise<void> = Promise.resolve();
   /** time the load was offered or read, for run.json */
   private activeMs = 0;
+  private readonly events: EventLog;
+  private readonly rules: EventRules;
+  /** elapsed time up to which stage starts were made events */
+  private stagesUpToMs = -1;
 
   constructor(private readonly o: PipelineOptions) {
     this.clock = o.clock;
     this.log = o.log ?? (() => {});
     this.outputs = new GuardedOutputs(o.outputs, o.clock, this.log);
     this.monitor = o.monitor ?? new GeneratorMonitor();
+    this.events = o.events ?? new EventLog(() => o.clock.now());
+    this.rules = new EventRules(this.events, o.thresholds);
   }
 
   private get connectTimeoutMs(): number {
@@ -224,7 +238,7 @@ class Pipeline {
         runId: o.runId,
         url: redactUrl(o.scenario.host),
         dir: this.results.dir,
-        ...(o.generator ? { control: o.generator.control } : {}),
+        ...(o.generator ? { control: this.recorded(o.generator.control) } : {}),
       });
       // everything is ready: the fleet starts at --start-at (a generator that needs a lead is told earlier)
       if (startAt !== undefined && startAt > this.clock.now()) {
@@ -234,6 +248,7 @@ class Pipeline {
       this.monitor.begin();
       o.generator?.start(startAt);
       this.startMs = o.generator?.startAt ?? this.clock.now();
+      this.events.begin(this.startMs);
       o.consumer?.stats.beginAt(this.startMs);
       if (startAt !== undefined) {
         const skewMs =
@@ -289,6 +304,8 @@ class Pipeline {
         lostParts: o.generator?.failures ?? [],
       });
       if (this.start) summary.start = this.start;
+      summary.events = this.events.all();
+      if (this.events.dropped > 0) summary.eventsDropped = this.events.dropped;
       const clock = await o.clockReport?.();
       if (clock) summary.clock = clock;
       await o.sinks?.flush();
@@ -449,6 +466,7 @@ class Pipeline {
     if (merged.durationMs < SLIVER_MS && merged.counters.sent + merged.counters.received === 0) return;
     const gaps = c ? c.consumer.ledger.gaps : 0;
     const t = this.aggregator.total;
+    const events = this.eventsOf(now, merged, gaps, health);
     const delivered = t.received - t.duplicated - t.foreign - t.late;
     const figures: IntervalFigures = {
       elapsedMs: now - this.startMs,
@@ -459,9 +477,10 @@ class Pipeline {
       cpuPercent: health.cpuPercent,
       eventLoopLagP99Ms: health.eventLoopLagP99Ms,
       phase,
+      ...(events.length > 0 ? { events } : {}),
     };
     this.sentBeforeLastCut = t.sent - t.failed;
-    this.record(now, merged, gaps, health, phase);
+    this.record(now, merged, gaps, health, phase, events);
     return figures;
   }
 
@@ -471,6 +490,7 @@ class Pipeline {
     gaps: number,
     health: GeneratorSample,
     phase: Phase,
+    events: RunEvent[],
   ): void {
     if (this.resultsError) return;
     const h = merged.histograms;
@@ -488,6 +508,8 @@ class Pipeline {
       e2eP99: percentileMs(h.e2e, 99),
       ackP50: percentileMs(h.publishAck, 50),
       ackP99: percentileMs(h.publishAck, 99),
+      bytesSent: merged.counters.bytesSent,
+      bytesReceived: merged.counters.bytesReceived,
     };
     const record: IntervalRecord = {
       time,
@@ -506,9 +528,70 @@ class Pipeline {
         connect: intervalLatency(h.connect),
         scheduleLag: intervalLatency(h.scheduleLag),
       },
+      ...(events.length > 0 ? { events } : {}),
     };
     this.results.appendRow(row);
     this.results.appendInterval(record);
+  }
+
+  /**
+   * The events of the interval ending now: what was added since the previous cut (load changes, the source's
+   * disconnects), the stages that began, and what the rules find in the figures (src/stats/events.ts).
+   */
+  private eventsOf(now: number, merged: MergedInterval, gaps: number, health: GeneratorSample): RunEvent[] {
+    const elapsed = now - this.startMs;
+    if (this.o.stages && elapsed > this.stagesUpToMs) {
+      stageEvents(this.events, this.o.stages, this.startMs, this.stagesUpToMs, elapsed);
+      this.stagesUpToMs = elapsed;
+    }
+    this.rules.observe({
+      atMs: now,
+      devicesConnected: merged.devicesConnected,
+      counters: merged.counters,
+      totals: this.aggregator.total,
+      histograms: merged.histograms,
+      gaps,
+      cpuPercent: health.cpuPercent,
+      eventLoopLagP99Ms: health.eventLoopLagP99Ms,
+    });
+    return this.events.take();
+  }
+
+  /** The generator's load control as outputs get it: every change it makes is a `load` event. */
+  private recorded(c: FleetControl): FleetControl {
+    const events = this.events;
+    return {
+      get maxDevices() {
+        return c.maxDevices;
+      },
+      targetDevices: () => c.targetDevices(),
+      intervalMs: () => c.intervalMs(),
+      setTargetDevices: (n) => {
+        const from = c.targetDevices();
+        c.setTargetDevices(n);
+        const to = Math.max(0, Math.min(c.maxDevices, Math.floor(n)));
+        if (to !== from) {
+          events.add('load', `${from} → ${to} devices (dashboard)`, {
+            setting: 'devices',
+            from,
+            to,
+            source: 'dashboard',
+          });
+        }
+      },
+      setIntervalMs: (ms) => {
+        const from = c.intervalMs();
+        c.setIntervalMs(ms);
+        if (ms > 0 && ms !== from) {
+          events.add('load', `every ${from} → ${ms} ms (dashboard)`, {
+            setting: 'intervalMs',
+            from,
+            to: ms,
+            source: 'dashboard',
+          });
+        }
+      },
+    };
   }
 
   /** True when the interval is on disk; a failure is remembered (said once) and the run goes on. */

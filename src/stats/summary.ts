@@ -1,3 +1,4 @@
+import type { RunEvent } from './events.js';
 import type { LatencySummary } from './histogram.js';
 import type { ErrorEntry } from './stats.js';
 
@@ -61,6 +62,15 @@ export interface Summary {
   passed: boolean;
   /** time-series sinks in use: InfluxDB lines written/dropped and failed requests, Prometheus scrapes */
   sinks?: SinksSummary;
+  /**
+   * bytes on the wire: MQTT packet bytes the generator wrote (headers included) and payload bytes the consumer
+   * received, with their rates over the active time (docs/guide/events.md)
+   */
+  bytes?: { sent: number; received: number; sentPerSec: number; receivedPerSec: number };
+  /** what happened to the run, in time order (at most MAX_EVENTS; src/stats/events.ts, docs/guide/events.md) */
+  events?: RunEvent[];
+  /** events beyond MAX_EVENTS, counted and not kept */
+  eventsDropped?: number;
 }
 
 export interface SinksSummary {
@@ -91,6 +101,9 @@ export interface TimeseriesRow {
   e2eP99: number;
   ackP50: number;
   ackP99: number;
+  /** appended columns: bytes written by the generator / received by the consumer in this second */
+  bytesSent?: number;
+  bytesReceived?: number;
 }
 
 export interface IntervalLatency {
@@ -124,4 +137,6 @@ export interface IntervalRecord {
     connect: IntervalLatency;
     scheduleLag: IntervalLatency;
   };
+  /** what happened in this interval (present only when something did) */
+  events?: RunEvent[];
 }
