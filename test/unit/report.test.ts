@@ -185,7 +185,7 @@ test('a full results folder: facts, thresholds, tables, chart data, generator ex
     dist: Record<string, number[]>;
     bands: { kind: string }[];
   };
-  assert.equal(data.charts.length, 9);
+  assert.equal(data.charts.length, 10, 'with bytes per second');
   assert.equal(data.time.x?.length, 20, 'the truncated last line is skipped');
   assert.equal(data.time.sent?.[3], 90);
   assert.deepEqual(
