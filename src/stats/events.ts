@@ -2,7 +2,7 @@ import { type Histogram, type LatencySummary, summarize } from './histogram.js';
 import { SATURATED_CPU_PERCENT, SATURATED_INTERVALS, SATURATED_LAG_MS } from './monitor.js';
 import type { Counters, LatencyName } from './stats.js';
 import type { Summary } from './summary.js';
-import { evaluateThresholds, type Threshold } from './thresholds.js';
+import { evaluateThresholds, type Threshold, thresholdUnitLabel } from './thresholds.js';
 
 /**
  * What happened to a run, with its time (issue #13): load changes, stages, consumer disconnects, broker outages,
@@ -215,20 +215,22 @@ export class EventRules {
   private thresholds(v: IntervalView): void {
     if (this.live.length === 0) return;
     const results = evaluateThresholds(this.live, liveSummary(v));
-    for (const r of results) {
-      if (r.noData) continue;
+    results.forEach((r, k) => {
+      if (r.noData) return;
       const was = this.failing.has(r.expr);
-      if (r.passed === !was) continue;
+      if (r.passed === !was) return;
       if (r.passed) this.failing.delete(r.expr);
       else this.failing.add(r.expr);
       const value = Math.round(r.value * 1000) / 1000;
+      const unit = thresholdUnitLabel(this.live[k] as Threshold);
+      const shown = `${Number(value.toPrecision(3))}${unit === '' || unit === '%' ? unit : ` ${unit}`}`;
       this.log.add(
         r.passed ? 'threshold-passed' : 'threshold-failed',
-        `${r.expr} ${r.passed ? 'passes again' : 'failing'} (this interval: ${value})`,
+        `${r.expr} ${r.passed ? 'passes again' : 'fails'}: ${shown} this interval`,
         { expr: r.expr, value },
         v.atMs,
       );
-    }
+    });
   }
 
   private saturation(v: IntervalView): void {

@@ -145,6 +145,8 @@ const PAGE_CSS = `${THEME_CSS}${MARKERS_CSS}
 table.events { border-collapse: collapse; width: 100%; font-size: 13px; }
 table.events th, table.events td { text-align: left; padding: 3px 8px 3px 0; border-bottom: 1px solid var(--border); }
 table.events th { color: var(--muted); font-weight: 500; }
+table.events td:first-child { width: 4em; }
+table.events td:nth-child(2) { width: 13em; white-space: nowrap; }
 * { box-sizing: border-box; }
 html, body { margin: 0; }
 body {

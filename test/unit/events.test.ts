@@ -205,6 +205,7 @@ describe('threshold crossings', () => {
     assert.deepEqual(kinds(failed), ['threshold-failed']);
     assert.equal(failed[0]?.expr, 'e2e.p99<500');
     assert.ok((failed[0]?.value ?? 0) >= 900, String(failed[0]?.value));
+    assert.match(failed[0]?.message ?? '', /^e2e\.p99<500 fails: 9\d\d ms this interval$/);
     assert.deepEqual(s.interval({ e2eMs: [800] }), [], 'still failing: no new event');
     assert.deepEqual(s.interval({}), [], 'no data: no change');
     const passed = s.interval({ e2eMs: [12] });
