@@ -15,6 +15,7 @@ import {
 import type { Summary } from '../stats/summary.js';
 import { parseThreshold, type Threshold } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
+import { type FolderEvents, readFolderEvents, summaryEvents } from './merge-events.js';
 import {
   type ClockRecord,
   canonicalJson,
@@ -57,6 +58,8 @@ export interface Part {
   lastSeq?: Map<string, number>;
   /** scenario.yaml of the folder, when it has one (copied into the merged folder) */
   scenarioYaml?: string;
+  /** its summary.json's events (src/run/merge-events.ts) */
+  events?: FolderEvents;
 }
 
 export interface MergeInput {
@@ -164,6 +167,8 @@ export async function readPart(dir: string): Promise<Part> {
   }
   const yaml = await readFile(join(dir, 'scenario.yaml'), 'utf8').catch(() => undefined);
   if (yaml !== undefined) part.scenarioYaml = yaml;
+  const events = await readFolderEvents(dir);
+  if (events) part.events = events;
   return part;
 }
 
@@ -447,6 +452,7 @@ export function mergeParts(input: MergeInput): Merged {
     };
   }
   summary.errors = sortErrors(summary.errors);
+  Object.assign(summary, summaryEvents(parts.map((p) => p.events)));
 
   const role: Role = producers.length > 0 ? (consumers.length > 0 ? 'run' : 'producer') : 'consumer';
   const settings = lead.record.settings;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { FakeClock } from '../../src/clock.js';
+import { mergeFolderEvents } from '../../src/run/merge-events.js';
 import {
   EventLog,
   EventRules,
@@ -253,5 +254,42 @@ describe('generator saturation', () => {
     const lag = s.interval({ lagMs: [5, 300, 400] });
     assert.deepEqual(kinds(lag), ['saturation-start']);
     assert.match(lag[0]?.reason ?? '', /schedule lag p99/);
+  });
+});
+
+describe('fleetload merge', () => {
+  test("the folders' events in time order, the ones every segment saw alike once, capped", () => {
+    const ev = (atMs: number, kind: RunEvent['kind'], message: string): RunEvent => ({
+      atMs,
+      elapsedMs: atMs - T0,
+      kind,
+      message,
+    });
+    const stage = ev(T0, 'stage', 'stage 1/2: 0 → 100 devices over 0:10');
+    const merged = mergeFolderEvents([
+      {
+        events: [stage, ev(T0 + 5000, 'broker-lost', 'broker lost: 50 of 50 connected devices dropped')],
+        dropped: 0,
+      },
+      undefined,
+      {
+        events: [stage, ev(T0 + 4000, 'broker-lost', 'broker lost: 48 of 50 connected devices dropped')],
+        dropped: 2,
+      },
+    ]);
+    assert.deepEqual(
+      merged?.events.map((e) => [e.kind, e.elapsedMs]),
+      [
+        ['stage', 0],
+        ['broker-lost', 4000],
+        ['broker-lost', 5000],
+      ],
+    );
+    assert.equal(merged?.dropped, 2);
+    assert.equal(mergeFolderEvents([undefined, undefined]), undefined, 'folders from before events: no key');
+    const many = Array.from({ length: 1500 }, (_, i) => ev(T0 + i, 'load', `change ${i}`));
+    const capped = mergeFolderEvents([{ events: many, dropped: 0 }]);
+    assert.equal(capped?.events.length, 1000);
+    assert.equal(capped?.dropped, 500);
   });
 });
