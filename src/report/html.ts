@@ -958,7 +958,7 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
 <main>
 ${cards.length > 0 ? `<section class="cards">${cards.join('')}</section>` : ''}
 ${sections.join('\n')}
-${s || events.length > 0 ? `<section class="events-section">${panel('Events', eventsPanelBody(events, s?.eventsDropped))}</section>` : ''}
+${s?.events || events.length > 0 ? `<section class="events-section">${panel('Events', eventsPanelBody(events, s?.eventsDropped))}</section>` : ''}
 <section class="charts">
 ${chartPanels}
 ${distPanel}
