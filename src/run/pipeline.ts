@@ -560,6 +560,8 @@ class Pipeline {
   /** The generator's load control as outputs get it: every change it makes is a `load` event. */
   private recorded(c: FleetControl): FleetControl {
     const events = this.events;
+    // draining or done: the generator ignores changes, so they are no events
+    const live = () => this.phase !== 'drain';
     return {
       get maxDevices() {
         return c.maxDevices;
@@ -570,7 +572,7 @@ class Pipeline {
         const from = c.targetDevices();
         c.setTargetDevices(n);
         const to = Math.max(0, Math.min(c.maxDevices, Math.floor(n)));
-        if (to !== from) {
+        if (to !== from && live()) {
           events.add('load', `${from} → ${to} devices (dashboard)`, {
             setting: 'devices',
             from,
@@ -582,7 +584,7 @@ class Pipeline {
       setIntervalMs: (ms) => {
         const from = c.intervalMs();
         c.setIntervalMs(ms);
-        if (ms > 0 && ms !== from) {
+        if (ms > 0 && ms !== from && live()) {
           events.add('load', `every ${from} → ${ms} ms (dashboard)`, {
             setting: 'intervalMs',
             from,

@@ -350,6 +350,7 @@ export const CLIENT_JS = `${MARKERS_JS}
       ['target / connected peak', count(s.devices.target) + ' / ' + count(s.devices.connectedPeak)],
       ['connect failures / reconnects', count(s.devices.connectFailures) + ' / ' + count(s.devices.reconnects)],
       ['sent / received per second', num(s.rates.sentPerSec) + ' / ' + num(s.rates.receivedPerSec)],
+      ['bytes sent / received per second', s.bytes ? num(s.bytes.sentPerSec) + ' / ' + num(s.bytes.receivedPerSec) : '–'],
       ['generator CPU peak / loop lag p99', num(s.generator.cpuPercentPeak) + ' % / ' + num(s.generator.eventLoopLagP99) + ' ms']
     ], 1)));
     grid.appendChild(right);
