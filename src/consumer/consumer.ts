@@ -61,6 +61,7 @@ export class Consumer {
     const stats = this.stats;
     const t = this.decode(payload, props);
     stats.count('received');
+    stats.count('bytesReceived', payload.length);
     if (!t || (this.runId !== undefined && t.runId !== this.runId)) {
       stats.count('foreign');
       if (this.foreignSamples.length < this.maxSamples) this.foreignSamples.push(sample(payload));

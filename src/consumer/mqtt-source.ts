@@ -35,6 +35,8 @@ export interface MqttSourceOptions {
   now?: () => number;
   /** the connection dropped after attaching (MQTT.js reconnects and resubscribes) */
   onDisconnect?: (reason: string) => void;
+  /** it came back after such a drop (CONNACK again) */
+  onReconnect?: () => void;
 }
 
 export class MqttSource implements Source {
@@ -99,8 +101,17 @@ export class MqttSource implements Source {
           client.off('error', onError);
           // after attach, reconnecting is MQTT.js's job; each loss is reported so a run shows why it lost messages
           client.on('error', () => {});
+          // one report per outage: MQTT.js closes again after each failed reconnect attempt
+          let lost = false;
           client.on('close', () => {
-            if (this.client === client) o.onDisconnect?.('consumer connection lost; reconnecting');
+            if (this.client !== client || lost) return;
+            lost = true;
+            o.onDisconnect?.('consumer connection lost; reconnecting');
+          });
+          client.on('connect', () => {
+            if (this.client !== client || !lost) return;
+            lost = false;
+            o.onReconnect?.();
           });
           resolve();
         });

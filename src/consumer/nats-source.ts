@@ -56,6 +56,9 @@ export interface NatsSourceOptions {
   batch?: number;
   /** test hook: called before each ack; a consumer killed between the two sees that message again */
   beforeAck?: () => void;
+  /** the connection dropped after attaching (nats.js reconnects), and came back */
+  onDisconnect?: (reason: string) => void;
+  onReconnect?: () => void;
 }
 
 /** the stream --nats-create-stream makes when none is named */
@@ -69,6 +72,18 @@ export function durableName(group: string): string {
 }
 
 export class NatsSource implements Source {
+  /** nats.js status events: a drop and a return of the connection, told to the run (its events) */
+  private async watchStatus(nc: NatsConnection): Promise<void> {
+    try {
+      for await (const st of nc.status()) {
+        if (st.type === 'disconnect') this.o.onDisconnect?.('consumer connection lost; reconnecting');
+        else if (st.type === 'reconnect') this.o.onReconnect?.();
+      }
+    } catch {
+      // the connection closed: no more status
+    }
+  }
+
   readonly kind = 'nats';
   readonly description: string;
   private nc: NatsConnection | undefined;
@@ -101,6 +116,7 @@ export class NatsSource implements Source {
       fail((e as Error).message, e);
     }
     const nc = this.nc as NatsConnection;
+    if (o.onDisconnect || o.onReconnect) void this.watchStatus(nc);
     try {
       this.jsm = await nc.jetstreamManager({ timeout: o.connectTimeoutMs });
     } catch (e) {

@@ -37,7 +37,12 @@ export function createSource(c: SourceConfig): Source {
 export function sourceFromScenario(
   s: Scenario,
   url: string,
-  o: { now?: () => number; log?: (line: string) => void; onDisconnect?: (reason: string) => void } = {},
+  o: {
+    now?: () => number;
+    log?: (line: string) => void;
+    onDisconnect?: (reason: string) => void;
+    onReconnect?: () => void;
+  } = {},
 ): Source {
   const group = s.consumerGroup ?? `fleetload-${s.runId}`;
   const filter = filterFromTemplate(s.topic, s.runId);
@@ -57,6 +62,7 @@ export function sourceFromScenario(
         ...consumerTls(s),
         ...(o.now ? { now: o.now } : {}),
         ...(o.onDisconnect ? { onDisconnect: o.onDisconnect } : {}),
+        ...(o.onReconnect ? { onReconnect: o.onReconnect } : {}),
       });
     case 'nats':
       return createSource({
@@ -71,6 +77,8 @@ export function sourceFromScenario(
         connectTimeoutMs: s.connectTimeoutMs,
         deleteOnClose: s.consumerGroup === undefined,
         ...(o.log ? { log: o.log } : {}),
+        ...(o.onDisconnect ? { onDisconnect: o.onDisconnect } : {}),
+        ...(o.onReconnect ? { onReconnect: o.onReconnect } : {}),
       });
     case 'eventhubs':
       if (s.eventhubConnectionString === undefined) {

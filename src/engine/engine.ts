@@ -60,6 +60,9 @@ export interface EngineOptions {
   random?: () => number;
 }
 
+/** wasConnected: connected before, then parked by a ramp down (dashboard or stages) */
+const PARKED_SINCE = 2;
+
 /** one sweep moves the fleet along the stages: the plan counts on this step */
 const HOUSEKEEPING_MS = FLEET_STEP_MS;
 
@@ -110,7 +113,11 @@ export class Engine implements ConnectionHandler {
    */
   private readonly dueAt: Float64Array;
   private readonly attempts: Uint8Array;
+  /** 0: never connected · 1: connected before (its next connect is a reconnect) · PARKED_SINCE: connected, then
+   * taken out of the fleet (its next connect is a return, not a reconnect) */
   private readonly wasConnected: Uint8Array;
+  /** connection bytes already handed to stats (takeBytesSent) */
+  private bytesReported = 0;
   /** slots taken (sent or skipped), for messagesPerDevice */
   private readonly slots: Float64Array;
   private readonly done: Uint8Array;
@@ -290,6 +297,8 @@ export class Engine implements ConnectionHandler {
       const i = order[j] as number;
       if (j >= target && !this.parked[i]) {
         this.parked[i] = 1;
+        // its next connect is a return to the fleet, not a reconnect (devices.reconnects counts outages only)
+        if (this.wasConnected[i]) this.wasConnected[i] = PARKED_SINCE;
         this.inSendQueue[i] = 0;
         this.dueAt[i] = Number.NaN;
         this.dropPending(i, 'parked', 'device removed from the fleet (ramp down) with messages waiting');
@@ -310,6 +319,18 @@ export class Engine implements ConnectionHandler {
   setIntervalMs(ms: number): void {
     if (!(ms > 0) || this.phase !== 'running') return;
     this.intervalMs = ms;
+  }
+
+  /**
+   * MQTT bytes written since the previous call (every device's connections; counted by each Connection with one
+   * add per write): called once per snapshot, never per message.
+   */
+  takeBytesSent(): number {
+    let n = 0;
+    for (const c of this.conns) if (c) n += c.bytesSent;
+    const delta = n - this.bytesReported;
+    this.bytesReported = n;
+    return delta;
   }
 
   get inflight(): number {
@@ -668,11 +689,10 @@ export class Engine implements ConnectionHandler {
     this.stats.connected(1);
     this.connectedNow++;
     this.attempts[i] = 0;
-    if (this.wasConnected[i]) this.stats.count('reconnects');
-    else {
-      this.wasConnected[i] = 1;
-      this.everConnected++;
-    }
+    const was = this.wasConnected[i];
+    if (was === 1) this.stats.count('reconnects');
+    else if (was === 0) this.everConnected++;
+    this.wasConnected[i] = 1;
     c.lastWriteAt = now;
     if (this.commandFilter) c.subscribe(this.commandFilter(vars(this, i)), this.s.qos, this.version);
     if (this.pendLen[i]) this.drainPending(i, now);
@@ -728,6 +748,7 @@ export class Engine implements ConnectionHandler {
       this.stats.count('failed', inflight);
       this.stats.error('inflight-lost', 'connection-lost', 'sent, but the connection closed before the ack');
     }
+    this.stats.count('dropped');
     this.stats.error(kind === 'disconnect' ? 'disconnect' : kind, code, reason);
     this.retryLater(i);
   }

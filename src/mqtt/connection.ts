@@ -62,6 +62,8 @@ export class Connection implements ChannelSink {
   /** last time bytes were written, for keepalive */
   lastWriteAt = 0;
   startedAt = 0;
+  /** MQTT packet bytes written over this device's connections so far (headers included; all its connections) */
+  bytesSent = 0;
   private t: Channel | undefined;
   private readonly reader = new FrameReader();
   /** CONNECT bytes, kept until the channel opens */
@@ -99,7 +101,10 @@ export class Connection implements ChannelSink {
   onOpen(): void {
     const p = this.connectPacket;
     this.connectPacket = undefined;
-    if (p) this.t?.write(p);
+    if (p) {
+      this.bytesSent += p.length;
+      this.t?.write(p);
+    }
   }
 
   onBytes(chunk: Buffer): void {
@@ -129,7 +134,9 @@ export class Connection implements ChannelSink {
     props?: Buffer,
   ): number {
     const id = this.beginPublish(qos, now);
-    (this.t as Channel).write(encodePublish(topic, qos, id, version, payload, payloadBytes, props));
+    const packet = encodePublish(topic, qos, id, version, payload, payloadBytes, props);
+    this.bytesSent += packet.length;
+    (this.t as Channel).write(packet);
     this.lastWriteAt = now;
     return id;
   }
@@ -149,6 +156,7 @@ export class Connection implements ChannelSink {
   /** Writes a packet from a scratch buffer; true when the channel kept the bytes (see Channel.writeTransient). */
   sendTransient(packet: Buffer, now: number): boolean {
     this.lastWriteAt = now;
+    this.bytesSent += packet.length;
     return (this.t as Channel).writeTransient(packet);
   }
 
@@ -167,6 +175,7 @@ export class Connection implements ChannelSink {
   ping(now: number): void {
     if (this.state !== State.Connected || !this.t) return;
     this.t.write(PINGREQ);
+    this.bytesSent += PINGREQ.length;
     this.lastWriteAt = now;
   }
 

@@ -4,9 +4,12 @@
  * chart definitions (series, colors, units) are data made in html.ts; this script only knows how to draw them.
  * Nothing here builds markup from data: uPlot puts legend values in place as text.
  *
- * It lives in a template literal: no backticks, no dollar-brace, and double any backslash.
+ * It lives in a template literal: no backticks, no dollar-brace, and double any backslash. The run's events are
+ * drawn on every chart over time by the markers plugin (src/html/markers.ts), prepended.
  */
-export const REPORT_JS = `
+import { MARKERS_JS } from '../html/markers.js';
+
+export const REPORT_JS = `${MARKERS_JS}
 (function () {
   'use strict';
   var data = JSON.parse(document.getElementById('report-data').textContent);
@@ -112,7 +115,8 @@ export const REPORT_JS = `
       scales: scales, axes: axes, series: series,
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
-      hooks: { drawClear: [bandsHook(c.kind === 'percentile' ? [] : data.bands)] }
+      hooks: { drawClear: [bandsHook(c.kind === 'percentile' ? [] : data.bands)] },
+      plugins: c.kind === 'percentile' ? [] : [fleetloadMarkers.plugin(data.events || [], function (ev) { return ev.elapsedMs / 1000; })]
     };
     var cols = [src.x].concat(c.series.map(function (s) { return src[s.col] || []; }));
     var u = new uPlot(opts, cols, host);

@@ -5,6 +5,7 @@ import { redactUrl } from '../consumer/source.js';
 import { FleetloadError } from '../errors.js';
 import { escapeHtml as e, noScriptEnd, noStyleEnd, scriptJson } from '../html/escape.js';
 import { uplotAssets } from '../html/uplot.js';
+import { loadAsRun, type RunEvent } from '../stats/events.js';
 import { type Histogram, type LatencySummary, summarize } from '../stats/histogram.js';
 import { SATURATED_CPU_PERCENT, SATURATED_INTERVALS, SATURATED_LAG_MS } from '../stats/monitor.js';
 import type { IntervalLatency, IntervalRecord, Summary, TimeseriesRow } from '../stats/summary.js';
@@ -12,6 +13,7 @@ import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 import { REPORT_JS } from './client.js';
 import { devicesSection } from './devices.js';
+import { eventsPanelBody, reportEvents } from './events.js';
 import { HISTOGRAM_NAMES, type HistogramName, loadResults, type ResultsData } from './load.js';
 import { REPORT_CSS } from './style.js';
 
@@ -143,6 +145,8 @@ interface ReportData {
   dist: Record<string, Array<number | null>>;
   bands: Band[];
   charts: ChartDef[];
+  /** run events, drawn as markers on the charts over time */
+  events: RunEvent[];
 }
 
 type Cols = Record<string, Array<number | null>>;
@@ -172,6 +176,8 @@ function seriesFromIntervals(rows: IntervalRecord[]): { cols: Cols; bands: Band[
     connects: [],
     connectFailures: [],
     reconnects: [],
+    bytesSent: [],
+    bytesReceived: [],
   };
   const push = (k: string, v: number | null): void => {
     cols[k]?.push(v);
@@ -203,6 +209,8 @@ function seriesFromIntervals(rows: IntervalRecord[]): { cols: Cols; bands: Band[
     push('connects', (c.connects ?? 0) / dur);
     push('connectFailures', (c.connectFailures ?? 0) / dur);
     push('reconnects', (c.reconnects ?? 0) / dur);
+    push('bytesSent', (c.bytesSent ?? 0) / dur);
+    push('bytesReceived', (c.bytesReceived ?? 0) / dur);
     if (r.phase === 'ramp' || r.phase === 'drain') {
       const last = bands[bands.length - 1];
       if (last && last.kind === r.phase && Math.abs(last.to - prevX) < 1e-9) last.to = x;
@@ -547,6 +555,20 @@ function healthCharts(hasTime: boolean, richSeries: boolean): TimeChart[] {
       },
     },
     {
+      title: 'Bytes per second: sent (MQTT packets) vs received (payloads)',
+      available: richSeries,
+      why: 'not recorded in this results folder (no intervals.jsonl)',
+      def: {
+        id: 'bytes',
+        kind: 'time',
+        unit: 'B/s',
+        series: [
+          { label: 'sent B/s', col: 'bytesSent', color: '--c-sent', width: 2 },
+          { label: 'received B/s', col: 'bytesReceived', color: '--c-received', width: 1.5 },
+        ],
+      },
+    },
+    {
       title: 'Generator: CPU and event-loop lag',
       available: richSeries,
       why: 'not recorded in this results folder (no intervals.jsonl)',
@@ -840,6 +862,8 @@ function headerFacts(broker: string, s: Summary | undefined): string[] {
   fact('broker', broker, 'mono');
   if (sc) {
     fact('devices', `${count(sc.devices)} @ ${num(sc.spawnRate)}/s`);
+    // the load as it actually ran: changes made while it ran (the dashboard)
+    if (s?.events?.some((ev) => ev.kind === 'load')) fact('load', loadAsRun(sc.devices, s.events));
     fact('every', duration(sc.intervalMs));
     fact('run time', duration(sc.runTimeMs));
     fact('QoS', String(sc.qos));
@@ -899,7 +923,8 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
   const { scenarioBlock, notesBlock } = footBlocks(d, notes);
   const facts = headerFacts(broker, s);
 
-  const data: ReportData = { runId, time, dist, bands, charts };
+  const events = reportEvents(d);
+  const data: ReportData = { runId, time, dist, bands, charts, events };
   const { js: uplotJs, css: uplotCss } = uplotAssets();
   const scripts = [noScriptEnd(uplotJs), noScriptEnd(REPORT_JS)];
   const csp = reportCsp(scripts);
@@ -935,6 +960,7 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
 ${cards.length > 0 ? `<section class="cards">${cards.join('')}</section>` : ''}
 ${sections.join('\n')}
 ${devicesSection(s)}
+${s?.events || events.length > 0 ? `<section class="events-section">${panel('Events', eventsPanelBody(events, s?.eventsDropped))}</section>` : ''}
 <section class="charts">
 ${chartPanels}
 ${distPanel}

@@ -1,7 +1,11 @@
+import { MARKERS_CSS } from '../html/markers.js';
 import { THEME_CSS } from '../html/theme.js';
 
 /** The report's stylesheet: the live dashboard's look (src/web/page.ts), for a static page that is also printed. */
-export const REPORT_CSS = `${THEME_CSS}
+export const REPORT_CSS = `${THEME_CSS}${MARKERS_CSS}
+.events-section { margin-bottom: 12px; }
+table.events td:first-child { width: 4em; }
+table.events td:nth-child(2) { width: 13em; white-space: nowrap; }
 :root { --band-ramp: rgba(46, 144, 250, 0.07); --band-drain: rgba(247, 144, 9, 0.09); }
 @media (prefers-color-scheme: dark) {
   :root { --band-ramp: rgba(83, 177, 253, 0.08); --band-drain: rgba(253, 176, 34, 0.08); }

@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '../clock.js';
 import { Consumer } from '../consumer/consumer.js';
 import { createSource, type SourceConfig } from '../consumer/open.js';
+import { EventLog } from '../stats/events.js';
 import { Stats } from '../stats/stats.js';
 import type { Threshold } from '../stats/thresholds.js';
 import { startTimeServer } from '../timesync.js';
@@ -54,9 +55,20 @@ export async function executeConsume(o: ConsumeOptions): Promise<PipelineResult>
     decode: makeDecoder({ format: o.format, fields: o.fields }),
   });
   // a bad Event Hubs connection string is input (exit 2), found before anything connects
+  // the source's drops and returns are events of the run (src/stats/events.ts)
+  const events = new EventLog(() => clock.now());
   const source = createSource({
     ...o.source,
     ...(o.source.kind === 'eventhubs' ? { log } : {}),
+    ...(o.source.kind !== 'eventhubs'
+      ? {
+          onDisconnect: (reason: string) => {
+            stats.error('consumer', 'disconnected', reason);
+            events.add('consumer-disconnected', `consumer disconnected: ${reason}`);
+          },
+          onReconnect: () => events.add('consumer-reconnected', 'consumer reconnected'),
+        }
+      : {}),
   } as SourceConfig);
   const timeServer = o.timePort !== undefined ? await startTimeServer(clock, o.timePort) : undefined;
   if (timeServer)
@@ -84,6 +96,7 @@ export async function executeConsume(o: ConsumeOptions): Promise<PipelineResult>
       ...(o.interrupt ? { interrupt: o.interrupt } : {}),
       ...(o.sinks ? { sinks: o.sinks } : {}),
       log,
+      events,
       // run.json: the run whose messages counted (null: every run's; merge refuses such a folder)
       messagesRunId: o.runId ?? null,
     });

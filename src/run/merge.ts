@@ -17,6 +17,7 @@ import type { Summary } from '../stats/summary.js';
 import { parseThreshold, type Threshold } from '../stats/thresholds.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 import { deviceFiles, type FinalDevices, mergeDevices } from './devices.js';
+import { type FolderEvents, readFolderEvents, summaryEvents } from './merge-events.js';
 import {
   type ClockRecord,
   canonicalJson,
@@ -61,6 +62,8 @@ export interface Part {
   scenarioYaml?: string;
   /** devices.json: the folder's per-device figures */
   devices?: DevicesFile;
+  /** its summary.json's events (src/run/merge-events.ts) */
+  events?: FolderEvents;
 }
 
 export interface MergeInput {
@@ -179,6 +182,8 @@ export async function readPart(dir: string): Promise<Part> {
   }
   const yaml = await readFile(join(dir, 'scenario.yaml'), 'utf8').catch(() => undefined);
   if (yaml !== undefined) part.scenarioYaml = yaml;
+  const events = await readFolderEvents(dir);
+  if (events) part.events = events;
   return part;
 }
 
@@ -464,6 +469,7 @@ export function mergeParts(input: MergeInput): Merged {
   summary.errors = sortErrors(summary.errors);
   const devices = partsDevices(producers, consumers, ledger, lastSeq, lead);
   if (devices) summary.devicesTop = devices.report.top;
+  Object.assign(summary, summaryEvents(parts.map((p) => p.events)));
 
   const role: Role = producers.length > 0 ? (consumers.length > 0 ? 'run' : 'producer') : 'consumer';
   const settings = lead.record.settings;

@@ -1,5 +1,6 @@
 import type { MergedInterval } from '../stats/aggregate.js';
 import type { DevicesTop } from '../stats/device-report.js';
+import type { RunEvent } from '../stats/events.js';
 import type { Summary } from '../stats/summary.js';
 
 /**
@@ -27,6 +28,8 @@ export interface IntervalFigures {
   cpuPercent: number;
   eventLoopLagP99Ms: number;
   phase: Phase;
+  /** what happened in this interval (load changes, broker outages, …: src/stats/events.ts); absent when nothing */
+  events?: RunEvent[];
 }
 
 /**

@@ -4,6 +4,7 @@ import { redactUrl, type Source } from '../consumer/source.js';
 import { FleetloadError } from '../errors.js';
 import type { Segment } from '../scenario/plan.js';
 import { Aggregator, type MergedInterval } from '../stats/aggregate.js';
+import { EventLog, EventRules, type RunEvent, type StageSpan, stageEvents } from '../stats/events.js';
 import type { Histogram } from '../stats/histogram.js';
 import { intervalLatency, percentileMs } from '../stats/histogram.js';
 import { GeneratorMonitor, type GeneratorSample } from '../stats/monitor.js';
@@ -145,6 +146,13 @@ export interface PipelineOptions {
   workers?: number;
   /** run.json: the run whose messages a consumer counted (null: every run's); runId by default */
   messagesRunId?: string | null;
+  /**
+   * what happened to the run (src/stats/events.ts): made by the caller when its parts add events of their own
+   * (the consumer's source), else here. The pipeline adds load changes, stages and what its rules find.
+   */
+  events?: EventLog;
+  /** a staged run's stages: each one's start is an event */
+  stages?: readonly StageSpan[];
 }
 
 export interface PipelineResult {
@@ -195,12 +203,18 @@ class Pipeline {
   private devices: FinalDevices | undefined;
   private liveDevicesAt = Number.NEGATIVE_INFINITY;
   private liveDevicesEveryMs = LIVE_DEVICES_EVERY_MS;
+  private readonly events: EventLog;
+  private readonly rules: EventRules;
+  /** elapsed time up to which stage starts were made events */
+  private stagesUpToMs = -1;
 
   constructor(private readonly o: PipelineOptions) {
     this.clock = o.clock;
     this.log = o.log ?? (() => {});
     this.outputs = new GuardedOutputs(o.outputs, o.clock, this.log);
     this.monitor = o.monitor ?? new GeneratorMonitor();
+    this.events = o.events ?? new EventLog(() => o.clock.now());
+    this.rules = new EventRules(this.events, o.thresholds);
   }
 
   private get connectTimeoutMs(): number {
@@ -237,7 +251,7 @@ class Pipeline {
         runId: o.runId,
         url: redactUrl(o.scenario.host),
         dir: this.results.dir,
-        ...(o.generator ? { control: o.generator.control } : {}),
+        ...(o.generator ? { control: this.recorded(o.generator.control) } : {}),
       });
       // everything is ready: the fleet starts at --start-at (a generator that needs a lead is told earlier)
       if (startAt !== undefined && startAt > this.clock.now()) {
@@ -247,6 +261,7 @@ class Pipeline {
       this.monitor.begin();
       o.generator?.start(startAt);
       this.startMs = o.generator?.startAt ?? this.clock.now();
+      this.events.begin(this.startMs);
       o.consumer?.stats.beginAt(this.startMs);
       if (startAt !== undefined) {
         const skewMs =
@@ -304,6 +319,8 @@ class Pipeline {
       });
       if (this.start) summary.start = this.start;
       if (this.devices) summary.devicesTop = this.devices.report.top;
+      summary.events = this.events.all();
+      if (this.events.dropped > 0) summary.eventsDropped = this.events.dropped;
       const clock = await o.clockReport?.();
       if (clock) summary.clock = clock;
       await o.sinks?.flush();
@@ -464,6 +481,7 @@ class Pipeline {
     if (merged.durationMs < SLIVER_MS && merged.counters.sent + merged.counters.received === 0) return;
     const gaps = c ? c.consumer.ledger.gaps : 0;
     const t = this.aggregator.total;
+    const events = this.eventsOf(now, merged, gaps, health);
     const delivered = t.received - t.duplicated - t.foreign - t.late;
     const figures: IntervalFigures = {
       elapsedMs: now - this.startMs,
@@ -475,9 +493,10 @@ class Pipeline {
       cpuPercent: health.cpuPercent,
       eventLoopLagP99Ms: health.eventLoopLagP99Ms,
       phase,
+      ...(events.length > 0 ? { events } : {}),
     };
     this.sentBeforeLastCut = t.sent - t.failed;
-    this.record(now, merged, gaps, health, phase);
+    this.record(now, merged, gaps, health, phase, events);
     return figures;
   }
 
@@ -487,6 +506,7 @@ class Pipeline {
     gaps: number,
     health: GeneratorSample,
     phase: Phase,
+    events: RunEvent[],
   ): void {
     if (this.resultsError) return;
     const h = merged.histograms;
@@ -504,6 +524,8 @@ class Pipeline {
       e2eP99: percentileMs(h.e2e, 99),
       ackP50: percentileMs(h.publishAck, 50),
       ackP99: percentileMs(h.publishAck, 99),
+      bytesSent: merged.counters.bytesSent,
+      bytesReceived: merged.counters.bytesReceived,
     };
     const record: IntervalRecord = {
       time,
@@ -522,9 +544,72 @@ class Pipeline {
         connect: intervalLatency(h.connect),
         scheduleLag: intervalLatency(h.scheduleLag),
       },
+      ...(events.length > 0 ? { events } : {}),
     };
     this.results.appendRow(row);
     this.results.appendInterval(record);
+  }
+
+  /**
+   * The events of the interval ending now: what was added since the previous cut (load changes, the source's
+   * disconnects), the stages that began, and what the rules find in the figures (src/stats/events.ts).
+   */
+  private eventsOf(now: number, merged: MergedInterval, gaps: number, health: GeneratorSample): RunEvent[] {
+    const elapsed = now - this.startMs;
+    if (this.o.stages && elapsed > this.stagesUpToMs) {
+      stageEvents(this.events, this.o.stages, this.startMs, this.stagesUpToMs, elapsed);
+      this.stagesUpToMs = elapsed;
+    }
+    this.rules.observe({
+      atMs: now,
+      devicesConnected: merged.devicesConnected,
+      counters: merged.counters,
+      totals: this.aggregator.total,
+      histograms: merged.histograms,
+      gaps,
+      cpuPercent: health.cpuPercent,
+      eventLoopLagP99Ms: health.eventLoopLagP99Ms,
+    });
+    return this.events.take();
+  }
+
+  /** The generator's load control as outputs get it: every change it makes is a `load` event. */
+  private recorded(c: FleetControl): FleetControl {
+    const events = this.events;
+    // draining or done: the generator ignores changes, so they are no events
+    const live = () => this.phase !== 'drain';
+    return {
+      get maxDevices() {
+        return c.maxDevices;
+      },
+      targetDevices: () => c.targetDevices(),
+      intervalMs: () => c.intervalMs(),
+      setTargetDevices: (n) => {
+        const from = c.targetDevices();
+        c.setTargetDevices(n);
+        const to = Math.max(0, Math.min(c.maxDevices, Math.floor(n)));
+        if (to !== from && live()) {
+          events.add('load', `${from} → ${to} devices (dashboard)`, {
+            setting: 'devices',
+            from,
+            to,
+            source: 'dashboard',
+          });
+        }
+      },
+      setIntervalMs: (ms) => {
+        const from = c.intervalMs();
+        c.setIntervalMs(ms);
+        if (ms > 0 && ms !== from && live()) {
+          events.add('load', `every ${from} → ${ms} ms (dashboard)`, {
+            setting: 'intervalMs',
+            from,
+            to: ms,
+            source: 'dashboard',
+          });
+        }
+      },
+    };
   }
 
   /** True when the interval is on disk; a failure is remembered (said once) and the run goes on. */

@@ -6,6 +6,7 @@ import { sourceFromScenario } from '../consumer/open.js';
 import { Engine } from '../engine/engine.js';
 import { phaseAt, plan, type Segment } from '../scenario/plan.js';
 import type { Scenario } from '../scenario/schema.js';
+import { EventLog } from '../stats/events.js';
 import { Stats } from '../stats/stats.js';
 import type { Summary } from '../stats/summary.js';
 import type { Threshold } from '../stats/thresholds.js';
@@ -65,6 +66,7 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
       url = broker.url;
       log(`embedded broker (aedes, MQTT 3.1.1) on ${url}, pid ${broker.pid}`);
     }
+    const events = new EventLog(() => clock.now());
     let consumer: ConsumerSide | undefined;
     if (s.consumer !== 'none') {
       const stats = new Stats(clock.now());
@@ -74,7 +76,11 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
         source: sourceFromScenario(s, url, {
           now: () => clock.now(),
           log,
-          onDisconnect: (reason) => stats.error('consumer', 'disconnected', reason),
+          onDisconnect: (reason) => {
+            stats.error('consumer', 'disconnected', reason);
+            events.add('consumer-disconnected', `consumer disconnected: ${reason}`);
+          },
+          onReconnect: () => events.add('consumer-reconnected', 'consumer reconnected'),
         }),
       };
     }
@@ -130,6 +136,8 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
       ...(o.sinks ? { sinks: o.sinks } : {}),
       clockReport: () => clockReport(s, local, sync),
       log,
+      events,
+      ...(s.stages ? { stages: s.stages } : {}),
       ...recordOptions(s),
     });
   } finally {
@@ -198,7 +206,10 @@ export function engineSide(
         if ((fails[i] as number) > 0) out.set(engine.deviceId(i), fails[i] as number);
       return out;
     },
-    snapshot: (now) => stats.snapshot(now),
+    snapshot: (now) => {
+      stats.count('bytesSent', engine.takeBytesSent());
+      return stats.snapshot(now);
+    },
   };
 }
 

@@ -77,6 +77,12 @@ export function buildSummary(i: SummaryInput): Summary {
       scheduleLag,
     },
     rates: { sentPerSec: perSec(t.sent), receivedPerSec: perSec(t.received) },
+    bytes: {
+      sent: t.bytesSent,
+      received: t.bytesReceived,
+      sentPerSec: perSec(t.bytesSent),
+      receivedPerSec: perSec(t.bytesReceived),
+    },
     generator: {
       cpuPercentPeak: i.generator.cpuPercentPeak,
       eventLoopLagP99: i.generator.eventLoopLagP99,

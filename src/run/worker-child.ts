@@ -152,6 +152,7 @@ class WorkerChild {
     const e = this.engine;
     const s = this.stats;
     if (!e || !s) return;
+    s.count('bytesSent', e.takeBytesSent());
     this.post({
       type: 'snapshot',
       snap: s.snapshot(this.clock.now()),

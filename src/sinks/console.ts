@@ -1,5 +1,6 @@
 import type { Output, RunInfo } from '../run/output.js';
 import { topLines } from '../stats/device-report.js';
+import { clockText, loadAsRun, type RunEvent } from '../stats/events.js';
 import type { LatencySummary } from '../stats/histogram.js';
 import type { Summary } from '../stats/summary.js';
 import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
@@ -23,6 +24,9 @@ export interface LiveFigures {
   /** sent over a second ago and not received yet (a run with a consumer) */
   overdue?: number;
   phase: 'ramp' | 'steady' | 'drain';
+  /** bytes per second written by the generator / received by the consumer (dropped first on a narrow line) */
+  bytesSentPerSec?: number;
+  bytesReceivedPerSec?: number;
 }
 
 /**
@@ -65,7 +69,10 @@ export function terminalOutput(
         lost: f.gaps,
         ...(f.overdue !== undefined ? { overdue: f.overdue } : {}),
         phase: f.phase,
+        bytesSentPerSec: perSec(i.counters.bytesSent),
+        bytesReceivedPerSec: perSec(i.counters.bytesReceived),
       });
+      for (const ev of f.events ?? []) live.println(eventLine(ev));
     },
   };
 }
@@ -172,7 +179,40 @@ function liveSegments(v: LiveFigures): Segment[] {
     ...(v.overdue !== undefined && v.overdue > v.lost
       ? [{ text: `overdue ${int(v.overdue)}`, rank: 2 }]
       : []),
+    ...(v.bytesSentPerSec !== undefined || v.bytesReceivedPerSec !== undefined
+      ? [
+          {
+            text: `bytes ↑${bytes(v.bytesSentPerSec ?? 0)}/s ↓${bytes(v.bytesReceivedPerSec ?? 0)}/s`,
+            short: `↑${bytes(v.bytesSentPerSec ?? 0)} ↓${bytes(v.bytesReceivedPerSec ?? 0)}`,
+            rank: 6,
+          },
+        ]
+      : []),
   ];
+}
+
+/** One event as the terminal prints it when it happens: `event 0:12 load: 100 → 40 devices (dashboard)`. */
+export function eventLine(ev: RunEvent): string {
+  return `event ${clockText(ev.elapsedMs)} ${ev.kind}: ${ev.message}`;
+}
+
+/** events listed in the summary before "… and N more" */
+const MAX_SUMMARY_EVENTS = 8;
+
+/** The summary's events, briefly: the load as it ran, then the first events (see summary.json for all). */
+function eventLines(s: Summary, label: (name: string) => string): string[] {
+  const events = s.events ?? [];
+  if (events.length === 0) return [];
+  const lines: string[] = [];
+  if (events.some((e) => e.kind === 'load'))
+    lines.push(label('load') + loadAsRun(s.scenario.devices, events));
+  const shown = events.slice(0, MAX_SUMMARY_EVENTS);
+  shown.forEach((e, i) => {
+    lines.push(`${label(i === 0 ? 'events' : '')}${clockText(e.elapsedMs)} ${e.kind}: ${e.message}`);
+  });
+  const more = events.length - shown.length + (s.eventsDropped ?? 0);
+  if (more > 0) lines.push(`${label('')}… and ${more} more (see summary.json)`);
+  return lines;
 }
 
 const SEP = ' · ';
@@ -281,6 +321,14 @@ export function formatSummary(s: Summary, resultsDir?: string, opts: SummaryForm
       (consume ? '' : `sent ${rate(s.rates.sentPerSec)}/s · `) +
       `received ${rate(s.rates.receivedPerSec)}/s`,
   );
+  if (s.bytes) {
+    lines.push(
+      label('bytes') +
+        (consume ? '' : `sent ${bytes(s.bytes.sent)} (${bytes(s.bytes.sentPerSec)}/s) · `) +
+        `received ${bytes(s.bytes.received)} (${bytes(s.bytes.receivedPerSec)}/s)`,
+    );
+  }
+  lines.push(...eventLines(s, label));
   lines.push(...generatorHealth(s, c).map((line, i) => label(i === 0 ? 'generator' : '') + line));
 
   if (s.errors.length === 0) {
@@ -376,6 +424,19 @@ function num0(n: number | undefined): string {
 
 function rate(n: number): string {
   return n >= 1000 ? int(n) : String(Number(n.toFixed(1)));
+}
+
+/** bytes in decimal units, about three digits: 512B, 12.3kB, 1.23MB, 4.56GB */
+export function bytes(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = Math.max(0, n);
+  let u = 0;
+  while (v >= 999.5 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  const digits = u === 0 || v >= 100 ? 0 : v >= 10 ? 1 : 2;
+  return `${v.toFixed(digits)}${units[u]}`;
 }
 
 function percent(p: number): string {

@@ -165,8 +165,8 @@ export interface LineTags {
 
 /**
  * The lines of one interval, each tagged run_id, segment and role: `fleetload_producer` (DESIGN.md fields, then skipped, connect_failures, reconnects,
- * connect_p99, cpu_percent, event_loop_lag_p99) and `fleetload_consumer` (`lost` = holes seen so far, then
- * foreign). Latency fields are in ms and left out when nothing was measured in the interval.
+ * connect_p99, cpu_percent, event_loop_lag_p99, bytes_sent) and `fleetload_consumer` (`lost` = holes seen so far, then
+ * foreign, bytes_received). Latency fields are in ms and left out when nothing was measured in the interval.
  */
 export function intervalLines(f: IntervalFigures, tags: LineTags): string[] {
   const m = f.interval;
@@ -200,6 +200,7 @@ export function intervalLines(f: IntervalFigures, tags: LineTags): string[] {
             ['connect_p99', pct(h.connect, 99)],
             ['cpu_percent', float(f.cpuPercent)],
             ['event_loop_lag_p99', float(f.eventLoopLagP99Ms)],
+            ['bytes_sent', int(c.bytesSent)],
           ],
           t,
         );
@@ -219,6 +220,7 @@ export function intervalLines(f: IntervalFigures, tags: LineTags): string[] {
         ['e2e_p95', pct(h.e2e, 95)],
         ['e2e_p99', pct(h.e2e, 99)],
         ['e2e_max', maxOf(h.e2e)],
+        ['bytes_received', int(c.bytesReceived)],
       ],
       t,
     );

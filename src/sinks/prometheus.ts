@@ -55,6 +55,8 @@ export const COUNTER_METRICS: ReadonlyArray<readonly [string, CounterName, strin
   ['fleetload_connect_attempts_total', 'connectAttempts', 'device connection attempts'],
   ['fleetload_connect_failures_total', 'connectFailures', 'device connection attempts that failed'],
   ['fleetload_reconnects_total', 'reconnects', 'device reconnects'],
+  ['fleetload_bytes_sent_total', 'bytesSent', 'MQTT packet bytes the generator wrote (headers included)'],
+  ['fleetload_bytes_received_total', 'bytesReceived', 'payload bytes the consumer received'],
 ];
 
 /** histogram name → latency it shows */

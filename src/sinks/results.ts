@@ -14,7 +14,7 @@ import { FLEETLOAD_VERSION } from '../version.js';
  */
 
 export const TIMESERIES_HEADER =
-  'time,devices_connected,sent,acked,failed,received,lost,e2e_p50,e2e_p95,e2e_p99,ack_p50,ack_p99';
+  'time,devices_connected,sent,acked,failed,received,lost,e2e_p50,e2e_p95,e2e_p99,ack_p50,ack_p99,bytes_sent,bytes_received';
 
 const FLUSH_EVERY_MS = 1000;
 /** what a run writes into its folder: removed from the folder of a crashed run before a new run with its id */
@@ -234,6 +234,8 @@ function csvRow(r: TimeseriesRow): string {
       r.e2eP99,
       r.ackP50,
       r.ackP99,
+      r.bytesSent ?? 0,
+      r.bytesReceived ?? 0,
     ].join(',') + '\n'
   );
 }

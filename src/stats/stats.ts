@@ -29,6 +29,11 @@ export const COUNTERS = [
   'negativeDelay',
   'commands',
   'renewals',
+  /** connections of connected devices lost without our asking (not parked, not renewing): broker-lost events */
+  'dropped',
+  /** MQTT packet bytes the generator wrote (headers included), and payload bytes the consumer received */
+  'bytesSent',
+  'bytesReceived',
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 export type Counters = Record<CounterName, number>;

@@ -1,4 +1,5 @@
 import type { DevicesTop } from './device-report.js';
+import type { RunEvent } from './events.js';
 import type { LatencySummary } from './histogram.js';
 import type { ErrorEntry } from './stats.js';
 
@@ -77,6 +78,15 @@ export interface Summary {
   sinks?: SinksSummary;
   /** per-device top lists (TOP_N each, with lost seq ranges and their scheduled times); devices.csv has the rows */
   devicesTop?: DevicesTop;
+  /**
+   * bytes on the wire: MQTT packet bytes the generator wrote (headers included) and payload bytes the consumer
+   * received, with their rates over the active time (docs/guide/events.md)
+   */
+  bytes?: { sent: number; received: number; sentPerSec: number; receivedPerSec: number };
+  /** what happened to the run, in time order (at most MAX_EVENTS; src/stats/events.ts, docs/guide/events.md) */
+  events?: RunEvent[];
+  /** events beyond MAX_EVENTS, counted and not kept */
+  eventsDropped?: number;
 }
 
 export interface SinksSummary {
@@ -107,6 +117,9 @@ export interface TimeseriesRow {
   e2eP99: number;
   ackP50: number;
   ackP99: number;
+  /** appended columns: bytes written by the generator / received by the consumer in this second */
+  bytesSent?: number;
+  bytesReceived?: number;
 }
 
 export interface IntervalLatency {
@@ -140,4 +153,6 @@ export interface IntervalRecord {
     connect: IntervalLatency;
     scheduleLag: IntervalLatency;
   };
+  /** what happened in this interval (present only when something did) */
+  events?: RunEvent[];
 }

@@ -4,9 +4,12 @@
  * and puts every value in place with textContent — data is never parsed as markup.
  *
  * It lives in a template literal: no backticks, no dollar-brace, and double any backslash (wrap in String.raw
- * if one is ever needed). test/unit/web.test.ts compiles it.
+ * if one is ever needed). test/unit/web.test.ts compiles it. The run's events (on the points) are drawn on every
+ * chart by the markers plugin (src/html/markers.ts), prepended, and listed in the event log.
  */
-export const CLIENT_JS = `
+import { MARKERS_JS } from '../html/markers.js';
+
+export const CLIENT_JS = `${MARKERS_JS}
 (function () {
   'use strict';
   var boot = JSON.parse(document.getElementById('boot').textContent);
@@ -45,8 +48,10 @@ export const CLIENT_JS = `
   var xs = [];
   var cols = {
     devices: [], target: [], sent: [], received: [], failed: [],
-    e2e50: [], e2e95: [], e2e99: [], ack50: [], ack99: []
+    e2e50: [], e2e95: [], e2e99: [], ack50: [], ack99: [], bytesSent: [], bytesReceived: []
   };
+  // the run's events so far (they come with the points): markers on every chart, rows of the event log
+  var events = [];
   // the legend shows the value under the cursor, or the latest one when the cursor is elsewhere
   function latest(u, sidx) { var col = u.data[sidx]; return col && col.length ? col[col.length - 1] : null; }
   function legendValue(fmt) {
@@ -82,6 +87,9 @@ export const CLIENT_JS = `
     ], range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } },
     { id: 'ack', cols: ['ack50', 'ack99'], series: [
       line('p50', '--c-p50'), line('p99', '--c-p99')
+    ], range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } },
+    { id: 'bytes', cols: ['bytesSent', 'bytesReceived'], series: [
+      line('sent B/s', '--c-sent', { width: 2 }), line('received B/s', '--c-received', { width: 1.5 })
     ], range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } }
   ];
   var charts = [];
@@ -95,7 +103,8 @@ export const CLIENT_JS = `
       series: [{ value: legendValue(function (t) { return new Date(t * 1000).toLocaleTimeString(); }) }]
         .concat(d.series),
       legend: { live: true },
-      cursor: { drag: { x: true, y: false } }
+      cursor: { drag: { x: true, y: false } },
+      plugins: [fleetloadMarkers.plugin(events, function (ev) { return ev.atMs / 1000; })]
     };
     var data = [xs].concat(d.cols.map(function (c) { return cols[c]; }));
     var u = new uPlot(opts, data, host);
@@ -233,6 +242,9 @@ export const CLIENT_JS = `
     cols.e2e99.push(p.e2eP99);
     cols.ack50.push(p.ackP50);
     cols.ack99.push(p.ackP99);
+    cols.bytesSent.push(typeof p.bytesSentPerSec === 'number' ? p.bytesSentPerSec : null);
+    cols.bytesReceived.push(typeof p.bytesReceivedPerSec === 'number' ? p.bytesReceivedPerSec : null);
+    if (p.events) p.events.forEach(addEvent);
     if (xs.length > maxPoints) {
       var cut = xs.length - maxPoints;
       xs.splice(0, cut);
@@ -266,6 +278,19 @@ export const CLIENT_JS = `
     if (!finished && !stopping) setPhase(p.phase);
     document.title = 'fleetload · ' + boot.runId + ' · ' + num(p.sentPerSec) + '/s';
     redraw();
+  }
+
+  // ------------------------------------------------------------------------------------------ events
+  var eventLog = $('event-log');
+  function addEvent(ev) {
+    events.push(ev);
+    var row = el('tr');
+    row.setAttribute('data-kind', ev.kind);
+    row.appendChild(el('td', '', fleetloadMarkers.clock(ev.elapsedMs)));
+    row.appendChild(el('td', '', ev.kind));
+    row.appendChild(el('td', '', ev.message));
+    eventLog.appendChild(row);
+    $('events-panel').hidden = false;
   }
 
   // ------------------------------------------------------------------------------------------ summary
@@ -325,6 +350,7 @@ export const CLIENT_JS = `
       ['target / connected peak', count(s.devices.target) + ' / ' + count(s.devices.connectedPeak)],
       ['connect failures / reconnects', count(s.devices.connectFailures) + ' / ' + count(s.devices.reconnects)],
       ['sent / received per second', num(s.rates.sentPerSec) + ' / ' + num(s.rates.receivedPerSec)],
+      ['bytes sent / received per second', s.bytes ? num(s.bytes.sentPerSec) + ' / ' + num(s.bytes.receivedPerSec) : '–'],
       ['generator CPU peak / loop lag p99', num(s.generator.cpuPercentPeak) + ' % / ' + num(s.generator.eventLoopLagP99) + ' ms']
     ], 1)));
     grid.appendChild(right);

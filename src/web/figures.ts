@@ -1,4 +1,5 @@
 import type { IntervalFigures } from '../run/output.js';
+import type { RunEvent } from '../stats/events.js';
 import { type Histogram, percentileMs } from '../stats/histogram.js';
 
 /**
@@ -37,6 +38,11 @@ export interface DashboardPoint {
   ackP99: number | null;
   cpuPercent: number;
   eventLoopLagP99Ms: number;
+  /** bytes per second: MQTT packets the generator wrote, payloads the consumer received */
+  bytesSentPerSec: number;
+  bytesReceivedPerSec: number;
+  /** what happened in this interval (src/stats/events.ts): markers and the event log; absent when nothing */
+  events?: RunEvent[];
 }
 
 /** Most points kept (and replayed to a new browser tab): one hour at one point per second. */
@@ -101,6 +107,9 @@ export class PointSeries {
       ackP99: percentileOrGap(h.publishAck, 99),
       cpuPercent: round1(f.cpuPercent),
       eventLoopLagP99Ms: round3(f.eventLoopLagP99Ms),
+      bytesSentPerSec: perSec(c.bytesSent, i.durationMs),
+      bytesReceivedPerSec: perSec(c.bytesReceived, i.durationMs),
+      ...(f.events && f.events.length > 0 ? { events: f.events } : {}),
     };
     this.kept.push(point);
     if (this.kept.length > this.max) this.kept.splice(0, this.kept.length - this.max);

@@ -1,4 +1,5 @@
 import { escapeHtml, noScriptEnd, noStyleEnd, scriptJson } from '../html/escape.js';
+import { MARKERS_CSS } from '../html/markers.js';
 import { THEME_CSS } from '../html/theme.js';
 import { CLIENT_JS } from './client.js';
 import { DEVICES_JS } from './devices-client.js';
@@ -120,6 +121,11 @@ export function renderPage(p: PageInput): string {
     ${chart('rates', 'Messages per second: sent vs received')}
     ${chart('e2e', 'End-to-end delay (ms)')}
     ${chart('ack', 'Publish → ack (ms)')}
+    ${chart('bytes', 'Bytes per second: sent vs received')}
+  </section>
+  <section class="panel events-panel" id="events-panel" hidden>
+    <h2>Events</h2>
+    <table class="events" id="event-log"><tr><th scope="col">at</th><th scope="col">event</th><th scope="col">what happened</th></tr></table>
   </section>
   <section class="panel devices" id="devices" hidden></section>
   <details class="scenario">
@@ -137,7 +143,13 @@ export function renderPage(p: PageInput): string {
 `;
 }
 
-const PAGE_CSS = `${THEME_CSS}
+const PAGE_CSS = `${THEME_CSS}${MARKERS_CSS}
+.events-panel { margin-top: 12px; }
+table.events { border-collapse: collapse; width: 100%; font-size: 13px; }
+table.events th, table.events td { text-align: left; padding: 3px 8px 3px 0; border-bottom: 1px solid var(--border); }
+table.events th { color: var(--muted); font-weight: 500; }
+table.events td:first-child { width: 4em; }
+table.events td:nth-child(2) { width: 13em; white-space: nowrap; }
 * { box-sizing: border-box; }
 html, body { margin: 0; }
 body {

@@ -99,8 +99,8 @@ test('report.html of a real run in Chromium: every chart drawn, no console error
   const r = await open(path, process.env.FLEETLOAD_REPORT_SCREENSHOT);
   assert.deepEqual(r.problems, []);
   assert.deepEqual(r.requests, [r.url], 'requests other than the file itself');
-  assert.equal(r.charts, 9, '8 charts over time + the percentile distribution');
-  assert.equal(r.inks.length, 9, 'one canvas per chart');
+  assert.equal(r.charts, 10, '9 charts over time (bytes/s the ninth) + the percentile distribution');
+  assert.equal(r.inks.length, 10, 'one canvas per chart');
   for (const [i, inked] of r.inks.entries())
     assert.ok(inked > 2000, `chart ${i} has only ${inked} drawn pixels`);
   const summary = JSON.parse(await readFile(join(runDir, 'summary.json'), 'utf8')) as Summary;

@@ -26,8 +26,11 @@ const SUMMARY_KEYS = [
   'valid',
   'passed',
   'devicesTop',
+  'bytes',
+  'events',
 ];
-const OPTIONAL_SUMMARY_KEYS = ['interrupted', 'sinks'];
+// bytes and events are added keys (docs/guide/events.md): every run has them; eventsDropped past 1,000 events
+const OPTIONAL_SUMMARY_KEYS = ['interrupted', 'sinks', 'eventsDropped'];
 const MESSAGE_KEYS = [
   'scheduled',
   'sent',
@@ -63,6 +66,8 @@ function assertInvariants(s: Summary): void {
     [...SUMMARY_KEYS].sort(),
   );
   assert.deepEqual(Object.keys(m).sort(), [...MESSAGE_KEYS].sort());
+  assert.deepEqual(Object.keys(s.bytes ?? {}).sort(), ['received', 'receivedPerSec', 'sent', 'sentPerSec']);
+  assert.ok(Array.isArray(s.events), 'events: an array, empty when nothing happened');
   for (const l of ['e2e', 'publishAck', 'connect', 'scheduleLag'] as const) {
     assert.deepEqual(Object.keys(s.latency[l]).sort(), [...LATENCY_KEYS].sort(), l);
   }

@@ -4,6 +4,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { FleetControl, IntervalFigures } from '../../src/run/output.js';
 import { scenarioInput, toScenario } from '../../src/scenario/schema.js';
 import { Aggregator } from '../../src/stats/aggregate.js';
+import type { RunEvent } from '../../src/stats/events.js';
 import { Stats } from '../../src/stats/stats.js';
 import type { Summary } from '../../src/stats/summary.js';
 import { startDashboard } from '../../src/web/server.js';
@@ -47,6 +48,7 @@ function interval(
   i: number,
   rnd: () => number,
   fleet = { devices: 200, intervalMs: 200 },
+  events?: RunEvent[],
 ): IntervalFigures {
   const t = T0 + i * 1000;
   const engine = new Stats(t - 1000);
@@ -57,7 +59,9 @@ function interval(
   engine.connected(devices);
   engine.count('sent', sent);
   engine.count('acked', sent);
+  engine.count('bytesSent', sent * 180);
   consumer.count('received', received);
+  consumer.count('bytesReceived', received * 160);
   const load = 1 + devices / 100;
   for (let k = 0; k < received; k++)
     consumer.latency('e2e', (4 + rnd() * 6) * load + (rnd() < 0.02 ? 40 * rnd() : 0));
@@ -70,6 +74,7 @@ function interval(
     cpuPercent: 18 + rnd() * 8,
     eventLoopLagP99Ms: 2 + rnd() * 3,
     phase: i * 10 < 200 ? 'ramp' : 'steady',
+    ...(events ? { events } : {}),
   };
 }
 
@@ -169,9 +174,16 @@ test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary sh
       },
     );
 
-    // five live intervals, each waited for by what the page shows
+    // five live intervals, each waited for by what the page shows; the third says the broker was lost
+    const lost: RunEvent = {
+      atMs: T0 + 32_500,
+      elapsedMs: 32_500,
+      kind: 'broker-lost',
+      message: 'broker lost: 180 of 200 connected devices dropped',
+      count: 180,
+    };
     for (const stop = i + 5; i < stop; i++) {
-      d.listener.interval?.(interval(agg, i, rnd));
+      d.listener.interval?.(interval(agg, i, rnd, undefined, i === 33 ? [lost] : undefined));
       await page.waitForFunction(
         (n) => document.getElementById('elapsed')?.textContent === `0:${n}`,
         String(i),
@@ -194,10 +206,20 @@ test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary sh
     assert.equal(await text('phase'), 'steady');
     assert.equal(await text('broker'), 'mqtts://fleet:***@iot.example.com:8883');
 
-    // four uPlot charts, each with pixels drawn on its canvas
+    // five uPlot charts (bytes/s the fifth), each with pixels drawn on its canvas
     const drawn = await inkedChartPixels(page);
-    assert.equal(drawn.length, 4, 'one canvas per chart');
+    assert.equal(drawn.length, 5, 'one canvas per chart');
     for (const inked of drawn) assert.ok(inked > 2000, `a chart canvas has only ${inked} drawn pixels`);
+    // the event that came on the stream: a marker on every chart, with the event as its tooltip, and a log row
+    const markers = await page.$$eval('.fl-event[data-kind="broker-lost"]', (els) =>
+      els.map((el) => el.getAttribute('title')),
+    );
+    assert.deepEqual(
+      markers,
+      Array(5).fill('0:33 broker-lost: broker lost: 180 of 200 connected devices dropped'),
+    );
+    assert.equal(await page.isVisible('#events-panel'), true);
+    assert.match(await text('event-log'), /0:33broker-lostbroker lost: 180 of 200/);
 
     // Stop: confirm dialog accepted → POST /api/stop → onStop once
     await page.click('#stop');

@@ -46,14 +46,19 @@ describe('run --workers', { skip: skipUnless('mosquitto') }, () => {
   ];
 
   test('--workers 2 and --workers 1: the same scheduled, sent and received; nothing lost; e2e counted once each', async () => {
-    const figures: Array<Summary['messages'] & { e2e: number; peak: number }> = [];
+    const figures: Array<Summary['messages'] & { e2e: number; peak: number; bytes: Summary['bytes'] }> = [];
     for (const workers of ['1', '2']) {
       const out = tmpDir();
       const r = await runCli(scenario(workers, out), { timeoutMs: 60_000 });
       assert.equal(r.code, 0, r.stdout + r.stderr);
       if (workers === '2') assert.match(r.stdout, /2 workers ready, each a segment of the fleet/);
       const s = summaryIn(out);
-      figures.push({ ...s.messages, e2e: s.latency.e2e.count, peak: s.devices.connectedPeak });
+      figures.push({
+        ...s.messages,
+        e2e: s.latency.e2e.count,
+        peak: s.devices.connectedPeak,
+        bytes: s.bytes,
+      });
     }
     const [one, two] = figures;
     assert.ok(one && two);
@@ -65,7 +70,12 @@ describe('run --workers', { skip: skipUnless('mosquitto') }, () => {
       assert.equal(f.duplicated, 0);
       assert.equal(f.e2e, f.received, 'every received message has one delay');
       assert.equal(f.peak, 30, 'the live device count is the sum of the workers');
+      // the workers' bytes cross the IPC channel with their counters: each packet at least holds its payload
+      assert.ok(f.bytes && f.bytes.received > 300 * 50, JSON.stringify(f.bytes));
+      assert.ok(f.bytes.sent > f.bytes.received, JSON.stringify(f.bytes));
     }
+    const ratio = (one.bytes?.sent ?? 0) / (two.bytes?.sent ?? 1);
+    assert.ok(ratio > 0.95 && ratio < 1.05, `one process and two workers write the same bytes (${ratio})`);
   });
 
   test('a worker killed with SIGKILL mid-run: exit 1, the summary names its segment, no process left', async () => {

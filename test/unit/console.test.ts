@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { formatSummary, type LiveFigures, LiveLine } from '../../src/sinks/console.js';
+import { bytes, eventLine, formatSummary, type LiveFigures, LiveLine } from '../../src/sinks/console.js';
 import type { LatencySummary } from '../../src/stats/histogram.js';
 import type { Summary } from '../../src/stats/summary.js';
 import { type SummaryOverrides, summaryFixture } from '../helpers/summary.js';
@@ -312,4 +312,67 @@ test('formatSummary: every kind of error when up to six, else the top five and h
   assert.match(cut, /100 × puback 128 \(r0\)/);
   assert.match(cut, /96 × puback 132 \(r4\)\n +… and 3 more kinds \(see summary\.json\)/);
   assert.doesNotMatch(cut, /95 × puback 133/);
+});
+
+test('bytes on the live line: shown when there is room, dropped first so 80 columns keep what they kept', () => {
+  const withBytes = figures({ bytesSentPerSec: 1_234_567, bytesReceivedPerSec: 987_654 });
+  const wide = fakeStream({ columns: 200 });
+  new LiveLine(wide.stream).update(withBytes);
+  assert.match(wide.chunks[0] ?? '', / · bytes ↑1\.23MB\/s ↓988kB\/s$/);
+  const { stream, chunks } = fakeStream({ columns: 80 });
+  new LiveLine(stream).update(withBytes);
+  const visible = (chunks[0] ?? '').replace('\r\x1b[K', '');
+  assert.ok(visible.length <= 79, visible);
+  assert.equal(visible, 'steady 1:05/5:00 · dev 950/1,000 · tx 950/s · e2e p50/p99 12.3/45.6ms · lost 3');
+  assert.equal(bytes(0), '0B');
+  assert.equal(bytes(999), '999B');
+  assert.equal(bytes(12_345), '12.3kB');
+  assert.equal(bytes(4_560_000_000), '4.56GB');
+});
+
+test('formatSummary: bytes, the load as it ran and the events, briefly', () => {
+  const at = (elapsedMs: number) => ({ atMs: 1_800_000_000_000 + elapsedMs, elapsedMs });
+  const text = formatSummary(
+    summary({
+      bytes: { sent: 12_345_678, received: 9_876_543, sentPerSec: 411_522.6, receivedPerSec: 329_218.1 },
+      events: [
+        {
+          ...at(12_000),
+          kind: 'load',
+          message: '100 → 40 devices (dashboard)',
+          setting: 'devices',
+          from: 100,
+          to: 40,
+          source: 'dashboard',
+        },
+        {
+          ...at(20_000),
+          kind: 'load',
+          message: '40 → 100 devices (dashboard)',
+          setting: 'devices',
+          from: 40,
+          to: 100,
+          source: 'dashboard',
+        },
+        ...Array.from({ length: 8 }, (_, i) => ({
+          ...at(30_000 + i),
+          kind: 'broker-lost' as const,
+          message: 'x',
+        })),
+      ],
+      eventsDropped: 2,
+    }),
+  );
+  assert.match(text, /^bytes +sent 12\.3MB \(412kB\/s\) · received 9\.88MB \(329kB\/s\)$/m);
+  assert.match(
+    text,
+    /^load +100 → 40 devices at 0:12 \(dashboard\), 40 → 100 devices at 0:20 \(dashboard\)$/m,
+  );
+  assert.match(text, /^events +0:12 load: 100 → 40 devices \(dashboard\)$/m);
+  assert.match(text, /^ +… and 4 more \(see summary\.json\)$/m);
+  assert.equal(
+    eventLine({ ...at(75_000), kind: 'broker-back', message: 'broker back' }),
+    'event 1:15 broker-back: broker back',
+  );
+  assert.doesNotMatch(formatSummary(summary()), /^events/m, 'no events: no lines');
 });

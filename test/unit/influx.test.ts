@@ -169,9 +169,9 @@ describe('line protocol', () => {
     assert.deepEqual(lines, [
       'fleetload_producer,role=run,run_id=run-1,segment=1/4 devices_connected=50i,sent=100i,acked=98i,failed=2i,' +
         'scheduled=101i,skipped=1i,connect_failures=3i,reconnects=4i,ack_p50=0.5,ack_p99=1,lag_p99=0.25,' +
-        'connect_p99=1.5,cpu_percent=12.5,event_loop_lag_p99=1.25 1800000000123',
+        'connect_p99=1.5,cpu_percent=12.5,event_loop_lag_p99=1.25,bytes_sent=0i 1800000000123',
       'fleetload_consumer,role=run,run_id=run-1,segment=1/4,source=mqtt received=97i,lost=8i,duplicated=5i,reordered=6i,foreign=7i,' +
-        'e2e_p50=1.5,e2e_p90=2,e2e_p95=2,e2e_p99=2,e2e_max=2 1800000000123',
+        'e2e_p50=1.5,e2e_p90=2,e2e_p95=2,e2e_p99=2,e2e_max=2,bytes_received=0i 1800000000123',
     ]);
   });
 
@@ -184,7 +184,7 @@ describe('line protocol', () => {
     });
     assert.deepEqual(lines, [
       'fleetload_producer,role=producer,run_id=r,segment=0/1 devices_connected=50i,sent=100i,acked=98i,failed=2i,scheduled=101i,' +
-        'skipped=1i,connect_failures=3i,reconnects=4i,cpu_percent=12.5,event_loop_lag_p99=1.25 1800000000123',
+        'skipped=1i,connect_failures=3i,reconnects=4i,cpu_percent=12.5,event_loop_lag_p99=1.25,bytes_sent=0i 1800000000123',
     ]);
   });
 

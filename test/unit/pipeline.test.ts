@@ -4,7 +4,7 @@ import { FakeClock } from '../../src/clock.js';
 import { Consumer } from '../../src/consumer/consumer.js';
 import type { Deliver, Source } from '../../src/consumer/source.js';
 import { FleetloadError } from '../../src/errors.js';
-import type { IntervalFigures, Output } from '../../src/run/output.js';
+import type { FleetControl, IntervalFigures, Output } from '../../src/run/output.js';
 import {
   type GeneratorSide,
   type PipelineOptions,
@@ -573,5 +573,126 @@ describe('the verdict (fake time)', () => {
       (e: unknown) => e instanceof FleetloadError && e.exitCode === 3,
     );
     assert.equal(opened, false);
+  });
+});
+
+describe('run events through the pipeline (fake time)', () => {
+  test('a dashboard load change and a broker outage: in their interval record, on the outputs, in summary.json', async () => {
+    const r = rig();
+    const gen = fakeGenerator(r.clock, r.source, { devices: 10, intervalMs: 1000, runTimeMs: 8000 });
+    let target = 10;
+    const asked: number[] = [];
+    const control: FleetControl = {
+      maxDevices: 10,
+      targetDevices: () => target,
+      intervalMs: () => 1000,
+      setTargetDevices: (n) => {
+        asked.push(n);
+        target = n;
+      },
+      setIntervalMs: () => {},
+    };
+    Object.defineProperty(gen, 'control', { value: control });
+    const seen: IntervalFigures[] = [];
+    const dashboard: Output = {
+      // what the dashboard does on POST /api/fleet, through the control the outputs get
+      start: (info) => {
+        const c = info.control;
+        assert.ok(c);
+        r.clock.setTimeout(() => c.setTargetDevices(4), 1500);
+        r.clock.setTimeout(() => c.setTargetDevices(10), 2500);
+        r.clock.setTimeout(() => c.setTargetDevices(10), 2600); // no change: no event
+      },
+      interval: (f) => void seen.push(f),
+    };
+    // the broker goes away in the fifth second (every device drops) and is back in the seventh
+    r.clock.setTimeout(() => {
+      gen.stats.count('dropped', 10);
+      gen.stats.connected(-10);
+    }, 4500);
+    r.clock.setTimeout(() => {
+      gen.stats.count('connects', 10);
+      gen.stats.connected(10);
+    }, 6500);
+    const { summary } = await drive(
+      r.clock,
+      options(r, {
+        generator: gen,
+        consumer: r.consumer,
+        outputs: [dashboard],
+        scenario: { ...options(r, {}).scenario, runTimeMs: 8000 },
+      }),
+    );
+    assert.deepEqual(asked, [4, 10, 10], 'the generator still gets every call');
+    const events = summary.events ?? [];
+    assert.deepEqual(
+      events.map((e) => [e.kind, e.elapsedMs]),
+      [
+        ['load', 1500],
+        ['load', 2500],
+        ['broker-lost', 5000],
+        ['broker-back', 7000],
+      ],
+    );
+    assert.equal(events[0]?.message, '10 → 4 devices (dashboard)');
+    assert.deepEqual([events[0]?.from, events[0]?.to, events[0]?.source], [10, 4, 'dashboard']);
+    assert.equal(events[2]?.count, 10);
+    assert.equal(events[3]?.downMs, 2000);
+    assert.equal(summary.eventsDropped, undefined);
+    // each in the record of the interval it happened in, and nowhere else
+    const records = r.results.records as Array<{ elapsedMs: number; events?: Array<{ kind: string }> }>;
+    const withEvents = records
+      .filter((x) => x.events)
+      .map((x) => [x.elapsedMs, x.events?.map((e) => e.kind)]);
+    assert.deepEqual(withEvents, [
+      [2000, ['load']],
+      [3000, ['load']],
+      [5000, ['broker-lost']],
+      [7000, ['broker-back']],
+    ]);
+    assert.equal(seen.flatMap((f) => f.events ?? []).length, 4, 'the outputs see the same events');
+  });
+
+  test('a staged run: each stage is an event at its start', async () => {
+    const r = rig();
+    const gen = fakeGenerator(r.clock, r.source, { devices: 10, intervalMs: 1000, runTimeMs: 5000 });
+    const { summary } = await drive(
+      r.clock,
+      options(r, {
+        generator: gen,
+        consumer: r.consumer,
+        stages: [
+          { durationMs: 2000, devices: 10 },
+          { durationMs: 3000, devices: 4 },
+        ],
+      }),
+    );
+    assert.deepEqual(
+      (summary.events ?? []).map((e) => [e.kind, e.elapsedMs, e.message]),
+      [
+        ['stage', 0, 'stage 1/2: 0 → 10 devices over 0:02'],
+        ['stage', 2000, 'stage 2/2: 10 → 4 devices over 0:03'],
+      ],
+    );
+  });
+
+  test('bytes: the counters of every interval add up to summary.bytes with their rates', async () => {
+    const r = rig();
+    const gen = fakeGenerator(r.clock, r.source, { devices: 10, intervalMs: 1000, runTimeMs: 5000 });
+    const snapshot = gen.snapshot;
+    gen.snapshot = (now) => {
+      // 100 bytes per message written, counted once per snapshot as the engine does
+      gen.stats.count('bytesSent', 100 * gen.stats.interval.sent);
+      return snapshot(now);
+    };
+    const { summary } = await drive(r.clock, options(r, { generator: gen, consumer: r.consumer }));
+    const records = r.results.records as Array<{ counters: Record<string, number> }>;
+    const sent = records.reduce((n, x) => n + (x.counters.bytesSent ?? 0), 0);
+    const received = records.reduce((n, x) => n + (x.counters.bytesReceived ?? 0), 0);
+    assert.equal(summary.bytes?.sent, sent);
+    assert.equal(sent, 100 * summary.messages.sent);
+    assert.ok(received > 50 * 60, `every payload's bytes counted (${received})`);
+    assert.equal(summary.bytes?.received, received);
+    assert.equal(summary.bytes?.sentPerSec, Math.round((sent / 5000) * 1000 * 10) / 10);
   });
 });

@@ -185,7 +185,7 @@ test('a full results folder: facts, thresholds, tables, chart data, generator ex
     dist: Record<string, number[]>;
     bands: { kind: string }[];
   };
-  assert.equal(data.charts.length, 9);
+  assert.equal(data.charts.length, 10, 'with bytes per second');
   assert.equal(data.time.x?.length, 20, 'the truncated last line is skipped');
   assert.equal(data.time.sent?.[3], 90);
   assert.deepEqual(
@@ -409,4 +409,47 @@ test('a merged folder lists the folders it joined, one row each (a short segment
     ['segment 1/2', 'producer', '400'],
     ['consumer', 'consumer', '0'],
   ]);
+});
+
+test('events: the load as it ran in the header, an event log (escaped), the data for the markers; none for an older folder', async () => {
+  const T = Date.parse('2026-11-27T10:00:00.000Z');
+  const events = [
+    {
+      atMs: T + 12_000,
+      elapsedMs: 12_000,
+      kind: 'load' as const,
+      message: '100 → 40 devices (dashboard)',
+      setting: 'devices' as const,
+      from: 100,
+      to: 40,
+      source: 'dashboard' as const,
+    },
+    { atMs: T + 15_000, elapsedMs: 15_000, kind: 'broker-lost' as const, message: HOSTILE, count: 40 },
+  ];
+  const html = await renderReport(await makeRun({ summary: summary({ events }) }));
+  assert.match(html, /<span class="k">load<\/span> <span>100 → 40 devices at 0:12 \(dashboard\)<\/span>/);
+  assert.match(
+    html,
+    /<tr data-kind="load"><td class="n">0:12<\/td><td><code>load<\/code><\/td><td>100 → 40 devices \(dashboard\)<\/td><\/tr>/,
+  );
+  const rest = await pageWithoutUplot(html);
+  assert.ok(!rest.includes('<script>alert'), 'an event message is text, never markup');
+  assert.match(rest, /<td>&lt;script&gt;alert/);
+  const data = JSON.parse(/id="report-data">(.*?)<\/script>/s.exec(html)?.[1] ?? '{}') as {
+    events: unknown[];
+  };
+  assert.deepEqual(data.events, events, 'every event for the markers');
+
+  // a crashed run: its events from intervals.jsonl
+  const crashed = await makeRun({ summary: false });
+  const lines = (await readFile(join(crashed, 'intervals.jsonl'), 'utf8')).split('\n');
+  lines[11] = JSON.stringify({ ...JSON.parse(lines[11] ?? '{}'), events: [events[0]] });
+  await writeFile(join(crashed, 'intervals.jsonl'), lines.join('\n'));
+  assert.match(await renderReport(crashed), /<tr data-kind="load">/);
+
+  // a folder from before events: no event log at all (not "nothing happened")
+  const old = await renderReport(await makeRun());
+  assert.ok(!old.includes('id="event-log"') && !old.includes('Nothing happened'));
+  const quiet = await renderReport(await makeRun({ summary: summary({ events: [] }) }));
+  assert.match(quiet, /Nothing happened to this run/);
 });

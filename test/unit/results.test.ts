@@ -29,6 +29,8 @@ const row = (i: number): TimeseriesRow => ({
   e2eP99: 3.125,
   ackP50: 0.75,
   ackP99: 4,
+  bytesSent: 1000 * i,
+  bytesReceived: 900 * i,
 });
 
 // the round trip covers every group of summary.json, errors and thresholds included
@@ -58,7 +60,7 @@ test('create makes <out>/<runId>/ (parents too) and starts timeseries.csv with i
   assert.deepEqual(await csvLines(f.dir), [TIMESERIES_HEADER]);
   assert.equal(
     TIMESERIES_HEADER,
-    'time,devices_connected,sent,acked,failed,received,lost,e2e_p50,e2e_p95,e2e_p99,ack_p50,ack_p99',
+    'time,devices_connected,sent,acked,failed,received,lost,e2e_p50,e2e_p95,e2e_p99,ack_p50,ack_p99,bytes_sent,bytes_received',
   );
   await f.close();
 });
@@ -92,8 +94,8 @@ test('a full run: every file is there and reads back', async () => {
   const lines = await csvLines(f.dir);
   assert.equal(lines.length, 4);
   assert.equal(lines[0], TIMESERIES_HEADER);
-  assert.equal(lines[1], '2025-01-01T00:00:01.000Z,10,101,100,1,99,0,1.5,2.25,3.125,0.75,4');
-  assert.equal(lines[3]?.split(',').length, 12);
+  assert.equal(lines[1], '2025-01-01T00:00:01.000Z,10,101,100,1,99,0,1.5,2.25,3.125,0.75,4,1000,900');
+  assert.equal(lines[3]?.split(',').length, 14, 'bytes_sent and bytes_received appended at the end');
 
   const json = await readFile(join(f.dir, 'summary.json'), 'utf8');
   assert.deepEqual(JSON.parse(json), summary);

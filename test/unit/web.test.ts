@@ -248,6 +248,8 @@ test('stream: a new client gets the history, then one point per interval with pl
         ackP99: percentileOrGap(ack, 99),
         cpuPercent: 12.3,
         eventLoopLagP99Ms: 1.5,
+        bytesSentPerSec: 0,
+        bytesReceivedPerSec: 0,
       });
       // in milliseconds, with HDR's 3 significant digits
       assert.ok(Math.abs(p.e2eP50! - 50) < 0.1, `e2e p50 ${p.e2eP50}`);
