@@ -13,6 +13,7 @@ Commands:
   report DIR            rebuild the HTML report of a run
   compare A B           compare two runs (fleetload compare --help)
   merge DIR…            join the results folders of one run exactly (fleetload merge --help)
+  ui                    a web UI that starts tests, shows them live and lists past runs (fleetload ui --help)
 
   worker                a generator process of run --workers K (started by it, not by hand)
 
@@ -155,6 +156,8 @@ Output:
                             (repeatable; default: none: an invalid run never passes)
       --json                print summary.json to stdout at the end
       --headless            no web dashboard
+      --keep-ui             keep the dashboard (and its summary) up after the run until Ctrl-C or
+                            SIGTERM; the exit code is still the run's
       --web-host HOST       dashboard address                 (default: 127.0.0.1)
       --web-port N          dashboard port                    (default: 8089)
       --web-token T         dashboard token, asked of every request (a secret; prefer FLEETLOAD_WEB_TOKEN);
