@@ -4,6 +4,8 @@
  * stops as on Ctrl-C (drain, summary), then aborts if it is still there 30 s later: no run outlives its UI.
  */
 process.channel?.unref();
+// its output goes to the UI through pipes: once the UI is gone, writing there must not end the run (EPIPE)
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 process.once('disconnect', () => {
   process.kill(process.pid, 'SIGTERM');
   setTimeout(() => process.kill(process.pid, 'SIGTERM'), 30_000).unref();

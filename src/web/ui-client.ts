@@ -119,6 +119,8 @@ export const UI_CLIENT_JS = `
         render(r.body.run);
         show('live');
       } else if (r.status === 400) {
+        if (r.body.command) $('command').textContent = r.body.command;
+        if (r.body.yaml) $('yaml').textContent = r.body.yaml;
         showProblems(r.body.problems || [r.body.error]);
       } else {
         showProblems([r.body.error || ('HTTP ' + r.status)], 'not started:');

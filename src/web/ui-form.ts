@@ -257,16 +257,20 @@ export function shellWord(w: string): string {
  * The form's values checked by the CLI's loader, with what the UI controls set (results folder, a loopback
  * dashboard on a free port): the problems the CLI would print, or the run to start.
  */
-export function prepareRun(values: unknown, ctx: PrepareContext): { problems: string[] } | PreparedRun {
+export function prepareRun(
+  values: unknown,
+  ctx: PrepareContext,
+): { problems: string[]; command?: string; yaml?: string } | PreparedRun {
   const { flags: given, problems } = formFlags(values);
   if (problems.length > 0) return { problems };
+  const shown = showRun(given, ctx.out);
   const env = runEnv(ctx.env);
   const owned = { out: ctx.out, webHost: '127.0.0.1', webPort: 0 };
   let loaded: ReturnType<typeof loadScenario>;
   try {
     loaded = loadScenario({ flags: { ...given, ...owned }, env, cwd: ctx.cwd });
   } catch (e) {
-    if (isFleetloadError(e)) return { problems: [...e.problems] };
+    if (isFleetloadError(e)) return { problems: [...e.problems], ...shown };
     throw e;
   }
   const runId = loaded.scenario.runId;
@@ -285,11 +289,17 @@ export function prepareRun(values: unknown, ctx: PrepareContext): { problems: st
     ...(given.runId === undefined ? [`--run-id=${runId}`] : []),
     ...flagArgs(owned, true),
   ];
+  return { runId, scenario: loaded.scenario, argv, secretEnv, ...shown, warnings: loaded.warnings };
+}
+
+/** The equivalent command and scenario file of what was given, secrets as ***. */
+function showRun(given: Record<string, unknown>, out: string): { command: string; yaml: string } {
   const shown = redactSecrets(given);
-  const command = ['fleetload', 'run', ...flagArgs(shown, false), '--out', ctx.out].map(shellWord).join(' ');
+  const command = ['fleetload', 'run', ...flagArgs(shown, false), '--out', out].map(shellWord).join(' ');
+  const secrets = Object.entries(given).some(([k, v]) => secretValue(k, v));
   const yaml =
     Object.keys(shown).length === 0
       ? '# every setting at its default\n{}\n'
-      : `# fleetload run scenario.yaml${Object.values(secretEnv).length > 0 ? ' (secrets shown as ***: fill them in)' : ''}\n${stringify(shown)}`;
-  return { runId, scenario: loaded.scenario, argv, secretEnv, command, yaml, warnings: loaded.warnings };
+      : `# fleetload run scenario.yaml${secrets ? ' (secrets shown as ***: fill them in)' : ''}\n${stringify(shown)}`;
+  return { command, yaml };
 }

@@ -236,7 +236,7 @@ class UiHandler {
             res,
             200,
             'problems' in prepared
-              ? { problems: prepared.problems }
+              ? prepared
               : {
                   problems: [],
                   warnings: prepared.warnings,
@@ -248,7 +248,7 @@ class UiHandler {
           return;
         }
         if ('problems' in prepared) {
-          replyJson(res, 400, { error: 'the scenario has problems', problems: prepared.problems });
+          replyJson(res, 400, { error: 'the scenario has problems', ...prepared });
           return;
         }
         const started = runs.start(prepared);
@@ -276,7 +276,7 @@ class UiHandler {
   private prepare(values: unknown): ReturnType<typeof prepareRun> {
     const r = prepareRun(values, { env: this.o.env, cwd: this.o.cwd, out: this.o.out });
     // a problem may quote a value given: never a secret
-    return 'problems' in r ? { problems: r.problems.map((p) => redactSecrets(p)) } : r;
+    return 'problems' in r ? { ...r, problems: r.problems.map((p) => redactSecrets(p)) } : r;
   }
 
   private page(req: IncomingMessage, res: ServerResponse): void {

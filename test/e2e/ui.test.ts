@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { type IncomingHttpHeaders, request } from 'node:http';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { Browser, Frame, Page } from 'playwright-core';
@@ -73,6 +74,36 @@ async function liveFrame(page: Page): Promise<Frame> {
   const frame = await handle?.contentFrame();
   assert.ok(frame, 'the Live tab frames the dashboard');
   return frame;
+}
+
+/** Waits until a run is under way: its results folder has time-series rows (devices connected, broker up). */
+async function running(dir: string): Promise<void> {
+  const csv = join(dir, 'timeseries.csv');
+  for (let i = 0; i < 300; i++) {
+    if (existsSync(csv) && readFileSync(csv, 'utf8').split('\n').length > 2) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.fail(`${dir} has no time series after 30 s`);
+}
+
+/** A GET with the path sent exactly as written (fetch would resolve `..`). */
+function rawGet(
+  base: string,
+  path: string,
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 describe('fleetload ui', () => {
@@ -273,7 +304,8 @@ describe('fleetload ui', () => {
     try {
       const r = await post('/api/ui/start', { values: { devices: '2', runTime: '60s', interval: '200ms' } });
       assert.equal(r.status, 202);
-      for (let i = 0; i < 200 && !(await state()).live; i++) await new Promise((res) => setTimeout(res, 100));
+      const firstId = ((await r.json()) as { run: { runId: string } }).run.runId;
+      await running(join(cwd, 'res', firstId));
       const [run] = childrenOf(child.pid);
       assert.ok(run, 'the run is a child process of the UI');
       const grandchildren = childrenOf(run);
@@ -292,9 +324,7 @@ describe('fleetload ui', () => {
       assert.equal(again.status, 202);
       const secondId = ((await again.json()) as { run: { runId: string } }).run.runId;
       // running: its results folder has its first rows
-      const csv = join(cwd, 'res', secondId, 'timeseries.csv');
-      for (let i = 0; i < 300 && !(existsSync(csv) && readFileSync(csv, 'utf8').split('\n').length > 2); i++)
-        await new Promise((res) => setTimeout(res, 100));
+      await running(join(cwd, 'res', secondId));
       const [second] = childrenOf(child.pid);
       assert.ok(second);
       const inner = childrenOf(second);
@@ -306,6 +336,64 @@ describe('fleetload ui', () => {
       for (const pid of inner) assert.ok(await waitForExit(pid, 10_000), `process ${pid} outlived the UI`);
       assert.match(done.stderr, new RegExp(`run ${secondId} ended: FAILED \\(exit 1\\)`));
       assert.equal(summaryOf(cwd, secondId).interrupted, true);
+      // its files over HTTP: listed names only, however a path is spelled
+      writeFileSync(join(cwd, 'outside.txt'), 'not a result');
+      const server = await startUi(cwd);
+      try {
+        const ok = await rawGet(server.url, `/results/${secondId}/summary.json`);
+        assert.equal(ok.status, 200);
+        assert.match(
+          ok.headers['content-disposition'] ?? '',
+          new RegExp(`attachment; filename="${secondId}-summary.json"`),
+        );
+        for (const path of [
+          `/results/${secondId}/../../outside.txt`,
+          `/results/${secondId}/..%2f..%2foutside.txt`,
+          `/results/${secondId}/%2e%2e/%2e%2e/outside.txt`,
+          `/results/..%2f/outside.txt`,
+          `/results/${secondId}/%2fetc%2fpasswd`,
+          `/results/${secondId}/histograms/..%2fsummary.json`,
+          '/results/%2e%2e/res/outside.txt',
+        ]) {
+          const r = await rawGet(server.url, path);
+          assert.equal(r.status, 404, path);
+          assert.doesNotMatch(r.body, /not a result|root:/, path);
+        }
+      } finally {
+        server.child.kill('SIGINT');
+        await waitForCliExit(server.child, 20_000);
+      }
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  test('a UI that is killed: its run stops by itself (summary written, no crash) and nothing is left', {
+    timeout: 120_000,
+  }, async () => {
+    const cwd = tmpDir();
+    const { child, url } = await startUi(cwd);
+    try {
+      const r = await fetch(new URL('/api/ui/start', url), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ values: { devices: '2', runTime: '60s', interval: '200ms', grace: '500ms' } }),
+      });
+      assert.equal(r.status, 202);
+      const runId = ((await r.json()) as { run: { runId: string } }).run.runId;
+      await running(join(cwd, 'res', runId));
+      const [run] = childrenOf(child.pid);
+      assert.ok(run);
+      const inner = childrenOf(run);
+      child.kill('SIGKILL');
+      assert.ok(await waitForExit(run, 30_000), 'the run outlived its UI');
+      for (const pid of inner) assert.ok(await waitForExit(pid, 10_000), `process ${pid} outlived the run`);
+      assert.equal(summaryOf(cwd, runId).interrupted, true);
+      assert.deepEqual(
+        readdirSync(join(cwd, 'res', runId)).filter((f) => f.startsWith('fleetload-crash')),
+        [],
+        'no crash log: writing to the dead UI is not an error',
+      );
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

@@ -147,6 +147,9 @@ describe('prepareRun: the CLI loader checks it; command and YAML reproduce it, s
       'devices: must be at least 1 (from --devices)',
       'runTime: "5" has no unit; write 5s for seconds or 5ms for milliseconds (from --run-time)',
     ]);
+    // the command and YAML are shown anyway, to fix and copy
+    assert.match(r.command ?? '', /^fleetload run --devices 0 --run-time 5 --out /);
+    assert.match(r.yaml ?? '', /^devices: 0$/m);
     // the same words as `fleetload run -u 0 -t 5`
     assert.throws(
       () => loadScenario({ flags: parseRunArgs(['-u', '0', '-t', '5']).flags, env: {}, cwd }),
