@@ -14,29 +14,7 @@ import { verdictOf } from '../web/ui-history.js';
 import type { UiRunStatus, UiRuns } from '../web/ui-server.js';
 import { tokenizeFlags } from './args.js';
 import type { CliIo } from './commands.js';
-
-export const UI_HELP = `Usage: fleetload ui [--web-host H] [--web-port P] [--out DIR] [--web-token T]
-
-A web UI that starts load tests: a New test form (every setting of the scenario, checked as fleetload run
-checks it, with the equivalent command and scenario YAML), the live dashboard of the running test, Stop, and a
-History of every run in the results folder (verdict, exit code, report, files, compare two runs).
-One run at a time; each is a \`fleetload run\` process of its own, so a crashing run never takes the UI down.
-
-      --web-host HOST       address the UI listens on               (default: 127.0.0.1)
-                            any address but loopback needs --web-token: the UI starts load tests
-      --web-port N          port (0: a free one)                    (default: 8089)
-      --out DIR             results folder: where runs are written and History reads (default: ./fleetload-results)
-      --web-token T         token asked of every request (a secret; prefer FLEETLOAD_WEB_TOKEN); a one-time
-                            login link is printed at start
-      --web-allowed-hosts H names the UI answers to besides IP addresses and localhost (DNS-rebinding guard)
-  -h, --help                show this help
-
-FLEETLOAD_<FLAG> variables set these too, and are the defaults of the form's empty fields.
-Ctrl-C (or SIGTERM) stops the running test gracefully (its summary is written), then the UI; a second aborts.
-
-Exit codes: 0 stopped by Ctrl-C/SIGTERM · 2 bad input (flags, a port in use, off loopback without a token) ·
-130 aborted by a second Ctrl-C
-`;
+import { UI_HELP } from './help.js';
 
 const UI_KEYS = ['webHost', 'webPort', 'out', 'webToken', 'webAllowedHosts'] as const;
 const UI_OPTIONS = SCENARIO_OPTIONS.filter((o) => (UI_KEYS as readonly string[]).includes(o.key));
@@ -239,6 +217,8 @@ export class ChildRuns implements UiRuns {
     const l = redactText(raw.replace(/\r/g, '').replace(/\x1b\[[0-9;]*[A-Za-z]/g, ''));
     if (l.trim() === '') return;
     const m = /^dashboard: (http:\/\/127\.0\.0\.1:\d+)\/?$/.exec(l.trim());
+    // Stop pressed in the run's own dashboard (or a signal): the run says so
+    if (/^stopping\b/.test(l) && run.status.state === 'running') run.status.state = 'stopping';
     if (m && run.status.state !== 'finished') {
       run.dashboard = m[1];
       if (run.status.state === 'starting') run.status.state = 'running';

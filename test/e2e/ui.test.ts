@@ -368,6 +368,60 @@ describe('fleetload ui', () => {
     }
   });
 
+  test('the run’s dashboard through the UI: its Stop acts (same origin only), then it is gone with the run', {
+    timeout: 120_000,
+  }, async () => {
+    const cwd = tmpDir();
+    const { child, url } = await startUi(cwd);
+    const json = { 'Content-Type': 'application/json' };
+    const state = async () =>
+      (
+        (await (await fetch(new URL('/api/ui/state', url))).json()) as {
+          run: { state: string; verdict: string };
+        }
+      ).run;
+    try {
+      assert.equal((await fetch(new URL('/live', url))).status, 404, 'no run, no live view');
+      const r = await fetch(new URL('/api/ui/start', url), {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ values: { devices: '2', runTime: '60s', interval: '200ms', grace: '500ms' } }),
+      });
+      const runId = ((await r.json()) as { run: { runId: string } }).run.runId;
+      await running(join(cwd, 'res', runId));
+      const page = await fetch(new URL('/live', url));
+      assert.equal(page.status, 200);
+      assert.equal(page.headers.get('x-frame-options'), 'SAMEORIGIN');
+      assert.match(page.headers.get('content-security-policy') ?? '', /frame-ancestors 'self'/);
+      assert.match(await page.text(), new RegExp(`fleetload · ${runId}`));
+      assert.equal((await fetch(new URL('/api/summary', url))).status, 404, 'not finished yet');
+      const evil = await fetch(new URL('/api/stop', url), {
+        method: 'POST',
+        headers: { ...json, Origin: 'http://evil.example' },
+        body: '{}',
+      });
+      assert.equal(evil.status, 403);
+      const stop = await fetch(new URL('/api/stop', url), {
+        method: 'POST',
+        headers: { ...json, Origin: new URL(url).origin },
+        body: '{}',
+      });
+      assert.equal(stop.status, 202);
+      for (let i = 0; i < 300 && (await state()).state !== 'finished'; i++)
+        await new Promise((res) => setTimeout(res, 100));
+      assert.equal((await state()).verdict, verdictOf(summaryOf(cwd, runId)));
+      assert.equal(summaryOf(cwd, runId).interrupted, true);
+      assert.equal(
+        (await fetch(new URL('/api/stream', url))).status,
+        404,
+        'the run and its dashboard are gone',
+      );
+    } finally {
+      child.kill('SIGINT');
+      await waitForCliExit(child, 30_000);
+    }
+  });
+
   test('a UI that is killed: its run stops by itself (summary written, no crash) and nothing is left', {
     timeout: 120_000,
   }, async () => {
