@@ -99,6 +99,9 @@ export const UI_CLIENT_JS = `
       if (r.body.command) $('command').textContent = r.body.command;
       if (r.body.yaml) $('yaml').textContent = r.body.yaml;
       showProblems(r.body.problems || []);
+      var w = r.body.warnings || [];
+      $('warnings').textContent = w.map(function (x) { return 'note: ' + x; }).join('\\n');
+      $('warnings').hidden = w.length === 0;
     }).catch(function () {});
   }
   function scheduleCheck() {

@@ -39,6 +39,8 @@ export interface FormField {
   description?: string;
   min?: number;
   max?: number;
+  /** the FLEETLOAD_* variable of the UI's environment that sets this field's default (then `default` is its value) */
+  fromEnv?: string;
 }
 
 export interface FormGroup {
@@ -136,12 +138,24 @@ function fieldOf(key: string, p: JsonProp): FormField {
   return field;
 }
 
-/** The form: every key of the scenario schema but the UI's own, grouped. */
-export function formModel(): FormModel {
+/**
+ * The form: every key of the scenario schema but the UI's own, grouped. A FLEETLOAD_* variable of `env` is the
+ * default of its field (an empty field takes it, as on the command line), shown unless it is a secret.
+ */
+export function formModel(env: Record<string, string | undefined> = {}): FormModel {
   const schema = scenarioJsonSchema() as { properties: Record<string, JsonProp> };
   const fields = Object.entries(schema.properties)
     .filter(([key]) => !UI_OWNED_KEYS.includes(key))
-    .map(([key, p]) => fieldOf(key, p));
+    .map(([key, p]) => {
+      const f = fieldOf(key, p);
+      const name = optionOf.get(key)?.env;
+      const value = name === undefined ? undefined : env[name];
+      if (name !== undefined && value !== undefined && value !== '') {
+        f.fromEnv = name;
+        f.default = f.input === 'secret' ? '***' : redactSecrets(value);
+      }
+      return f;
+    });
   const pick = (keys: readonly string[]) =>
     keys.map((k) => fields.find((f) => f.key === k)).filter((f): f is FormField => f !== undefined);
   return {

@@ -20,7 +20,9 @@ export interface UiBoot {
 function fieldHtml(f: FormField): string {
   const e = escapeHtml;
   const id = `f-${f.key}`;
-  const help = f.description ? `<span class="help">${e(f.description)}</span>` : '';
+  const help =
+    (f.description ? `<span class="help">${e(f.description)}</span>` : '') +
+    (f.fromEnv ? `<span class="help env">empty: ${e(f.fromEnv)}=${e(f.default ?? '')}</span>` : '');
   const label = `<span class="name">${e(f.key)}</span> <code class="flag">--${e(f.flag)}</code>`;
   const dflt = f.default !== undefined && f.default !== '' ? ` placeholder="${e(f.default)}"` : '';
   const common = `id="${id}" name="${e(f.key)}" data-key="${e(f.key)}" aria-describedby="e-${e(f.key)}"`;
@@ -104,6 +106,7 @@ export function renderUiPage(p: { boot: UiBoot; nonce: string }): string {
   </form>
   <aside class="side">
     <div class="problems" id="problems" role="alert" hidden></div>
+    <div class="warnings note" id="warnings" hidden></div>
     <h3>Command <button type="button" class="copy" data-copy="command">copy</button></h3>
     <pre id="command">fleetload run</pre>
     <h3>Scenario YAML <button type="button" class="copy" data-copy="yaml">copy</button></h3>
@@ -166,6 +169,8 @@ details.group summary { cursor: pointer; }
 .field textarea { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; resize: vertical; }
 .field [aria-invalid="true"] { border-color: var(--bad); outline: 1px solid var(--bad); }
 .help { color: var(--muted); font-size: 11px; }
+.help.env { color: var(--accent); }
+.warnings { margin-top: 8px; color: var(--warn); white-space: pre-wrap; }
 .err { color: var(--bad); font-size: 12px; }
 .err:empty { display: none; }
 .actions { display: flex; gap: 10px; align-items: center; margin: 4px 0 12px; }

@@ -17,7 +17,7 @@ import { loadResults } from '../report/load.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 import { DashboardAccess } from './access.js';
 import { crossOrigin, isWildcardHost, replyJson } from './guard.js';
-import { formModel, type PreparedRun, prepareRun } from './ui-form.js';
+import { formModel, type PreparedRun, prepareRun, runEnv } from './ui-form.js';
 import { listRuns, readRun, runFilePath } from './ui-history.js';
 import { renderUiPage } from './ui-page.js';
 
@@ -283,7 +283,7 @@ class UiHandler {
     const nonce = randomBytes(16).toString('base64');
     const body = renderUiPage({
       nonce,
-      boot: { version: FLEETLOAD_VERSION, out: this.o.out, form: formModel() },
+      boot: { version: FLEETLOAD_VERSION, out: this.o.out, form: formModel(runEnv(this.o.env)) },
     });
     res.writeHead(200, {
       'Content-Type': 'text/html; charset=utf-8',

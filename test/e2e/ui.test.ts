@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { type IncomingHttpHeaders, request } from 'node:http';
+import { createServer, type IncomingHttpHeaders, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { Browser, Frame, Page } from 'playwright-core';
@@ -466,6 +467,15 @@ describe('fleetload ui', () => {
     const unknown = await runCli(['ui', '--devices', '3']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown flag --devices; .*see fleetload ui --help/);
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as AddressInfo).port;
+    const inUse = await runCli(['ui', '--web-port', String(port)]).finally(() => busy.close());
+    assert.equal(inUse.code, 2);
+    assert.match(
+      inUse.stderr,
+      new RegExp(`web port ${port} on 127\\.0\\.0\\.1 is in use; pass --web-port 0`),
+    );
     const help = await runCli(['ui', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /Usage: fleetload ui/);

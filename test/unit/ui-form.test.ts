@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { parseRunArgs } from '../../src/cli/args.js';
 import { loadScenario } from '../../src/scenario/load.js';
 import { scenarioJsonSchema } from '../../src/scenario/schema.js';
+import { UI_CLIENT_JS } from '../../src/web/ui-client.js';
 import {
   type FormField,
   formFlags,
@@ -16,6 +17,7 @@ import {
   shellWord,
   UI_OWNED_KEYS,
 } from '../../src/web/ui-form.js';
+import { renderUiPage } from '../../src/web/ui-page.js';
 import { tmpDir } from '../helpers/process.js';
 
 /**
@@ -83,6 +85,21 @@ describe('form model from the scenario schema', () => {
       assert.equal(field(k).input, 'secret', k);
     assert.equal(field('host').input, 'text');
     assert.match(field('host').description ?? '', /broker URL/);
+  });
+
+  test('the UI’s FLEETLOAD_* variables are the defaults shown, secrets as ***', () => {
+    const model = formModel({
+      FLEETLOAD_DEVICES: '7',
+      FLEETLOAD_PASSWORD: 'env-secret',
+      FLEETLOAD_HOST: 'mqtt://u:url-secret@h:1883',
+    });
+    const f = (k: string) => model.groups.flatMap((g) => g.fields).find((x) => x.key === k);
+    assert.equal(f('devices')?.default, '7');
+    assert.equal(f('devices')?.fromEnv, 'FLEETLOAD_DEVICES');
+    assert.equal(f('password')?.default, '***');
+    assert.equal(f('host')?.default, 'mqtt://u:***@h:1883');
+    assert.equal(f('spawnRate')?.fromEnv, undefined);
+    assert.doesNotMatch(JSON.stringify(model), /env-secret|url-secret/);
   });
 
   test('isSecretKey is redact.ts: secret-named keys only', () => {
@@ -236,5 +253,27 @@ describe('prepareRun: the CLI loader checks it; command and YAML reproduce it, s
     assert.equal(shellWord('e2e.p99<500'), "'e2e.p99<500'");
     assert.equal(shellWord("a'b"), "'a'\\''b'");
     assert.equal(shellWord('$HOME'), "'$HOME'");
+  });
+});
+
+describe('the UI page', () => {
+  test('its script compiles, puts data in with textContent, and the page holds every field of the form', () => {
+    assert.doesNotThrow(() => new Function(UI_CLIENT_JS));
+    assert.ok(!UI_CLIENT_JS.includes('innerHTML'), 'data goes in with textContent');
+    const html = renderUiPage({ nonce: 'n0nce', boot: { version: 't', out: '/tmp/res', form: formModel() } });
+    for (const f of fields()) assert.ok(html.includes(`id="f-${f.key}"`), f.key);
+    assert.match(html, /<script nonce="n0nce">/);
+  });
+
+  test('a value from the environment cannot break out of the page', () => {
+    const html = renderUiPage({
+      nonce: 'n',
+      boot: {
+        version: 't',
+        out: '</script><b>x',
+        form: formModel({ FLEETLOAD_TOPIC: '"><script>alert(1)</script>' }),
+      },
+    });
+    assert.doesNotMatch(html, /<script>alert|<b>x/);
   });
 });
