@@ -6,7 +6,7 @@ import { ExitCode, FleetloadError } from '../errors.js';
 import { redactText } from '../redact.js';
 import { describeIssue, mergeSources, type Provenance, schemaProblems } from '../scenario/load.js';
 import { SCENARIO_OPTIONS } from '../scenario/options.js';
-import { scenarioInput } from '../scenario/schema.js';
+import { hostNames, scenarioInput } from '../scenario/schema.js';
 import type { Summary } from '../stats/summary.js';
 import { isLoopbackHost } from '../web/guard.js';
 import { type PreparedRun, runEnv } from '../web/ui-form.js';
@@ -66,9 +66,7 @@ export function parseUiArgs(argv: string[], env: Record<string, string | undefin
     webPort: s.webPort,
     out: s.out,
     webToken: s.webToken,
-    webAllowedHosts: (s.webAllowedHosts ?? [])
-      .flatMap((h) => h.split(',').map((x) => x.trim()))
-      .filter(Boolean),
+    webAllowedHosts: (s.webAllowedHosts ?? []).flatMap(hostNames),
   };
 }
 

@@ -127,7 +127,13 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
   const url = `http://${shown}:${port}/`;
   return {
     url,
-    notices: access.notices(url).map((l) => l.replace(/dashboard/g, 'ui')),
+    notices: access
+      .notices(url)
+      .map((l) =>
+        l
+          .replace('can watch the run, change its load and stop it', 'can start, watch and stop load tests')
+          .replace(/dashboard/g, 'ui'),
+      ),
     close: () => closeServer(server),
   };
 }

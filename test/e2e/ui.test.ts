@@ -500,6 +500,20 @@ describe('fleetload ui', () => {
         body: '{}',
       });
       assert.equal(start.status, 401);
+      assert.equal((await fetch(new URL('/results/x/summary.json', url))).status, 401);
+      assert.equal((await fetch(new URL('/api/stream', url))).status, 401, 'the relayed dashboard too');
+      // the one-time login link printed at start sets the cookie the page then uses
+      const login = await waitForOutput(child, /ui login \(one-time link, sets a cookie\): (http:\/\/\S+)/);
+      const link = /(http:\/\/\S+)/.exec(login)?.[1] as string;
+      const answer = await fetch(link, { redirect: 'manual' });
+      assert.equal(answer.status, 303);
+      const cookie = (answer.headers.get('set-cookie') ?? '').split(';')[0] as string;
+      assert.equal((await fetch(new URL('/', url), { headers: { Cookie: cookie } })).status, 200);
+      assert.equal((await fetch(link, { redirect: 'manual' })).status, 401, 'the link works once');
+      assert.match(
+        cliOutput(child).stdout,
+        /warning: the ui listens on every interface .*can start, watch and stop load tests/,
+      );
       assert.doesNotMatch(cliOutput(child).stdout + cliOutput(child).stderr, new RegExp(token));
     } finally {
       child.kill('SIGINT');
