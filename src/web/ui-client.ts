@@ -278,8 +278,10 @@ export const UI_CLIENT_JS = `
       var tr = el('tr');
       tr.setAttribute('data-figure', f.id);
       tr.appendChild(el('td', '', f.label + (f.unit ? ' (' + f.unit + ')' : '')));
-      tr.appendChild(el('td', '', num(f.a)));
-      tr.appendChild(el('td', '', num(f.b)));
+      // counts stay whole numbers
+      var fig = function (v) { return f.unit === '' && Number.isInteger(v) ? String(v) : num(v); };
+      tr.appendChild(el('td', '', fig(f.a)));
+      tr.appendChild(el('td', '', fig(f.b)));
       tr.appendChild(el('td', '', f.new ? 'new' : f.diffPct === null ? '–' : num(f.diffPct) + '%'));
       var v = el('td', 'verdict-cell ' + f.verdict.replace(/[^a-z]/g, ''), f.verdict);
       v.title = f.noise;
