@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { alreadyRaised, checkCapacity, readLimits, reexecWithFileLimit } from '../engine/limits.js';
-import { ExitCode, FleetloadError } from '../errors.js';
+import { FleetloadError } from '../errors.js';
 import { rawTcpAvailable } from '../mqtt/raw-tcp.js';
+import { exitCodeOfSummary } from '../run/verdict.js';
 import { formatDuration } from '../scenario/duration.js';
 import { loadScenario, redactSecrets } from '../scenario/load.js';
 import { devicesAt, expectedMessages, plan, steadyFromMs } from '../scenario/plan.js';
@@ -14,7 +15,7 @@ import { FLEETLOAD_VERSION } from '../version.js';
 import type { Dashboard } from '../web/server.js';
 import { parseRunArgs } from './args.js';
 import { MAIN_HELP, PLAN_HELP, RUN_HELP, SCHEMA_HELP } from './help.js';
-import { Interrupts } from './interrupts.js';
+import { Interrupts, keepServing } from './interrupts.js';
 
 export interface CliIo {
   env: NodeJS.ProcessEnv;
@@ -59,10 +60,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return (await import('../run/worker-child.js')).runWorker();
     case 'certs':
       return (await import('./certs.js')).certsCmd(rest, io);
+    case 'ui':
+      return (await import('./ui.js')).uiCmd(rest, io);
     default:
       throw new FleetloadError(
         'E_USAGE',
-        `unknown command "${cmd}"; commands: run, consume, merge, plan, schema, report, compare, certs (fleetload --help)`,
+        `unknown command "${cmd}"; commands: run, consume, merge, plan, schema, report, compare, certs, ui (fleetload --help)`,
       );
   }
 }
@@ -77,10 +80,7 @@ export async function writeReport(dir: string, log: (line: string) => void): Pro
 
 /** The exit code of a finished run: 0 passed, 5 invalid (it never passes), 1 a threshold failed or stopped early. */
 export function exitCodeOf(summary: Summary): number {
-  if (summary.passed) return ExitCode.ok;
-  // a lost worker: the run failed with what it had (its validity then says little)
-  if (summary.incomplete) return ExitCode.thresholdFailed;
-  return summary.valid === false ? ExitCode.invalidRun : ExitCode.thresholdFailed;
+  return exitCodeOfSummary(summary);
 }
 
 /**
@@ -279,6 +279,9 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
     printSummary(io, human, summary, dir, scenario.json, resultsError);
     // final InfluxDB flush; /metrics stays up for --prometheus-grace (Ctrl-C skips the wait)
     await sinks.close({ interrupted: summary.interrupted === true, cancel: interrupt });
+    // --keep-ui: the dashboard (with the summary) stays until the next signal; the exit code stays the run's
+    if (scenario.keepUi && dashboard)
+      await keepServing(io.signals ?? process, interrupts, io.stderr, dashboard.url);
     if (unreachable) throw unreachable;
     return exitCodeOf(summary);
   } finally {

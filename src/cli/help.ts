@@ -13,6 +13,7 @@ Commands:
   report DIR            rebuild the HTML report of a run
   compare A B           compare two runs (fleetload compare --help)
   merge DIR…            join the results folders of one run exactly (fleetload merge --help)
+  ui                    a web UI that starts tests, shows them live and lists past runs (fleetload ui --help)
 
   worker                a generator process of run --workers K (started by it, not by hand)
 
@@ -155,6 +156,8 @@ Output:
                             (repeatable; default: none: an invalid run never passes)
       --json                print summary.json to stdout at the end
       --headless            no web dashboard
+      --keep-ui             keep the dashboard (and its summary) up after the run until Ctrl-C or
+                            SIGTERM; the exit code is still the run's
       --web-host HOST       dashboard address                 (default: 127.0.0.1)
       --web-port N          dashboard port                    (default: 8089)
       --web-token T         dashboard token, asked of every request (a secret; prefer FLEETLOAD_WEB_TOKEN);
@@ -184,4 +187,28 @@ Exit codes:
   4  internal error (a bug): one line naming the log file with the stack
   5  the run is invalid: it did not offer or observe the load it planned (see --accept)
   130  aborted by a second Ctrl-C (no summary)
+`;
+
+/** `fleetload ui` (src/cli/ui.ts) */
+export const UI_HELP = `Usage: fleetload ui [--web-host H] [--web-port P] [--out DIR] [--web-token T]
+
+A web UI that starts load tests: a New test form (every setting of the scenario, checked as fleetload run
+checks it, with the equivalent command and scenario YAML), the live dashboard of the running test, Stop, and a
+History of every run in the results folder (verdict, exit code, report, files, compare two runs).
+One run at a time; each is a \`fleetload run\` process of its own, so a crashing run never takes the UI down.
+
+      --web-host HOST       address the UI listens on               (default: 127.0.0.1)
+                            any address but loopback needs --web-token: the UI starts load tests
+      --web-port N          port (0: a free one)                    (default: 8089)
+      --out DIR             results folder: where runs are written and History reads (default: ./fleetload-results)
+      --web-token T         token asked of every request (a secret; prefer FLEETLOAD_WEB_TOKEN); a one-time
+                            login link is printed at start
+      --web-allowed-hosts H names the UI answers to besides IP addresses and localhost (DNS-rebinding guard)
+  -h, --help                show this help
+
+FLEETLOAD_<FLAG> variables set these too, and are the defaults of the form's empty fields.
+Ctrl-C (or SIGTERM) stops the running test gracefully (its summary is written), then the UI; a second aborts.
+
+Exit codes: 0 stopped by Ctrl-C/SIGTERM · 2 bad input (flags, a port in use, off loopback without a token) ·
+130 aborted by a second Ctrl-C
 `;

@@ -51,3 +51,24 @@ export class Interrupts {
     for (const sig of SIGNALS) this.signals.off(sig, this.onSignal);
   }
 }
+
+/**
+ * `run --keep-ui`: after the run, the dashboard stays up until Ctrl-C, SIGTERM or SIGHUP (the run's own stop
+ * handling is over: one signal now just ends the wait).
+ */
+export async function keepServing(
+  signals: NodeJS.EventEmitter,
+  interrupts: Interrupts,
+  stderr: NodeJS.WritableStream,
+  url: string,
+): Promise<void> {
+  interrupts.dispose();
+  stderr.write(`fleetload: the dashboard stays up at ${url} (--keep-ui); Ctrl-C or SIGTERM to exit\n`);
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      for (const sig of SIGNALS) signals.off(sig, done);
+      resolve();
+    };
+    for (const sig of SIGNALS) signals.on(sig, done);
+  });
+}

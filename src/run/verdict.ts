@@ -1,3 +1,4 @@
+import { ExitCode } from '../errors.js';
 import type { ValidityCheck } from '../scenario/schema.js';
 import type { Summary } from '../stats/summary.js';
 
@@ -72,4 +73,15 @@ export function judge(
     () => 'the generator was saturated (see generator in summary.json)',
   );
   return { valid: reasons.length === 0, reasons };
+}
+
+/**
+ * The exit code of a finished run from its summary: 0 passed, 5 invalid (it never passes), 1 a threshold failed
+ * or it stopped early. `fleetload run` exits with it; `fleetload ui` shows it for every run in its history.
+ */
+export function exitCodeOfSummary(summary: Summary): number {
+  if (summary.passed) return ExitCode.ok;
+  // a lost worker: the run failed with what it had (its validity then says little)
+  if (summary.incomplete) return ExitCode.thresholdFailed;
+  return summary.valid === false ? ExitCode.invalidRun : ExitCode.thresholdFailed;
 }

@@ -268,6 +268,9 @@ function crossFieldProblems(merged: Record<string, unknown>, source: (key: strin
       }
     }
   }
+  if (merged.keepUi === true && merged.headless === true) {
+    add('keepUi', 'keeps the dashboard up after the run, and --headless has none; drop one of them');
+  }
   const segments = typeof merged.segment === 'string' ? /\/\s*(\d+)\s*$/.exec(merged.segment) : null;
   const workers = merged.workers;
   if (segments && Number(segments[1]) > 1 && workers !== undefined && String(workers) !== '1') {

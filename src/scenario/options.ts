@@ -82,6 +82,7 @@ export const RUN_KINDS: Record<Key, OptionKind> = {
   storageConnectionString: 'string',
   storageContainer: 'string',
   headless: 'boolean',
+  keepUi: 'boolean',
   webHost: 'string',
   webPort: 'number',
   thresholds: 'list',

@@ -362,6 +362,12 @@ export const scenarioInput = z.strictObject({
     .default('fleetload-checkpoints')
     .describe('Blob container for checkpoints'),
   headless: z.boolean().default(false),
+  keepUi: z
+    .boolean()
+    .default(false)
+    .describe(
+      "keep the dashboard up after the run ends, until Ctrl-C or SIGTERM; the exit code stays the run's",
+    ),
   webHost: z.string().min(1).default('127.0.0.1'),
   webPort: z.number().int().min(0).max(65535).default(8089),
   webToken: accessToken
@@ -574,6 +580,8 @@ export interface Scenario {
   storageConnectionString: string | undefined;
   storageContainer: string;
   headless: boolean;
+  /** --keep-ui: the dashboard stays up after the run until a signal */
+  keepUi: boolean;
   webHost: string;
   webPort: number;
   webToken: string | undefined;
@@ -676,6 +684,7 @@ export function toScenario(p: Parsed, runId: string): Scenario {
     storageConnectionString: p.storageConnectionString,
     storageContainer: p.storageContainer,
     headless: p.headless,
+    keepUi: p.keepUi,
     webHost: p.webHost,
     webPort: p.webPort,
     webToken: p.webToken,
