@@ -55,7 +55,7 @@ function scriptFor(file: string, blocks: readonly ShellBlock[], dir: string, bin
     );
   }
   for (const b of blocks) {
-    lines.push(`echo "::block ${b.file}:${b.line}::" >&2`, b.script);
+    lines.push(`echo "::block ${b.file}:${b.line}::" >&2`, b.serves ? servedScript(b.script) : b.script);
   }
   lines.push('echo "::done::" >&2');
   return `${lines.join('\n')}\n`;
@@ -104,6 +104,32 @@ function runScript(root: string, script: string): Promise<{ code: number | null;
       resolve({ code, out });
     });
   });
+}
+
+/**
+ * A `serves` block: each command as printed, in the background, until it prints how to stop it (it is serving
+ * then), then SIGTERM — as Ctrl-C would — and it must exit 0 within 20 s. A command that exits early fails.
+ */
+function servedScript(script: string): string {
+  const commands = script
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.trimStart().startsWith('#'));
+  return commands
+    .map((c) =>
+      [
+        `{ ${c}\n} > served.log 2>&1 &`,
+        'served=$!',
+        'for i in $(seq 300); do grep -Eq "Ctrl-C.* to (stop|exit)" served.log && break; kill -0 $served 2>/dev/null || break; sleep 0.2; done',
+        'cat served.log >&2',
+        'kill -0 $served',
+        // the command runs in a subshell of the script: the signal goes to what it started, as Ctrl-C would
+        'pkill -TERM -P $served || kill -TERM $served',
+        'for i in $(seq 100); do kill -0 $served 2>/dev/null || break; sleep 0.2; done',
+        'wait $served',
+      ].join('\n'),
+    )
+    .join('\n');
 }
 
 /** One test per document of shard `shard` of `of`: its runnable blocks, in order, in one bash, exit 0. */

@@ -5,7 +5,10 @@ import { join, posix } from 'node:path';
  * The shell commands the user documentation prints: fenced blocks with the info string `sh`, `bash` or `console`
  * in README.md and docs/guide/*.md. A block whose info string also says `not-run-here` (```` ```sh not-run-here ````)
  * is exempt from being run (it needs Azure, a cluster, the npm registry, …). In a `console` block only the lines
- * after a `$ ` prompt (and their `\` continuations) are commands; the rest is output.
+ * after a `$ ` prompt (and their `\` continuations) are commands; the rest is output. A block whose info string says
+ * `serves` (```` ```sh serves ````) holds commands that serve until stopped (`fleetload ui`, `run --keep-ui`): each
+ * line runs in the background until it says how to stop it (`Ctrl-C … to stop|exit`), then gets SIGTERM and must
+ * exit 0.
  */
 
 export interface ShellBlock {
@@ -14,6 +17,8 @@ export interface ShellBlock {
   /** 1-based line of the opening fence */
   line: number;
   exempt: boolean;
+  /** each command serves until stopped (info string `serves`) */
+  serves: boolean;
   /** the commands as printed (console: prompts removed, output dropped) */
   script: string;
   /** console blocks: the output printed after the commands */
@@ -22,6 +27,7 @@ export interface ShellBlock {
 
 const SHELLS = new Set(['sh', 'bash', 'console']);
 const EXEMPT = 'not-run-here';
+const SERVES = 'serves';
 
 /** README.md, then docs/guide/*.md in name order. */
 export function docFiles(root: string): string[] {
@@ -65,8 +71,9 @@ export function shellBlocks(file: string, text: string): ShellBlock[] {
     const lang = words[0] ?? '';
     if (!SHELLS.has(lang)) continue;
     const exempt = words.includes(EXEMPT);
-    if (lang === 'console') blocks.push({ file, line: start + 1, exempt, ...consoleParts(body) });
-    else blocks.push({ file, line: start + 1, exempt, script: body.join('\n') });
+    const serves = words.includes(SERVES);
+    if (lang === 'console') blocks.push({ file, line: start + 1, exempt, serves, ...consoleParts(body) });
+    else blocks.push({ file, line: start + 1, exempt, serves, script: body.join('\n') });
   }
   return blocks;
 }
