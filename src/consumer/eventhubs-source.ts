@@ -246,10 +246,28 @@ export class EventHubsSource implements Source {
         `--partition-index ${o.partitionIndex} of ${o.partitionCount} gets no partition: the hub has ${ids.length}`,
       );
     }
+    // A partition's reader is attached once the SDK first calls processEvents (with an empty batch after
+    // maxWaitTimeInSeconds when nothing came): only then is the consumer group known to exist. A refusal that
+    // retrying cannot fix (a consumer group the hub does not have, a refused key) fails the attach: exit 3 naming
+    // it, instead of a run that receives nothing and ends invalid.
+    const attach = attachWatch(this.partitions);
     const handlers: SubscriptionEventHandlers = {
-      processEvents: (events, context) => this.handleEvents(events, context),
+      processEvents: (events, context) => {
+        attach.attached(context.partitionId);
+        return this.handleEvents(events, context);
+      },
       processError: async (err, context) => {
         o.log?.(`eventhubs partition ${context.partitionId}: ${redactConnectionString(err.message)}`);
+        const code = (err as { code?: string }).code;
+        if (code === 'MessagingEntityNotFoundError' || /could not be found/i.test(err.message)) {
+          attach.refused(
+            `consumer group '${o.consumerGroup}' not found on the hub (${err.message}): create it ` +
+              '(az eventhubs eventhub consumer-group create …) or pass an existing one with --eventhub-consumer-group ' +
+              '(CONSUMER_GROUP; every hub has $Default)',
+          );
+        } else if (code === 'UnauthorizedError') {
+          attach.refused(attachProblem(err));
+        }
       },
     };
     for (const id of this.partitions) {
@@ -261,6 +279,11 @@ export class EventHubsSource implements Source {
           maxWaitTimeInSeconds: 1,
         }),
       );
+    }
+    const refused = await attach.settled(o.connectTimeoutMs);
+    if (refused !== undefined) {
+      await this.close();
+      fail(refused);
     }
   }
 
@@ -364,6 +387,44 @@ export class EventHubsSource implements Source {
     this.client = undefined;
     await c?.close().catch(() => {});
   }
+}
+
+/**
+ * Which partitions' readers attached, and whether the service refused one for good. `settled` resolves with the
+ * refusal, or undefined once every partition attached or `timeoutMs` passed (a slow service is not a refusal: the
+ * SDK keeps retrying and the run's validity check judges what arrived).
+ */
+function attachWatch(partitions: readonly string[]): {
+  attached(partition: string): void;
+  refused(why: string): void;
+  settled(timeoutMs: number): Promise<string | undefined>;
+} {
+  const waiting = new Set(partitions);
+  let done: ((why: string | undefined) => void) | undefined;
+  let refusal: string | undefined;
+  return {
+    attached(partition) {
+      waiting.delete(partition);
+      if (waiting.size === 0) done?.(undefined);
+    },
+    refused(why) {
+      refusal ??= why;
+      done?.(refusal);
+    },
+    settled(timeoutMs) {
+      if (refusal !== undefined) return Promise.resolve(refusal);
+      if (waiting.size === 0) return Promise.resolve(undefined);
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => finish(undefined), timeoutMs);
+        const finish = (why: string | undefined): void => {
+          clearTimeout(timer);
+          done = undefined;
+          resolve(why);
+        };
+        done = finish;
+      });
+    },
+  };
 }
 
 /** An attach failure in words: the SDK's message, and for a refused token what to check. */

@@ -347,6 +347,31 @@ describe('fleetload consume --source eventhubs: the real SDK against the Event H
     assert.equal(existsSync(join(out, 'eh-badkey', 'summary.json')), false);
   });
 
+  test('a consumer group the hub does not have: exit 3 naming it and the fix, not an invalid run', async () => {
+    const out = tmpDir('fleetload-eh-out-');
+    const child = spawnCli(
+      [
+        'consume',
+        '--source',
+        'eventhubs',
+        '--run-id',
+        'eh-nogroup',
+        '--out',
+        out,
+        '--eventhub-consumer-group',
+        'no-such-group',
+        '--connect-timeout',
+        '20s',
+      ],
+      { env: { EVENTHUB_CONNECTION_STRING: hub.connectionString() } },
+    );
+    const r = await waitForCliExit(child, 60_000);
+    assert.equal(r.code, 3, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /consumer group 'no-such-group' not found/);
+    assert.match(r.stderr, /--eventhub-consumer-group/);
+    assert.equal(existsSync(join(out, 'eh-nogroup', 'summary.json')), false);
+  });
+
   test('checkpoints in Azurite only cover intervals already in the results folder; consumer.json says the same', async () => {
     const runId = 'eh-checkpoints';
     const container = 'cp-order';

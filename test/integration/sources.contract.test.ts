@@ -418,7 +418,8 @@ class FakeClient implements EventHubsClient {
       await ready;
       const batch = list.slice(next, next + 7);
       next += batch.length;
-      if (batch.length > 0) await handlers.processEvents(batch, context);
+      // as the SDK does after maxWaitTimeInSeconds: an empty batch when nothing came (the reader is attached)
+      await handlers.processEvents(batch, context);
       busy = false;
     }, 5);
     this.timers.add(timer);
