@@ -13,11 +13,13 @@ import {
   LATENCIES,
   type LatencyName,
 } from '../stats/stats.js';
-import type { Summary } from '../stats/summary.js';
+import type { IntervalRecord, Summary } from '../stats/summary.js';
 import { parseThreshold, type Threshold } from '../stats/thresholds.js';
+import { TIMESERIES_HEADER, timeseriesLine } from '../stats/timeseries.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 import { deviceFiles, type FinalDevices, mergeDevices } from './devices.js';
 import { type FolderEvents, readFolderEvents, summaryEvents } from './merge-events.js';
+import { type MergedSeries, mergeSeries, readIntervals } from './merge-series.js';
 import {
   type ClockRecord,
   canonicalJson,
@@ -64,6 +66,8 @@ export interface Part {
   devices?: DevicesFile;
   /** its summary.json's events (src/run/merge-events.ts) */
   events?: FolderEvents;
+  /** its intervals.jsonl (absent in folders without one) */
+  intervals?: IntervalRecord[];
 }
 
 export interface MergeInput {
@@ -85,6 +89,8 @@ export interface Merged {
   scenarioYaml: string | undefined;
   /** the per-device breakdown (devices.csv, devices.json) */
   devices?: FinalDevices;
+  /** intervals.jsonl and timeseries.csv, second by second over the folders (src/run/merge-series.ts) */
+  series?: MergedSeries;
 }
 
 export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -184,6 +190,8 @@ export async function readPart(dir: string): Promise<Part> {
   if (yaml !== undefined) part.scenarioYaml = yaml;
   const events = await readFolderEvents(dir);
   if (events) part.events = events;
+  const intervals = await readIntervals(dir);
+  if (intervals) part.intervals = intervals;
   return part;
 }
 
@@ -436,6 +444,18 @@ export function mergeParts(input: MergeInput): Merged {
   const activeMs = Math.max(...parts.map((p) => p.record.activeMs));
   const interrupted = parts.some((p) => p.record.interrupted);
   const validity = lead.record.validity;
+  // the per-second series, second by second over the folders; with every producer's series, the fleet's connected
+  // peak is the largest sum at one second (the sum of the segments' own peaks is only an upper bound)
+  const series = mergeSeries(
+    parts.map((p) => ({
+      intervals: p.intervals ?? [],
+      producer: hasProducer(p.record),
+      consumer: hasConsumer(p.record),
+    })),
+    startedAt,
+  );
+  if (series && producers.every((p) => (p.intervals?.length ?? 0) > 0))
+    aggregator.connectedPeak = series.connectedPeak;
   const summary = buildSummary({
     runId,
     startedAt: new Date(startedAt),
@@ -507,7 +527,16 @@ export function mergeParts(input: MergeInput): Merged {
   for (const k of LATENCIES)
     if (aggregator.histograms[k].totalCount > 0) histograms[k] = aggregator.histograms[k];
   const scenarioYaml = lead.scenarioYaml;
-  return { summary, record, histograms, ledger, lastSeq, scenarioYaml, ...(devices ? { devices } : {}) };
+  return {
+    summary,
+    record,
+    histograms,
+    ledger,
+    lastSeq,
+    scenarioYaml,
+    ...(devices ? { devices } : {}),
+    ...(series ? { series } : {}),
+  };
 }
 
 /** The per-device breakdown of the merged folders (src/run/devices.ts). */
@@ -567,6 +596,12 @@ export async function writeMerged(dir: string, m: Merged): Promise<void> {
     if (m.lastSeq) await writeFile(join(dir, 'lastseq.bin'), encodeLastSeq(m.lastSeq));
     if (m.scenarioYaml !== undefined) await writeFile(join(dir, 'scenario.yaml'), m.scenarioYaml);
     if (m.devices) for (const [name, data] of deviceFiles(m.devices)) await writeFile(join(dir, name), data);
+    if (m.series) {
+      const lines = m.series.intervals.map((r) => `${JSON.stringify(r)}\n`).join('');
+      await writeFile(join(dir, 'intervals.jsonl'), lines);
+      const rows = m.series.rows.map(timeseriesLine).join('');
+      await writeFile(join(dir, 'timeseries.csv'), `${TIMESERIES_HEADER}\n${rows}`);
+    }
     await writeFile(join(dir, 'run.json'), `${JSON.stringify(m.record, null, 2)}\n`);
     const tmp = join(dir, `.summary.json.${process.pid}.tmp`);
     await writeFile(tmp, `${JSON.stringify(m.summary, null, 2)}\n`);

@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import { FleetloadError } from '../errors.js';
 import { encodeHistogram, type Histogram } from '../stats/histogram.js';
 import type { Summary, TimeseriesRow } from '../stats/summary.js';
+import { TIMESERIES_HEADER, timeseriesLine } from '../stats/timeseries.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 
 /**
@@ -13,8 +14,7 @@ import { FLEETLOAD_VERSION } from '../version.js';
  * appended as the run goes (a crash leaves the rows so far); the summary is written atomically at the end.
  */
 
-export const TIMESERIES_HEADER =
-  'time,devices_connected,sent,acked,failed,received,lost,e2e_p50,e2e_p95,e2e_p99,ack_p50,ack_p99,bytes_sent,bytes_received';
+export { TIMESERIES_HEADER };
 
 const FLUSH_EVERY_MS = 1000;
 /** what a run writes into its folder: removed from the folder of a crashed run before a new run with its id */
@@ -118,7 +118,7 @@ export class ResultsFolder {
    * A row queued after `close` is dropped.
    */
   appendRow(row: TimeseriesRow): void {
-    this.queue(this.csvPath, csvRow(row));
+    this.queue(this.csvPath, timeseriesLine(row));
   }
 
   /**
@@ -216,28 +216,6 @@ export class ResultsFolder {
       throw new FleetloadError('E_OUT', `cannot write ${join(this.dir, file)}: ${why(e)}`, { cause: e });
     }
   }
-}
-
-function csvRow(r: TimeseriesRow): string {
-  const time = /[",\r\n]/.test(r.time) ? `"${r.time.replace(/"/g, '""')}"` : r.time;
-  return (
-    [
-      time,
-      r.devicesConnected,
-      r.sent,
-      r.acked,
-      r.failed,
-      r.received,
-      r.lost,
-      r.e2eP50,
-      r.e2eP95,
-      r.e2eP99,
-      r.ackP50,
-      r.ackP99,
-      r.bytesSent ?? 0,
-      r.bytesReceived ?? 0,
-    ].join(',') + '\n'
-  );
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -128,6 +128,21 @@ describe('fleetload merge against Mosquitto', { skip: skipUnless('mosquitto') },
     assert.equal(s.messages.received, 200);
     assert.equal(s.messages.lost, 0);
     assert.equal(s.devices.connectedPeak, 20);
+    // the per-second series, second by second over the three folders: its columns add up to the totals
+    const mergedDir = join(root, 'fleetload-results', 'mrg2-merged');
+    const [header, ...rows] = readFileSync(join(mergedDir, 'timeseries.csv'), 'utf8').trim().split('\n');
+    const col = (name: string): number => (header as string).split(',').indexOf(name);
+    const sum = (name: string): number => rows.reduce((a, r) => a + Number(r.split(',')[col(name)]), 0);
+    assert.ok(rows.length >= 2, rows.join('\n'));
+    assert.equal(sum('sent'), 200);
+    assert.equal(sum('received'), 200);
+    assert.equal(Math.max(...rows.map((r) => Number(r.split(',')[col('devices_connected')]))), 20);
+    const intervals = readFileSync(join(mergedDir, 'intervals.jsonl'), 'utf8').trim().split('\n');
+    assert.equal(intervals.length, rows.length);
+    assert.doesNotMatch(
+      readFileSync(join(mergedDir, 'report.html'), 'utf8'),
+      /there are no charts over time/,
+    );
     assert.deepEqual(readRecord(join(root, 'fleetload-results', 'mrg2-merged')).covers, {
       count: 2,
       segments: [0, 1],
