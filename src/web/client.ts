@@ -420,7 +420,10 @@ export const CLIENT_JS = `${MARKERS_JS}
     state('down', 'fleetload stopped without a summary — see its terminal output');
   });
   es.addEventListener('summary', function (ev) {
-    showSummary(JSON.parse(ev.data));
+    var final = JSON.parse(ev.data);
+    showSummary(final);
+    // the other panels (devices) take their final figures from the summary: the run's server may be gone next
+    window.dispatchEvent(new CustomEvent('fleetload:summary', { detail: final }));
     es.close();
     state('done', 'run finished — this page no longer updates');
   });

@@ -50,14 +50,25 @@ export const DEVICES_JS = `
   }
   var done = false;
   function poll() {
+    if (done) return;
     fetch('/api/devices', { headers: { Accept: 'application/json' } })
-      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (r) {
+        // the run's server is gone (a framed dashboard after its run): nothing more will come
+        if (r.status === 404) done = true;
+        return r.ok ? r.json() : null;
+      })
       .then(function (d) {
-        if (d) { render(d); if (d.final) done = true; }
+        if (d && !done) { render(d); if (d.final) done = true; }
       })
       .catch(function () {})
       .then(function () { if (!done) setTimeout(poll, 2500); });
   }
+  // the summary on the stream carries the final top lists: no poll after it (the server may be gone)
+  window.addEventListener('fleetload:summary', function (ev) {
+    done = true;
+    var s = ev.detail;
+    if (s && s.devicesTop) render({ devices: s.devicesTop, final: true });
+  });
   poll();
 })();
 `;
