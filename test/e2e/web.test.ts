@@ -49,6 +49,8 @@ function interval(
   rnd: () => number,
   fleet = { devices: 200, intervalMs: 200 },
   events?: RunEvent[],
+  /** more for this interval (errors of an outage): recorded on the engine's stats */
+  extra?: (engine: Stats) => void,
 ): IntervalFigures {
   const t = T0 + i * 1000;
   const engine = new Stats(t - 1000);
@@ -67,6 +69,19 @@ function interval(
     consumer.latency('e2e', (4 + rnd() * 6) * load + (rnd() < 0.02 ? 40 * rnd() : 0));
   for (let k = 0; k < sent; k++)
     engine.latency('publishAck', (1 + rnd() * 2) * load + (rnd() < 0.02 ? 15 : 0));
+  for (let k = 0; k < sent; k += 4)
+    engine.latency('scheduleLag', rnd() * 0.8 * load + (rnd() < 0.01 ? 6 : 0));
+  // the ramp's connects; now and then a refused one, a duplicate, a late arrival out of order
+  engine.count('connects', Math.max(0, devices - Math.min(fleet.devices, (i - 1) * 10)));
+  if (i % 9 === 4) {
+    engine.count('connectFailures', 2);
+    engine.error('connect', 'ECONNREFUSED', 'connect ECONNREFUSED 10.0.0.5:8883', 2);
+  }
+  if (i % 11 === 5) {
+    consumer.count('duplicated', 3);
+    consumer.count('reordered', 1);
+  }
+  extra?.(engine);
   return {
     elapsedMs: i * 1000,
     interval: agg.merge([engine.snapshot(t), consumer.snapshot(t)]),
@@ -182,8 +197,15 @@ test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary sh
       message: 'broker lost: 180 of 200 connected devices dropped',
       count: 180,
     };
+    const outage = (engine: Stats): void => {
+      engine.count('dropped', 180);
+      engine.error('disconnect', 'connection-lost', 'the broker closed the connection', 180);
+      engine.error('inflight-lost', 'connection-lost', 'sent, but the connection closed before the ack', 37);
+    };
     for (const stop = i + 5; i < stop; i++) {
-      d.listener.interval?.(interval(agg, i, rnd, undefined, i === 33 ? [lost] : undefined));
+      d.listener.interval?.(
+        interval(agg, i, rnd, undefined, i === 33 ? [lost] : undefined, i === 33 ? outage : undefined),
+      );
       await page.waitForFunction(
         (n) => document.getElementById('elapsed')?.textContent === `0:${n}`,
         String(i),
@@ -206,9 +228,10 @@ test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary sh
     assert.equal(await text('phase'), 'steady');
     assert.equal(await text('broker'), 'mqtts://fleet:***@iot.example.com:8883');
 
-    // five uPlot charts (bytes/s the fifth), each with pixels drawn on its canvas
+    // nine uPlot charts: today's five (bytes/s the fifth) and the report's schedule lag, loss and duplicates,
+    // connections, generator — each with pixels drawn on its canvas
     const drawn = await inkedChartPixels(page);
-    assert.equal(drawn.length, 5, 'one canvas per chart');
+    assert.equal(drawn.length, 9, 'one canvas per chart');
     for (const inked of drawn) assert.ok(inked > 2000, `a chart canvas has only ${inked} drawn pixels`);
     // the event that came on the stream: a marker on every chart, with the event as its tooltip, and a log row
     const markers = await page.$$eval('.fl-event[data-kind="broker-lost"]', (els) =>
@@ -216,10 +239,52 @@ test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary sh
     );
     assert.deepEqual(
       markers,
-      Array(5).fill('0:33 broker-lost: broker lost: 180 of 200 connected devices dropped'),
+      Array(9).fill('0:33 broker-lost: broker lost: 180 of 200 connected devices dropped'),
+    );
+    const charted = await page.$$eval('.fl-event[data-kind="broker-lost"]', (els) =>
+      els.map((el) => el.closest('.chart')?.id ?? '?'),
+    );
+    assert.deepEqual(
+      charted.slice(5),
+      ['chart-lag', 'chart-loss', 'chart-connections', 'chart-generator'],
+      'the new charts carry the markers too',
     );
     assert.equal(await page.isVisible('#events-panel'), true);
     assert.match(await text('event-log'), /0:33broker-lostbroker lost: 180 of 200/);
+    // the new charts' legends show the latest figures; the generator's lag is on its own axis
+    const legend = async (id: string) =>
+      page.$$eval(`#chart-${id} .u-legend .u-series`, (els) => els.map((el) => el.textContent ?? ''));
+    assert.deepEqual(
+      (await legend('connections')).slice(1).map((l) => l.replace(/[\d.,]+$/, '')),
+      ['connects/s', 'connect failures/s', 'reconnects/s', 'dropped/s'],
+    );
+    assert.match((await legend('connections'))[4] ?? '', /^dropped\/s0$/);
+    assert.match((await legend('generator'))[2] ?? '', /^event-loop lag p99 ms[\d.]+$/);
+    assert.match((await legend('lag'))[2] ?? '', /^p99[\d.]+$/);
+    assert.equal(await page.$$eval('#chart-generator .u-axis', (els) => els.length), 3, 'x, CPU %, lag ms');
+
+    // the errors log: the outage's errors (most first) above the connect errors that came before it
+    assert.equal(await page.isVisible('#errors-panel'), true);
+    const errorRows = await page.$$eval('#error-log tr[data-kind]', (els) =>
+      els.map((el) =>
+        Array.from(
+          el.children as unknown as ArrayLike<{ textContent: string | null }>,
+          (td) => td.textContent ?? '',
+        ),
+      ),
+    );
+    assert.deepEqual(errorRows.slice(0, 2), [
+      ['0:33', 'disconnect', 'connection-lost', 'the broker closed the connection', '180'],
+      ['0:33', 'inflight-lost', 'connection-lost', 'sent, but the connection closed before the ack', '37'],
+    ]);
+    assert.deepEqual(
+      errorRows.slice(2).map((r) => r.join('|')),
+      ['0:31', '0:22', '0:13', '0:04'].map(
+        (t) => `${t}|connect|ECONNREFUSED|connect ECONNREFUSED 10.0.0.5:8883|2`,
+      ),
+      'newest first',
+    );
+    assert.equal(await text('errors-total'), '225 so far: disconnect 180 · inflight-lost 37 · connect 8');
 
     // Stop: confirm dialog accepted → POST /api/stop → onStop once
     await page.click('#stop');
