@@ -483,3 +483,76 @@ test('dashboard in Chromium: the Load controls change the running fleet and show
     await d.close();
   }
 });
+
+test('dashboard in Chromium: the errors log keeps the newest 200 rows, counts every error, and a new tab rebuilds it', {
+  skip,
+}, async () => {
+  const s = toScenario(scenarioInput.parse({ devices: 10, runTime: '60s' }), 'e2e-web-errors');
+  const d = await startDashboard({
+    host: '127.0.0.1',
+    port: 0,
+    runId: s.runId,
+    scenario: s,
+    onStop: () => {},
+  });
+  let browser: Browser | undefined;
+  try {
+    const agg = new Aggregator();
+    d.listener.start?.({ runId: s.runId, url: 'mqtt://127.0.0.1:1883', dir: '/tmp/x' });
+    // 12 intervals with 20 kinds of puback refusal each: 240 rows of errors, 1 of each
+    const feed = (i: number): void => {
+      const engine = new Stats(T0 + (i - 1) * 1000);
+      for (let k = 0; k < 20; k++) engine.error('puback', 0x80 + k, `refused ${i}.${k}`);
+      d.listener.interval?.({
+        elapsedMs: i * 1000,
+        interval: agg.merge([engine.snapshot(T0 + i * 1000)]),
+        gaps: 0,
+        cpuPercent: 1,
+        eventLoopLagP99Ms: 1,
+        phase: 'steady',
+      });
+    };
+    for (let i = 1; i <= 6; i++) feed(i);
+    browser = await launch();
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    await page.goto(d.url);
+    await page.waitForFunction(() => document.getElementById('elapsed')?.textContent === '0:06', null, {
+      timeout: 5000,
+    });
+    for (let i = 7; i <= 12; i++) feed(i);
+    await page.waitForFunction(() => document.getElementById('elapsed')?.textContent === '0:12', null, {
+      timeout: 5000,
+    });
+    const rows = async (p: Page) =>
+      p.$$eval('#error-log tr[data-kind]', (els) =>
+        els.map((el) =>
+          Array.from(
+            el.children as unknown as ArrayLike<{ textContent: string | null }>,
+            (td) => td.textContent,
+          ).join('|'),
+        ),
+      );
+    const shown = await rows(page);
+    assert.equal(shown.length, 200, 'bounded');
+    assert.equal(
+      shown[0],
+      '0:12|puback|128|refused 12.0|1',
+      'newest first, most frequent first within a second',
+    );
+    assert.equal(shown.at(-1), '0:03|puback|147|refused 3.19|1', 'the oldest went');
+    assert.equal((await page.textContent('#errors-total'))?.trim(), '240 so far: puback 240');
+    // a new tab gets the history and builds the same log
+    const other = await browser.newPage();
+    await other.goto(d.url);
+    await other.waitForFunction(() => document.getElementById('elapsed')?.textContent === '0:12', null, {
+      timeout: 5000,
+    });
+    assert.deepEqual(await rows(other), shown);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser?.close();
+    await d.close();
+  }
+});
