@@ -20,6 +20,8 @@ export interface MergedInterval {
   devicesConnected: number;
   counters: Counters;
   histograms: Record<LatencyName, Histogram>;
+  /** this interval's errors by kind and code (broker answers, failures), summed over the sources */
+  errors?: ErrorEntry[];
 }
 
 /**
@@ -67,17 +69,30 @@ export class Aggregator {
     let devicesConnected = 0;
     let t = 0;
     let durationMs = 0;
+    const errors = new Map<string, ErrorEntry>();
     for (const k of LATENCIES) this.scratch[k].reset();
     for (const s of snaps) {
       t = Math.max(t, s.t);
       durationMs = Math.max(durationMs, s.durationMs);
       devicesConnected += s.devicesConnected;
-      addSnapshot(s, counters, this.scratch, this.errorMap);
+      addSnapshot(s, counters, this.scratch, errors);
+    }
+    for (const [key, e] of errors) {
+      const have = this.errorMap.get(key);
+      if (have) have.count += e.count;
+      else this.errorMap.set(key, { ...e });
     }
     for (const k of COUNTERS) this.total[k] += counters[k];
     for (const k of LATENCIES) this.histograms[k].add(this.scratch[k]);
     if (devicesConnected > this.connectedPeak) this.connectedPeak = devicesConnected;
-    return { t, durationMs, devicesConnected, counters, histograms: this.scratch };
+    return {
+      t,
+      durationMs,
+      devicesConnected,
+      counters,
+      histograms: this.scratch,
+      errors: [...errors.values()],
+    };
   }
 
   /**
@@ -88,32 +103,42 @@ export class Aggregator {
    */
   errors(): ErrorEntry[] {
     const list = [...this.errorMap.values()].map((e) => ({ ...e }));
-    const t = this.total;
-    if (t.negativeDelay > 0) {
-      list.push({
-        kind: 'measurement',
-        code: 'negative-delay',
-        reason:
-          'arrival before the scheduled send time: the producer and consumer clocks disagree (recorded as 0 ms)',
-        count: t.negativeDelay,
-      });
-    }
-    if (t.late > 0) {
-      list.push({
-        kind: 'measurement',
-        code: 'late',
-        reason: 'arrived after its loss was final (still counted lost)',
-        count: t.late,
-      });
-    }
-    if (t.outOfWindow > 0) {
-      list.push({
-        kind: 'measurement',
-        code: 'seq-out-of-window',
-        reason: `seq more than ${MAX_SEQ_JUMP.toLocaleString('en-US')} above its device's highest seq (or a first seq that high): counted foreign, not a range to fill`,
-        count: t.outOfWindow,
-      });
-    }
+    list.push(...measurementErrors(this.total));
     return list.sort((a, b) => b.count - a.count);
   }
+}
+
+/**
+ * The measurement anomalies in counts `c` (a run's totals, or one interval's counts): delays that came out
+ * negative (clocks disagree: the arrival precedes the scheduled send), arrivals after their loss was final, and
+ * seqs far outside their device's window (also counted foreign). Errors of kind "measurement", none when 0.
+ */
+export function measurementErrors(c: Counters): ErrorEntry[] {
+  const list: ErrorEntry[] = [];
+  if (c.negativeDelay > 0) {
+    list.push({
+      kind: 'measurement',
+      code: 'negative-delay',
+      reason:
+        'arrival before the scheduled send time: the producer and consumer clocks disagree (recorded as 0 ms)',
+      count: c.negativeDelay,
+    });
+  }
+  if (c.late > 0) {
+    list.push({
+      kind: 'measurement',
+      code: 'late',
+      reason: 'arrived after its loss was final (still counted lost)',
+      count: c.late,
+    });
+  }
+  if (c.outOfWindow > 0) {
+    list.push({
+      kind: 'measurement',
+      code: 'seq-out-of-window',
+      reason: `seq more than ${MAX_SEQ_JUMP.toLocaleString('en-US')} above its device's highest seq (or a first seq that high): counted foreign, not a range to fill`,
+      count: c.outOfWindow,
+    });
+  }
+  return list;
 }

@@ -5,7 +5,8 @@
  *
  * It lives in a template literal: no backticks, no dollar-brace, and double any backslash (wrap in String.raw
  * if one is ever needed). test/unit/web.test.ts compiles it. The run's events (on the points) are drawn on every
- * chart by the markers plugin (src/html/markers.ts), prepended, and listed in the event log.
+ * chart by the markers plugin (src/html/markers.ts), prepended, and listed in the event log; the errors of each
+ * point (broker answers and failures by kind and code) go to the errors log, newest first, bounded.
  */
 import { MARKERS_JS } from '../html/markers.js';
 
@@ -48,7 +49,9 @@ export const CLIENT_JS = `${MARKERS_JS}
   var xs = [];
   var cols = {
     devices: [], target: [], sent: [], received: [], failed: [],
-    e2e50: [], e2e95: [], e2e99: [], ack50: [], ack99: [], bytesSent: [], bytesReceived: []
+    e2e50: [], e2e95: [], e2e99: [], ack50: [], ack99: [], bytesSent: [], bytesReceived: [],
+    lag50: [], lag99: [], gaps: [], duplicated: [], reordered: [],
+    connects: [], connectFailures: [], reconnects: [], dropped: [], cpu: [], loop: []
   };
   // the run's events so far (they come with the points): markers on every chart, rows of the event log
   var events = [];
@@ -90,16 +93,41 @@ export const CLIENT_JS = `${MARKERS_JS}
     ], range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } },
     { id: 'bytes', cols: ['bytesSent', 'bytesReceived'], series: [
       line('sent B/s', '--c-sent', { width: 2 }), line('received B/s', '--c-received', { width: 1.5 })
-    ], range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } }
+    ], range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } },
+    // the report's remaining charts over time (src/report/html.ts healthCharts), live
+    { id: 'lag', cols: ['lag50', 'lag99'], series: [
+      line('p50', '--c-p50'), line('p99', '--c-p99')
+    ], range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } },
+    { id: 'loss', cols: ['gaps', 'duplicated', 'reordered'], series: [
+      line('gaps (holes so far)', '--c-failed', { fill: color('--c-failed') + '22', value: legendValue(count) }),
+      line('duplicated/s', '--c-p95'), line('reordered/s', '--c-target', { width: 1.5 })
+    ], range: function (u, min, max) { return [0, Math.max(5, max) * 1.1]; } },
+    { id: 'connections', cols: ['connects', 'connectFailures', 'reconnects', 'dropped'], series: [
+      line('connects/s', '--c-devices', { fill: color('--c-devices') + '22' }),
+      line('connect failures/s', '--c-failed'), line('reconnects/s', '--c-p95'),
+      line('dropped/s', '--c-target', { dash: [6, 4], width: 1.5 })
+    ], range: function (u, min, max) { return [0, Math.max(5, max) * 1.1]; } },
+    { id: 'generator', cols: ['cpu', 'loop'], series: [
+      line('CPU %', '--c-devices', { fill: color('--c-devices') + '22' }),
+      line('event-loop lag p99 ms', '--c-p95', { scale: 'y2' })
+    ], range: function (u, min, max) { return [0, Math.max(100, max) * 1.05]; },
+      y2: function (u, min, max) { return [0, Math.max(10, max) * 1.1]; } }
   ];
   var charts = [];
   function chartWidth(host) { return Math.max(200, host.clientWidth); }
   defs.forEach(function (d) {
     var host = $('chart-' + d.id);
+    var scales = { x: { time: true }, y: { range: d.range } };
+    var ax = axes();
+    if (d.y2) {
+      // a second y axis on the right (the generator's event-loop lag in ms next to its CPU %)
+      scales.y2 = { range: d.y2 };
+      ax.push({ scale: 'y2', side: 1, stroke: color('--axis'), grid: { show: false }, ticks: { show: false }, size: 48 });
+    }
     var opts = {
       width: chartWidth(host), height: 220,
-      scales: { x: { time: true }, y: { range: d.range } },
-      axes: axes(),
+      scales: scales,
+      axes: ax,
       series: [{ value: legendValue(function (t) { return new Date(t * 1000).toLocaleTimeString(); }) }]
         .concat(d.series),
       legend: { live: true },
@@ -227,6 +255,8 @@ export const CLIENT_JS = `${MARKERS_JS}
     p.textContent = name;
   }
   function pair(a, b) { return num(a) + ' / ' + num(b); }
+  // a figure a point may lack (a stream from an older server): a gap in the chart
+  function opt(v) { return typeof v === 'number' ? v : null; }
   function point(p) {
     if (p.seq <= lastSeq) return;
     lastSeq = p.seq;
@@ -244,7 +274,19 @@ export const CLIENT_JS = `${MARKERS_JS}
     cols.ack99.push(p.ackP99);
     cols.bytesSent.push(typeof p.bytesSentPerSec === 'number' ? p.bytesSentPerSec : null);
     cols.bytesReceived.push(typeof p.bytesReceivedPerSec === 'number' ? p.bytesReceivedPerSec : null);
+    cols.lag50.push(opt(p.scheduleLagP50));
+    cols.lag99.push(opt(p.scheduleLagP99));
+    cols.gaps.push(opt(p.gaps));
+    cols.duplicated.push(opt(p.duplicatedPerSec));
+    cols.reordered.push(opt(p.reorderedPerSec));
+    cols.connects.push(opt(p.connectsPerSec));
+    cols.connectFailures.push(opt(p.connectFailuresPerSec));
+    cols.reconnects.push(opt(p.reconnectsPerSec));
+    cols.dropped.push(opt(p.droppedPerSec));
+    cols.cpu.push(opt(p.cpuPercent));
+    cols.loop.push(opt(p.eventLoopLagP99Ms));
     if (p.events) p.events.forEach(addEvent);
+    if (p.errors) addErrors(p);
     if (xs.length > maxPoints) {
       var cut = xs.length - maxPoints;
       xs.splice(0, cut);
@@ -291,6 +333,37 @@ export const CLIENT_JS = `${MARKERS_JS}
     row.appendChild(el('td', '', ev.message));
     eventLog.appendChild(row);
     $('events-panel').hidden = false;
+  }
+
+  // ------------------------------------------------------------------------------------------ errors
+  // each point's errors by kind and code, newest first; at most MAX_ERROR_ROWS rows (the oldest go), while the
+  // totals by kind above the table count every one
+  var MAX_ERROR_ROWS = 200;
+  var errorLog = $('error-log');
+  // the header row (the parser put it in a tbody): new rows go right after it
+  var errorHead = errorLog.rows[0];
+  var errorTotals = {};
+  var errorCount = 0;
+  function addErrors(p) {
+    var before = errorHead.nextSibling;
+    p.errors.forEach(function (e) {
+      var row = el('tr');
+      row.setAttribute('data-kind', e.kind);
+      row.appendChild(el('td', '', fleetloadMarkers.clock(p.elapsedMs)));
+      row.appendChild(el('td', '', e.kind));
+      row.appendChild(el('td', '', String(e.code)));
+      row.appendChild(el('td', '', e.reason));
+      row.appendChild(el('td', 'n', count(e.count)));
+      errorHead.parentNode.insertBefore(row, before);
+      errorTotals[e.kind] = (errorTotals[e.kind] || 0) + e.count;
+      errorCount += e.count;
+    });
+    while (errorLog.rows.length > MAX_ERROR_ROWS + 1) errorLog.deleteRow(errorLog.rows.length - 1);
+    var kinds = Object.keys(errorTotals).sort(function (a, b) { return errorTotals[b] - errorTotals[a]; });
+    set('errors-total', count(errorCount) + ' so far: ' + kinds.map(function (k) {
+      return k + ' ' + count(errorTotals[k]);
+    }).join(' · '));
+    $('errors-panel').hidden = false;
   }
 
   // ------------------------------------------------------------------------------------------ summary

@@ -1,6 +1,9 @@
+import { redactText } from '../redact.js';
 import type { IntervalFigures } from '../run/output.js';
+import { measurementErrors } from '../stats/aggregate.js';
 import type { RunEvent } from '../stats/events.js';
 import { type Histogram, percentileMs } from '../stats/histogram.js';
+import type { ErrorEntry } from '../stats/stats.js';
 
 /**
  * The dashboard's view of one interval: plain numbers, ready for JSON. Counters become rates per second (over
@@ -43,7 +46,31 @@ export interface DashboardPoint {
   bytesReceivedPerSec: number;
   /** what happened in this interval (src/stats/events.ts): markers and the event log; absent when nothing */
   events?: RunEvent[];
+  /** schedule lag (send time − scheduled time) p50 / p99 in ms; null when nothing was sent */
+  scheduleLagP50: number | null;
+  scheduleLagP99: number | null;
+  /** the consumer's duplicates and out-of-order arrivals per second */
+  duplicatedPerSec: number;
+  reorderedPerSec: number;
+  /** connections per second: made, failed, made again after a loss, lost without our asking */
+  connectsPerSec: number;
+  connectFailuresPerSec: number;
+  reconnectsPerSec: number;
+  droppedPerSec: number;
+  /** run totals so far */
+  duplicated: number;
+  reordered: number;
+  reconnects: number;
+  /**
+   * this interval's errors by kind and code (what summary.errors adds up: broker answers, publish failures,
+   * connection errors, consumer drops, measurement anomalies), most frequent first, secrets redacted, at most
+   * MAX_POINT_ERRORS of them; absent when none
+   */
+  errors?: ErrorEntry[];
 }
+
+/** Most kinds and codes of error one point carries (the rest are added up in one "other" entry). */
+export const MAX_POINT_ERRORS = 20;
 
 /** Most points kept (and replayed to a new browser tab): one hour at one point per second. */
 export const MAX_POINTS = 3600;
@@ -58,6 +85,33 @@ const perSec = (n: number, durationMs: number): number =>
 const round1 = (v: number): number => Math.round(v * 10) / 10;
 const round3 = (v: number): number => Math.round(v * 1000) / 1000;
 
+/**
+ * One interval's errors for the errors log: the sources' errors by kind and code plus the interval's measurement
+ * anomalies (as summary.errors has them), most frequent first, kind/code/reason redacted (a broker URL with a
+ * password in a connection error), bounded to MAX_POINT_ERRORS entries (the rest summed as kind "other").
+ */
+export function intervalErrors(f: IntervalFigures): ErrorEntry[] {
+  const all = [...(f.interval.errors ?? []), ...measurementErrors(f.interval.counters)]
+    .filter((e) => e.count > 0)
+    .map((e) => ({
+      kind: redactText(e.kind),
+      code: typeof e.code === 'string' ? redactText(e.code) : e.code,
+      reason: redactText(e.reason),
+      count: e.count,
+    }))
+    .sort((a, b) => b.count - a.count);
+  if (all.length <= MAX_POINT_ERRORS) return all;
+  const kept = all.slice(0, MAX_POINT_ERRORS - 1);
+  const rest = all.slice(MAX_POINT_ERRORS - 1);
+  kept.push({
+    kind: 'other',
+    code: rest.length,
+    reason: `${rest.length} more kinds and codes of error in this interval`,
+    count: rest.reduce((n, e) => n + e.count, 0),
+  });
+  return kept;
+}
+
 /** The load a run is asked for at one moment: what the dashboard's Load controls show and change. */
 export interface FleetState {
   targetDevices: number;
@@ -68,7 +122,16 @@ export interface FleetState {
 export class PointSeries {
   private readonly kept: DashboardPoint[] = [];
   private seq = 0;
-  private readonly totals = { sent: 0, acked: 0, failed: 0, received: 0, connectFailures: 0 };
+  private readonly totals = {
+    sent: 0,
+    acked: 0,
+    failed: 0,
+    received: 0,
+    connectFailures: 0,
+    duplicated: 0,
+    reordered: 0,
+    reconnects: 0,
+  };
 
   constructor(private readonly max = MAX_POINTS) {}
 
@@ -86,6 +149,11 @@ export class PointSeries {
     tot.failed += c.failed;
     tot.received += c.received;
     tot.connectFailures += c.connectFailures;
+    tot.duplicated += c.duplicated;
+    tot.reordered += c.reordered;
+    tot.reconnects += c.reconnects;
+    const errors = intervalErrors(f);
+    const d = i.durationMs;
     const point: DashboardPoint = {
       seq: ++this.seq,
       t: i.t,
@@ -94,10 +162,10 @@ export class PointSeries {
       devicesConnected: i.devicesConnected,
       targetDevices: fleet.targetDevices,
       intervalMs: fleet.intervalMs,
-      sentPerSec: perSec(c.sent, i.durationMs),
-      ackedPerSec: perSec(c.acked, i.durationMs),
-      failedPerSec: perSec(c.failed, i.durationMs),
-      receivedPerSec: perSec(c.received, i.durationMs),
+      sentPerSec: perSec(c.sent, d),
+      ackedPerSec: perSec(c.acked, d),
+      failedPerSec: perSec(c.failed, d),
+      receivedPerSec: perSec(c.received, d),
       ...tot,
       gaps: f.gaps,
       e2eP50: percentileOrGap(h.e2e, 50),
@@ -107,9 +175,18 @@ export class PointSeries {
       ackP99: percentileOrGap(h.publishAck, 99),
       cpuPercent: round1(f.cpuPercent),
       eventLoopLagP99Ms: round3(f.eventLoopLagP99Ms),
-      bytesSentPerSec: perSec(c.bytesSent, i.durationMs),
-      bytesReceivedPerSec: perSec(c.bytesReceived, i.durationMs),
+      bytesSentPerSec: perSec(c.bytesSent, d),
+      bytesReceivedPerSec: perSec(c.bytesReceived, d),
       ...(f.events && f.events.length > 0 ? { events: f.events } : {}),
+      scheduleLagP50: percentileOrGap(h.scheduleLag, 50),
+      scheduleLagP99: percentileOrGap(h.scheduleLag, 99),
+      duplicatedPerSec: perSec(c.duplicated, d),
+      reorderedPerSec: perSec(c.reordered, d),
+      connectsPerSec: perSec(c.connects, d),
+      connectFailuresPerSec: perSec(c.connectFailures, d),
+      reconnectsPerSec: perSec(c.reconnects, d),
+      droppedPerSec: perSec(c.dropped, d),
+      ...(errors.length > 0 ? { errors } : {}),
     };
     this.kept.push(point);
     if (this.kept.length > this.max) this.kept.splice(0, this.kept.length - this.max);

@@ -122,11 +122,23 @@ export function renderPage(p: PageInput): string {
     ${chart('e2e', 'End-to-end delay (ms)')}
     ${chart('ack', 'Publish → ack (ms)')}
     ${chart('bytes', 'Bytes per second: sent vs received')}
+    ${chart('lag', 'Schedule lag (send time − scheduled time, ms)')}
+    ${chart('loss', 'Loss and duplicates')}
+    ${chart('connections', 'Connections per second: connects, failures, reconnects, dropped')}
+    ${chart('generator', 'Generator: CPU % and event-loop lag (ms)')}
   </section>
+  <div class="logs">
   <section class="panel events-panel" id="events-panel" hidden>
     <h2>Events</h2>
     <table class="events" id="event-log"><tr><th scope="col">at</th><th scope="col">event</th><th scope="col">what happened</th></tr></table>
   </section>
+  <section class="panel errors-panel" id="errors-panel" hidden>
+    <h2>Errors <span class="errors-total" id="errors-total"></span></h2>
+    <div class="errors-scroll">
+    <table class="events errors" id="error-log"><tr><th scope="col">at</th><th scope="col">kind</th><th scope="col">code</th><th scope="col">what happened</th><th scope="col" class="n">count</th></tr></table>
+    </div>
+  </section>
+  </div>
   <section class="panel devices" id="devices" hidden></section>
   <details class="scenario">
     <summary>Scenario (secrets redacted)</summary>
@@ -144,12 +156,17 @@ export function renderPage(p: PageInput): string {
 }
 
 const PAGE_CSS = `${THEME_CSS}${MARKERS_CSS}
-.events-panel { margin-top: 12px; }
+.logs { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 12px; margin-top: 12px; align-items: start; }
+.errors-total { color: var(--muted); font-weight: 400; margin-left: 8px; }
+.errors-scroll { max-height: 320px; overflow-y: auto; }
 table.events { border-collapse: collapse; width: 100%; font-size: 13px; }
 table.events th, table.events td { text-align: left; padding: 3px 8px 3px 0; border-bottom: 1px solid var(--border); }
 table.events th { color: var(--muted); font-weight: 500; }
 table.events td:first-child { width: 4em; }
 table.events td:nth-child(2) { width: 13em; white-space: nowrap; }
+table.errors td:nth-child(2) { width: 9em; }
+table.errors td:nth-child(3) { width: 8em; white-space: nowrap; }
+table.errors td.n, table.errors th.n { text-align: right; width: 5em; }
 * { box-sizing: border-box; }
 html, body { margin: 0; }
 body {

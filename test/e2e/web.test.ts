@@ -49,6 +49,8 @@ function interval(
   rnd: () => number,
   fleet = { devices: 200, intervalMs: 200 },
   events?: RunEvent[],
+  /** more for this interval (errors of an outage): recorded on the engine's stats */
+  extra?: (engine: Stats) => void,
 ): IntervalFigures {
   const t = T0 + i * 1000;
   const engine = new Stats(t - 1000);
@@ -67,6 +69,19 @@ function interval(
     consumer.latency('e2e', (4 + rnd() * 6) * load + (rnd() < 0.02 ? 40 * rnd() : 0));
   for (let k = 0; k < sent; k++)
     engine.latency('publishAck', (1 + rnd() * 2) * load + (rnd() < 0.02 ? 15 : 0));
+  for (let k = 0; k < sent; k += 4)
+    engine.latency('scheduleLag', rnd() * 0.8 * load + (rnd() < 0.01 ? 6 : 0));
+  // the ramp's connects; now and then a refused one, a duplicate, a late arrival out of order
+  engine.count('connects', Math.max(0, devices - Math.min(fleet.devices, (i - 1) * 10)));
+  if (i % 9 === 4) {
+    engine.count('connectFailures', 2);
+    engine.error('connect', 'ECONNREFUSED', 'connect ECONNREFUSED 10.0.0.5:8883', 2);
+  }
+  if (i % 11 === 5) {
+    consumer.count('duplicated', 3);
+    consumer.count('reordered', 1);
+  }
+  extra?.(engine);
   return {
     elapsedMs: i * 1000,
     interval: agg.merge([engine.snapshot(t), consumer.snapshot(t)]),
@@ -182,8 +197,15 @@ test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary sh
       message: 'broker lost: 180 of 200 connected devices dropped',
       count: 180,
     };
+    const outage = (engine: Stats): void => {
+      engine.count('dropped', 180);
+      engine.error('disconnect', 'connection-lost', 'the broker closed the connection', 180);
+      engine.error('inflight-lost', 'connection-lost', 'sent, but the connection closed before the ack', 37);
+    };
     for (const stop = i + 5; i < stop; i++) {
-      d.listener.interval?.(interval(agg, i, rnd, undefined, i === 33 ? [lost] : undefined));
+      d.listener.interval?.(
+        interval(agg, i, rnd, undefined, i === 33 ? [lost] : undefined, i === 33 ? outage : undefined),
+      );
       await page.waitForFunction(
         (n) => document.getElementById('elapsed')?.textContent === `0:${n}`,
         String(i),
@@ -206,9 +228,10 @@ test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary sh
     assert.equal(await text('phase'), 'steady');
     assert.equal(await text('broker'), 'mqtts://fleet:***@iot.example.com:8883');
 
-    // five uPlot charts (bytes/s the fifth), each with pixels drawn on its canvas
+    // nine uPlot charts: today's five (bytes/s the fifth) and the report's schedule lag, loss and duplicates,
+    // connections, generator — each with pixels drawn on its canvas
     const drawn = await inkedChartPixels(page);
-    assert.equal(drawn.length, 5, 'one canvas per chart');
+    assert.equal(drawn.length, 9, 'one canvas per chart');
     for (const inked of drawn) assert.ok(inked > 2000, `a chart canvas has only ${inked} drawn pixels`);
     // the event that came on the stream: a marker on every chart, with the event as its tooltip, and a log row
     const markers = await page.$$eval('.fl-event[data-kind="broker-lost"]', (els) =>
@@ -216,10 +239,52 @@ test('dashboard in Chromium: charts drawn, numbers shown, Stop works, summary sh
     );
     assert.deepEqual(
       markers,
-      Array(5).fill('0:33 broker-lost: broker lost: 180 of 200 connected devices dropped'),
+      Array(9).fill('0:33 broker-lost: broker lost: 180 of 200 connected devices dropped'),
+    );
+    const charted = await page.$$eval('.fl-event[data-kind="broker-lost"]', (els) =>
+      els.map((el) => el.closest('.chart')?.id ?? '?'),
+    );
+    assert.deepEqual(
+      charted.slice(5),
+      ['chart-lag', 'chart-loss', 'chart-connections', 'chart-generator'],
+      'the new charts carry the markers too',
     );
     assert.equal(await page.isVisible('#events-panel'), true);
     assert.match(await text('event-log'), /0:33broker-lostbroker lost: 180 of 200/);
+    // the new charts' legends show the latest figures; the generator's lag is on its own axis
+    const legend = async (id: string) =>
+      page.$$eval(`#chart-${id} .u-legend .u-series`, (els) => els.map((el) => el.textContent ?? ''));
+    assert.deepEqual(
+      (await legend('connections')).slice(1).map((l) => l.replace(/[\d.,]+$/, '')),
+      ['connects/s', 'connect failures/s', 'reconnects/s', 'dropped/s'],
+    );
+    assert.match((await legend('connections'))[4] ?? '', /^dropped\/s0$/);
+    assert.match((await legend('generator'))[2] ?? '', /^event-loop lag p99 ms[\d.]+$/);
+    assert.match((await legend('lag'))[2] ?? '', /^p99[\d.]+$/);
+    assert.equal(await page.$$eval('#chart-generator .u-axis', (els) => els.length), 3, 'x, CPU %, lag ms');
+
+    // the errors log: the outage's errors (most first) above the connect errors that came before it
+    assert.equal(await page.isVisible('#errors-panel'), true);
+    const errorRows = await page.$$eval('#error-log tr[data-kind]', (els) =>
+      els.map((el) =>
+        Array.from(
+          el.children as unknown as ArrayLike<{ textContent: string | null }>,
+          (td) => td.textContent ?? '',
+        ),
+      ),
+    );
+    assert.deepEqual(errorRows.slice(0, 2), [
+      ['0:33', 'disconnect', 'connection-lost', 'the broker closed the connection', '180'],
+      ['0:33', 'inflight-lost', 'connection-lost', 'sent, but the connection closed before the ack', '37'],
+    ]);
+    assert.deepEqual(
+      errorRows.slice(2).map((r) => r.join('|')),
+      ['0:31', '0:22', '0:13', '0:04'].map(
+        (t) => `${t}|connect|ECONNREFUSED|connect ECONNREFUSED 10.0.0.5:8883|2`,
+      ),
+      'newest first',
+    );
+    assert.equal(await text('errors-total'), '225 so far: disconnect 180 · inflight-lost 37 · connect 8');
 
     // Stop: confirm dialog accepted → POST /api/stop → onStop once
     await page.click('#stop');
@@ -413,6 +478,79 @@ test('dashboard in Chromium: the Load controls change the running fleet and show
       problems.filter((p) => !/status of 500/.test(p)),
       [],
     );
+  } finally {
+    await browser?.close();
+    await d.close();
+  }
+});
+
+test('dashboard in Chromium: the errors log keeps the newest 200 rows, counts every error, and a new tab rebuilds it', {
+  skip,
+}, async () => {
+  const s = toScenario(scenarioInput.parse({ devices: 10, runTime: '60s' }), 'e2e-web-errors');
+  const d = await startDashboard({
+    host: '127.0.0.1',
+    port: 0,
+    runId: s.runId,
+    scenario: s,
+    onStop: () => {},
+  });
+  let browser: Browser | undefined;
+  try {
+    const agg = new Aggregator();
+    d.listener.start?.({ runId: s.runId, url: 'mqtt://127.0.0.1:1883', dir: '/tmp/x' });
+    // 12 intervals with 20 kinds of puback refusal each: 240 rows of errors, 1 of each
+    const feed = (i: number): void => {
+      const engine = new Stats(T0 + (i - 1) * 1000);
+      for (let k = 0; k < 20; k++) engine.error('puback', 0x80 + k, `refused ${i}.${k}`);
+      d.listener.interval?.({
+        elapsedMs: i * 1000,
+        interval: agg.merge([engine.snapshot(T0 + i * 1000)]),
+        gaps: 0,
+        cpuPercent: 1,
+        eventLoopLagP99Ms: 1,
+        phase: 'steady',
+      });
+    };
+    for (let i = 1; i <= 6; i++) feed(i);
+    browser = await launch();
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    await page.goto(d.url);
+    await page.waitForFunction(() => document.getElementById('elapsed')?.textContent === '0:06', null, {
+      timeout: 5000,
+    });
+    for (let i = 7; i <= 12; i++) feed(i);
+    await page.waitForFunction(() => document.getElementById('elapsed')?.textContent === '0:12', null, {
+      timeout: 5000,
+    });
+    const rows = async (p: Page) =>
+      p.$$eval('#error-log tr[data-kind]', (els) =>
+        els.map((el) =>
+          Array.from(
+            el.children as unknown as ArrayLike<{ textContent: string | null }>,
+            (td) => td.textContent,
+          ).join('|'),
+        ),
+      );
+    const shown = await rows(page);
+    assert.equal(shown.length, 200, 'bounded');
+    assert.equal(
+      shown[0],
+      '0:12|puback|128|refused 12.0|1',
+      'newest first, most frequent first within a second',
+    );
+    assert.equal(shown.at(-1), '0:03|puback|147|refused 3.19|1', 'the oldest went');
+    assert.equal((await page.textContent('#errors-total'))?.trim(), '240 so far: puback 240');
+    // a new tab gets the history and builds the same log
+    const other = await browser.newPage();
+    await other.goto(d.url);
+    await other.waitForFunction(() => document.getElementById('elapsed')?.textContent === '0:12', null, {
+      timeout: 5000,
+    });
+    assert.deepEqual(await rows(other), shown);
+    assert.deepEqual(problems, []);
   } finally {
     await browser?.close();
     await d.close();

@@ -250,6 +250,18 @@ test('stream: a new client gets the history, then one point per interval with pl
         eventLoopLagP99Ms: 1.5,
         bytesSentPerSec: 0,
         bytesReceivedPerSec: 0,
+        // the report's other charts (test/unit/web-health.test.ts has them with values)
+        scheduleLagP50: null,
+        scheduleLagP99: null,
+        duplicatedPerSec: 0,
+        reorderedPerSec: 0,
+        connectsPerSec: 0,
+        connectFailuresPerSec: 0,
+        reconnectsPerSec: 0,
+        droppedPerSec: 0,
+        duplicated: 0,
+        reordered: 0,
+        reconnects: 0,
       });
       // in milliseconds, with HDR's 3 significant digits
       assert.ok(Math.abs(p.e2eP50! - 50) < 0.1, `e2e p50 ${p.e2eP50}`);
