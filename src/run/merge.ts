@@ -417,22 +417,7 @@ export function mergeParts(input: MergeInput): Merged {
   }));
   aggregator.merge(snaps);
 
-  // the union ledger: a message two consumers saw is one message seen, plus a duplicate
-  let ledger: Ledger | undefined;
-  if (consumers.length > 0) {
-    ledger = new Ledger();
-    for (const p of consumers) aggregator.total.duplicated += ledger.merge(p.ledger as Ledger).overlap;
-  }
-  let lastSeq: Map<string, number> | undefined;
-  if (producers.length > 0) {
-    lastSeq = new Map();
-    for (const p of producers) {
-      for (const [id, seq] of p.lastSeq as Map<string, number>) {
-        const have = lastSeq.get(id);
-        if (have === undefined || seq > have) lastSeq.set(id, seq);
-      }
-    }
-  }
+  const { ledger, lastSeq } = unionOf(producers, consumers, aggregator);
   const lost = ledger ? (lastSeq ? ledger.lost(lastSeq) : ledger.lost()) : 0;
 
   // thresholds: given, else every one the folders judged (in order, once)
@@ -444,18 +429,7 @@ export function mergeParts(input: MergeInput): Merged {
   const activeMs = Math.max(...parts.map((p) => p.record.activeMs));
   const interrupted = parts.some((p) => p.record.interrupted);
   const validity = lead.record.validity;
-  // the per-second series, second by second over the folders; with every producer's series, the fleet's connected
-  // peak is the largest sum at one second (the sum of the segments' own peaks is only an upper bound)
-  const series = mergeSeries(
-    parts.map((p) => ({
-      intervals: p.intervals ?? [],
-      producer: hasProducer(p.record),
-      consumer: hasConsumer(p.record),
-    })),
-    startedAt,
-  );
-  if (series && producers.every((p) => (p.intervals?.length ?? 0) > 0))
-    aggregator.connectedPeak = series.connectedPeak;
+  const series = partsSeries(parts, producers, startedAt, aggregator);
   const summary = buildSummary({
     runId,
     startedAt: new Date(startedAt),
@@ -537,6 +511,56 @@ export function mergeParts(input: MergeInput): Merged {
     ...(devices ? { devices } : {}),
     ...(series ? { series } : {}),
   };
+}
+
+/**
+ * The union ledger (a message two consumers saw is one message seen, plus a duplicate, counted into the
+ * aggregator) and each device's last seq over the producers.
+ */
+function unionOf(
+  producers: readonly Part[],
+  consumers: readonly Part[],
+  aggregator: Aggregator,
+): { ledger: Ledger | undefined; lastSeq: Map<string, number> | undefined } {
+  let ledger: Ledger | undefined;
+  if (consumers.length > 0) {
+    ledger = new Ledger();
+    for (const p of consumers) aggregator.total.duplicated += ledger.merge(p.ledger as Ledger).overlap;
+  }
+  let lastSeq: Map<string, number> | undefined;
+  if (producers.length > 0) {
+    lastSeq = new Map();
+    for (const p of producers) {
+      for (const [id, seq] of p.lastSeq as Map<string, number>) {
+        const have = lastSeq.get(id);
+        if (have === undefined || seq > have) lastSeq.set(id, seq);
+      }
+    }
+  }
+  return { ledger, lastSeq };
+}
+
+/**
+ * The per-second series, second by second over the folders; with every producer's series, the fleet's connected
+ * peak is the largest sum at one second (the sum of the segments' own peaks is only an upper bound).
+ */
+function partsSeries(
+  parts: readonly Part[],
+  producers: readonly Part[],
+  startedAt: number,
+  aggregator: Aggregator,
+): MergedSeries | undefined {
+  const series = mergeSeries(
+    parts.map((p) => ({
+      intervals: p.intervals ?? [],
+      producer: hasProducer(p.record),
+      consumer: hasConsumer(p.record),
+    })),
+    startedAt,
+  );
+  if (series && producers.every((p) => (p.intervals?.length ?? 0) > 0))
+    aggregator.connectedPeak = series.connectedPeak;
+  return series;
 }
 
 /** The per-device breakdown of the merged folders (src/run/devices.ts). */
