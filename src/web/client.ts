@@ -313,7 +313,7 @@ export const CLIENT_JS = `${MARKERS_JS}
     set('v-e2e', pair(p.e2eP50, p.e2eP99));
     set('s-e2e', 'p95 ' + num(p.e2eP95) + ' ms');
     set('v-ack', pair(p.ackP50, p.ackP99));
-    set('s-ack', p.failed ? count(p.failed) + ' failed' : 'none failed');
+    set('s-ack', boot.qos === 0 ? 'no samples: QoS 0 has no acks' : p.failed ? count(p.failed) + ' failed' : 'none failed');
     $('card-ack').classList.toggle('alert', p.failed > 0);
     set('v-gaps', count(p.gaps));
     set('s-gaps', 'final count at the end');

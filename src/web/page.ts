@@ -120,7 +120,7 @@ export function renderPage(p: PageInput): string {
     ${chart('devices', 'Devices connected')}
     ${chart('rates', 'Messages per second: sent vs received')}
     ${chart('e2e', 'End-to-end delay (ms)')}
-    ${chart('ack', 'Publish → ack (ms)')}
+    ${chart('ack', b.qos === 0 ? 'Publish → ack (ms) <span class="k">no samples: QoS 0 has no acks</span>' : 'Publish → ack (ms)')}
     ${chart('bytes', 'Bytes per second: sent vs received')}
     ${chart('lag', 'Schedule lag (send time − scheduled time, ms)')}
     ${chart('loss', 'Loss and duplicates')}
@@ -220,6 +220,7 @@ header { background: var(--panel); border-bottom: 1px solid var(--border); paddi
 .load-error { color: var(--bad); font-weight: 500; }
 .facts { display: flex; flex-wrap: wrap; gap: 4px 20px; margin-top: 6px; color: var(--text); font-size: 13px; }
 .facts .k { color: var(--muted); }
+.panel h2 .k { color: var(--muted); font-weight: 400; margin-left: 6px; }
 #broker { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 .progress { display: flex; align-items: center; gap: 12px; margin-top: 10px; }
 .track { flex: 1; height: 6px; border-radius: 3px; background: var(--track); overflow: hidden; }

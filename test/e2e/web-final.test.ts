@@ -15,6 +15,8 @@ import { spreadLatency, summaryFixture } from '../helpers/summary.js';
  * What the dashboard shows of a run that ended badly, in Chromium: an invalid QoS 0 run says INVALID and why,
  * publish → ack says it has no samples, the charts' x is the run time (as the event log), event labels close
  * together neither overlap nor leave the plot, and the lost table lists each device's lost seq ranges.
+ *
+ * FLEETLOAD_DASHBOARD_SCREENSHOT=/tmp/dashboard.png saves a screenshot of the page at /tmp/dashboard-final.png.
  */
 
 // The bits of the browser's globals the page callbacks use (this project's TS lib has no DOM).
@@ -146,6 +148,10 @@ test('dashboard in Chromium: an invalid QoS 0 run — INVALID and why, no ack sa
       timeout: 5000,
     });
 
+    // QoS 0: the live card and the chart say there are no acks to time
+    assert.equal(await page.textContent('#s-ack'), 'no samples: QoS 0 has no acks');
+    assert.match((await page.textContent('#chart-ack >> xpath=..')) ?? '', /no samples: QoS 0 has no acks/);
+
     // the charts' x is the run time, as in the event log: the legend's x reads 0:12 and the wall clock after it
     const xLegend = await page.$$eval('.u-legend .u-series:first-child', (els) =>
       els.map((el) => (el as unknown as Elem).textContent ?? ''),
@@ -229,6 +235,8 @@ test('dashboard in Chromium: an invalid QoS 0 run — INVALID and why, no ack sa
       ['device', 'lost', 'lost seqs, scheduled'],
       ['dev-000003', '14', 'seqs 5–14 at 0:10–0:19seq 30 at 0:35+2 more'],
     ]);
+    const shot = process.env.FLEETLOAD_DASHBOARD_SCREENSHOT;
+    if (shot) await page.screenshot({ path: shot.replace(/\.png$/, '-final.png'), fullPage: true });
     assert.deepEqual(problems, []);
   } finally {
     await browser?.close();
