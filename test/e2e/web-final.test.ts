@@ -1,14 +1,19 @@
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { writeReport } from '../../src/report/html.js';
 import type { IntervalFigures } from '../../src/run/output.js';
 import { scenarioInput, toScenario } from '../../src/scenario/schema.js';
 import { Aggregator } from '../../src/stats/aggregate.js';
 import type { RunEvent } from '../../src/stats/events.js';
 import { Stats } from '../../src/stats/stats.js';
-import type { Summary } from '../../src/stats/summary.js';
+import type { IntervalRecord, Summary } from '../../src/stats/summary.js';
 import { startDashboard } from '../../src/web/server.js';
 import { chromiumSkip, launchChromium } from '../helpers/browser.js';
+import { reportMarkers } from '../helpers/markers.js';
 import { spreadLatency, summaryFixture } from '../helpers/summary.js';
 
 /**
@@ -241,5 +246,84 @@ test('dashboard in Chromium: an invalid QoS 0 run — INVALID and why, no ack sa
   } finally {
     await browser?.close();
     await d.close();
+  }
+});
+
+test('report.html in Chromium: the same close events — one label per instant, no label overlaps another or leaves its plot', {
+  skip,
+}, async () => {
+  const root = await mkdtemp(join(tmpdir(), 'fleetload-final-'));
+  const dir = join(root, 'run-1');
+  const browser = await launchChromium();
+  try {
+    await mkdir(dir);
+    const events = [
+      ev(8200, 'consumer-disconnected', 'consumer disconnected: connection lost'),
+      ev(8200, 'broker-lost', 'broker lost: 20 of 20 connected devices dropped'),
+      ev(8700, 'saturation-start', 'generator saturated'),
+      ev(9200, 'saturation-end', 'generator keeps up'),
+      ev(12_000, 'broker-back', 'broker back: 20 devices connected again'),
+    ];
+    const l = { count: 20, p50: 3, p90: 5, p95: 6, p99: 7, max: 7 };
+    const records: IntervalRecord[] = Array.from({ length: 12 }, (_, k) => ({
+      time: new Date(T0 + (k + 1) * 1000).toISOString(),
+      elapsedMs: (k + 1) * 1000,
+      durationMs: 1000,
+      phase: 'steady',
+      devicesConnected: 20,
+      counters: { sent: 20, acked: 20, received: 20 },
+      gaps: 0,
+      cpuPercent: 10,
+      eventLoopLagP99Ms: 2,
+      latency: { e2e: l, publishAck: l, connect: l, scheduleLag: l },
+    }));
+    await writeFile(join(dir, 'intervals.jsonl'), `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
+    await writeFile(join(dir, 'summary.json'), JSON.stringify({ ...invalidSummary('run-1'), events }));
+    const path = await writeReport(dir);
+    const drawn = await reportMarkers(path, browser);
+    assert.deepEqual(drawn.problems, []);
+    assert.ok(drawn.charts >= 8, `${drawn.charts} charts`);
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    const page = await context.newPage();
+    await page.goto(`file://${path}`);
+    await page.waitForSelector('html[data-charts]');
+    const charts = await page.$$eval('.u-over', (overs) =>
+      overs.map((o) => {
+        const over = o as unknown as Elem;
+        const plot = over.getBoundingClientRect();
+        const labels = Array.from(over.querySelectorAll('.fl-event span'))
+          .filter((x) => !x.hidden)
+          .map((x) => {
+            const r = x.getBoundingClientRect();
+            return { text: x.textContent ?? '', left: r.left, right: r.right, top: r.top, bottom: r.bottom };
+          });
+        return { plot: { left: plot.left, right: plot.right }, labels };
+      }),
+    );
+    const timeCharts = charts.filter((c) => c.labels.length > 0);
+    assert.ok(timeCharts.length >= 7, `${timeCharts.length} charts with markers`);
+    for (const c of timeCharts) {
+      assert.deepEqual(c.labels.map((x) => x.text).sort(), [
+        'broker back',
+        'consumer lost + broker lost',
+        'keeps up',
+        'saturated',
+      ]);
+      for (const a of c.labels) {
+        assert.ok(
+          a.left >= c.plot.left - 0.5 && a.right <= c.plot.right + 0.5,
+          `"${a.text}" outside its plot`,
+        );
+        for (const b of c.labels) {
+          if (a === b) continue;
+          const apart = a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top;
+          assert.ok(apart, `labels "${a.text}" and "${b.text}" overlap`);
+        }
+      }
+    }
+    await context.close();
+  } finally {
+    await browser.close();
+    await rm(root, { recursive: true, force: true });
   }
 });
