@@ -447,7 +447,7 @@ interface TimeChart {
 }
 
 /** Devices, message rates, e2e and ack latency over time. */
-function trafficCharts(target: number, hasTime: boolean): TimeChart[] {
+function trafficCharts(target: number, hasTime: boolean, noAck: string | undefined): TimeChart[] {
   return [
     {
       title: 'Devices connected',
@@ -490,7 +490,8 @@ function trafficCharts(target: number, hasTime: boolean): TimeChart[] {
     },
     {
       title: 'Publish → ack',
-      available: hasTime,
+      available: hasTime && noAck === undefined,
+      ...(noAck ? { why: noAck } : {}),
       def: {
         id: 'ack',
         kind: 'time',
@@ -654,23 +655,48 @@ function distributionPanel(d: ResultsData, hasDist: boolean): string {
   }
 }
 
-/** PASSED / FAILED / INCOMPLETE and why, for the header. */
+/**
+ * Why a run is invalid (summary.json `invalid`), or undefined for a valid one. A lost worker's run (incomplete)
+ * is FAILED, as its exit code says (src/run/verdict.ts exitCodeOfSummary).
+ */
+function invalidReasons(s: Summary): string[] | undefined {
+  if (s.passed || s.incomplete || s.valid !== false) return undefined;
+  return s.invalid && s.invalid.length > 0
+    ? s.invalid
+    : ['the run did not offer or observe the load it planned'];
+}
+
+/** PASSED / FAILED / INVALID / INCOMPLETE and why, for the header. */
 function verdictOf(s: Summary | undefined): { cls: string; text: string; why: string } {
   if (!s) return { cls: 'failed', text: 'INCOMPLETE', why: 'no summary.json: the run did not finish' };
-  else if (s.interrupted)
+  const invalid = invalidReasons(s);
+  if (invalid) return { cls: 'invalid', text: 'INVALID', why: `invalid: ${invalid.join('; ')}` };
+  if (s.interrupted)
     return { cls: 'failed', text: 'FAILED', why: 'stopped early — an interrupted run never passes' };
-  else {
-    const th = s.thresholds ?? [];
-    const passedN = th.filter((t) => t.passed).length;
-    return {
-      cls: s.passed ? 'passed' : 'failed',
-      text: s.passed ? 'PASSED' : 'FAILED',
-      why:
-        th.length === 0
-          ? 'no thresholds set'
-          : `${passedN} of ${th.length} threshold${th.length === 1 ? '' : 's'} passed`,
-    };
-  }
+  const th = s.thresholds ?? [];
+  const passedN = th.filter((t) => t.passed).length;
+  return {
+    cls: s.passed ? 'passed' : 'failed',
+    text: s.passed ? 'PASSED' : 'FAILED',
+    why:
+      th.length === 0
+        ? 'no thresholds set'
+        : `${passedN} of ${th.length} threshold${th.length === 1 ? '' : 's'} passed`,
+  };
+}
+
+/** The reasons of an invalid run, above everything else ('' for a valid one). */
+function invalidSection(s: Summary | undefined): string {
+  const reasons = s ? invalidReasons(s) : undefined;
+  if (!reasons) return '';
+  const items = reasons.map((r) => `<li>${e(r)}</li>`).join('');
+  return `<section class="invalid-reasons" id="invalid"><h2>This run is invalid</h2><ul>${items}</ul><p class="hint">An invalid run did not offer or observe the load it planned: its figures do not describe the system under load, and it never passes (exit 5), whatever its thresholds say.</p></section>`;
+}
+
+/** Why a run has no publish → ack samples: QoS 0 has no acks. */
+export function noAckSamples(s: Summary | undefined): string | undefined {
+  if (!s || (s.latency?.publishAck?.count ?? 0) > 0) return undefined;
+  return s.scenario?.qos === 0 ? 'no samples: QoS 0 has no acks' : 'no samples: no publish was acknowledged';
 }
 
 /** The headline figures. */
@@ -683,6 +709,7 @@ function summaryCards(d: ResultsData, health: ReturnType<typeof generatorHealth>
     const l = s.latency;
     const e2eH = d.histograms.e2e;
     const ackH = d.histograms.publishAck;
+    const noAck = noAckSamples(s);
     const p = (h: Histogram | undefined, fallback: number, q: number): string =>
       h && h.totalCount > 0 ? num(h.getValueAtPercentile(q) / 1000) : num(fallback);
     cards.push(
@@ -716,9 +743,9 @@ function summaryCards(d: ResultsData, health: ReturnType<typeof generatorHealth>
       ),
       card(
         'Publish → ack p50 / p99',
-        `${p(ackH, l.publishAck.p50, 50)} / ${p(ackH, l.publishAck.p99, 99)}`,
-        'ms',
-        m.failed > 0 ? `${count(m.failed)} failed` : `${count(m.unconfirmed)} unconfirmed`,
+        noAck ? '–' : `${p(ackH, l.publishAck.p50, 50)} / ${p(ackH, l.publishAck.p99, 99)}`,
+        noAck ? '' : 'ms',
+        noAck ?? (m.failed > 0 ? `${count(m.failed)} failed` : `${count(m.unconfirmed)} unconfirmed`),
         m.failed > 0 || m.unconfirmed > 0,
       ),
       card('Lost', count(m.lost), '', `${pct(m.lost, m.sent)} of sent`, m.lost > 0),
@@ -910,7 +937,7 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
   }
 
   const timeCharts = [
-    ...trafficCharts(s?.devices?.target ?? sc?.devices ?? 0, hasTime),
+    ...trafficCharts(s?.devices?.target ?? sc?.devices ?? 0, hasTime, noAckSamples(s)),
     ...healthCharts(hasTime, richSeries),
   ];
   const charts = chartDefs(d, timeCharts, hasDist);
@@ -957,6 +984,7 @@ export function buildReport(d: ResultsData, opts: ReportOptions = {}): string {
   <div class="facts">${facts.join('')}</div>
 </header>
 <main>
+${invalidSection(s)}
 ${cards.length > 0 ? `<section class="cards">${cards.join('')}</section>` : ''}
 ${sections.join('\n')}
 ${devicesSection(s)}

@@ -31,6 +31,10 @@ header { background: var(--panel); border-bottom: 1px solid var(--border); paddi
 .badge { font-weight: 700; font-size: 15px; padding: 4px 14px; border-radius: 6px; color: #fff; letter-spacing: 0.03em; }
 .badge.passed { background: var(--good); }
 .badge.failed { background: var(--bad); }
+.badge.invalid { background: var(--warn); color: #111; }
+.invalid-reasons { background: var(--panel); border: 1px solid var(--warn); border-left-width: 4px; border-radius: 8px; padding: 10px 14px 8px; margin-bottom: 12px; }
+.invalid-reasons h2 { font-size: 14px; margin: 0 0 4px; }
+.invalid-reasons ul { margin: 4px 0; padding-left: 20px; }
 .facts { display: flex; flex-wrap: wrap; gap: 4px 20px; margin: 8px auto 0; font-size: 13px; max-width: 1600px; }
 .facts .k { color: var(--muted); }
 main { padding: 16px 24px 8px; max-width: 1600px; margin: 0 auto; }

@@ -71,7 +71,10 @@ export const CLIENT_JS = `${MARKERS_JS}
   function axes() {
     var a = color('--axis'), g = color('--grid');
     return [
-      { stroke: a, grid: { stroke: g, width: 1 }, ticks: { stroke: g, width: 1 } },
+      // run time (0:12), as in the event log, the header and report.html; the legend adds the wall clock
+      { stroke: a, grid: { stroke: g, width: 1 }, ticks: { stroke: g, width: 1 },
+        incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400],
+        values: function (u, splits) { return splits.map(function (v) { return clock(v * 1000); }); } },
       { stroke: a, grid: { stroke: g, width: 1 }, ticks: { show: false }, size: 56 }
     ];
   }
@@ -113,11 +116,17 @@ export const CLIENT_JS = `${MARKERS_JS}
     ], range: function (u, min, max) { return [0, Math.max(100, max) * 1.05]; },
       y2: function (u, min, max) { return [0, Math.max(10, max) * 1.1]; } }
   ];
+  // x is the run time in seconds; the run's start on the wall clock comes with the first point
+  var startedAtMs = null;
+  function wall(ms) { return new Date(ms).toLocaleTimeString(); }
+  function runAndWall(sec) {
+    return clock(sec * 1000) + (startedAtMs === null ? '' : ' (' + wall(startedAtMs + sec * 1000) + ')');
+  }
   var charts = [];
   function chartWidth(host) { return Math.max(200, host.clientWidth); }
   defs.forEach(function (d) {
     var host = $('chart-' + d.id);
-    var scales = { x: { time: true }, y: { range: d.range } };
+    var scales = { x: { time: false }, y: { range: d.range } };
     var ax = axes();
     if (d.y2) {
       // a second y axis on the right (the generator's event-loop lag in ms next to its CPU %)
@@ -128,11 +137,10 @@ export const CLIENT_JS = `${MARKERS_JS}
       width: chartWidth(host), height: 220,
       scales: scales,
       axes: ax,
-      series: [{ value: legendValue(function (t) { return new Date(t * 1000).toLocaleTimeString(); }) }]
-        .concat(d.series),
+      series: [{ label: 'run time', value: legendValue(runAndWall) }].concat(d.series),
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
-      plugins: [fleetloadMarkers.plugin(events, function (ev) { return ev.atMs / 1000; })]
+      plugins: [fleetloadMarkers.plugin(events, function (ev) { return ev.elapsedMs / 1000; })]
     };
     var data = [xs].concat(d.cols.map(function (c) { return cols[c]; }));
     var u = new uPlot(opts, data, host);
@@ -260,7 +268,8 @@ export const CLIENT_JS = `${MARKERS_JS}
   function point(p) {
     if (p.seq <= lastSeq) return;
     lastSeq = p.seq;
-    xs.push(p.t / 1000);
+    if (startedAtMs === null) startedAtMs = p.t - p.elapsedMs;
+    xs.push(p.elapsedMs / 1000);
     cols.devices.push(p.devicesConnected);
     var target = typeof p.targetDevices === 'number' ? p.targetDevices : boot.devices;
     cols.target.push(target);
@@ -304,7 +313,7 @@ export const CLIENT_JS = `${MARKERS_JS}
     set('v-e2e', pair(p.e2eP50, p.e2eP99));
     set('s-e2e', 'p95 ' + num(p.e2eP95) + ' ms');
     set('v-ack', pair(p.ackP50, p.ackP99));
-    set('s-ack', p.failed ? count(p.failed) + ' failed' : 'none failed');
+    set('s-ack', boot.qos === 0 ? 'no samples: QoS 0 has no acks' : p.failed ? count(p.failed) + ' failed' : 'none failed');
     $('card-ack').classList.toggle('alert', p.failed > 0);
     set('v-gaps', count(p.gaps));
     set('s-gaps', 'final count at the end');
@@ -328,7 +337,10 @@ export const CLIENT_JS = `${MARKERS_JS}
     events.push(ev);
     var row = el('tr');
     row.setAttribute('data-kind', ev.kind);
-    row.appendChild(el('td', '', fleetloadMarkers.clock(ev.elapsedMs)));
+    var at = el('td', '', fleetloadMarkers.clock(ev.elapsedMs));
+    // run time, as on the charts' axes; the wall clock on hover
+    if (typeof ev.atMs === 'number') at.title = wall(ev.atMs);
+    row.appendChild(at);
     row.appendChild(el('td', '', ev.kind));
     row.appendChild(el('td', '', ev.message));
     eventLog.appendChild(row);
@@ -397,13 +409,24 @@ export const CLIENT_JS = `${MARKERS_JS}
     var box = $('summary');
     box.textContent = '';
     var verdict = el('div', 'verdict');
-    verdict.appendChild(el('span', 'badge ' + (s.passed ? 'passed' : 'failed'), s.passed ? 'PASSED' : 'FAILED'));
-    var why = s.interrupted ? 'stopped early — an interrupted run never passes'
+    // invalid as the exit code says (src/run/verdict.ts exitCodeOfSummary): a lost worker's run is FAILED
+    var invalid = !s.passed && !s.incomplete && s.valid === false;
+    var kind = s.passed ? 'passed' : invalid ? 'invalid' : 'failed';
+    verdict.appendChild(el('span', 'badge ' + kind, kind.toUpperCase()));
+    var reasons = invalid ? (s.invalid && s.invalid.length ? s.invalid : ['the run did not offer or observe the load it planned']) : [];
+    var why = invalid ? 'invalid: an invalid run never passes, whatever its thresholds say'
+      : s.interrupted ? 'stopped early — an interrupted run never passes'
       : s.thresholds.length === 0 ? 'no thresholds set'
       : s.thresholds.filter(function (t) { return t.passed; }).length + ' of ' + s.thresholds.length + ' thresholds passed';
     verdict.appendChild(el('span', 'note', why));
     verdict.appendChild(el('span', 'note', 'ended ' + new Date(s.endedAt).toLocaleString()));
     box.appendChild(verdict);
+    if (reasons.length > 0) {
+      var list = el('ul', 'invalid-reasons');
+      list.id = 'invalid-reasons';
+      reasons.forEach(function (r) { list.appendChild(el('li', '', r)); });
+      box.appendChild(list);
+    }
     var grid = el('div', 'grid');
     var m = s.messages;
     grid.appendChild(block('Messages', table(['', 'count'], [
@@ -415,6 +438,13 @@ export const CLIENT_JS = `${MARKERS_JS}
     var latRows = [['end-to-end', lat.e2e], ['publish → ack', lat.publishAck], ['connect', lat.connect],
       ['schedule lag', lat.scheduleLag]].map(function (r) {
       var l = r[1];
+      if (!l.count) {
+        // no samples is not a latency of 0 (QoS 0 has no acks): one cell says so
+        var none = el('td', 'muted', r[0] === 'publish → ack' && s.scenario && s.scenario.qos === 0
+          ? 'no samples: QoS 0 has no acks' : 'no samples');
+        none.colSpan = 4;
+        return [r[0], count(l.count), none];
+      }
       return [r[0], count(l.count), num(l.p50), num(l.p95), num(l.p99), num(l.max)];
     });
     var right = el('div');
@@ -446,7 +476,7 @@ export const CLIENT_JS = `${MARKERS_JS}
     if (third.childNodes.length > 0) grid.appendChild(third);
     box.appendChild(grid);
     box.hidden = false;
-    setPhase(s.passed ? 'passed' : 'failed');
+    setPhase(kind);
     closeLoad();
     var stop = $('stop');
     stop.disabled = true;

@@ -120,7 +120,7 @@ export function renderPage(p: PageInput): string {
     ${chart('devices', 'Devices connected')}
     ${chart('rates', 'Messages per second: sent vs received')}
     ${chart('e2e', 'End-to-end delay (ms)')}
-    ${chart('ack', 'Publish → ack (ms)')}
+    ${chart('ack', b.qos === 0 ? 'Publish → ack (ms) <span class="k">no samples: QoS 0 has no acks</span>' : 'Publish → ack (ms)')}
     ${chart('bytes', 'Bytes per second: sent vs received')}
     ${chart('lag', 'Schedule lag (send time − scheduled time, ms)')}
     ${chart('loss', 'Loss and duplicates')}
@@ -191,6 +191,7 @@ header { background: var(--panel); border-bottom: 1px solid var(--border); paddi
 .phase[data-phase="drain"], .phase[data-phase="stopping"] { background: rgba(247, 144, 9, 0.15); color: var(--warn); }
 .phase[data-phase="passed"] { background: var(--good); color: #fff; }
 .phase[data-phase="failed"] { background: var(--bad); color: #fff; }
+.phase[data-phase="invalid"] { background: var(--warn); color: #111; }
 .stop {
   font: inherit; font-weight: 600; cursor: pointer; padding: 6px 16px; border-radius: 6px;
   border: 1px solid var(--bad); background: transparent; color: var(--bad);
@@ -219,6 +220,7 @@ header { background: var(--panel); border-bottom: 1px solid var(--border); paddi
 .load-error { color: var(--bad); font-weight: 500; }
 .facts { display: flex; flex-wrap: wrap; gap: 4px 20px; margin-top: 6px; color: var(--text); font-size: 13px; }
 .facts .k { color: var(--muted); }
+.panel h2 .k { color: var(--muted); font-weight: 400; margin-left: 6px; }
 #broker { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 .progress { display: flex; align-items: center; gap: 12px; margin-top: 10px; }
 .track { flex: 1; height: 6px; border-radius: 3px; background: var(--track); overflow: hidden; }
@@ -246,6 +248,9 @@ main { padding: 16px 24px 8px; max-width: 1600px; margin: 0 auto; }
 .summary .badge { font-weight: 700; font-size: 16px; padding: 4px 14px; border-radius: 6px; color: #fff; }
 .summary .badge.passed { background: var(--good); }
 .summary .badge.failed { background: var(--bad); }
+.summary .badge.invalid { background: var(--warn); color: #111; }
+.summary ul.invalid-reasons { margin: 8px 0 0; padding: 6px 12px 6px 28px; border-left: 4px solid var(--warn); }
+.summary td.muted { color: var(--muted); }
 .summary .note { color: var(--muted); }
 .summary .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 8px 24px; margin-top: 10px; }
 .summary h3 { font-size: 12px; text-transform: uppercase; letter-spacing: 0.05em; color: var(--muted); margin: 8px 0 4px; }
@@ -261,6 +266,9 @@ main { padding: 16px 24px 8px; max-width: 1600px; margin: 0 auto; }
 .devices table { border-collapse: collapse; width: 100%; font-size: 13px; }
 .devices th, .devices td { text-align: left; padding: 2px 8px 2px 0; border-bottom: 1px solid var(--border); }
 .devices .n { text-align: right; }
+.devices .wide { grid-column: span 2; }
+.devices td.ranges { font-size: 12px; }
+.devices .muted { color: var(--muted); }
 .summary .warn { color: var(--warn); font-weight: 600; margin-top: 8px; }
 .scenario { margin-top: 12px; background: var(--panel); border: 1px solid var(--border); border-radius: 8px; padding: 8px 14px; }
 .scenario summary { cursor: pointer; color: var(--muted); font-weight: 500; }

@@ -318,6 +318,35 @@ describe('run pipeline (fake time)', () => {
     assert.ok(r.results.files.has('devices.json'));
   });
 
+  test('live top lists: a slow cut before the scan does not push the next scan back (only the scan is timed)', async () => {
+    const r = rig();
+    const seen: IntervalFigures[] = [];
+    const gen = fakeGenerator(r.clock, r.source, { devices: 10, intervalMs: 1000, runTimeMs: 12_000 });
+    // each cut's health sample (taken before the device scan) takes 100 ms: 100 × that would be a 10 s pause
+    const slowMonitor = {
+      ...quietMonitor(),
+      sample: () => {
+        r.clock.advance(100);
+        return { cpuPercent: 10, eventLoopLagP99Ms: 1 };
+      },
+    };
+    await drive(
+      r.clock,
+      options(r, {
+        generator: gen,
+        consumer: r.consumer,
+        monitor: slowMonitor,
+        outputs: [{ interval: (f) => void seen.push(f) }],
+      }),
+    );
+    const live = seen.filter((f) => f.devices);
+    assert.deepEqual(
+      live.map((f) => Math.round(f.elapsedMs / 1000)),
+      [1, 6, 11],
+      'the lists every 5 s, as with a quick cut',
+    );
+  });
+
   test('an output that throws on its third interval is disabled and named; the run completes and passes', async () => {
     const r = rig();
     let calls = 0;

@@ -453,3 +453,55 @@ test('events: the load as it ran in the header, an event log (escaped), the data
   const quiet = await renderReport(await makeRun({ summary: summary({ events: [] }) }));
   assert.match(quiet, /Nothing happened to this run/);
 });
+
+test('an invalid run: INVALID badge and every reason of summary.invalid, not FAILED with "no thresholds set"', async () => {
+  const reasons = [
+    'offered: 570 of 4130 scheduled messages were never sent (sent 86.2%, at least 95% needed)',
+    `observed: ${HOSTILE}`,
+  ];
+  const html = await renderReport(
+    await makeRun({ summary: summary({ thresholds: [], passed: false, valid: false, invalid: reasons }) }),
+  );
+  assert.match(html, /<span class="badge invalid" id="verdict">INVALID<\/span>/);
+  assert.ok(!/id="verdict">FAILED/.test(html) && !html.includes('no thresholds set'));
+  assert.match(html, /<span class="note">invalid: offered: 570 of 4130 scheduled messages were never sent/);
+  const section = /<section class="invalid-reasons" id="invalid">(.*?)<\/section>/s.exec(html)?.[1] ?? '';
+  assert.equal((section.match(/<li>/g) ?? []).length, 2, section);
+  assert.ok(section.includes('<li>observed: &lt;script&gt;'), 'a reason is text, never markup');
+
+  // a valid run that failed a threshold stays FAILED; a lost worker's run (incomplete) too, as its exit code says
+  const failed = await renderReport(await makeRun());
+  assert.match(failed, /id="verdict">FAILED</);
+  assert.ok(!failed.includes('id="invalid"'), 'no reasons for a valid run');
+  const incomplete = await renderReport(
+    await makeRun({
+      summary: summary({
+        valid: false,
+        invalid: reasons,
+        incomplete: { reason: 'worker 2 exited', lost: ['2'] },
+      }),
+    }),
+  );
+  assert.match(incomplete, /id="verdict">FAILED</);
+});
+
+test('QoS 0: publish → ack says "no samples: QoS 0 has no acks" (card and chart), no empty chart', async () => {
+  const none = { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p95: 0, p99: 0, p999: 0, max: 0 };
+  const dir = await makeRun({
+    summary: summary({ scenario: { qos: 0 }, latency: { publishAck: none } }),
+    histograms: false,
+  });
+  const html = await renderReport(dir);
+  assert.match(html, /<h2>Publish → ack<\/h2><div class="nochart">no samples: QoS 0 has no acks<\/div>/);
+  assert.match(
+    html,
+    /Publish → ack p50 \/ p99<\/div><div class="value">–<\/div><div class="sub">no samples: QoS 0 has no acks/,
+  );
+  const data = JSON.parse(/id="report-data">(.*?)<\/script>/s.exec(html)?.[1] ?? '{}') as {
+    charts: Array<{ id: string }>;
+  };
+  assert.ok(!data.charts.some((c) => c.id === 'ack'), 'no publish → ack chart to draw');
+  // QoS 1 with acks: the chart is there
+  const acked = await renderReport(await makeRun({ histograms: false }));
+  assert.match(acked, /id="chart-ack"/);
+});
