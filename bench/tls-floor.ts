@@ -23,7 +23,10 @@ const port = Number(target.port || 8883);
 const host = target.hostname;
 // FLOOR_MAX_VERSION=TLSv1.2: the same with TLS 1.2 (for comparison)
 const maxVersion = process.env.FLOOR_MAX_VERSION as tls.SecureVersion | undefined;
-const secureContext = tls.createSecureContext({ ca: readFileSync(caFile), ...(maxVersion ? { maxVersion } : {}) });
+const secureContext = tls.createSecureContext({
+  ca: readFileSync(caFile),
+  ...(maxVersion ? { maxVersion } : {}),
+});
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const heapKB = (): number => process.memoryUsage().heapUsed / 1024;
@@ -35,10 +38,7 @@ const rssKB = (): number => {
 /** MQTT 3.1.1 CONNECT, clean session, keepalive 0 (the broker never expects a ping), client id f<i> */
 function connectPacket(i: number): Buffer {
   const id = Buffer.from(`f${i}`);
-  const body = Buffer.concat([
-    Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 0, 0, id.length]),
-    id,
-  ]);
+  const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 0, 0, id.length]), id]);
   return Buffer.concat([Buffer.from([0x10, body.length]), body]);
 }
 
