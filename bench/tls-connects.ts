@@ -1,8 +1,8 @@
 /**
  * TLS handshakes per second and client CPU per handshake, through fleetload's own transport (src/mqtt/transport.ts),
  * against a TLS broker: N devices connect (at most `inflight` handshakes at once), wait for the server's session
- * ticket, close; four waves, alternating: kept sessions forgotten before each connect (full handshakes: what every
- * connect cost before resumption) and as fleetload connects (resuming the session the server last gave).
+ * ticket, close; four waves, alternating: no kept session offered (`resume: false`: full handshakes, what every
+ * connect cost before resumption; each device still keeps the session it is given) and as fleetload connects (resuming the session the server last gave).
  * Prints one JSON line per wave: { wave, devices, full, resumed, failed, perSec, cpuUsPerHandshake }.
  * With CERT_DIR (`fleetload certs` output), device i connects with its own certificate DIR/dev-00000i.pem and key
  * (mutual TLS): a device then only ever resumes its own session, so the resumed waves need each device to have
@@ -12,7 +12,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Channel, forgetTlsSessions, openChannel, tlsHandshakes } from '../src/mqtt/transport.js';
+import { type Channel, openChannel, tlsHandshakes } from '../src/mqtt/transport.js';
 
 const [url, caFile] = process.argv.slice(2);
 if (!url || !caFile) {
@@ -46,7 +46,6 @@ async function wave(name: string, resume: boolean): Promise<void> {
     const next = (): void => {
       if (started >= devices) return;
       const i = started++;
-      if (!resume) forgetTlsSessions();
       let settled = false;
       const settle = (): void => {
         if (settled) return;
@@ -57,7 +56,7 @@ async function wave(name: string, resume: boolean): Promise<void> {
       };
       channels.push(
         openChannel(
-          { url: target, ca, ...mtls?.[i] },
+          { url: target, ca, resume, ...mtls?.[i] },
           { onOpen: settle, onBytes() {}, onError: () => failed++, onClose: settle },
         ),
       );

@@ -21,6 +21,8 @@ export interface TransportOptions {
   localAddress?: string | undefined;
   /** plain TCP on raw libuv handles (default) or on net.Socket */
   sockets?: 'raw' | 'node';
+  /** TLS: false = do not offer a kept session on this connect (a full handshake); the new one is still kept */
+  resume?: boolean;
 }
 
 export interface Transport {
@@ -272,7 +274,7 @@ function connectTls(o: TransportOptions, onOpen: () => void, onread?: OnRead): t
     rejectUnauthorized: !o.insecure,
     secureContext,
     localAddress: o.localAddress,
-    session: resumption ? sessions.get(key) : undefined,
+    session: resumption && o.resume !== false ? sessions.get(key) : undefined,
     ...(onread ? { onread } : {}),
   } as tls.ConnectionOptions);
   s.setNoDelay(true);

@@ -5,7 +5,13 @@ import { makeCerts } from '../../src/cli/certs.js';
 import { createIdentityProvider } from '../../src/identity/identity.js';
 import { Connection, type ConnectionHandler, State } from '../../src/mqtt/connection.js';
 import { encodeTopic } from '../../src/mqtt/packets.js';
-import { secureContextFor, type TransportOptions, tlsContextsMade } from '../../src/mqtt/transport.js';
+import {
+  openChannel,
+  secureContextFor,
+  type TransportOptions,
+  tlsContextsMade,
+  tlsHandshakes,
+} from '../../src/mqtt/transport.js';
 import { loadScenario } from '../../src/scenario/load.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { tmpDir } from '../helpers/process.js';
@@ -189,5 +195,29 @@ describe('TLS reads through the shared read buffer (Mosquitto over TLS)', { skip
       for (const [k, g] of s.got.entries())
         assert.ok(g.equals(payloads[k] as Buffer), `payload ${k} (${sizes[k]} bytes) intact`);
     }
+  });
+
+  test('resume: false makes a full handshake but keeps the session it is given; the next connect resumes it', async () => {
+    const url = new URL(broker.tlsUrl as string);
+    // a connect that ends once the handshake is done and the server's tickets had time to arrive
+    const handshake = (resume: boolean): Promise<void> =>
+      new Promise((resolve) => {
+        const ch = openChannel(
+          { url, insecure: true, servername: 'fast-path-resume', resume },
+          {
+            onOpen: () => setTimeout(() => ch.destroy(), 200),
+            onBytes() {},
+            onError() {},
+            onClose() {},
+          },
+        );
+        setTimeout(resolve, 400);
+      });
+    await handshake(true); // makes a session for this server + servername, whatever was kept before
+    const before = { ...tlsHandshakes };
+    await handshake(false);
+    assert.deepEqual([tlsHandshakes.full - before.full, tlsHandshakes.resumed - before.resumed], [1, 0]);
+    await handshake(true);
+    assert.deepEqual([tlsHandshakes.full - before.full, tlsHandshakes.resumed - before.resumed], [1, 1]);
   });
 });
