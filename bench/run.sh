@@ -6,20 +6,37 @@
 #   3. idle fleet: N idle connected devices (several source addresses): RSS per device and connects per second.
 #   4. consumer hot path: decode + ledger over recorded messages, and ledger memory per device.
 #   5. wall clock: ns per now() call of each way to read sub-ms wall time, and how far each is from realtime.
-#   6. TLS: section 1 over TLS (peer bench -T), TLS handshakes/s and client CPU per handshake with and without
-#      session resumption (bench/tls-connects.ts), idle memory per TLS device and TLS connects/s (fleetload).
+#   6. TLS (bench/tls.sh): section 1 over TLS, handshakes on one core with and without resumption, idle TLS devices
+#      beside the floor (a bare TLS socket), mutual TLS with per-device certificates, a reconnect storm.
 # Writes bench/RESULTS.md. Needs: mosquitto, mosquitto-clients, python3-locust, python3-paho-mqtt, /usr/bin/time.
 # usage: bench/run.sh [--quick]   (--quick: 10 s runs, fewer idle devices; for a smoke test, not for figures)
+#        bench/run.sh tls [--quick]   section 6 alone: replaces it in bench/RESULTS.md, the other sections stay
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 cd "$ROOT" # node --import tsx resolves tsx from here
+if [[ ${1:-} == tls ]]; then
+  [[ -f $ROOT/dist/cli/main.js ]] || npm run build >/dev/null
+  S6=$(bash "$HERE/tls.sh" "${2:-}")
+  # section 6 runs from its heading to the line before "Commands:" (or the end)
+  node -e '
+    const fs = require("fs"); const [file, s6] = [process.argv[1], process.argv[2]];
+    const text = fs.readFileSync(file, "utf8");
+    const a = text.indexOf("## 6. TLS");
+    let b = text.indexOf("\nCommands:", a < 0 ? 0 : a);
+    if (b < 0) b = text.length;
+    const next = a < 0 ? text.trimEnd() + "\n\n" + s6.trimEnd() + "\n" : text.slice(0, a) + s6.trimEnd() + "\n" + text.slice(b);
+    fs.writeFileSync(file, next);
+  ' "$HERE/RESULTS.md" "$S6"
+  echo "bench/RESULTS.md: section 6 replaced" >&2
+  exit 0
+fi
 QUICK=${1:-}
-SECS=20; IDLE=19000; TLS_IDLE=5000; TLS_CONN=2000
-[[ $QUICK == --quick ]] && { SECS=10; IDLE=2000; TLS_IDLE=1000; TLS_CONN=500; }
+SECS=20; IDLE=19000
+[[ $QUICK == --quick ]] && { SECS=10; IDLE=2000; }
 CLI="node $ROOT/dist/cli/main.js"
 OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"; [[ -n ${SINK:-} ]] && kill "$SINK" 2>/dev/null; [[ -n ${TMOSQ:-} ]] && kill "$TMOSQ" 2>/dev/null || true' EXIT
+trap 'rm -rf "$OUT"; [[ -n ${SINK:-} ]] && kill "$SINK" 2>/dev/null || true' EXIT
 [[ -f $ROOT/dist/cli/main.js ]] || (cd "$ROOT" && npm run build >/dev/null)
 RESULTS=$HERE/RESULTS.md
 log() { printf '%s\n' "$*" >&2; }
@@ -103,40 +120,9 @@ CLOCK_ROWS=$(node --import tsx "$HERE/clock.ts" | node -e '
   const lines = require("fs").readFileSync(0, "utf8").trim().split("\n").map(JSON.parse);
   for (const c of lines) console.log(`| ${c.option} | ${c.nsPerCall} | ${c.vsBefore.toFixed(2)} | ${c.offFromRealtimeMs} |`);')
 log "$CLOCK_ROWS"
-log "6/6 TLS: peers over TLS (QoS 0 and 1), handshakes with and without resumption, idle TLS fleet…"
-tls_table() { # qos
-  FLEETLOAD_CMD="$fl_cmd --ca {ca}" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q "$1" -p 500 -t locust,mqttjs,fleetload
-}
-T0=$(tls_table 0); log "$T0"
-T1=$(tls_table 1); log "$T1"
-# one TLS Mosquitto (self-signed P-256 certificate for 127.0.0.1) for the handshake and idle rows
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/server.key" -out "$OUT/ca.pem" \
-  -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1
-chmod 755 "$OUT"; chmod 644 "$OUT/server.key" # Mosquitto started as root reads them as user mosquitto
-TPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_connections -1\ncertfile %s\nkeyfile %s\n' "$TPORT" "$OUT/ca.pem" "$OUT/server.key" > "$OUT/t.conf"
-(ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec mosquitto -c "$OUT/t.conf" > /dev/null 2>&1) & TMOSQ=$!
-sleep 0.5
-HS_ROWS=$(timeout 120 node --import tsx "$HERE/tls-connects.ts" "mqtts://127.0.0.1:$TPORT" "$OUT/ca.pem" "$TLS_CONN" 200 | node -e '
-  const lines = require("fs").readFileSync(0, "utf8").trim().split("\n").map(JSON.parse);
-  for (const w of lines) console.log(`| ${w.wave} | ${w.devices.toLocaleString("en")} | ${w.full.toLocaleString("en")} | ${w.resumed.toLocaleString("en")} | ${w.failed} | ${w.perSec.toLocaleString("en")} | ${w.cpuUsPerHandshake} |`);')
-log "$HS_ROWS"
-tls_idle() { # devices → "rss_kb connects_per_s connected"
-  /usr/bin/time -f '%M' -o "$OUT/ttime" $CLI run -H "mqtts://127.0.0.1:$TPORT" --ca "$OUT/ca.pem" -u "$1" -r 100000 -t 15s -i 1h \
-    --qos 0 --headless --consumer none --out "$OUT" --json > "$OUT/t.json" 2>/dev/null || true
-  node -e '
-    const fs = require("fs"), path = require("path");
-    const s = require(process.argv[1]); const rss = Number(fs.readFileSync(process.argv[2], "utf8").trim().split("\n").pop());
-    const rows = fs.readFileSync(path.join(process.argv[3], s.runId, "intervals.jsonl"), "utf8").trim().split("\n").map(JSON.parse);
-    const full = rows.find((r) => r.devicesConnected >= s.devices.target);
-    console.log(`${rss} ${(s.devices.connectedPeak / (full ? full.elapsedMs / 1000 : NaN)).toFixed(0)} ${s.devices.connectedPeak}`);
-  ' "$OUT/t.json" "$OUT/ttime" "$OUT"
-}
-read -r TRSS1 _ _ < <(tls_idle 1)
-read -r TRSSN TCPS TCONN < <(tls_idle "$TLS_IDLE")
-kill $TMOSQ; wait $TMOSQ 2>/dev/null || true; TMOSQ=
-TPER_DEV=$(awk -v a="$TRSS1" -v b="$TRSSN" -v n="$TLS_IDLE" 'BEGIN{printf "%.2f", (b-a)/n}')
-log "TLS idle: baseline ${TRSS1} KB, ${TLS_IDLE} devices ${TRSSN} KB → ${TPER_DEV} KB/device, ${TCPS} connects/s (connected ${TCONN})"
+log "6/6 TLS (bench/tls.sh)…"
+S6=$(bash "$HERE/tls.sh" "$QUICK")
+log "$S6"
 
 CONS_ROW=$(node -e 'const c = JSON.parse(process.argv[1]); console.log(`| ${c.messages.toLocaleString("en")} msgs, ${c.devices.toLocaleString("en")} devices | ${c.msgsPerSec.toLocaleString("en")} | ${(c.cpuMsPerMillion / 1000).toFixed(2)} | ${c.ledgerBytesPerDevice1M} |`)' "$CONS")
 
@@ -207,46 +193,9 @@ CONS_ROW=$(node -e 'const c = JSON.parse(process.argv[1]); console.log(`| ${c.me
   echo
   echo "fleetload's clock (src/clock.ts) is the WallClock row: performance.now() anchored to Date.now()'s millisecond tick."
   echo
-  echo "## 6. TLS (Mosquitto with a self-signed P-256 certificate, TLS 1.3)"
+  echo "$S6"
   echo
-  echo "### 6a. Cost per delivered message over TLS: 1000 devices × 10 msg/s, ${SECS} s (\`bench/peer-bench.sh -T\`)"
-  echo
-  echo "| generator | QoS | delivered msg/s | µs CPU / msg | user µs | system µs | peak RSS MB | fleetload is cheaper by |"
-  echo "|---|---|---|---|---|---|---|---|"
-  for q in 0 1; do
-    T=$T0; [[ $q == 1 ]] && T=$T1
-    F=$(field "$(row fleetload "$T")" cpu_us_per_msg)
-    for tool in locust mqttjs fleetload; do
-      L=$(row $tool "$T"); [[ -z $L ]] && continue
-      U=$(field "$L" cpu_us_per_msg); R=""
-      [[ $tool != fleetload ]] && R=$(ratio "$F" "$U")
-      echo "| $tool | $q | $(field "$L" delivered) | $U | $(field "$L" user_us_per_msg) | $(field "$L" sys_us_per_msg) | $(field "$L" peak_rss_mb) | $R |"
-    done
-  done
-  echo
-  echo "Targets (issue 14): fleetload ≥ 2× below MQTT.js at QoS 1 and ≥ 8× below Locust+paho. The floor has no TLS row"
-  echo "(it writes plain bytes)."
-  echo
-  echo "### 6b. TLS handshakes: ${TLS_CONN} connects, 200 in flight, through fleetload's transport (bench/tls-connects.ts)"
-  echo
-  echo "| wave | devices | full handshakes | resumed | failed | handshakes/s | client µs CPU / handshake |"
-  echo "|---|---|---|---|---|---|---|"
-  echo "$HS_ROWS"
-  echo
-  echo "\"No resumption\" forgets the kept session before each connect: what every connect cost before fleetload kept the"
-  echo "session a server gave (a TLS 1.3 ticket) and offered it on the next connect (src/mqtt/transport.ts). Devices"
-  echo "without a client certificate share one session per server; a device with its own certificate resumes only its own."
-  echo "The broker and this process share the machine's cores: handshakes/s is bounded by both."
-  echo
-  echo "### 6c. Idle TLS fleet: ${TLS_IDLE} connected devices in one process, Mosquitto over TLS"
-  echo
-  echo "| devices | peak RSS | baseline RSS (1 device) | RSS per device | connects/s (ramp, with resumption) |"
-  echo "|---|---|---|---|---|"
-  echo "| $TCONN | $((TRSSN / 1024)) MB | $((TRSS1 / 1024)) MB | ${TPER_DEV} KB | $TCPS |"
-  echo
-  echo "Target (issue 14): ≤ 30 KB per idle TLS device (plain TCP: section 3)."
-  echo
-  echo "Commands: \`bench/run.sh\` runs all six; \`bench/peer-bench.sh\` (the shared peer bench plus a \`floor\` tool and user/system columns) runs section 1 alone,"
+  echo "Commands: \`bench/run.sh\` runs all six, \`bash bench/run.sh tls\` section 6 alone; \`bench/peer-bench.sh\` (the shared peer bench plus a \`floor\` tool and user/system columns) runs section 1 alone,"
   echo "e.g. \`FLEETLOAD_CMD='${fl_cmd//$OUT//tmp/out}' bench/peer-bench.sh -d 1000 -r 10 -s 20 -q 1 -t locust,mqttjs,fleetload,floor\`."
 } > "$RESULTS"
 log "wrote $RESULTS"

@@ -1,14 +1,18 @@
 /**
  * TLS handshakes per second and client CPU per handshake, through fleetload's own transport (src/mqtt/transport.ts),
  * against a TLS broker: N devices connect (at most `inflight` handshakes at once), wait for the server's session
- * ticket, close; four waves, alternating: kept sessions forgotten before each connect (full handshakes: what every
- * connect cost before resumption) and as fleetload connects (resuming the session the server last gave).
+ * ticket, close; four waves, alternating: no kept session offered (`resume: false`: full handshakes, what every
+ * connect cost before resumption; each device still keeps the session it is given) and as fleetload connects (resuming the session the server last gave).
  * Prints one JSON line per wave: { wave, devices, full, resumed, failed, perSec, cpuUsPerHandshake }.
- * usage: node --import tsx bench/tls-connects.ts URL CA_FILE [devices=2000] [inflight=200]
+ * With CERT_DIR (`fleetload certs` output), device i connects with its own certificate DIR/dev-00000i.pem and key
+ * (mutual TLS): a device then only ever resumes its own session, so the resumed waves need each device to have
+ * connected before — the waves reuse the same devices.
+ * usage: node --import tsx bench/tls-connects.ts URL CA_FILE [devices=2000] [inflight=200] [CERT_DIR]
  */
 
 import { readFileSync } from 'node:fs';
-import { type Channel, forgetTlsSessions, openChannel, tlsHandshakes } from '../src/mqtt/transport.js';
+import { join } from 'node:path';
+import { type Channel, openChannel, tlsHandshakes } from '../src/mqtt/transport.js';
 
 const [url, caFile] = process.argv.slice(2);
 if (!url || !caFile) {
@@ -18,6 +22,15 @@ if (!url || !caFile) {
 const devices = Number(process.argv[4] ?? 2000);
 const inflight = Number(process.argv[5] ?? 200);
 const ca = readFileSync(caFile);
+const certDir = process.argv[6];
+const idOf = (i: number): string => `dev-${String(i).padStart(6, '0')}`;
+/** per device: its certificate and key, read once (as a run's identity provider would per connect, same bytes) */
+const mtls = certDir
+  ? Array.from({ length: devices }, (_, i) => ({
+      cert: readFileSync(join(certDir, `${idOf(i)}.pem`)),
+      key: readFileSync(join(certDir, `${idOf(i)}.key`)),
+    }))
+  : undefined;
 const target = new URL(url);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -32,8 +45,7 @@ async function wave(name: string, resume: boolean): Promise<void> {
   await new Promise<void>((resolve) => {
     const next = (): void => {
       if (started >= devices) return;
-      started++;
-      if (!resume) forgetTlsSessions();
+      const i = started++;
       let settled = false;
       const settle = (): void => {
         if (settled) return;
@@ -44,7 +56,7 @@ async function wave(name: string, resume: boolean): Promise<void> {
       };
       channels.push(
         openChannel(
-          { url: target, ca },
+          { url: target, ca, resume, ...mtls?.[i] },
           { onOpen: settle, onBytes() {}, onError: () => failed++, onClose: settle },
         ),
       );

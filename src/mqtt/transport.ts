@@ -21,6 +21,8 @@ export interface TransportOptions {
   localAddress?: string | undefined;
   /** plain TCP on raw libuv handles (default) or on net.Socket */
   sockets?: 'raw' | 'node';
+  /** TLS: false = do not offer a kept session on this connect (a full handshake); the new one is still kept */
+  resume?: boolean;
 }
 
 export interface Transport {
@@ -56,18 +58,23 @@ export type TransportFactory = (o: TransportOptions, onOpen: () => void) => Tran
 /** Adapts a Duplex (TLS, WebSocket, net.Socket, in-memory test streams) to a Channel. */
 class StreamChannel implements Channel {
   private sink: ChannelSink | undefined;
+  /** `dataEvents` false: the stream hands its bytes to `bytes()` itself (a TLS socket's `onread`) */
   constructor(
     private readonly stream: Duplex,
     sink: ChannelSink,
+    dataEvents = true,
   ) {
     this.sink = sink;
-    stream.on('data', (chunk: Buffer) => this.sink?.onBytes(chunk));
+    if (dataEvents) stream.on('data', (chunk: Buffer) => this.sink?.onBytes(chunk));
     stream.on('error', (e: NodeJS.ErrnoException) => this.sink?.onError(e.code ?? 'error', e.message));
     stream.on('close', () => {
       const s = this.sink;
       this.sink = undefined;
       s?.onClose();
     });
+  }
+  bytes(chunk: Buffer): void {
+    this.sink?.onBytes(chunk);
   }
   write(buf: Buffer): void {
     this.stream.write(buf);
@@ -86,6 +93,13 @@ class StreamChannel implements Channel {
 }
 
 /**
+ * One read buffer for every TLS connection (net.Socket's documented `onread` option): Node decrypts a record
+ * straight into it and calls us, with no Buffer per read, no Readable push and no 'data' event. Reads are handled
+ * one at a time, synchronously, so every connection can share it; chunks are only valid during `onBytes`.
+ */
+const tlsReadBuffer = Buffer.allocUnsafeSlow(16 * 1024);
+
+/**
  * Opens a device's channel. Plain TCP goes straight on libuv handles when this Node allows it (src/mqtt/raw-tcp.ts);
  * TLS, WebSocket and injected test transports are streams.
  */
@@ -95,6 +109,18 @@ export function openChannel(o: TransportOptions, sink: ChannelSink, factory?: Tr
   if (!factory && plain && o.sockets !== 'node' && rawTcpAvailable()) {
     const host = u.hostname.replace(/^\[|\]$/g, '');
     return new RawTcpChannel(host, u.port ? Number(u.port) : 1883, o.localAddress, sink);
+  }
+  if (!factory && (u.protocol === 'mqtts:' || u.protocol === 'ssl:' || u.protocol === 'tls:')) {
+    let ch: StreamChannel | undefined;
+    const s = connectTls(o, () => sink.onOpen(), {
+      buffer: tlsReadBuffer,
+      callback: (n: number, buf: Uint8Array) => {
+        ch?.bytes(Buffer.from(buf.buffer, buf.byteOffset, n));
+        return true;
+      },
+    });
+    ch = new StreamChannel(s, sink, false);
+    return ch;
   }
   const t = (factory ?? openTransport)(o, () => sink.onOpen());
   return new StreamChannel(t.stream, sink);
@@ -121,24 +147,52 @@ export function isTls(protocol: string): boolean {
 
 /**
  * TLS contexts are shared: a fleet that connects with one CA (and no per-device certificate) parses it once, not
- * once per device — less CPU during the ramp and less memory per connection. Per-device certificates get their
- * own context (they differ anyway).
+ * once per device — less CPU during the ramp and less memory per connection. A device with its own certificate
+ * gets its own context, made once and kept: its reconnects (a reconnect storm) do not parse its certificate, key
+ * and CA again. Contexts are keyed by the content of the certificate and key (the identity provider reads a
+ * device's files afresh at each connect) and by the CA buffer (read once per run).
  */
 const sharedContexts = new WeakMap<Buffer, tls.SecureContext>();
 let systemContext: tls.SecureContext | undefined;
+const certContexts = new Map<string, tls.SecureContext>();
+/** more distinct certificates than this (rotating ones in a long run): start the cache afresh */
+const MAX_CERT_CONTEXTS = 200_000;
 
-function secureContextFor(o: TransportOptions): tls.SecureContext {
-  if (o.cert || o.key) return tls.createSecureContext({ ca: o.ca, cert: o.cert, key: o.key });
+/** SecureContexts made since start (tests: a context is reused, not remade) */
+export const tlsContextsMade = { count: 0 };
+
+function newContext(options: tls.SecureContextOptions): tls.SecureContext {
+  tlsContextsMade.count++;
+  return tls.createSecureContext(options);
+}
+
+function digest(b: Buffer | undefined): string {
+  return b ? createHash('sha1').update(b).digest('base64') : '-';
+}
+
+/** The context for a connect, and the client identity it carries (the certificate's digest, or '' without one). */
+export function secureContextFor(o: TransportOptions): { ctx: tls.SecureContext; certId: string } {
+  if (o.cert || o.key) {
+    const certId = digest(o.cert);
+    const k = `${certId} ${digest(o.key)} ${o.ca ? idOf(o.ca) : '-'}`;
+    let ctx = certContexts.get(k);
+    if (!ctx) {
+      if (certContexts.size >= MAX_CERT_CONTEXTS) certContexts.clear();
+      ctx = newContext({ ca: o.ca, cert: o.cert, key: o.key });
+      certContexts.set(k, ctx);
+    }
+    return { ctx, certId };
+  }
   if (!o.ca) {
-    systemContext ??= tls.createSecureContext();
-    return systemContext;
+    systemContext ??= newContext({});
+    return { ctx: systemContext, certId: '' };
   }
   let ctx = sharedContexts.get(o.ca);
   if (!ctx) {
-    ctx = tls.createSecureContext({ ca: o.ca });
+    ctx = newContext({ ca: o.ca });
     sharedContexts.set(o.ca, ctx);
   }
-  return ctx;
+  return { ctx, certId: '' };
 }
 
 /**
@@ -165,13 +219,16 @@ function idOf(o: object): number {
  * else the shared context's (it fixes the trust), per server. A session made under other trust settings is never
  * offered: resuming it would skip the verification those settings ask for.
  */
-function sessionKey(o: TransportOptions, ctx: tls.SecureContext, server: string): string {
-  if (o.cert) {
-    const cert = createHash('sha1').update(o.cert).digest('base64');
-    return `c${cert} ${o.ca ? idOf(o.ca) : '-'} ${server}`;
-  }
+function sessionKey(o: TransportOptions, ctx: tls.SecureContext, certId: string, server: string): string {
+  if (o.cert) return `c${certId} ${o.ca ? idOf(o.ca) : '-'} ${server}`;
   return `x${idOf(ctx)} ${server}`;
 }
+
+/**
+ * FLEETLOAD_TLS_RESUMPTION=off: never offer a kept session (every connect a full handshake). For benches that
+ * measure what resumption saves, and for a broker whose resumption is broken.
+ */
+const resumption = process.env.FLEETLOAD_TLS_RESUMPTION !== 'off';
 
 /** Full and resumed TLS handshakes since start (for the bench and tests). */
 export const tlsHandshakes = { full: 0, resumed: 0 };
@@ -186,6 +243,48 @@ let wsModule: typeof WsModule | undefined;
 function ws(): typeof WsModule {
   wsModule ??= createRequire(import.meta.url)('ws') as typeof WsModule;
   return wsModule;
+}
+
+/** What tls.connect takes as `onread` (net.Socket's): a buffer to read into, and the callback per read. */
+interface OnRead {
+  buffer: Uint8Array;
+  callback(bytes: number, buf: Uint8Array): boolean;
+}
+
+/**
+ * A TLS connection with the shared context and the kept session (see above); `onOpen` after the handshake.
+ * `onread`: bytes go to its callback instead of 'data' events.
+ */
+function connectTls(o: TransportOptions, onOpen: () => void, onread?: OnRead): tls.TLSSocket {
+  const u = o.url;
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const port = u.port ? Number(u.port) : defaultPort(u.protocol);
+  const servername = o.servername ?? (net.isIP(host) ? undefined : host);
+  const { ctx: secureContext, certId } = secureContextFor(o);
+  const key = sessionKey(
+    o,
+    secureContext,
+    certId,
+    `${host}:${port} ${servername ?? ''} ${o.insecure ? 'i' : 'v'}`,
+  );
+  const s = tls.connect({
+    host,
+    port,
+    servername,
+    rejectUnauthorized: !o.insecure,
+    secureContext,
+    localAddress: o.localAddress,
+    session: resumption && o.resume !== false ? sessions.get(key) : undefined,
+    ...(onread ? { onread } : {}),
+  } as tls.ConnectionOptions);
+  s.setNoDelay(true);
+  if (resumption) s.on('session', (session: Buffer) => sessions.set(key, session));
+  s.once('secureConnect', () => {
+    if (s.isSessionReused()) tlsHandshakes.resumed++;
+    else tlsHandshakes.full++;
+    onOpen();
+  });
+  return s;
 }
 
 /** Opens a transport; `onOpen` fires when bytes can flow (after the TLS handshake / WebSocket upgrade). */
@@ -208,28 +307,7 @@ export function openTransport(o: TransportOptions, onOpen: () => void): Transpor
     socket.once('open', onOpen);
     return { stream };
   }
-  if (isTls(u.protocol)) {
-    const servername = o.servername ?? (net.isIP(host) ? undefined : host);
-    const secureContext = secureContextFor(o);
-    const key = sessionKey(o, secureContext, `${host}:${port} ${servername ?? ''} ${o.insecure ? 'i' : 'v'}`);
-    const s = tls.connect({
-      host,
-      port,
-      servername,
-      rejectUnauthorized: !o.insecure,
-      secureContext,
-      localAddress: o.localAddress,
-      session: sessions.get(key),
-    } as tls.ConnectionOptions);
-    s.setNoDelay(true);
-    s.on('session', (session: Buffer) => sessions.set(key, session));
-    s.once('secureConnect', () => {
-      if (s.isSessionReused()) tlsHandshakes.resumed++;
-      else tlsHandshakes.full++;
-      onOpen();
-    });
-    return { stream: s };
-  }
+  if (isTls(u.protocol)) return { stream: connectTls(o, onOpen) };
   const s = net.connect({ host, port, localAddress: o.localAddress });
   s.setNoDelay(true);
   s.once('connect', onOpen);

@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# fleetload's TLS bench (section 6 of bench/RESULTS.md), runnable alone: `bash bench/run.sh tls` (splices the section
+# into RESULTS.md) or `bash bench/tls.sh > section.md` (prints it). Every row is measured here, in one window:
+#   6a. CPU per delivered message over TLS, QoS 0 and 1: fleetload, MQTT.js, Locust+paho (bench/peer-bench.sh -T)
+#   6b. TLS handshakes: client CPU per handshake on one core (taskset) and handshakes/s, full vs resumed
+#   6c. idle TLS devices: RSS per device at TLS_IDLE devices, beside the floor (bare tls.connect sockets)
+#   6d. mutual TLS, one certificate per device (fleetload certs, Mosquitto require_certificate): CPU per message,
+#       handshakes
+#   6e. reconnect storm: TLS_STORM devices lose the broker at once (kill -9, restart) and come back at
+#       --connect-rate: time to all connected, reconnects/s, with and without session resumption
+# usage: bench/tls.sh [--quick]   env: TLS_IDLE (10000), TLS_STORM (5000), STORM_RATE (2000), SECS (20),
+#   TLS_SECTIONS (default "a b c d e": the subsections to run; the others' tables stay empty)
+# Needs what bench/run.sh needs, and taskset.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+cd "$ROOT" # node --import tsx resolves tsx from here
+QUICK=${1:-}
+SECS=${SECS:-20}; TLS_IDLE=${TLS_IDLE:-10000}; TLS_STORM=${TLS_STORM:-5000}; STORM_RATE=${STORM_RATE:-2000}
+TLS_CONN=2000; MTLS_DEVICES=1000
+[[ $QUICK == --quick ]] && { SECS=8; TLS_IDLE=1000; TLS_STORM=500; TLS_CONN=300; MTLS_DEVICES=200; }
+CLI="node $ROOT/dist/cli/main.js"
+[[ -f $ROOT/dist/cli/main.js ]] || npm run build >/dev/null
+OUT=$(mktemp -d)
+TMOSQ=
+trap '[[ -n $TMOSQ ]] && kill "$TMOSQ" 2>/dev/null; [[ -n ${KEEP_OUT:-} ]] || rm -rf "$OUT"' EXIT
+log() { printf '%s\n' "$*" >&2; }
+want() { [[ " ${TLS_SECTIONS:-a b c d e} " == *" $1 "* ]]; }
+PEER_ROWS= HS_ROWS= IDLE_ROWS= STORM_ROWS= MTLS_MSG= MTLS_HS= T_CERTS=–
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # 10,000 TLS devices need 10,000 descriptors (the hard limit here: 20,000)
+T_START=$(date +%s)
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# the machine's load while we measure (other work shares the cores): recorded beside the figures
+LOADS=()
+load_now() { LOADS+=("$(cut -d' ' -f1 /proc/loadavg)"); }
+
+# ---- one TLS Mosquitto (self-signed P-256 certificate for 127.0.0.1), restartable ------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/server.key" -out "$OUT/ca.pem" \
+  -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1
+chmod 755 "$OUT"; chmod 644 "$OUT/server.key" # Mosquitto started as root reads them as user mosquitto
+TPORT=$(freeport)
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_connections -1\nmax_queued_messages 1000000\ncertfile %s\nkeyfile %s\n' \
+  "$TPORT" "$OUT/ca.pem" "$OUT/server.key" > "$OUT/t.conf"
+start_broker() { # conf → TMOSQ; Mosquitto pinned to core 1 when the client is pinned to core 0 (6b)
+  (ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec ${PIN_BROKER:-} mosquitto -c "$1" >> "$OUT/broker.log" 2>&1) & TMOSQ=$!
+  for _ in $(seq 50); do (echo > "/dev/tcp/127.0.0.1/$2") 2>/dev/null && return; sleep 0.1; done
+  log "broker did not start: $(tail -3 "$OUT/broker.log")"; exit 1
+}
+stop_broker() { # [signal] port: also waits until the port is closed (the broker may be another subshell's child)
+  [[ -n $TMOSQ ]] || return 0
+  kill "${1:--TERM}" "$TMOSQ" 2>/dev/null || true; wait "$TMOSQ" 2>/dev/null || true
+  for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/${2:-$TPORT}") 2>/dev/null || break; sleep 0.05; done
+  TMOSQ=
+}
+
+# ---- 6a. peers over TLS ------------------------------------------------------------------------------------------
+if want a; then
+fl_cmd="$CLI run -H {url} -u {devices} -r {spawn} -t {seconds}s -i {interval_ms}ms --qos {qos} --headless --consumer none --out $OUT --json --ca {ca}"
+log "6a peers over TLS, QoS 0 and 1 (${SECS}s each)…"
+load_now
+T0=$(FLEETLOAD_CMD="$fl_cmd" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q 0 -p 500 -t locust,mqttjs,fleetload); log "$T0"
+T1=$(FLEETLOAD_CMD="$fl_cmd" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q 1 -p 500 -t locust,mqttjs,fleetload); log "$T1"
+load_now
+field() { sed -n "s/.*$2= *\([0-9.]*\).*/\1/p" <<<"$1"; }
+row() { grep "^$1 " <<<"$2" || true; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0 && a>0) printf "%.1f×", b/a; else print "–" }'; }
+PEER_ROWS=$(for q in 0 1; do
+  T=$T0; [[ $q == 1 ]] && T=$T1
+  F=$(field "$(row fleetload "$T")" cpu_us_per_msg)
+  for tool in locust mqttjs fleetload; do
+    L=$(row $tool "$T"); [[ -z $L ]] && continue
+    U=$(field "$L" cpu_us_per_msg); R=""
+    [[ $tool != fleetload ]] && R=$(ratio "$F" "$U")
+    echo "| $tool | $q | $(field "$L" delivered) | $U | $(field "$L" user_us_per_msg) | $(field "$L" sys_us_per_msg) | $(field "$L" peak_rss_mb) | $R |"
+  done
+done)
+
+fi
+
+# ---- 6b. handshakes: the client on core 0, the broker on core 1 ---------------------------------------------------
+hs_rows() { # label → table rows from tls-connects.ts JSON lines on stdin
+  node -e '
+    const lines = require("fs").readFileSync(0, "utf8").trim().split("\n").filter(Boolean).map(JSON.parse);
+    for (const w of lines) console.log(`| ${process.argv[1]} | ${w.wave} | ${w.devices.toLocaleString("en")} | ${w.full.toLocaleString("en")} | ${w.resumed.toLocaleString("en")} | ${w.failed} | ${w.perSec.toLocaleString("en")} | ${w.cpuUsPerHandshake} | ${Math.round(1e6 / w.cpuUsPerHandshake).toLocaleString("en")} |`);
+  ' "$1"
+}
+if want b; then
+log "6b handshakes, client pinned to core 0…"
+PIN_BROKER="taskset -c 1" start_broker "$OUT/t.conf" "$TPORT"
+load_now
+HS_ROWS=$(timeout 180 taskset -c 0 node --import tsx "$HERE/tls-connects.ts" "mqtts://127.0.0.1:$TPORT" "$OUT/ca.pem" "$TLS_CONN" 200 | hs_rows "server certificate only")
+log "$HS_ROWS"
+stop_broker
+
+fi
+
+# ---- 6c. idle TLS devices vs the floor ------------------------------------------------------------------------------
+# RSS is read from outside (/proc/PID/status VmRSS, every second) for fleetload and for the floor alike: the
+# lowest reading of the last seconds of the hold, all devices connected; per device = (N − 1-device run) / N.
+if want c; then
+held_rss() { # command… → KB
+  "$@" > "$OUT/held.out" 2> "$OUT/held.err" & local p=$! s=()
+  while kill -0 $p 2>/dev/null; do
+    local r; r=$(awk '/VmRSS/{print $2}' /proc/$p/status 2>/dev/null || true); [[ -n $r ]] && s+=("$r"); sleep 1
+  done
+  wait $p 2>/dev/null || true
+  local n=${#s[@]}; printf '%s\n' "${s[@]:$((n > 7 ? n - 7 : 0)):5}" | sort -n | head -1
+}
+log "6c idle TLS: fleetload and the floor at $TLS_IDLE devices…"
+start_broker "$OUT/t.conf" "$TPORT"
+load_now
+IDLE_RAMP=$((TLS_IDLE / 1000 + 1)) # -r 1000: ~1000 handshakes/s
+fl_idle() { held_rss $CLI run -H "mqtts://127.0.0.1:$TPORT" --ca "$OUT/ca.pem" -u "$1" -r 1000 -t "$((IDLE_RAMP + 14))s" -i 1h --qos 0 \
+  --headless --consumer none --out "$OUT" --json; }
+floor_idle() { FLOOR_HOLD_MS=9000 held_rss node --import tsx "$HERE/tls-floor.ts" "mqtts://127.0.0.1:$TPORT" "$OUT/ca.pem" "$1" 200; }
+FL1=$(fl_idle 1); FLN=$(fl_idle "$TLS_IDLE"); FLCONN=$(node -e 'try { console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).devices.connectedPeak) } catch { console.log("?") }' "$OUT/held.out")
+FO1=$(floor_idle 1); FON=$(floor_idle "$TLS_IDLE"); FOCONN=$(node -e 'const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop(); try { console.log(JSON.parse(l).connected) } catch { console.log("?") }' "$OUT/held.out")
+F12N=$(FLOOR_MAX_VERSION=TLSv1.2 floor_idle "$TLS_IDLE")
+F12CONN=$(node -e 'const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop(); try { console.log(JSON.parse(l).connected) } catch { console.log("?") }' "$OUT/held.out")
+per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN{printf "%.1f", (b-a)/n}'; }
+IDLE_ROWS=$(
+  echo "| fleetload run (devices idle, -i 1h) | $FLCONN | $((FLN / 1024)) MB | $((FL1 / 1024)) MB | $(per "$FL1" "$FLN" "$TLS_IDLE") KB |"
+  echo "| floor: bare tls.connect + one CONNECT/CONNACK, TLS 1.3 | $FOCONN | $((FON / 1024)) MB | $((FO1 / 1024)) MB | $(per "$FO1" "$FON" "$TLS_IDLE") KB |"
+  echo "| floor, TLS 1.2 (maxVersion) | $F12CONN | $((F12N / 1024)) MB | $((FO1 / 1024)) MB | $(per "$FO1" "$F12N" "$TLS_IDLE") KB |"
+)
+log "$IDLE_ROWS"
+
+fi
+
+# ---- 6e. reconnect storm --------------------------------------------------------------------------------------------
+# fleetload holds TLS_STORM idle devices; once all are connected the broker is killed (-9) and restarted 1 s later
+# (a restarted Mosquitto has new ticket keys: the first reconnects are full handshakes either way). From the run's
+# intervals: the seconds from the restart to all connected again, and the reconnects per second meanwhile.
+if want e; then
+storm() { # resumption on|off → table row
+  local id="storm-$1-$$" dir="$OUT/storm-$1"
+  FLEETLOAD_TLS_RESUMPTION=$1 /usr/bin/time -f '%U %S' -o "$OUT/storm.time" $CLI run -H "mqtts://127.0.0.1:$TPORT" --ca "$OUT/ca.pem" \
+    -u "$TLS_STORM" -r 2000 --connect-rate "$STORM_RATE" --reconnect-min 100ms --reconnect-max 1s -t 35s -i 1h --qos 0 \
+    --headless --consumer none --out "$dir" --run-id "$id" --json > "$OUT/storm.json" 2>/dev/null & local p=$!
+  local f="$dir/$id/intervals.jsonl" t_kill="" t_back=""
+  for _ in $(seq 300); do
+    [[ -f $f ]] && [[ $(tail -1 "$f" | sed -n 's/.*"devicesConnected":\([0-9]*\).*/\1/p') -ge $TLS_STORM ]] && break; sleep 0.2
+  done
+  sleep 2
+  stop_broker -KILL "$TPORT"; sleep 1; t_kill=$(date +%s.%N)
+  start_broker "$OUT/t.conf" "$TPORT"; t_back=$(date +%s.%N)
+  wait $p 2>/dev/null || true
+  node -e '
+    const fs = require("fs");
+    const [f, back, n, label, tf] = process.argv.slice(1);
+    const rows = fs.readFileSync(f, "utf8").trim().split("\n").map(JSON.parse);
+    const t = (r) => Date.parse(r.time) / 1000;
+    const after = rows.filter((r) => t(r) > Number(back));
+    const full = after.find((r) => r.devicesConnected >= Number(n));
+    const secs = full ? t(full) - Number(back) : NaN;
+    const until = full ? after.slice(0, after.indexOf(full) + 1) : after;
+    const reconnects = until.reduce((a, r) => a + r.counters.connects, 0);
+    const peak = Math.max(...until.map((r) => r.counters.connects * 1000 / r.durationMs));
+    const cpu = until.reduce((a, r) => a + (r.cpuPercent / 100) * r.durationMs / 1000, 0);
+    const [u, y] = fs.readFileSync(tf, "utf8").trim().split("\n").pop().split(/\s+/).map(Number);
+    console.log(`| ${label} | ${Number(n).toLocaleString("en")} | ${full ? "≤ " + Math.ceil(secs) + " s" : "not all within the run"} | ${reconnects.toLocaleString("en")} | ${full ? Math.round(reconnects / Math.ceil(secs)).toLocaleString("en") : "–"} | ${Math.round(peak).toLocaleString("en")} | ${(cpu * 1e6 / Math.max(1, reconnects)).toFixed(0)} | ${(u + y).toFixed(1)} s |`);
+  ' "$f" "$t_back" "$TLS_STORM" "$2" "$OUT/storm.time"
+}
+log "6e reconnect storm: $TLS_STORM devices, --connect-rate $STORM_RATE…"
+[[ -n $TMOSQ ]] || start_broker "$OUT/t.conf" "$TPORT"
+load_now
+# in this shell, not a $(…) subshell: the broker it restarts stays this shell's child
+storm on "with resumption (default)" > "$OUT/storm.rows"
+storm off "without resumption (FLEETLOAD_TLS_RESUMPTION=off)" >> "$OUT/storm.rows"
+STORM_ROWS=$(cat "$OUT/storm.rows")
+log "$STORM_ROWS"
+stop_broker
+
+fi
+
+# ---- 6d. mutual TLS, a certificate per device -----------------------------------------------------------------------
+if want d; then
+log "6d mutual TLS: $MTLS_DEVICES device certificates…"
+CERTS=$OUT/certs
+T_CERTS0=$(date +%s.%N)
+$CLI certs -u "$MTLS_DEVICES" --out "$CERTS" --server-cert 127.0.0.1 --readable-server-key > /dev/null
+T_CERTS=$(awk -v a="$T_CERTS0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+MPORT=$(freeport)
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_connections -1\nmax_queued_messages 1000000\ncertfile %s\nkeyfile %s\ncafile %s\nrequire_certificate true\nuse_identity_as_username true\n' \
+  "$MPORT" "$CERTS/server.pem" "$CERTS/server.key" "$CERTS/ca.pem" > "$OUT/m.conf"
+chmod -R a+rX "$CERTS"
+start_broker "$OUT/m.conf" "$MPORT"
+load_now
+msg_cost() { # label, extra run flags… → table row (µs CPU per sent message, whole process)
+  local label=$1; shift
+  /usr/bin/time -f '%U %S %M' -o "$OUT/m.time" $CLI run -H "mqtts://127.0.0.1:$MPORT" --ca "$CERTS/ca.pem" -u "$MTLS_DEVICES" -r 500 \
+    -t "${SECS}s" -i 100ms --qos 1 --headless --consumer none --out "$OUT" --json "$@" > "$OUT/m.json" 2>/dev/null || true
+  node -e '
+    const fs = require("fs"); const s = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+    const [u, y, m] = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").pop().split(/\s+/).map(Number);
+    console.log(`| ${process.argv[3]} | ${s.devices.connectedPeak.toLocaleString("en")} | ${s.messages.sent.toLocaleString("en")} | ${s.messages.acked.toLocaleString("en")} | ${((u + y) * 1e6 / Math.max(1, s.messages.sent)).toFixed(1)} | ${(m / 1024).toFixed(0)} MB |`);
+  ' "$OUT/m.json" "$OUT/m.time" "$label"
+}
+MTLS_MSG=$(msg_cost "mutual TLS, --cert/--key per device" --cert "$CERTS/{deviceId}.pem" --key "$CERTS/{deviceId}.key")
+log "$MTLS_MSG"
+stop_broker -TERM "$MPORT"
+PIN_BROKER="taskset -c 1" start_broker "$OUT/m.conf" "$MPORT"
+MTLS_HS=$(timeout 180 taskset -c 0 node --import tsx "$HERE/tls-connects.ts" "mqtts://127.0.0.1:$MPORT" "$CERTS/ca.pem" "$MTLS_DEVICES" 200 "$CERTS" | hs_rows "mutual TLS, own certificate")
+log "$MTLS_HS"
+stop_broker -TERM "$MPORT"
+load_now
+fi
+
+T_ALL=$(( $(date +%s) - T_START ))
+
+# ---- targets (issue 14), judged on this run's figures ----------------------------------------------------------------
+cell() { awk -F'|' -v c="$1" '{gsub(/[ ,×KB]/, "", $c); print $c; exit}'; } # column of the first row on stdin
+R_MQTTJS=$(grep '^| mqttjs | 1 ' <<<"$PEER_ROWS" | cell 9 || true)
+R_LOCUST=$(grep '^| locust | 1 ' <<<"$PEER_ROWS" | cell 9 || true)
+FULL_CEIL=$(grep 'full handshakes again' <<<"$HS_ROWS" | cell 10 || true)
+RES_CEIL=$(grep 'with resumption again' <<<"$HS_ROWS" | cell 10 || true)
+IDLE_KB=$(grep '^| fleetload run' <<<"$IDLE_ROWS" | cell 6 || true)
+FLOOR_KB=$(grep 'TLS 1.3' <<<"$IDLE_ROWS" | cell 6 || true)
+RES_X=$(awk -v a="$RES_CEIL" -v b="$FULL_CEIL" 'BEGIN{ if (b > 0 && a > 0) printf "%.2f", a / b }')
+met() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN{ if (v == "") print "not measured"; else if ((op == ">=" && v + 0 >= t) || (op == "<=" && v + 0 <= t)) print "**met**"; else print "**not met**" }'; }
+VERDICT=$(
+  echo "| target | this run | verdict |"
+  echo "|---|---|---|"
+  echo "| QoS 1 over TLS: ≥ 2× below MQTT.js | ${R_MQTTJS:-–}× | $(met "$R_MQTTJS" 2 '>=') |"
+  echo "| QoS 1 over TLS: ≥ 8× below Locust+paho | ${R_LOCUST:-–}× | $(met "$R_LOCUST" 8 '>=') |"
+  echo "| ≥ 1,000 full handshakes/s on one core (client ceiling, 6b) | ${FULL_CEIL:-–} | $(met "$FULL_CEIL" 1000 '>=') |"
+  echo "| ≥ 3× that with resumption | ${RES_CEIL:-–} (${RES_X:-–}×) | $(met "$RES_X" 3 '>=') |"
+  echo "| idle TLS device ≤ 30 KB (the floor: ${FLOOR_KB:-–} KB) | ${IDLE_KB:-–} KB | $(met "$IDLE_KB" 30 '<=') |"
+)
+
+# ---- section 6 --------------------------------------------------------------------------------------------------------
+cat <<EOF
+## 6. TLS (Mosquitto with a self-signed P-256 certificate, TLS 1.3)
+
+Measured by \`bash bench/run.sh tls\` (bench/tls.sh, ${T_ALL} s) on $(date -u +%Y-%m-%d), $(nproc) cores, node $(node --version), OpenSSL $(node -p process.versions.openssl).
+Load average (1 min) sampled during the section: $(IFS=' '; echo "${LOADS[*]}") — the machine was shared with other work:
+compare rows of one table, not figures across runs.
+
+### 6a. Cost per delivered message over TLS: 1000 devices × 10 msg/s, ${SECS} s (\`bench/peer-bench.sh -T\`)
+
+| generator | QoS | delivered msg/s | µs CPU / msg | user µs | system µs | peak RSS MB | fleetload is cheaper by |
+|---|---|---|---|---|---|---|---|
+$PEER_ROWS
+
+Targets (issue 14): fleetload ≥ 2× below MQTT.js at QoS 1 and ≥ 8× below Locust+paho.
+
+### 6b. TLS handshakes on one core: ${TLS_CONN} connects, 200 in flight (bench/tls-connects.ts under \`taskset -c 0\`, Mosquitto on core 1)
+
+| certificates | wave | devices | full handshakes | resumed | failed | handshakes/s (wall) | client µs CPU / handshake | one core's ceiling, handshakes/s |
+|---|---|---|---|---|---|---|---|---|
+$HS_ROWS
+
+"One core's ceiling" is 10⁶ / (client µs CPU per handshake): what one fully busy client core sustains; the wall
+rate is also bounded by the broker (one core). "No resumption" waves offer no kept session (\`resume: false\`):
+every connect a full handshake, as before fleetload kept sessions; each device still keeps the session it is given,
+so the next wave resumes.
+Targets (issue 14): ≥ 1,000 full handshakes/s on one core; ≥ 3× that with resumption.
+
+### 6c. Idle TLS devices: RSS per device at ${TLS_IDLE} devices, beside the floor
+
+| process | connected | RSS, all connected | RSS, 1 device | RSS per device |
+|---|---|---|---|---|
+$IDLE_ROWS
+
+RSS read from outside (VmRSS each second, lowest of the last seconds of the hold). The floor (bench/tls-floor.ts)
+is a bare Node TLS socket doing the least an MQTT device does (one CONNECT written, one CONNACK read), one shared
+SecureContext, sessions resumed. Target (issue 14): ≤ 30 KB per idle TLS device.
+
+### 6d. Mutual TLS, one certificate per device (\`fleetload certs\`: ECDSA P-256; Mosquitto \`require_certificate\`)
+
+\`fleetload certs -u ${MTLS_DEVICES}\` took ${T_CERTS} s.
+
+| run: ${MTLS_DEVICES} devices × 10 msg/s, QoS 1, ${SECS} s | connected | sent | acked | µs CPU / sent msg (whole process) | peak RSS |
+|---|---|---|---|---|---|
+$MTLS_MSG
+
+| certificates | wave | devices | full handshakes | resumed | failed | handshakes/s (wall) | client µs CPU / handshake | one core's ceiling, handshakes/s |
+|---|---|---|---|---|---|---|---|---|
+$MTLS_HS
+
+### 6e. Reconnect storm: ${TLS_STORM} TLS devices lose the broker (kill -9, restart 1 s later), \`--connect-rate ${STORM_RATE}\`
+
+| run | devices | back to all connected (after the restart) | reconnects | reconnects/s | peak reconnects/s (1 s) | client µs CPU / reconnect | run CPU (user + system) |
+|---|---|---|---|---|---|---|---|
+$STORM_ROWS
+
+A restarted Mosquitto has new ticket keys, so the first reconnects are full handshakes in both runs; with
+resumption the others resume the session the first ones were given. The interval rows are 1 s apart: times are
+rounded up to the second. Client µs CPU / reconnect is the process's CPU over those seconds divided by the
+reconnects (it includes the broker-down retries).
+EOF
+echo
+cat "$HERE/tls-profile.md"
+cat <<EOF
+
+### 6g. Targets (issue 14), on this run's figures
+
+$VERDICT
+
+Why the ones not met are not, with the floors: an idle TLS device cannot cost less than a bare Node TLS socket
+(6c: OpenSSL 3's per-connection state and record buffers with TLS 1.3; a TLS 1.2 connection holds less; fleetload's
+own per-device state is about 3 KB, section 3). A handshake costs the client a socket, a TLS object, an X25519 key
+exchange and session bookkeeping whether or not it resumes (TLS 1.3 resumption keeps the key exchange and saves the
+certificate chain and its verification), so resumption cannot make the client 3× cheaper per connect; it saves the
+broker's signature and the bytes, and with mutual TLS the client's certificate work (6d). Per message, about half of
+fleetload's cost over TLS is the kernel's and OpenSSL's per-record work that any client with a socket per device
+pays (6f), which bounds every ratio to another generator.
+EOF
