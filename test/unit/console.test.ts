@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { bytes, eventLine, formatSummary, type LiveFigures, LiveLine } from '../../src/sinks/console.js';
+import type { IntervalFigures } from '../../src/run/output.js';
+import {
+  bytes,
+  eventLine,
+  formatSummary,
+  type LiveFigures,
+  LiveLine,
+  terminalOutput,
+} from '../../src/sinks/console.js';
 import type { LatencySummary } from '../../src/stats/histogram.js';
 import type { Summary } from '../../src/stats/summary.js';
 import { type SummaryOverrides, summaryFixture } from '../helpers/summary.js';
@@ -23,6 +31,14 @@ function fakeStream(tty: { columns: number } | undefined) {
   return { stream, chunks, text: () => chunks.join('') };
 }
 
+/** What the terminal output reads of an interval (the rest of MergedInterval is not looked at). */
+const intervalOf = () => ({
+  durationMs: 1000,
+  devicesConnected: 10,
+  counters: { sent: 10, received: 10, bytesSent: 1000, bytesReceived: 800 },
+  histograms: { e2e: { totalCount: 0 } },
+});
+
 const figures = (patch: Partial<LiveFigures> = {}): LiveFigures => ({
   elapsedMs: 65_000,
   runTimeMs: 300_000,
@@ -43,7 +59,7 @@ test('not a TTY: one plain timestamped line per second, no escape codes, no carr
   const live = new LiveLine(stream, { now: () => now });
   live.update(figures({ phase: 'ramp', elapsedMs: 1000 }));
   now += 300;
-  live.update(figures()); // within the same second: skipped
+  live.update(figures({ elapsedMs: 1300 })); // within the same second: skipped
   now += 700;
   live.update(figures({ elapsedMs: 2000 }));
   now += 1000;
@@ -71,6 +87,61 @@ test('not a TTY: plainEverySec spaces the lines out', () => {
     live.update(figures({ elapsedMs: now }));
   }
   assert.equal(chunks.length, 4); // at 0, 10, 20, 30 s
+});
+
+test('not a TTY: one line per second of run time, rounded: no second repeated or skipped when cuts jitter or come late', () => {
+  const { stream, text } = fakeStream(undefined);
+  let now = 0;
+  const live = new LiveLine(stream, { now: () => now });
+  // cuts a little before and after the whole seconds, one 300 ms late and the next on time (700 ms after it)
+  for (const [wallMs, elapsedMs] of [
+    [3_000, 3_000.4],
+    [4_000, 3_999.8],
+    [5_300, 5_300],
+    [6_000, 6_000.2],
+    [7_000, 6_999.6],
+  ] as const) {
+    now = wallMs;
+    live.update(figures({ elapsedMs, runTimeMs: 20_000 }));
+  }
+  const clocks = text()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => /steady (\d+:\d\d)\//.exec(l)?.[1]);
+  assert.deepEqual(clocks, ['0:03', '0:04', '0:05', '0:06', '0:07']);
+});
+
+test('the drain shows its own time against the grace period, not run time past the end', () => {
+  const { stream, text } = fakeStream({ columns: 200 });
+  const live = new LiveLine(stream);
+  live.update(
+    figures({ phase: 'drain', elapsedMs: 17_400, runTimeMs: 15_000, drainMs: 2_400, graceMs: 5_000 }),
+  );
+  assert.match(text(), /drain 0:02\/0:05 · devices/);
+  assert.doesNotMatch(text(), /0:17\/0:15/);
+  // through the terminal output: the drain counts from the last interval of the load
+  const out = fakeStream({ columns: 200 });
+  const term = terminalOutput(new LiveLine(out.stream), {
+    runTimeMs: 15_000,
+    graceMs: 5_000,
+    devicesTarget: 10,
+    header: () => '',
+  });
+  const at = (elapsedMs: number, phase: LiveFigures['phase']) =>
+    term.interval?.({
+      elapsedMs,
+      phase,
+      gaps: 0,
+      cpuPercent: 0,
+      eventLoopLagP99Ms: 0,
+      interval: intervalOf(),
+    } as unknown as IntervalFigures);
+  at(14_000, 'steady');
+  at(15_000, 'steady');
+  at(16_000, 'drain');
+  at(18_000, 'drain');
+  const shown = out.chunks.map((c) => /(steady|drain) [\d:/]+/.exec(c)?.[0]);
+  assert.deepEqual(shown, ['steady 0:14/0:15', 'steady 0:15/0:15', 'drain 0:01/0:05', 'drain 0:03/0:05']);
 });
 
 test('a TTY: redraws one line in place with \\r and clear-to-end-of-line, fitting the width', () => {
