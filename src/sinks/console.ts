@@ -1,9 +1,9 @@
 import type { Output, RunInfo } from '../run/output.js';
-import { topLines } from '../stats/device-report.js';
 import { clockText, loadAsRun, type RunEvent } from '../stats/events.js';
 import type { LatencySummary } from '../stats/histogram.js';
 import type { Summary } from '../stats/summary.js';
 import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
+import { deviceLines } from './console-devices.js';
 
 /**
  * The terminal sink: a live status line while the run goes, and a short human summary at the end.
@@ -369,9 +369,9 @@ export function formatSummary(s: Summary, resultsDir?: string, opts: SummaryForm
       lines.push(`${label('')}… and ${top.length - shown} more kinds (see summary.json)`);
   }
 
-  // per device (devices.csv has every row): one short line per non-empty top list
-  topLines(s.devicesTop).forEach(([name, text], i) => {
-    lines.push(`${label(i === 0 ? 'by device' : '')}${name}: ${text}`);
+  // per device (devices.csv has every row): who lost which seqs and when, then the other top lists
+  deviceLines(s.devicesTop, s.startedAt).forEach((text, i) => {
+    lines.push(`${label(i === 0 ? 'by device' : '')}${text}`);
   });
 
   if (s.thresholds.length > 0) {

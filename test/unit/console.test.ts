@@ -10,6 +10,7 @@ import {
   LiveLine,
   terminalOutput,
 } from '../../src/sinks/console.js';
+import type { LostRange } from '../../src/stats/device-report.js';
 import type { LatencySummary } from '../../src/stats/histogram.js';
 import type { Summary } from '../../src/stats/summary.js';
 import { type SummaryOverrides, summaryFixture } from '../helpers/summary.js';
@@ -446,4 +447,57 @@ test('formatSummary: bytes, the load as it ran and the events, briefly', () => {
     'event 1:15 broker-back: broker back',
   );
   assert.doesNotMatch(formatSummary(summary()), /^events/m, 'no events: no lines');
+});
+
+test('formatSummary: lost devices with their seq ranges and scheduled times; devices losing the same share a line; no "…" hiding one device', () => {
+  const start = Date.parse('2025-01-01T12:00:00.000Z');
+  const range = (fromSeq: number, toSeq: number, atS: number): LostRange => ({
+    fromSeq,
+    toSeq,
+    fromTs: start + atS * 1000,
+    toTs: start + (atS + (toSeq - fromSeq) * 0.25) * 1000, // 4 messages a second
+  });
+  const lost = (deviceId: string, value: number, ranges: LostRange[], moreRanges = 0) => ({
+    deviceId,
+    value,
+    ranges,
+    moreRanges,
+  });
+  const counts = { lost: 4, duplicated: 4, reordered: 0, e2eP99: 0, connectFailures: 0 };
+  const top = {
+    // a broker restart at 0:10: three devices lost seqs 5–8; a fourth lost two ranges, one of them without times
+    lost: [
+      lost('dev-000003', 4, [range(5, 8, 10)]),
+      lost('dev-000007', 4, [range(5, 8, 10)]),
+      lost('dev-000011', 4, [range(5, 8, 10)]),
+      lost('dev-000012', 2, [range(9, 9, 12), { fromSeq: 30, toSeq: 30, fromTs: null, toTs: null }], 3),
+    ],
+    duplicated: ['dev-1', 'dev-2', 'dev-3', 'dev-4'].map((deviceId) => ({ deviceId, value: 1 })),
+    reordered: [],
+    e2eP99: [],
+    connectFailures: [],
+    counts,
+  };
+  const text = formatSummary(summary({ devicesTop: top }));
+  assert.match(
+    text,
+    /^by device +lost: dev-000003, dev-000007, dev-000011 \(4 each\): seqs 5–8 at 0:10–0:11$/m,
+  );
+  assert.match(text, /^ {11}lost: dev-000012 \(2\): seq 9 at 0:12, seq 30, \+3 more ranges$/m);
+  // four duplicating devices: the fourth is named, not "… 4 devices"
+  assert.match(text, /^ {11}duplicated: dev-1 \(1\), dev-2 \(1\), dev-3 \(1\), dev-4 \(1\)$/m);
+  assert.doesNotMatch(text, /…/);
+
+  // more devices than fit: the first lines, then how many more; never "and 1 more"
+  const many = Array.from({ length: 10 }, (_, i) => lost(`dev-${i}`, 10 - i, [range(i + 1, i + 1, i)]));
+  const big = formatSummary(summary({ devicesTop: { ...top, lost: many, counts: { ...counts, lost: 25 } } }));
+  assert.match(
+    big,
+    /lost: dev-0 \(10\): seq 1 at 0:00\n.*lost: dev-1 \(9\).*\n.*lost: dev-2 \(8\): seq 3 at 0:02\n.*… and 22 more devices lost messages \(devices\.csv\)/,
+  );
+  const four = formatSummary(
+    summary({ devicesTop: { ...top, lost: many.slice(0, 4), counts: { ...counts, lost: 4 } } }),
+  );
+  assert.match(four, /lost: dev-3 \(7\): seq 4 at 0:03/);
+  assert.doesNotMatch(four, /more devices? lost/);
 });
