@@ -402,8 +402,14 @@ function generatorHealth(s: Summary, c: boolean): string[] {
     `CPU peak ${Math.round(g.cpuPercentPeak)}%, event-loop lag p99 ${num(g.eventLoopLagP99)} ms, ` +
     `schedule lag p99 ${num(s.latency.scheduleLag.p99)} ms`;
   if (!g.saturated) return [`ok (${figures})`];
+  // when and why, as the saturation events said it (the whole-run figures may be under the limits)
+  const when = (s.events ?? [])
+    .filter((e) => e.kind === 'saturation-start')
+    .slice(0, 3)
+    .map((e) => `from ${clockText(e.elapsedMs)}: ${e.reason ?? e.message}`);
   return [
     `${yellow(c, 'SATURATED')} — ${figures}:`,
+    ...when,
     'fleetload could not keep to its schedule, so latencies may describe the generator rather than the',
     'system under test; run fewer devices per process, or more workers',
   ];

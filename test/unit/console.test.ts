@@ -318,6 +318,26 @@ test('formatSummary: PASSED, INTERRUPTED, saturation in words, no samples, color
   assert.match(sat, /SATURATED — CPU peak 99%, event-loop lag p99 250 ms, schedule lag p99 320 ms/);
   assert.match(sat, /could not keep to its schedule/);
   assert.match(sat, /^ {2}e2e +– +– +– +– +no samples$/m);
+  // when and why, from the saturation events (the rule the summary's flag follows)
+  const reason = 'schedule lag p99 up to 253 ms (3 s in a row)';
+  const when = formatSummary(
+    summary({
+      generator: { cpuPercentPeak: 5, eventLoopLagP99: 2, saturated: true },
+      events: [
+        {
+          atMs: 0,
+          elapsedMs: 4000,
+          kind: 'saturation-start',
+          message: `generator saturated: ${reason}`,
+          reason,
+        },
+      ],
+    }),
+  );
+  assert.match(
+    when,
+    /^generator +SATURATED — CPU peak 5%.*:\n {11}from 0:04: schedule lag p99 up to 253 ms \(3 s in a row\)\n/m,
+  );
 
   const colored = formatSummary(summary(), undefined, { color: true });
   assert.match(colored, /\x1b\[31m✗\x1b\[0m/);
