@@ -271,8 +271,12 @@ export class SaturationRule {
   private on = false;
   /** the conditions seen during the current streak, with their worst figure */
   private worst = { cpu: 0, loopLag: 0, scheduleLag: 0 };
+  private wasOn = false;
+
   /** saturated at some point of the run */
-  ever = false;
+  get ever(): boolean {
+    return this.wasOn;
+  }
 
   /** One interval; says when saturation starts or ends with it. */
   observe(v: GeneratorView): 'start' | 'end' | undefined {
@@ -293,7 +297,7 @@ export class SaturationRule {
     if (scheduleLag) w.scheduleLag = Math.max(w.scheduleLag, v.scheduleLagP99Ms);
     if (this.on || this.streak < SATURATED_INTERVALS) return undefined;
     this.on = true;
-    this.ever = true;
+    this.wasOn = true;
     return 'start';
   }
 
