@@ -245,6 +245,7 @@ async function runCmd(argv: string[], io: CliIo): Promise<number> {
   interrupts.listen();
   const terminal = terminalOutput(live, {
     runTimeMs: scenario.runTimeMs,
+    graceMs: scenario.graceMs,
     devicesTarget: scenario.devices,
     header: (i) => `fleetload ${FLEETLOAD_VERSION} · run ${i.runId} · ${i.url} · results in ${i.dir}`,
   });

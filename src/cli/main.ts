@@ -52,6 +52,13 @@ function internalError(err: unknown): void {
   process.exit(ExitCode.internal);
 }
 
+/**
+ * stdout or stderr closed under us (`fleetload run … | head -1`, a CI log collector gone): printing stops, the run
+ * goes on, writes its results folder and exits with its own code. Without a listener the stream's EPIPE would be
+ * an uncaught exception (exit 4, no results). A closed stream stays closed: later writes fail quietly.
+ */
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+
 process.on('uncaughtException', internalError);
 process.on('unhandledRejection', internalError);
 

@@ -312,7 +312,7 @@ export function generatorHealth(s: Summary): { saturated: boolean; headline: str
       saturated: false,
       headline: 'The generator kept up: the figures describe the system under test.',
       details: [
-        `${figures} — all below the limits (CPU ≥ ${SATURATED_CPU_PERCENT}% for ${SATURATED_INTERVALS} s, or a lag p99 above ${SATURATED_LAG_MS} ms).`,
+        `${figures} — never ${SATURATED_INTERVALS} s in a row over the limits (CPU ≥ ${SATURATED_CPU_PERCENT}%, or a second's lag p99 above ${SATURATED_LAG_MS} ms).`,
       ],
     };
   }

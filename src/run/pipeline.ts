@@ -308,6 +308,7 @@ class Pipeline {
             : { ...o.scenario, runTimeMs: Math.round(activeEndMs - this.startMs) },
         aggregator: this.aggregator,
         generator: this.health(),
+        saturation: this.rules,
         lost,
         activeMs: Math.max(1, activeEndMs - this.startMs),
         interrupted: ending === 'interrupt',

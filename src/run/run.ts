@@ -103,7 +103,7 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
     } else {
       const engineStats = new Stats(clock.now());
       const engine = new Engine({ scenario: s, url: new URL(url), stats: engineStats, clock });
-      generator = engineSide(engine, engineStats, engine.plan.count, log);
+      generator = engineSide(engine, engineStats, engine.plan.count);
     }
     const wholePlan = plan(s);
     // a segment's summary counts its own devices (a segment of 0 devices is valid and connects none)
@@ -147,24 +147,14 @@ export async function executeRun(o: RunOptions): Promise<PipelineResult> {
 }
 
 /** The in-process engine as the pipeline's generator side. */
-export function engineSide(
-  engine: Engine,
-  stats: Stats,
-  maxDevices: number,
-  log: (line: string) => void,
-): GeneratorSide {
+export function engineSide(engine: Engine, stats: Stats, maxDevices: number): GeneratorSide {
   const control: FleetControl = {
     maxDevices,
     targetDevices: () => engine.targetDevices,
     intervalMs: () => engine.currentIntervalMs,
-    setTargetDevices: (n) => {
-      engine.setTargetDevices(n);
-      log(`fleet size set to ${engine.targetDevices} devices`);
-    },
-    setIntervalMs: (ms) => {
-      engine.setIntervalMs(ms);
-      log(`interval set to ${engine.currentIntervalMs} ms`);
-    },
+    // a change is said once, as its `load` event (the pipeline records it only when something changed)
+    setTargetDevices: (n) => engine.setTargetDevices(n),
+    setIntervalMs: (ms) => engine.setIntervalMs(ms),
   };
   return {
     control,

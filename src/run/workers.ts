@@ -84,13 +84,12 @@ export class WorkerPool implements GeneratorSide {
       maxDevices: o.scenario.devices,
       targetDevices: () => this.sum((s) => s.targetDevices),
       intervalMs: () => this.workers.find((w) => w.state)?.state?.intervalMs ?? o.scenario.intervalMs,
+      // a change is said once, as its `load` event (the pipeline records it only when something changed)
       setTargetDevices: (n) => {
         this.broadcast({ type: 'target', devices: Math.max(0, Math.min(o.scenario.devices, Math.floor(n))) });
-        o.log(`fleet size set to ${n} devices`);
       },
       setIntervalMs: (ms) => {
         this.broadcast({ type: 'interval', ms });
-        o.log(`interval set to ${ms} ms`);
       },
     };
   }

@@ -1,8 +1,9 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { resolve } from 'node:path';
-import { readInputFile } from './files.js';
+import { dirname, resolve } from 'node:path';
+import { outProblem, readErrorWords, readInputFile } from './files.js';
 import { compileTemplate } from './template.js';
 
 /**
@@ -163,4 +164,43 @@ export function overlongTemplates(
     }
   }
   return problems;
+}
+
+/**
+ * What is wrong with `path` as a file the run writes at its end (`--junit FILE`), checked before anything runs
+ * and without writing: an existing path must be a writable regular file; otherwise its folder must be creatable
+ * on a real file system (as --out's: not /proc or /sys) and its nearest existing folder writable. A CI job that
+ * asked for a report and got none would read a missing file as "no failures".
+ */
+export function outputFileProblem(path: string, cwd: string): string | undefined {
+  const full = resolve(cwd, path);
+  let st: ReturnType<typeof statSync> | undefined;
+  try {
+    st = statSync(full);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') return `cannot write ${path}: ${readErrorWords(e)}`;
+  }
+  if (st?.isDirectory()) return `cannot write ${path}: it is a directory; give a file name`;
+  if (st && !st.isFile()) return `cannot write ${path}: not a regular file`;
+  const folder = outProblem(dirname(full), undefined, cwd, `cannot write ${path} in`);
+  if (folder) return folder;
+  // the file itself when it exists, else the nearest folder that exists (where it, or its folders, are made)
+  let at = st ? full : dirname(full);
+  while (!st && !exists(at) && dirname(at) !== at) at = dirname(at);
+  try {
+    accessSync(at, constants.W_OK);
+  } catch (e) {
+    return `cannot write ${path}: ${at}: ${readErrorWords(e)}`;
+  }
+  return undefined;
+}
+
+function exists(p: string): boolean {
+  try {
+    statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
 }

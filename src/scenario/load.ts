@@ -2,7 +2,7 @@ import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { type Document, isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { FleetloadError } from '../errors.js';
-import { firstNonLocal, keyPairProblem, overlongTemplates } from './checks.js';
+import { firstNonLocal, keyPairProblem, outputFileProblem, overlongTemplates } from './checks.js';
 import { InputFileError, outProblem, readErrorWords, readInputFile } from './files.js';
 import {
   ALL_ENV_NAMES,
@@ -17,7 +17,14 @@ import {
 } from './options.js';
 import { payloadTemplateProblems } from './payload-template.js';
 import { applyPresetDefaults, identityProblems } from './presets.js';
-import { defaultRunId, MAX_DURATION_MS, type Scenario, scenarioInput, toScenario } from './schema.js';
+import {
+  defaultRunId,
+  hostCredentials,
+  MAX_DURATION_MS,
+  type Scenario,
+  scenarioInput,
+  toScenario,
+} from './schema.js';
 import { compileTemplate } from './template.js';
 
 export { redactSecrets } from '../redact.js';
@@ -285,7 +292,9 @@ function crossFieldProblems(merged: Record<string, unknown>, source: (key: strin
       'properties puts the metadata in MQTT 5 user properties; add --mqtt-version 5 or use --encoding json or binary',
     );
   }
-  if (!v5 && merged.password !== undefined && merged.username === undefined) {
+  // a user in the broker URL (mqtt://u:pw@host) is a username as --username is
+  const user = merged.username ?? hostCredentials(merged.host).username;
+  if (!v5 && (merged.password ?? hostCredentials(merged.host).password) !== undefined && user === undefined) {
     add(
       'password',
       'MQTT 3.1.1 does not allow a password without a username [MQTT-3.1.2-22]; add --username or use --mqtt-version 5',
@@ -339,6 +348,8 @@ function machineProblems(s: Scenario, cwd: string, source: (key: string) => stri
   }
   const out = outProblem(s.out, s.runId, cwd);
   if (out) add('out', out);
+  const junit = s.junit === undefined ? undefined : outputFileProblem(s.junit, cwd);
+  if (junit) add('junit', junit);
   return problems;
 }
 

@@ -639,13 +639,39 @@ export function defaultRunId(now: Date = new Date()): string {
   return `${iso}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
+/**
+ * The credentials in a broker URL (`mqtt://user:pw@host`), decoded; empty parts are absent. --username and
+ * --password win over them; the devices send them in CONNECT (the URL alone only gives host and port).
+ */
+export function hostCredentials(host: unknown): { username?: string; password?: string } {
+  if (typeof host !== 'string' || !host.includes('@')) return {};
+  let u: URL;
+  try {
+    u = new URL(host);
+  } catch {
+    return {};
+  }
+  const decode = (v: string) => {
+    try {
+      return decodeURIComponent(v);
+    } catch {
+      return v;
+    }
+  };
+  return {
+    ...(u.username !== '' ? { username: decode(u.username) } : {}),
+    ...(u.password !== '' ? { password: decode(u.password) } : {}),
+  };
+}
+
 export function toScenario(p: Parsed, runId: string): Scenario {
   const stages = p.stages?.map(parseStage);
+  const inUrl = hostCredentials(p.host);
   return {
     host: p.host,
     consumerHost: p.consumerHost,
-    username: p.username,
-    password: p.password,
+    username: p.username ?? inUrl.username,
+    password: p.password ?? inUrl.password,
     ca: p.ca,
     cert: p.cert,
     key: p.key,

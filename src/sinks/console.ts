@@ -1,9 +1,9 @@
 import type { Output, RunInfo } from '../run/output.js';
-import { topLines } from '../stats/device-report.js';
 import { clockText, loadAsRun, type RunEvent } from '../stats/events.js';
 import type { LatencySummary } from '../stats/histogram.js';
 import type { Summary } from '../stats/summary.js';
 import { parseThreshold, thresholdUnitLabel } from '../stats/thresholds.js';
+import { deviceLines } from './console-devices.js';
 
 /**
  * The terminal sink: a live status line while the run goes, and a short human summary at the end.
@@ -24,6 +24,9 @@ export interface LiveFigures {
   /** sent over a second ago and not received yet (a run with a consumer) */
   overdue?: number;
   phase: 'ramp' | 'steady' | 'drain';
+  /** drain: how long it has drained so far, and the grace period it may take at most (ms) */
+  drainMs?: number;
+  graceMs?: number;
   /** bytes per second written by the generator / received by the consumer (dropped first on a narrow line) */
   bytesSentPerSec?: number;
   bytesReceivedPerSec?: number;
@@ -36,10 +39,12 @@ export interface LiveFigures {
  */
 export function terminalOutput(
   live: LiveLine,
-  o: { runTimeMs: number; header: (info: RunInfo) => string; devicesTarget: number },
+  o: { runTimeMs: number; header: (info: RunInfo) => string; devicesTarget: number; graceMs?: number },
 ): Output {
   let target = (): number => o.devicesTarget;
   let generator = false;
+  // the drain counts from the last interval of the load (the run time's end, or an earlier stop)
+  let activeEndMs = 0;
   return {
     name: 'terminal',
     start: (info) => {
@@ -56,6 +61,7 @@ export function terminalOutput(
       const e2e = i.histograms.e2e;
       // a consumer alone shows the devices it has heard from
       const seen = generator ? undefined : f.devicesSeen;
+      if (f.phase !== 'drain') activeEndMs = f.elapsedMs;
       live.update({
         elapsedMs: f.elapsedMs,
         runTimeMs: o.runTimeMs,
@@ -69,6 +75,12 @@ export function terminalOutput(
         lost: f.gaps,
         ...(f.overdue !== undefined ? { overdue: f.overdue } : {}),
         phase: f.phase,
+        ...(f.phase === 'drain'
+          ? {
+              drainMs: Math.max(0, f.elapsedMs - activeEndMs),
+              ...(o.graceMs !== undefined ? { graceMs: o.graceMs } : {}),
+            }
+          : {}),
         bytesSentPerSec: perSec(i.counters.bytesSent),
         bytesReceivedPerSec: perSec(i.counters.bytesReceived),
       });
@@ -80,9 +92,9 @@ export function terminalOutput(
 export type LiveStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
 export interface LiveLineOptions {
-  /** not a TTY: seconds between plain lines (default 1) */
+  /** not a TTY: seconds of run time between plain lines (default 1) */
   plainEverySec?: number;
-  /** clock for the plain lines' timestamps and pacing, ms since epoch (default Date.now) */
+  /** clock for the plain lines' timestamps, ms since epoch (default Date.now) */
   now?: () => number;
 }
 
@@ -93,7 +105,8 @@ export class LiveLine {
   private readonly tty: boolean;
   private readonly periodMs: number;
   private readonly now: () => number;
-  private lastPrintAt = Number.NEGATIVE_INFINITY;
+  /** not a TTY: the period (of run time) of the last plain line */
+  private lastSlot = Number.NEGATIVE_INFINITY;
   private drawn = '';
   private finished = false;
 
@@ -111,10 +124,13 @@ export class LiveLine {
       this.out.write(CLEAR_LINE + this.drawn);
       return;
     }
+    // paced by the run's own clock, as shown: one line per shown second (per period), whenever the update arrives
+    // (a late interval followed by an on-time one must not be skipped for arriving 0.7 s after it)
+    const slot =
+      this.periodMs > 0 ? Math.floor((liveSeconds(v.elapsedMs) * 1000) / this.periodMs) : Number.NaN;
+    if (slot === this.lastSlot) return;
+    this.lastSlot = slot;
     const t = this.now();
-    // a tenth of a period of slack, so updates that arrive every ~second are not skipped for being 1 ms early
-    if (t - this.lastPrintAt < this.periodMs * 0.9) return;
-    this.lastPrintAt = t;
     this.out.write(
       `${new Date(t).toISOString()} ${liveSegments(v)
         .map((seg) => seg.text)
@@ -162,7 +178,14 @@ export function terminalWidth(columns: number | undefined): number {
 function liveSegments(v: LiveFigures): Segment[] {
   const noE2e = v.e2eP50 === undefined && v.e2eP99 === undefined;
   return [
-    { text: `${v.phase} ${clock(v.elapsedMs)}/${clock(v.runTimeMs)}`, rank: 0 },
+    {
+      // the drain shows its own time against the grace period, not run time past the run's end (`0:20/0:15`)
+      text:
+        v.phase === 'drain' && v.drainMs !== undefined
+          ? `drain ${clock(v.drainMs)}${v.graceMs !== undefined ? `/${clock(v.graceMs)}` : ''}`
+          : `${v.phase} ${clock(v.elapsedMs)}/${clock(v.runTimeMs)}`,
+      rank: 0,
+    },
     {
       text: `devices ${int(v.devicesConnected)}/${int(v.devicesTarget)}`,
       short: `dev ${int(v.devicesConnected)}/${int(v.devicesTarget)}`,
@@ -346,9 +369,9 @@ export function formatSummary(s: Summary, resultsDir?: string, opts: SummaryForm
       lines.push(`${label('')}… and ${top.length - shown} more kinds (see summary.json)`);
   }
 
-  // per device (devices.csv has every row): one short line per non-empty top list
-  topLines(s.devicesTop).forEach(([name, text], i) => {
-    lines.push(`${label(i === 0 ? 'by device' : '')}${name}: ${text}`);
+  // per device (devices.csv has every row): who lost which seqs and when, then the other top lists
+  deviceLines(s.devicesTop, s.startedAt).forEach((text, i) => {
+    lines.push(`${label(i === 0 ? 'by device' : '')}${text}`);
   });
 
   if (s.thresholds.length > 0) {
@@ -379,8 +402,14 @@ function generatorHealth(s: Summary, c: boolean): string[] {
     `CPU peak ${Math.round(g.cpuPercentPeak)}%, event-loop lag p99 ${num(g.eventLoopLagP99)} ms, ` +
     `schedule lag p99 ${num(s.latency.scheduleLag.p99)} ms`;
   if (!g.saturated) return [`ok (${figures})`];
+  // when and why, as the saturation events said it (the whole-run figures may be under the limits)
+  const when = (s.events ?? [])
+    .filter((e) => e.kind === 'saturation-start')
+    .slice(0, 3)
+    .map((e) => `from ${clockText(e.elapsedMs)}: ${e.reason ?? e.message}`);
   return [
     `${yellow(c, 'SATURATED')} — ${figures}:`,
+    ...when,
     'fleetload could not keep to its schedule, so latencies may describe the generator rather than the',
     'system under test; run fewer devices per process, or more workers',
   ];
@@ -455,11 +484,16 @@ function seconds(durationMs: number): string {
   return h > 0 ? `${h}h${String(min).padStart(2, '0')}m${String(sec).padStart(2, '0')}s` : `${min}m${sec}s`;
 }
 
-/** m:ss or h:mm:ss */
+/**
+ * Whole seconds of a run time as shown: rounded, not floored. Intervals are cut on the whole seconds of the run,
+ * a little before or after them (timer jitter): 2999.8 ms and 4000.3 ms are 0:03 and 0:04, where flooring showed
+ * 0:02 and 0:04 (a second repeated, one skipped).
+ */
+function liveSeconds(ms: number): number {
+  return Math.max(0, Math.round(ms / 1000));
+}
+
+/** m:ss or h:mm:ss, of rounded seconds (as events say their times) */
 function clock(msTotal: number): string {
-  const t = Math.max(0, Math.floor(msTotal / 1000));
-  const h = Math.floor(t / 3600);
-  const m = Math.floor((t % 3600) / 60);
-  const s = String(t % 60).padStart(2, '0');
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+  return clockText(liveSeconds(msTotal) * 1000);
 }

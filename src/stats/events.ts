@@ -151,9 +151,9 @@ export function isLiveThreshold(t: Threshold): boolean {
  * - threshold-failed / -passed: a live threshold (isLiveThreshold) judged on the interval's figures — latencies
  *   from the interval's histogram, `loss` as holes so far over sent so far — changes from passing to failing or
  *   back. An interval without data for it changes nothing. Every threshold starts as passing.
- * - saturation-start / -end: the interval's CPU was ≥ SATURATED_CPU_PERCENT for SATURATED_INTERVALS intervals in a
- *   row, or its event-loop lag p99 or schedule-lag p99 was above SATURATED_LAG_MS (the summary's own rule, per
- *   interval); it ends at the first interval where none of that holds.
+ * - saturation-start / -end: SaturationRule — the generator did not keep up for SATURATED_INTERVALS intervals in
+ *   a row; it ends at the first interval where it keeps up. The summary's `generator.saturated` is this rule's
+ *   verdict (`saturated`), so the events and the summary never disagree.
  */
 export class EventRules {
   private readonly live: Threshold[];
@@ -161,8 +161,7 @@ export class EventRules {
   private readonly connectedBefore: number[] = [];
   private readonly dropsBefore: number[] = [];
   private down: { atMs: number } | undefined;
-  private hotStreak = 0;
-  private saturated = false;
+  private readonly saturationRule = new SaturationRule();
 
   constructor(
     private readonly log: EventLog,
@@ -175,6 +174,11 @@ export class EventRules {
     this.broker(v);
     this.thresholds(v);
     this.saturation(v);
+  }
+
+  /** Whether the generator was saturated at some point of the run (summary.json `generator.saturated`). */
+  get saturated(): boolean {
+    return this.saturationRule.ever;
   }
 
   private broker(v: IntervalView): void {
@@ -234,21 +238,77 @@ export class EventRules {
   }
 
   private saturation(v: IntervalView): void {
-    this.hotStreak = v.cpuPercent >= SATURATED_CPU_PERCENT ? this.hotStreak + 1 : 0;
     const lagP99 = v.histograms.scheduleLag.totalCount > 0 ? summarize(v.histograms.scheduleLag).p99 : 0;
-    const why: string[] = [];
-    if (this.hotStreak >= SATURATED_INTERVALS)
-      why.push(`CPU ≥ ${SATURATED_CPU_PERCENT}% for ${this.hotStreak} s`);
-    if (v.eventLoopLagP99Ms > SATURATED_LAG_MS)
-      why.push(`event-loop lag p99 ${Math.round(v.eventLoopLagP99Ms)} ms`);
-    if (lagP99 > SATURATED_LAG_MS) why.push(`schedule lag p99 ${Math.round(lagP99)} ms`);
-    const now = why.length > 0;
-    if (now === this.saturated) return;
-    this.saturated = now;
-    if (now) {
-      const reason = why.join(', ');
+    const change = this.saturationRule.observe({
+      cpuPercent: v.cpuPercent,
+      eventLoopLagP99Ms: v.eventLoopLagP99Ms,
+      scheduleLagP99Ms: lagP99,
+    });
+    if (change === 'start') {
+      const reason = this.saturationRule.reason();
       this.log.add('saturation-start', `generator saturated: ${reason}`, { reason }, v.atMs);
-    } else this.log.add('saturation-end', 'generator keeps up again', {}, v.atMs);
+    } else if (change === 'end') this.log.add('saturation-end', 'generator keeps up again', {}, v.atMs);
+  }
+}
+
+/** What the saturation rule reads of one interval: the busiest process's CPU and event-loop lag, all of the schedule lag. */
+export interface GeneratorView {
+  cpuPercent: number;
+  eventLoopLagP99Ms: number;
+  /** the interval's schedule-lag p99 (0 without samples) */
+  scheduleLagP99Ms: number;
+}
+
+/**
+ * The one saturation rule, for the events and the summary alike. An interval is hot when its CPU was ≥
+ * SATURATED_CPU_PERCENT, or its event-loop lag p99 or schedule-lag p99 above SATURATED_LAG_MS. The generator is
+ * saturated once SATURATED_INTERVALS intervals in a row were hot, and until the first interval that is not: one
+ * hiccup (a GC pause, a slow disk flush) is not saturation, however large its lag — on a short run a single
+ * second of lag used to carry the whole run's p99 over the line.
+ */
+export class SaturationRule {
+  private streak = 0;
+  private on = false;
+  /** the conditions seen during the current streak, with their worst figure */
+  private worst = { cpu: 0, loopLag: 0, scheduleLag: 0 };
+  private wasOn = false;
+
+  /** saturated at some point of the run */
+  get ever(): boolean {
+    return this.wasOn;
+  }
+
+  /** One interval; says when saturation starts or ends with it. */
+  observe(v: GeneratorView): 'start' | 'end' | undefined {
+    const cpu = v.cpuPercent >= SATURATED_CPU_PERCENT;
+    const loopLag = v.eventLoopLagP99Ms > SATURATED_LAG_MS;
+    const scheduleLag = v.scheduleLagP99Ms > SATURATED_LAG_MS;
+    if (!(cpu || loopLag || scheduleLag)) {
+      this.streak = 0;
+      this.worst = { cpu: 0, loopLag: 0, scheduleLag: 0 };
+      if (!this.on) return undefined;
+      this.on = false;
+      return 'end';
+    }
+    this.streak++;
+    const w = this.worst;
+    if (cpu) w.cpu = Math.max(w.cpu, v.cpuPercent);
+    if (loopLag) w.loopLag = Math.max(w.loopLag, v.eventLoopLagP99Ms);
+    if (scheduleLag) w.scheduleLag = Math.max(w.scheduleLag, v.scheduleLagP99Ms);
+    if (this.on || this.streak < SATURATED_INTERVALS) return undefined;
+    this.on = true;
+    this.wasOn = true;
+    return 'start';
+  }
+
+  /** Why, over the streak that started it: `schedule lag p99 up to 253 ms, CPU up to 97% (3 s in a row)`. */
+  reason(): string {
+    const w = this.worst;
+    const why: string[] = [];
+    if (w.cpu > 0) why.push(`CPU up to ${Math.round(w.cpu)}%`);
+    if (w.loopLag > 0) why.push(`event-loop lag p99 up to ${Math.round(w.loopLag)} ms`);
+    if (w.scheduleLag > 0) why.push(`schedule lag p99 up to ${Math.round(w.scheduleLag)} ms`);
+    return `${why.join(', ')} (${this.streak} s in a row)`;
   }
 }
 

@@ -660,6 +660,24 @@ const paths: Case[] = [
   },
   { name: '--out empty', argv: ['run', '--headless', '--out', ''], says: /out: must not be empty/ },
   {
+    // refused up front like --out: a CI job must not get PASSED, exit 0 and no report
+    name: '--junit /proc/x.xml',
+    argv: R('--junit', '/proc/x.xml'),
+    says: /junit: cannot write \/proc\/x\.xml in \/proc: \/proc is a system pseudo file system \(nothing can be written there\) \(from --junit\)/,
+    proc: true,
+  },
+  {
+    name: '--junit is a directory',
+    argv: R('--junit', '{dir}'),
+    says: /junit: cannot write .*: it is a directory; give a file name/,
+  },
+  {
+    name: '--junit through a file',
+    argv: R('--junit', 'f/junit.xml'),
+    files: { f: 'x' },
+    says: /junit: cannot write f\/junit\.xml in .*: .*\/f is not a directory/,
+  },
+  {
     name: '--ca missing',
     argv: R(...TLS, '--ca', 'nope.pem'),
     says: /ca: cannot read CA file nope\.pem: no such file/,

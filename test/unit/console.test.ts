@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { bytes, eventLine, formatSummary, type LiveFigures, LiveLine } from '../../src/sinks/console.js';
+import type { IntervalFigures } from '../../src/run/output.js';
+import {
+  bytes,
+  eventLine,
+  formatSummary,
+  type LiveFigures,
+  LiveLine,
+  terminalOutput,
+} from '../../src/sinks/console.js';
+import type { LostRange } from '../../src/stats/device-report.js';
 import type { LatencySummary } from '../../src/stats/histogram.js';
 import type { Summary } from '../../src/stats/summary.js';
 import { type SummaryOverrides, summaryFixture } from '../helpers/summary.js';
@@ -23,6 +32,14 @@ function fakeStream(tty: { columns: number } | undefined) {
   return { stream, chunks, text: () => chunks.join('') };
 }
 
+/** What the terminal output reads of an interval (the rest of MergedInterval is not looked at). */
+const intervalOf = () => ({
+  durationMs: 1000,
+  devicesConnected: 10,
+  counters: { sent: 10, received: 10, bytesSent: 1000, bytesReceived: 800 },
+  histograms: { e2e: { totalCount: 0 } },
+});
+
 const figures = (patch: Partial<LiveFigures> = {}): LiveFigures => ({
   elapsedMs: 65_000,
   runTimeMs: 300_000,
@@ -43,7 +60,7 @@ test('not a TTY: one plain timestamped line per second, no escape codes, no carr
   const live = new LiveLine(stream, { now: () => now });
   live.update(figures({ phase: 'ramp', elapsedMs: 1000 }));
   now += 300;
-  live.update(figures()); // within the same second: skipped
+  live.update(figures({ elapsedMs: 1300 })); // within the same second: skipped
   now += 700;
   live.update(figures({ elapsedMs: 2000 }));
   now += 1000;
@@ -71,6 +88,61 @@ test('not a TTY: plainEverySec spaces the lines out', () => {
     live.update(figures({ elapsedMs: now }));
   }
   assert.equal(chunks.length, 4); // at 0, 10, 20, 30 s
+});
+
+test('not a TTY: one line per second of run time, rounded: no second repeated or skipped when cuts jitter or come late', () => {
+  const { stream, text } = fakeStream(undefined);
+  let now = 0;
+  const live = new LiveLine(stream, { now: () => now });
+  // cuts a little before and after the whole seconds, one 300 ms late and the next on time (700 ms after it)
+  for (const [wallMs, elapsedMs] of [
+    [3_000, 3_000.4],
+    [4_000, 3_999.8],
+    [5_300, 5_300],
+    [6_000, 6_000.2],
+    [7_000, 6_999.6],
+  ] as const) {
+    now = wallMs;
+    live.update(figures({ elapsedMs, runTimeMs: 20_000 }));
+  }
+  const clocks = text()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => /steady (\d+:\d\d)\//.exec(l)?.[1]);
+  assert.deepEqual(clocks, ['0:03', '0:04', '0:05', '0:06', '0:07']);
+});
+
+test('the drain shows its own time against the grace period, not run time past the end', () => {
+  const { stream, text } = fakeStream({ columns: 200 });
+  const live = new LiveLine(stream);
+  live.update(
+    figures({ phase: 'drain', elapsedMs: 17_400, runTimeMs: 15_000, drainMs: 2_400, graceMs: 5_000 }),
+  );
+  assert.match(text(), /drain 0:02\/0:05 · devices/);
+  assert.doesNotMatch(text(), /0:17\/0:15/);
+  // through the terminal output: the drain counts from the last interval of the load
+  const out = fakeStream({ columns: 200 });
+  const term = terminalOutput(new LiveLine(out.stream), {
+    runTimeMs: 15_000,
+    graceMs: 5_000,
+    devicesTarget: 10,
+    header: () => '',
+  });
+  const at = (elapsedMs: number, phase: LiveFigures['phase']) =>
+    term.interval?.({
+      elapsedMs,
+      phase,
+      gaps: 0,
+      cpuPercent: 0,
+      eventLoopLagP99Ms: 0,
+      interval: intervalOf(),
+    } as unknown as IntervalFigures);
+  at(14_000, 'steady');
+  at(15_000, 'steady');
+  at(16_000, 'drain');
+  at(18_000, 'drain');
+  const shown = out.chunks.map((c) => /(steady|drain) [\d:/]+/.exec(c)?.[0]);
+  assert.deepEqual(shown, ['steady 0:14/0:15', 'steady 0:15/0:15', 'drain 0:01/0:05', 'drain 0:03/0:05']);
 });
 
 test('a TTY: redraws one line in place with \\r and clear-to-end-of-line, fitting the width', () => {
@@ -246,6 +318,26 @@ test('formatSummary: PASSED, INTERRUPTED, saturation in words, no samples, color
   assert.match(sat, /SATURATED — CPU peak 99%, event-loop lag p99 250 ms, schedule lag p99 320 ms/);
   assert.match(sat, /could not keep to its schedule/);
   assert.match(sat, /^ {2}e2e +– +– +– +– +no samples$/m);
+  // when and why, from the saturation events (the rule the summary's flag follows)
+  const reason = 'schedule lag p99 up to 253 ms (3 s in a row)';
+  const when = formatSummary(
+    summary({
+      generator: { cpuPercentPeak: 5, eventLoopLagP99: 2, saturated: true },
+      events: [
+        {
+          atMs: 0,
+          elapsedMs: 4000,
+          kind: 'saturation-start',
+          message: `generator saturated: ${reason}`,
+          reason,
+        },
+      ],
+    }),
+  );
+  assert.match(
+    when,
+    /^generator +SATURATED — CPU peak 5%.*:\n {11}from 0:04: schedule lag p99 up to 253 ms \(3 s in a row\)\n/m,
+  );
 
   const colored = formatSummary(summary(), undefined, { color: true });
   assert.match(colored, /\x1b\[31m✗\x1b\[0m/);
@@ -375,4 +467,57 @@ test('formatSummary: bytes, the load as it ran and the events, briefly', () => {
     'event 1:15 broker-back: broker back',
   );
   assert.doesNotMatch(formatSummary(summary()), /^events/m, 'no events: no lines');
+});
+
+test('formatSummary: lost devices with their seq ranges and scheduled times; devices losing the same share a line; no "…" hiding one device', () => {
+  const start = Date.parse('2025-01-01T12:00:00.000Z');
+  const range = (fromSeq: number, toSeq: number, atS: number): LostRange => ({
+    fromSeq,
+    toSeq,
+    fromTs: start + atS * 1000,
+    toTs: start + (atS + (toSeq - fromSeq) * 0.25) * 1000, // 4 messages a second
+  });
+  const lost = (deviceId: string, value: number, ranges: LostRange[], moreRanges = 0) => ({
+    deviceId,
+    value,
+    ranges,
+    moreRanges,
+  });
+  const counts = { lost: 4, duplicated: 4, reordered: 0, e2eP99: 0, connectFailures: 0 };
+  const top = {
+    // a broker restart at 0:10: three devices lost seqs 5–8; a fourth lost two ranges, one of them without times
+    lost: [
+      lost('dev-000003', 4, [range(5, 8, 10)]),
+      lost('dev-000007', 4, [range(5, 8, 10)]),
+      lost('dev-000011', 4, [range(5, 8, 10)]),
+      lost('dev-000012', 2, [range(9, 9, 12), { fromSeq: 30, toSeq: 30, fromTs: null, toTs: null }], 3),
+    ],
+    duplicated: ['dev-1', 'dev-2', 'dev-3', 'dev-4'].map((deviceId) => ({ deviceId, value: 1 })),
+    reordered: [],
+    e2eP99: [],
+    connectFailures: [],
+    counts,
+  };
+  const text = formatSummary(summary({ devicesTop: top }));
+  assert.match(
+    text,
+    /^by device +lost: dev-000003, dev-000007, dev-000011 \(4 each\): seqs 5–8 at 0:10–0:11$/m,
+  );
+  assert.match(text, /^ {11}lost: dev-000012 \(2\): seq 9 at 0:12, seq 30, \+3 more ranges$/m);
+  // four duplicating devices: the fourth is named, not "… 4 devices"
+  assert.match(text, /^ {11}duplicated: dev-1 \(1\), dev-2 \(1\), dev-3 \(1\), dev-4 \(1\)$/m);
+  assert.doesNotMatch(text, /…/);
+
+  // more devices than fit: the first lines, then how many more; never "and 1 more"
+  const many = Array.from({ length: 10 }, (_, i) => lost(`dev-${i}`, 10 - i, [range(i + 1, i + 1, i)]));
+  const big = formatSummary(summary({ devicesTop: { ...top, lost: many, counts: { ...counts, lost: 25 } } }));
+  assert.match(
+    big,
+    /lost: dev-0 \(10\): seq 1 at 0:00\n.*lost: dev-1 \(9\).*\n.*lost: dev-2 \(8\): seq 3 at 0:02\n.*… and 22 more devices lost messages \(devices\.csv\)/,
+  );
+  const four = formatSummary(
+    summary({ devicesTop: { ...top, lost: many.slice(0, 4), counts: { ...counts, lost: 4 } } }),
+  );
+  assert.match(four, /lost: dev-3 \(7\): seq 4 at 0:03/);
+  assert.doesNotMatch(four, /more devices? lost/);
 });

@@ -725,3 +725,45 @@ describe('run events through the pipeline (fake time)', () => {
     assert.equal(summary.bytes?.sentPerSec, Math.round((sent / 5000) * 1000 * 10) / 10);
   });
 });
+
+describe('generator saturation: one rule for the events and the summary (review finding 5)', () => {
+  /** A monitor whose every sample is calm except the `hot` ones (event-loop lag 250 ms); its own verdict says yes. */
+  const monitorHotAt = (hot: readonly number[]) => {
+    let n = 0;
+    return {
+      ...quietMonitor(),
+      eventLoopLagP99: 250,
+      sample: () => ({ cpuPercent: 10, eventLoopLagP99Ms: hot.includes(++n) ? 250 : 1 }),
+      // the whole-run figure over 100 ms: the old rule said saturated on a single hiccup
+      saturated: () => true,
+    };
+  };
+  const run = async (hot: readonly number[]) => {
+    const r = rig();
+    const gen = fakeGenerator(r.clock, r.source, { devices: 10, intervalMs: 1000, runTimeMs: 6000 });
+    return (
+      await drive(r.clock, options(r, { generator: gen, consumer: r.consumer, monitor: monitorHotAt(hot) }))
+    ).summary;
+  };
+
+  test('one hot second: no saturation event, not saturated, the run is valid', async () => {
+    const summary = await run([2]);
+    assert.deepEqual(
+      (summary.events ?? []).filter((e) => e.kind.startsWith('saturation')),
+      [],
+    );
+    assert.equal(summary.generator.saturated, false);
+    assert.equal(summary.valid, true);
+  });
+
+  test('three hot seconds in a row: a saturation-start event, and the summary says saturated (invalid)', async () => {
+    const summary = await run([2, 3, 4]);
+    assert.deepEqual(
+      (summary.events ?? []).filter((e) => e.kind.startsWith('saturation')).map((e) => e.kind),
+      ['saturation-start', 'saturation-end'],
+    );
+    assert.equal(summary.generator.saturated, true);
+    assert.equal(summary.valid, false);
+    assert.match(summary.invalid?.join() ?? '', /^saturated: /);
+  });
+});

@@ -10,6 +10,7 @@ import {
   expandSourceIps,
   firstNonLocal,
   isLocalAddress,
+  outputFileProblem,
   overlongTemplates,
   sourceIpProblem,
 } from '../../src/scenario/checks.js';
@@ -533,6 +534,52 @@ describe('input checks (issue 12)', () => {
     assert.equal(outProblem(root, 'r2', dir), undefined);
     assert.match(outProblem('/proc/fleetload', 'r', dir) ?? '', /pseudo file system/);
     assert.match(outProblem('/dev/null/x', 'r', dir) ?? '', /\/dev\/null is not a directory/);
+  });
+
+  test('--junit FILE: checked without writing, like --out (pseudo file systems, directories, paths through files)', () => {
+    const file = join(dir, 'reports', 'junit.xml');
+    assert.equal(outputFileProblem('reports/junit.xml', dir), undefined);
+    assert.ok(!existsSync(join(dir, 'reports')), 'the check creates nothing');
+    assert.match(
+      outputFileProblem('/proc/x.xml', dir) ?? '',
+      /^cannot write \/proc\/x\.xml in \/proc: .*pseudo file system/,
+    );
+    assert.match(outputFileProblem('/sys/junit.xml', dir) ?? '', /pseudo file system/);
+    assert.match(outputFileProblem(dir, dir) ?? '', /it is a directory; give a file name/);
+    assert.match(outputFileProblem('/dev/null', dir) ?? '', /not a regular file/);
+    assert.match(outputFileProblem('/dev/null/x.xml', dir) ?? '', /\/dev\/null is not a directory/);
+    mkdirSync(join(dir, 'reports'));
+    writeFileSync(file, 'old');
+    assert.equal(outputFileProblem(file, dir), undefined, 'an existing file is overwritten');
+    assert.match(
+      problemsOf(() => load({ flags: { junit: '/proc/x.xml' } }))[0] ?? '',
+      /^junit: cannot write \/proc\/x\.xml .* \(from --junit\)$/,
+    );
+  });
+
+  test('credentials in the broker URL are the username and password (flags win); no false "password without a username"', () => {
+    const host = 'mqtt://u%40x:p%3Aw@127.0.0.1:1883';
+    const s = load({ flags: { host } }).scenario;
+    assert.equal(s.username, 'u@x');
+    assert.equal(s.password, 'p:w');
+    // the review's case: the URL names the user, --password gives the password
+    const withFlag = load({ flags: { host: 'mqtt://u:pw@127.0.0.1', password: 'X' } }).scenario;
+    assert.equal(withFlag.username, 'u');
+    assert.equal(withFlag.password, 'X');
+    const env = load({ flags: { host: 'mqtt://u@127.0.0.1' }, env: { FLEETLOAD_PASSWORD: 'X' } }).scenario;
+    assert.equal(env.username, 'u');
+    const flagUser = load({ flags: { host: 'mqtt://u:pw@127.0.0.1', username: 'v' } }).scenario;
+    assert.equal(flagUser.username, 'v');
+    assert.equal(flagUser.password, 'pw');
+    // still refused when nobody names a user
+    assert.match(
+      problemsOf(() => load({ flags: { host: 'mqtt://:pw@127.0.0.1' } }))[0] ?? '',
+      /^password: MQTT 3\.1\.1 does not allow a password without a username/,
+    );
+    assert.match(
+      problemsOf(() => load({ flags: { host: 'mqtt://127.0.0.1', password: 'X' } }))[0] ?? '',
+      /^password: MQTT 3\.1\.1 does not allow a password without a username/,
+    );
   });
 
   test('a scenario file of YAML aliases is refused, not expanded', () => {
