@@ -5,7 +5,7 @@ import { redactUrl } from '../consumer/source.js';
 import { FleetloadError } from '../errors.js';
 import { escapeHtml as e, noScriptEnd, noStyleEnd, scriptJson } from '../html/escape.js';
 import { uplotAssets } from '../html/uplot.js';
-import { loadAsRun, type RunEvent } from '../stats/events.js';
+import { clockText, loadAsRun, type RunEvent } from '../stats/events.js';
 import { type Histogram, type LatencySummary, summarize } from '../stats/histogram.js';
 import { SATURATED_CPU_PERCENT, SATURATED_INTERVALS, SATURATED_LAG_MS } from '../stats/monitor.js';
 import type { IntervalLatency, IntervalRecord, Summary, TimeseriesRow } from '../stats/summary.js';
@@ -303,6 +303,21 @@ const panel = (title: string, body: string, cls = ''): string =>
   `<section class="panel${cls ? ` ${cls}` : ''}"><h2>${e(title)}</h2>${body}</section>`;
 
 /** Generator health in words: whether the figures describe the system under test, and if not why and what to do. */
+/** "0:12–0:17 (generator saturated: CPU 97%)" per saturation-start, ended by the next saturation-end or the run */
+function saturationSpells(events: readonly RunEvent[]): string[] {
+  const out: string[] = [];
+  let open: RunEvent | undefined;
+  for (const ev of events) {
+    if (ev.kind === 'saturation-start') open = ev;
+    else if (ev.kind === 'saturation-end' && open) {
+      out.push(`${clockText(open.elapsedMs)}–${clockText(ev.elapsedMs)} (${open.message})`);
+      open = undefined;
+    }
+  }
+  if (open) out.push(`from ${clockText(open.elapsedMs)} to the end (${open.message})`);
+  return out.slice(0, 5);
+}
+
 export function generatorHealth(s: Summary): { saturated: boolean; headline: string; details: string[] } {
   const g = s.generator ?? { cpuPercentPeak: 0, eventLoopLagP99: 0, saturated: false };
   const lagP99 = s.latency?.scheduleLag?.p99 ?? 0;
@@ -332,6 +347,9 @@ export function generatorHealth(s: Summary): { saturated: boolean; headline: str
       `Messages left ${num(lagP99)} ms after their scheduled time (schedule lag p99, limit ${SATURATED_LAG_MS} ms). End-to-end delay is measured from the scheduled time, so this lateness is inside every e2e figure.`,
     );
   }
+  // when: the seconds the rule saw (whole-run figures can stay under the limits while 3 seconds in a row did not)
+  const spells = saturationSpells(s.events ?? []);
+  if (spells.length > 0) why.push(`When: ${spells.join('; ')}.`);
   if (why.length === 0) why.push(`${figures}.`);
   return {
     saturated: true,

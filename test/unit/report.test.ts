@@ -321,6 +321,29 @@ test('generator health in words: ok, and each reason for saturation', () => {
   assert.equal(lagOnly.saturated, true);
   assert.equal(lagOnly.details.length, 2);
   assert.match(lagOnly.details[0] ?? '', /Messages left 248 ms after their scheduled time/);
+  // saturated for 3 s in a row while the whole run's figures stay under the limits: the panel says when
+  const spell = generatorHealth(
+    summary({
+      generator: { cpuPercentPeak: 60, eventLoopLagP99: 20, saturated: true },
+      events: [
+        {
+          atMs: 1,
+          elapsedMs: 12_000,
+          kind: 'saturation-start',
+          message: 'generator saturated: lag p99 250 ms',
+        },
+        { atMs: 2, elapsedMs: 15_000, kind: 'saturation-end', message: 'generator keeps up again' },
+        { atMs: 3, elapsedMs: 21_000, kind: 'saturation-start', message: 'generator saturated: CPU 97%' },
+      ],
+    }),
+  );
+  assert.equal(spell.saturated, true);
+  assert.ok(
+    spell.details.includes(
+      'When: 0:12–0:15 (generator saturated: lag p99 250 ms); from 0:21 to the end (generator saturated: CPU 97%).',
+    ),
+    spell.details.join('\n'),
+  );
 });
 
 test('parseTimeseries: by header, quoted cells, bad rows dropped', () => {
