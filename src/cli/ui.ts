@@ -22,6 +22,8 @@ const UI_OPTIONS = SCENARIO_OPTIONS.filter((o) => (UI_KEYS as readonly string[])
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** Lines of a run's output kept for the UI. */
 const OUTPUT_LINES = 40;
+/** Finished runs remembered for History (those that left no folder show only from here). */
+const PAST_RUNS = 200;
 
 export interface UiSettings {
   webHost: string;
@@ -118,6 +120,8 @@ interface Current {
  */
 export class ChildRuns implements UiRuns {
   private current: Current | undefined;
+  /** finished runs of this UI, newest first */
+  private readonly finished: UiRunStatus[] = [];
 
   constructor(
     private readonly o: {
@@ -191,6 +195,10 @@ export class ChildRuns implements UiRuns {
     return this.current?.dashboard;
   }
 
+  past(): UiRunStatus[] {
+    return this.finished.map((r) => ({ ...r, output: [...r.output], live: false }));
+  }
+
   /** Stops the running test (gracefully; `abort`: at once) and waits until its process group is gone. */
   async shutdown(abort: boolean): Promise<void> {
     const c = this.current;
@@ -251,6 +259,9 @@ export class ChildRuns implements UiRuns {
     } catch {
       // no summary: the exit code says what happened
     }
+    // the status itself: lines the run printed just before it exited may still come through its pipes
+    this.finished.unshift(run.status);
+    if (this.finished.length > PAST_RUNS) this.finished.pop();
     this.o.log(`ui: run ${run.status.runId} ended: ${run.status.verdict} (exit ${code})`);
   }
 }
