@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, FleetloadError } from '../errors.js';
 import { redactText } from '../redact.js';
+import { outProblem } from '../scenario/files.js';
 import { describeIssue, mergeSources, type Provenance, schemaProblems } from '../scenario/load.js';
 import { SCENARIO_OPTIONS } from '../scenario/options.js';
 import { hostNames, scenarioInput } from '../scenario/schema.js';
@@ -21,6 +22,8 @@ const UI_OPTIONS = SCENARIO_OPTIONS.filter((o) => (UI_KEYS as readonly string[])
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** Lines of a run's output kept for the UI. */
 const OUTPUT_LINES = 40;
+/** Finished runs remembered for History (those that left no folder show only from here). */
+const PAST_RUNS = 200;
 
 export interface UiSettings {
   webHost: string;
@@ -30,8 +33,15 @@ export interface UiSettings {
   webAllowedHosts: string[];
 }
 
-/** `fleetload ui` flags and FLEETLOAD_* variables, checked like run's; every problem at once (E_USAGE). */
-export function parseUiArgs(argv: string[], env: Record<string, string | undefined>): UiSettings | undefined {
+/**
+ * `fleetload ui` flags and FLEETLOAD_* variables, checked like run's; every problem at once (E_USAGE). The results
+ * folder is checked as run checks it (relative to `cwd`): a UI that could never write a run refuses to start.
+ */
+export function parseUiArgs(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  cwd: string = process.cwd(),
+): UiSettings | undefined {
   const t = tokenizeFlags(argv, UI_OPTIONS, 'ui');
   if (t.help) return undefined;
   for (const p of t.positionals) t.problems.push(`unexpected argument "${p}": fleetload ui takes flags only`);
@@ -51,6 +61,10 @@ export function parseUiArgs(argv: string[], env: Record<string, string | undefin
     t.problems.push(
       ...schemaProblems(parsed.error.issues, [...UI_KEYS], (path) => from.get(String(path[0])) ?? 'default'),
     );
+  }
+  if (parsed.success) {
+    const bad = outProblem(parsed.data.out, undefined, cwd);
+    if (bad) t.problems.push(`out: ${bad} (${from.get('out') ?? 'default'})`);
   }
   if (t.problems.length > 0 || !parsed.success) throw new FleetloadError('E_USAGE', t.problems);
   const s = parsed.data;
@@ -106,6 +120,8 @@ interface Current {
  */
 export class ChildRuns implements UiRuns {
   private current: Current | undefined;
+  /** finished runs of this UI, newest first */
+  private readonly finished: UiRunStatus[] = [];
 
   constructor(
     private readonly o: {
@@ -179,6 +195,10 @@ export class ChildRuns implements UiRuns {
     return this.current?.dashboard;
   }
 
+  past(): UiRunStatus[] {
+    return this.finished.map((r) => ({ ...r, output: [...r.output], live: false }));
+  }
+
   /** Stops the running test (gracefully; `abort`: at once) and waits until its process group is gone. */
   async shutdown(abort: boolean): Promise<void> {
     const c = this.current;
@@ -239,13 +259,16 @@ export class ChildRuns implements UiRuns {
     } catch {
       // no summary: the exit code says what happened
     }
+    // the status itself: lines the run printed just before it exited may still come through its pipes
+    this.finished.unshift(run.status);
+    if (this.finished.length > PAST_RUNS) this.finished.pop();
     this.o.log(`ui: run ${run.status.runId} ended: ${run.status.verdict} (exit ${code})`);
   }
 }
 
 /** `fleetload ui`: serves until Ctrl-C/SIGTERM; the running test is stopped (and waited for) first. */
 export async function uiCmd(argv: string[], io: CliIo): Promise<number> {
-  const settings = parseUiArgs(argv, io.env);
+  const settings = parseUiArgs(argv, io.env, io.cwd);
   if (!settings) {
     io.stdout.write(UI_HELP);
     return 0;

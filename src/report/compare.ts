@@ -1,3 +1,4 @@
+import { formatDuration } from '../scenario/duration.js';
 import type { Histogram } from '../stats/histogram.js';
 import type { Summary } from '../stats/summary.js';
 import type { HistogramName, ResultsData } from './load.js';
@@ -62,6 +63,8 @@ export const LATENCY_BAND = 0.05;
 export const RATE_BAND = 0.02;
 export const ALPHA = 0.05;
 const Z95 = 1.959964;
+/** What "within noise" means, in one line (under the table of `fleetload compare` and of the UI). */
+export const COMPARE_RULE = `within noise: latency Δ ≤ max(${LATENCY_BAND * 100}%, 2× HDR resolution) or overlapping 95% percentile intervals; counts: Poisson rate test, p ≥ ${ALPHA}`;
 
 // ---------------------------------------------------------------------------------------------- statistics
 
@@ -349,11 +352,12 @@ export function compareRuns(a: ResultsData, b: ResultsData): Comparison {
   for (const f of LATENCY_FIGURES) figures.push(compareLatency(a, b, f));
   for (const f of COUNT_FIGURES) figures.push(compareCount(sa, sb, f));
   const notes: string[] = [];
-  const keys: Array<[keyof Summary['scenario'], string]> = [
+  // durations as the flags take them (`run time 10s → 6s`), not milliseconds
+  const keys: Array<[keyof Summary['scenario'], string, 'duration'?]> = [
     ['devices', 'devices'],
     ['spawnRate', 'spawn rate'],
-    ['runTimeMs', 'run time ms'],
-    ['intervalMs', 'interval ms'],
+    ['runTimeMs', 'run time', 'duration'],
+    ['intervalMs', 'interval', 'duration'],
     ['qos', 'QoS'],
     ['mqttVersion', 'MQTT version'],
     ['topic', 'topic'],
@@ -361,17 +365,23 @@ export function compareRuns(a: ResultsData, b: ResultsData): Comparison {
     ['payloadSizeBytes', 'payload bytes'],
     ['payloadTemplate', 'payload template'],
     ['stages', 'stages'],
-    ['jitterMs', 'jitter ms'],
+    ['jitterMs', 'jitter', 'duration'],
     ['messagesPerDevice', 'messages per device'],
     ['consumer', 'consumer'],
     ['consumerQos', 'consumer QoS'],
   ];
-  const shown = (v: unknown): string =>
-    v === undefined ? '(not recorded)' : Array.isArray(v) ? v.join(' ') : String(v);
+  const shown = (v: unknown, kind?: 'duration'): string =>
+    v === undefined
+      ? '(not recorded)'
+      : Array.isArray(v)
+        ? v.join(' ')
+        : kind === 'duration' && typeof v === 'number' && Number.isInteger(v) && v >= 0
+          ? formatDuration(v)
+          : String(v);
   const diffs = keys
     // a key neither summary has (older runs, consume) is no difference
     .filter(([k]) => shown(sa.scenario?.[k]) !== shown(sb.scenario?.[k]))
-    .map(([k, name]) => `${name} ${shown(sa.scenario?.[k])} → ${shown(sb.scenario?.[k])}`);
+    .map(([k, name, kind]) => `${name} ${shown(sa.scenario?.[k], kind)} → ${shown(sb.scenario?.[k], kind)}`);
   if (diffs.length > 0) notes.push(`the runs had different scenarios: ${diffs.join(', ')}`);
   if (sa.generator?.saturated)
     notes.push('run A: the generator was saturated; its figures describe fleetload');
@@ -502,12 +512,7 @@ export function formatComparison(c: Comparison, o: FormatOptions = {}): string {
     lines.push(line(rows[i] ?? [], f.verdict));
   });
   lines.push('');
-  lines.push(
-    paint(
-      '2',
-      `within noise: latency Δ ≤ max(${LATENCY_BAND * 100}%, 2× HDR resolution) or overlapping 95% percentile intervals; counts: Poisson rate test, p ≥ ${ALPHA}`,
-    ),
-  );
+  lines.push(paint('2', COMPARE_RULE));
   for (const n of c.notes) lines.push(`note: ${printable(n)}`);
   if (o.failOnRegressionPct !== undefined) {
     const bad = regressions(c, o.failOnRegressionPct);

@@ -32,19 +32,7 @@ const RESERVED = ['deviceId', 'seq', 'ts', 'sentTs', 'runId'];
 
 /** Compiles a template; throws an Error whose message names the bad placeholder (the loader words the rest). */
 export function compilePayloadTemplate(text: string, random: () => number = Math.random): PayloadTemplate {
-  const parts: Part[] = [];
-  let last = 0;
-  for (const m of text.matchAll(PLACEHOLDER)) {
-    const at = m.index ?? 0;
-    if (at > last) parts.push(text.slice(last, at));
-    parts.push(generator(m[1] as string, (m[2] ?? '').trim().split(/\s+/).filter(Boolean), m[0], random));
-    last = at + m[0].length;
-  }
-  if (last < text.length) parts.push(text.slice(last));
-  const rest = text.replace(PLACEHOLDER, '');
-  if (rest.includes('{{') || rest.includes('}}')) {
-    throw new Error('an unclosed or malformed {{…}} placeholder; write e.g. {{random 20 30}}');
-  }
+  const parts = compileParts(text, random).map((p) => p.part);
   return (c) => {
     let s = '';
     for (const p of parts) s += typeof p === 'string' ? p : p(c);
@@ -52,16 +40,49 @@ export function compilePayloadTemplate(text: string, random: () => number = Math
   };
 }
 
+/** The template's parts, each with its offset in the template text. */
+function compileParts(text: string, random: () => number): Array<{ part: Part; at: number }> {
+  const parts: Array<{ part: Part; at: number }> = [];
+  let last = 0;
+  for (const m of text.matchAll(PLACEHOLDER)) {
+    const at = m.index ?? 0;
+    if (at > last) parts.push({ part: text.slice(last, at), at: last });
+    const name = m[1] as string;
+    // a message names the placeholder and where it is, never the rest of the file (it may be any readable file)
+    const where = `{{${name.length <= 24 ? name : `${name.slice(0, 24)}…`}}} at ${lineColumn(text, at)}`;
+    const args = (m[2] ?? '').trim().split(/\s+/).filter(Boolean);
+    parts.push({ part: generator(name, args, where, random), at });
+    last = at + m[0].length;
+  }
+  if (last < text.length) parts.push({ part: text.slice(last), at: last });
+  const rest = text.replace(PLACEHOLDER, (m) => ' '.repeat(m.length));
+  const bad = [rest.indexOf('{{'), rest.indexOf('}}')].filter((i) => i >= 0);
+  if (bad.length > 0) {
+    throw new Error(
+      `an unclosed or malformed {{…}} placeholder at ${lineColumn(text, Math.min(...bad))}; write e.g. {{random 20 30}}`,
+    );
+  }
+  return parts;
+}
+
+/** `line L, column C` (1-based) of an offset in a text. */
+function lineColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - (before.lastIndexOf('\n') + 1) + 1;
+  return `line ${line}, column ${column}`;
+}
+
 function generator(
   name: string,
   args: string[],
-  raw: string,
+  where: string,
   random: () => number,
 ): (c: TemplateContext) => string {
   const nums = (n: number): number[] => {
     const v = args.map(Number);
     if (args.length !== n || v.some((x) => !Number.isFinite(x))) {
-      throw new Error(`${raw}: ${name} takes ${n} numbers`);
+      throw new Error(`${where}: ${name} takes ${n} numbers`);
     }
     return v;
   };
@@ -89,35 +110,46 @@ function generator(
       return () => String(Math.floor(lo + random() * (hi - lo + 1)));
     }
     case 'choice': {
-      if (args.length === 0) throw new Error(`${raw}: choice needs at least one word`);
+      if (args.length === 0) throw new Error(`${where}: choice needs at least one word`);
       return () => args[Math.floor(random() * args.length)] as string;
     }
     default:
       throw new Error(
-        `${raw}: unknown placeholder "${name}"; known: deviceId index seq ts runId iso uuid random randomInt choice`,
+        `${where}: unknown placeholder; known: deviceId index seq ts runId iso uuid random randomInt choice`,
       );
   }
 }
 
 /**
  * Problems with a template for an encoding, as sentences (empty when fine): it must compile, and for JSON render
- * to an object that leaves the measurement fields to fleetload.
+ * to an object that leaves the measurement fields to fleetload. A message says where (line and column of the
+ * template) and never quotes the file: `--payload` may name any readable file, and the message reaches a web UI.
  */
 export function payloadTemplateProblems(text: string, encoding: 'json' | 'properties' | 'binary'): string[] {
-  let render: PayloadTemplate;
+  let parts: Array<{ part: Part; at: number }>;
   try {
-    render = compilePayloadTemplate(text);
+    parts = compileParts(text, Math.random);
   } catch (e) {
     return [(e as Error).message];
   }
   if (encoding !== 'json') return [];
-  const sample = render({ deviceId: 'dev-000001', index: 1, seq: 1, ts: 1_800_000_000_000.5, runId: 'run' });
+  const c = { deviceId: 'dev-000001', index: 1, seq: 1, ts: 1_800_000_000_000.5, runId: 'run' };
+  // the sample, and for each of its characters the template offset it came from
+  let sample = '';
+  const from: number[] = [];
+  for (const { part, at } of parts) {
+    const s = typeof part === 'string' ? part : part(c);
+    for (let i = 0; i < s.length; i++) from.push(typeof part === 'string' ? at + i : at);
+    sample += s;
+  }
   let v: unknown;
   try {
     v = JSON.parse(sample);
   } catch (e) {
+    const bad = jsonErrorOffset(sample);
+    const where = lineColumn(text, from[bad] ?? text.length);
     return [
-      `with --encoding json the template must be a JSON object; it renders to invalid JSON (${(e as Error).message})`,
+      `with --encoding json the template must be a JSON object; it renders to invalid JSON at ${where} of the template (${jsonReason((e as Error).message)})`,
     ];
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
@@ -129,4 +161,39 @@ export function payloadTemplateProblems(text: string, encoding: 'json' | 'proper
         `the template sets ${clash.join(', ')}: fleetload writes these measurement fields itself; rename or drop them`,
       ]
     : [];
+}
+
+/** Could this text be the start of a JSON document (it fails, if at all, only because it ends)? */
+function viablePrefix(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch (e) {
+    const m = (e as Error).message;
+    if (/^Unexpected end of JSON input/.test(m)) return true;
+    const at = /at position (\d+)/.exec(m);
+    return at !== null && Number(at[1]) >= text.length;
+  }
+}
+
+/** The offset of the character where invalid JSON goes wrong: the end of its longest viable prefix. */
+function jsonErrorOffset(text: string): number {
+  if (viablePrefix(text)) return text.length;
+  let lo = 0; // viable
+  let hi = text.length; // not viable
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (viablePrefix(text.slice(0, mid))) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The parser's words for what is wrong, without the text it quotes (position and context are dropped). */
+function jsonReason(message: string): string {
+  const words = message
+    .replace(/^Unexpected token '[\s\S]*?', [\s\S]*$/, 'unexpected character')
+    .replace(/ in JSON at position [\s\S]*$/, '')
+    .replace(/^Unexpected end of JSON input$/, 'it ends too early');
+  return words.includes('"') || words.length > 80 ? 'not valid JSON' : words;
 }

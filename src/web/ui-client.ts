@@ -92,13 +92,18 @@ export const UI_CLIENT_JS = `
   }
   var checkTimer = null;
   var checkSeq = 0;
+  var formProblems = 0;
   function check() {
     var seq = ++checkSeq;
     call('POST', '/api/ui/check', { values: values() }).then(function (r) {
       if (seq !== checkSeq) return;
       if (r.body.command) $('command').textContent = r.body.command;
       if (r.body.yaml) $('yaml').textContent = r.body.yaml;
+      formProblems = (r.body.problems || []).length;
       showProblems(r.body.problems || []);
+      // fleetload run would refuse it: Start waits until the form is fixed
+      $('start').disabled = formProblems > 0;
+      $('start').title = formProblems > 0 ? 'fix the problems listed first' : '';
       var w = r.body.warnings || [];
       $('warnings').textContent = w.map(function (x) { return 'note: ' + x; }).join('\\n');
       $('warnings').hidden = w.length === 0;
@@ -124,12 +129,13 @@ export const UI_CLIENT_JS = `
       } else if (r.status === 400) {
         if (r.body.command) $('command').textContent = r.body.command;
         if (r.body.yaml) $('yaml').textContent = r.body.yaml;
+        formProblems = (r.body.problems || [r.body.error]).length;
         showProblems(r.body.problems || [r.body.error]);
       } else {
         showProblems([r.body.error || ('HTTP ' + r.status)], 'not started:');
       }
     }).catch(function (err) { showProblems([String(err.message || err)], 'not started:'); })
-      .then(function () { $('start').disabled = false; });
+      .then(function () { $('start').disabled = formProblems > 0; });
   });
   Array.prototype.forEach.call(document.querySelectorAll('button.copy'), function (b) {
     b.addEventListener('click', function () {
@@ -161,9 +167,11 @@ export const UI_CLIENT_JS = `
       framed = run.runId;
       frame.src = '/live?run=' + encodeURIComponent(run.runId);
       frame.hidden = false;
+      $('live-gone').hidden = true;
     }
     var report = $('run-report');
     if (run.state === 'finished') {
+      retireFrame(run);
       if (run.verdict !== 'CRASHED' && run.verdict !== 'INPUT ERROR') {
         report.href = '/results/' + encodeURIComponent(run.runId) + '/report.html';
         report.hidden = false;
@@ -173,6 +181,34 @@ export const UI_CLIENT_JS = `
         loadHistory();
       }
     } else report.hidden = true;
+  }
+  /**
+   * The run is over and its dashboard with it. A dashboard that got the run's summary shows it and asks nothing
+   * more; one that did not (the run crashed, was killed, exited before its summary) would go on asking the gone
+   * dashboard and still say "live": it is closed, and the Live tab says why.
+   */
+  var retired = null;
+  function retireFrame(run) {
+    if (framed !== run.runId || retired === run.runId) return;
+    retired = run.runId;
+    setTimeout(function () {
+      if (framed !== run.runId) return;
+      var frame = $('live-frame');
+      var st = null;
+      try {
+        var d = frame.contentDocument;
+        st = d ? d.getElementById('status') : null;
+      } catch (e) { st = null; }
+      if (st && st.getAttribute('data-state') === 'done') return;
+      frame.src = 'about:blank';
+      frame.hidden = true;
+      var gone = $('live-gone');
+      gone.textContent = 'run ' + run.runId + ' ended (' + (run.verdict || '?') + ', exit ' + run.exitCode +
+        ') before its dashboard showed a summary; the dashboard went with it. What the run printed is below' +
+        (run.verdict !== 'CRASHED' && run.verdict !== 'INPUT ERROR' ? '; its report, if it wrote one, is linked above.' : '.');
+      gone.hidden = false;
+      $('run-output-box').open = true;
+    }, 1500);
   }
   function poll() {
     call('GET', '/api/ui/state').then(function (r) { render(r.body.run); }).catch(function () {
@@ -214,7 +250,7 @@ export const UI_CLIENT_JS = `
       input.type = 'radio';
       input.name = name;
       input.value = run.runId;
-      input.disabled = run.verdict === 'NO SUMMARY';
+      input.disabled = run.verdict === 'NO SUMMARY' || run.folder === false;
       input.setAttribute('aria-label', name.toUpperCase() + ': ' + run.runId);
       input.addEventListener('change', updateCompare);
       td.appendChild(input);
@@ -226,6 +262,12 @@ export const UI_CLIENT_JS = `
     var v = el('td');
     v.appendChild(el('span', 'verdict ' + run.verdict.replace(/ /g, '-'), run.verdict));
     if (run.interrupted) v.appendChild(el('span', 'note', ' stopped early'));
+    if (run.folder === false) v.appendChild(el('div', 'note', 'no results folder (kept while this ui runs)'));
+    if (run.reasons && run.reasons.length > 0) {
+      var why = el('ul', 'reasons');
+      run.reasons.forEach(function (r) { why.appendChild(el('li', '', r)); });
+      v.appendChild(why);
+    }
     tr.appendChild(v);
     tr.appendChild(el('td', 'exit', run.exitCode === null ? '–' : run.exitCode));
     var files = el('td', 'files');
@@ -266,13 +308,18 @@ export const UI_CLIENT_JS = `
     var a = Math.abs(v);
     return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2);
   }
+  /** a change in percent with its sign, as fleetload compare prints it: +12.5%, -3.10%, 0% */
+  function signedPct(v) {
+    if (v === null || v === undefined || !isFinite(v)) return '–';
+    return (v > 0 ? '+' : '') + num(v) + '%';
+  }
   function showComparison(c) {
     var box = $('comparison');
     box.textContent = '';
     box.appendChild(el('h3', '', 'B ' + c.b.runId + ' against A ' + c.a.runId));
     var t = el('table');
     var head = el('tr');
-    ['figure', 'A', 'B', 'Δ%', 'verdict'].forEach(function (h) { head.appendChild(el('th', '', h)); });
+    ['figure', 'A', 'B', 'Δ%', 'verdict', 'noise test (n, 95% CI)'].forEach(function (h) { head.appendChild(el('th', '', h)); });
     t.appendChild(head);
     c.figures.forEach(function (f) {
       var tr = el('tr');
@@ -282,13 +329,14 @@ export const UI_CLIENT_JS = `
       var fig = function (v) { return f.unit === '' && Number.isInteger(v) ? String(v) : num(v); };
       tr.appendChild(el('td', '', fig(f.a)));
       tr.appendChild(el('td', '', fig(f.b)));
-      tr.appendChild(el('td', '', f.new ? 'new' : f.diffPct === null ? '–' : num(f.diffPct) + '%'));
-      var v = el('td', 'verdict-cell ' + f.verdict.replace(/[^a-z]/g, ''), f.verdict);
-      v.title = f.noise;
-      tr.appendChild(v);
+      tr.appendChild(el('td', 'pct', f.new ? 'new' : signedPct(f.diffPct)));
+      tr.appendChild(el('td', 'verdict-cell ' + f.verdict.replace(/[^a-z]/g, ''), f.verdict));
+      // why the verdict: the samples and intervals it rests on, so "within noise" at +1013% can be read
+      tr.appendChild(el('td', 'noise', f.noise));
       t.appendChild(tr);
     });
     box.appendChild(t);
+    if (boot.compareRule) box.appendChild(el('p', 'note', boot.compareRule));
     (c.notes || []).forEach(function (n) { box.appendChild(el('p', 'note', 'note: ' + n)); });
     box.hidden = false;
   }

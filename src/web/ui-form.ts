@@ -1,3 +1,5 @@
+import { realpathSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { isFleetloadError } from '../errors.js';
 import { redactSecrets } from '../redact.js';
@@ -276,6 +278,7 @@ export function prepareRun(
   ctx: PrepareContext,
 ): { problems: string[]; command?: string; yaml?: string } | PreparedRun {
   const { flags: given, problems } = formFlags(values);
+  problems.push(...fileProblems(given, ctx));
   if (problems.length > 0) return { problems };
   const shown = showRun(given, ctx.out);
   const env = runEnv(ctx.env);
@@ -304,6 +307,53 @@ export function prepareRun(
     ...flagArgs(owned, true),
   ];
   return { runId, scenario: loaded.scenario, argv, secretEnv, ...shown, warnings: loaded.warnings };
+}
+
+/** Settings that name files the run reads (cert and key may be templates such as certs/{deviceId}.pem). */
+export const FILE_KEYS: readonly string[] = ['payload', 'ca', 'cert', 'key', 'consumerCert', 'consumerKey'];
+
+/** Is `path` (absolute) inside `root` (absolute) or `root` itself? */
+function inside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/** The path with its links resolved, or undefined when it does not exist (the loader then says so). */
+function real(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The form's file fields are confined to the UI's working directory and the results folder's parent: the UI reads
+ * them with its own permissions for whoever may use it, and a run sends a payload file's text to the broker the
+ * form names. Anything else is refused, naming the field and the folders (the UI's environment, FLEETLOAD_CA
+ * and the like, is the operator's and not confined).
+ */
+export function fileProblems(given: Record<string, unknown>, ctx: PrepareContext): string[] {
+  const roots = [...new Set([resolve(ctx.cwd), dirname(resolve(ctx.cwd, ctx.out))])];
+  const realRoots = roots.map((r) => real(r) ?? r);
+  const problems: string[] = [];
+  for (const key of FILE_KEYS) {
+    const v = given[key];
+    if (typeof v !== 'string') continue;
+    const path = resolve(ctx.cwd, v);
+    // as written, and where its links lead (a link in the folder may point anywhere)
+    const target = real(path);
+    const ok =
+      roots.some((r) => inside(r, path)) &&
+      (target === undefined || realRoots.some((r) => inside(r, target)));
+    if (ok) continue;
+    const flag = optionOf.get(key)?.flag ?? key;
+    problems.push(
+      `${key}: ${v.length > 200 ? `${v.slice(0, 200)}…` : v} is outside the folders fleetload ui reads files from ` +
+        `(${roots.join(', ')}); copy it there, or start fleetload ui in a folder that holds it (from --${flag})`,
+    );
+  }
+  return problems;
 }
 
 /** The equivalent command and scenario file of what was given, secrets as ***. */

@@ -24,9 +24,17 @@ export interface RunEntry {
   /** ISO-8601, from summary.json; else the folder's modification time */
   startedAt: string;
   endedAt: string | null;
-  /** one line: devices, spawn rate, run time, interval, QoS, MQTT version, broker (secrets redacted) */
+  /** one line: devices, spawn rate, run time, interval, payload, QoS, MQTT version, broker (secrets redacted) */
   scenario: string;
-  verdict: RunVerdict;
+  /** a RunVerdict; for a run of this UI that left no folder, what its exit code says (UNREACHABLE, INPUT ERROR …) */
+  verdict: string;
+  /** false for a run of this UI that left no results folder (kept in memory while the UI runs) */
+  folder: boolean;
+  /**
+   * why the run is INVALID (summary.json `invalid`, one line per failed check, redacted), or why a run of this UI
+   * left no folder (its error lines); empty otherwise
+   */
+  reasons: string[];
   /** the exit code `fleetload run` gave it; null without a summary */
   exitCode: number | null;
   interrupted: boolean;
@@ -47,17 +55,34 @@ export function verdictOf(s: Summary | undefined): RunVerdict {
   return exitCodeOfSummary(s) === 5 ? 'INVALID' : 'FAILED';
 }
 
+/** What each message carried: encoding and padded size, or the template's hash; undefined when not recorded. */
+function payloadWords(s: Summary['scenario']): string | undefined {
+  if (typeof s.encoding !== 'string') return undefined;
+  if (typeof s.payloadTemplate === 'string') return `${s.encoding} template ${s.payloadTemplate}`;
+  if (typeof s.payloadSizeBytes === 'number' && s.payloadSizeBytes > 0)
+    return `${s.encoding} ${s.payloadSizeBytes} B`;
+  return `${s.encoding}, no padding`;
+}
+
 /** The scenario of a summary in one line. */
 export function scenarioLine(s: Summary['scenario']): string {
   const every = (ms: unknown) => (typeof ms === 'number' ? formatDuration(ms) : '?');
+  const payload = payloadWords(s);
   return [
     `${s.devices ?? '?'} devices @ ${s.spawnRate ?? '?'}/s`,
     every(s.runTimeMs),
     `every ${every(s.intervalMs)}`,
+    ...(payload === undefined ? [] : [payload]),
     `QoS ${s.qos ?? '?'}`,
     `MQTT ${s.mqttVersion ?? '?'}`,
     typeof s.host === 'string' ? redactText(s.host) : 'embedded broker',
   ].join(' · ');
+}
+
+/** Why an INVALID run is invalid, from its summary (redacted); empty for any other verdict. */
+export function invalidReasons(s: Summary | undefined): string[] {
+  if (verdictOf(s) !== 'INVALID' || !Array.isArray(s?.invalid)) return [];
+  return s.invalid.filter((r): r is string => typeof r === 'string').map((r) => redactText(r));
 }
 
 /** The scenario line of a run without summary.json, from its scenario.yaml (already redacted). */
@@ -133,6 +158,8 @@ export async function readRun(out: string, name: string): Promise<RunEntry | und
       ? scenarioLine(summary.scenario)
       : scenarioFromYaml(await readText(join(dir, 'scenario.yaml'))),
     verdict: verdictOf(summary),
+    folder: true,
+    reasons: invalidReasons(summary),
     exitCode: summary ? exitCodeOfSummary(summary) : null,
     interrupted: summary?.interrupted === true,
     files,
@@ -151,6 +178,52 @@ export async function listRuns(out: string): Promise<RunEntry[]> {
     (r): r is RunEntry => r !== undefined,
   );
   return runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt) || a.runId.localeCompare(b.runId));
+}
+
+/** A finished run started by `fleetload ui` (src/web/ui-server.ts UiRunStatus), as History needs it. */
+export interface StartedRun {
+  runId: string;
+  startedAt: string;
+  /** the equivalent command, secrets as *** */
+  command: string;
+  exitCode: number | null;
+  verdict: string | null;
+  /** its last lines of output, redacted */
+  output: string[];
+}
+
+/** What a run that left no folder said about why: its `fleetload: …` lines, else its last line. */
+function whyNoFolder(r: StartedRun): string[] {
+  const errors = r.output.filter((l) => /^fleetload: /.test(l)).map((l) => l.replace(/^fleetload: /, ''));
+  const last = r.output[r.output.length - 1];
+  const lines = errors.length > 0 ? errors.slice(-3) : last !== undefined ? [last] : [];
+  return lines.map((l) => redactText(l.length > 400 ? `${l.slice(0, 400)}…` : l));
+}
+
+/**
+ * History with the runs this UI started that left no results folder (a broker it could not reach: exit 3; input
+ * refused: exit 2; a crash before the folder was made): they would vanish on the next reload otherwise. Each is
+ * an entry without files, with its verdict from its exit code, its command as its scenario, and why.
+ */
+export function withUnlisted(listed: RunEntry[], past: readonly StartedRun[]): RunEntry[] {
+  const known = new Set(listed.map((r) => r.runId));
+  const extra: RunEntry[] = past
+    .filter((r) => !known.has(r.runId))
+    .map((r) => ({
+      runId: r.runId,
+      startedAt: r.startedAt,
+      endedAt: null,
+      scenario: redactText(r.command),
+      verdict: r.verdict ?? 'UNKNOWN',
+      folder: false,
+      reasons: whyNoFolder(r),
+      exitCode: r.exitCode,
+      interrupted: false,
+      files: [],
+    }));
+  return [...listed, ...extra].sort(
+    (a, b) => b.startedAt.localeCompare(a.startedAt) || a.runId.localeCompare(b.runId),
+  );
 }
 
 /**

@@ -15,6 +15,8 @@ export interface UiBoot {
   /** the results folder */
   out: string;
   form: FormModel;
+  /** what "within noise" means (src/report/compare.ts), under a comparison */
+  compareRule?: string;
 }
 
 function fieldHtml(f: FormField): string {
@@ -122,6 +124,7 @@ export function renderUiPage(p: { boot: UiBoot; nonce: string }): string {
     <button type="button" id="stop-live" class="danger" disabled>Stop</button>
   </div>
   <iframe id="live-frame" title="live dashboard of the run" hidden></iframe>
+  <p id="live-gone" class="gone" role="status" hidden></p>
   <details id="run-output-box"><summary>output of the run</summary><pre id="run-output"></pre></details>
 </section>
 <section id="history" role="tabpanel" aria-labelledby="tab-history" hidden>
@@ -196,4 +199,8 @@ td.id { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; 
 a { color: var(--accent); }
 #comparison { margin-top: 14px; }
 td.worse { color: var(--bad); font-weight: 600; } td.better { color: var(--good); font-weight: 600; }
+.gone { background: var(--panel); border: 1px solid var(--warn); border-radius: 8px; padding: 8px 12px; }
+ul.reasons { margin: 4px 0 0; padding-left: 16px; font-size: 12px; color: var(--muted); max-width: 420px; }
+#comparison td.noise { color: var(--muted); font-size: 12px; max-width: 560px; }
+#comparison td.pct { text-align: right; font-variant-numeric: tabular-nums; }
 `;

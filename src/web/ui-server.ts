@@ -12,13 +12,13 @@ import type { AddressInfo } from 'node:net';
 import { basename, extname } from 'node:path';
 import { FleetloadError } from '../errors.js';
 import { redactSecrets } from '../redact.js';
-import { compareRuns, comparisonJson, safeJson } from '../report/compare.js';
+import { COMPARE_RULE, compareRuns, comparisonJson, safeJson } from '../report/compare.js';
 import { loadResults } from '../report/load.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 import { DashboardAccess } from './access.js';
 import { crossOrigin, isWildcardHost, replyJson } from './guard.js';
 import { formModel, type PreparedRun, prepareRun, runEnv } from './ui-form.js';
-import { listRuns, readRun, runFilePath } from './ui-history.js';
+import { listRuns, readRun, runFilePath, withUnlisted } from './ui-history.js';
 import { renderUiPage } from './ui-page.js';
 
 /**
@@ -67,6 +67,8 @@ export interface UiRuns {
   status(): UiRunStatus | undefined;
   /** the base URL of the running test's dashboard (loopback), when it answers */
   dashboard(): string | undefined;
+  /** the finished runs this UI started, newest first: History keeps those that left no folder (exit 3, 2, …) */
+  past?(): UiRunStatus[];
 }
 
 export interface UiServerOptions {
@@ -193,6 +195,20 @@ class UiHandler {
       return;
     }
     const base = this.o.runs.dashboard();
+    const going = this.o.runs.status();
+    if (!base && going && going.state !== 'finished') {
+      // the run is there but its dashboard does not answer yet (starting) or any more (stopping)
+      req.resume();
+      replyJson(
+        res,
+        503,
+        {
+          error: `run ${going.runId} is ${going.state}: its dashboard does not answer ${going.state === 'starting' ? 'yet; try again in a moment' : 'any more'}`,
+        },
+        { 'Retry-After': '1' },
+      );
+      return;
+    }
     if (!base) {
       req.resume();
       replyJson(res, 404, {
@@ -225,7 +241,10 @@ class UiHandler {
         return;
       case 'runs':
         if (allow(req, res, ['GET', 'HEAD']))
-          replyJson(res, 200, { out: this.o.out, runs: await listRuns(this.o.out) });
+          replyJson(res, 200, {
+            out: this.o.out,
+            runs: withUnlisted(await listRuns(this.o.out), runs.past?.() ?? []),
+          });
         return;
       case 'compare':
         if (allow(req, res, ['GET'])) await this.compare(res, q.get('a') ?? '', q.get('b') ?? '');
@@ -289,7 +308,12 @@ class UiHandler {
     const nonce = randomBytes(16).toString('base64');
     const body = renderUiPage({
       nonce,
-      boot: { version: FLEETLOAD_VERSION, out: this.o.out, form: formModel(runEnv(this.o.env)) },
+      boot: {
+        version: FLEETLOAD_VERSION,
+        out: this.o.out,
+        form: formModel(runEnv(this.o.env)),
+        compareRule: COMPARE_RULE,
+      },
     });
     res.writeHead(200, {
       'Content-Type': 'text/html; charset=utf-8',

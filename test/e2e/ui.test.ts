@@ -134,8 +134,8 @@ describe('fleetload ui', () => {
 
       // a form error is the CLI's own message, next to the field and in the list
       await fill(page, { devices: '0' });
-      await page.click('#start');
       await page.waitForSelector('#problems:not([hidden])', { timeout: 10_000 });
+      assert.equal(await page.isDisabled('#start'), true, 'Start waits until the form is fixed');
       const cli = await runCli(['run', '-u', '0', '--headless'], { cwd: tmpDir() });
       assert.equal(cli.code, 2);
       assert.match(cli.stderr, /devices: must be at least 1 \(from --devices\)/);
@@ -253,7 +253,7 @@ describe('fleetload ui', () => {
       await page.check(`#runs tr[data-run="${runB}"] input[name="b"]`);
       await page.click('#compare');
       await page.waitForSelector('#comparison tr[data-figure]', { timeout: 15_000 });
-      const verdicts = await page.$$eval('#comparison tr[data-figure] td:last-child', (tds) =>
+      const verdicts = await page.$$eval('#comparison tr[data-figure] td.verdict-cell', (tds) =>
         tds.map((t) => t.textContent ?? ''),
       );
       assert.ok(verdicts.length >= 5, verdicts.join(','));
@@ -464,6 +464,10 @@ describe('fleetload ui', () => {
     const badPort = await runCli(['ui', '--web-port', 'abc']);
     assert.equal(badPort.code, 2);
     assert.match(badPort.stderr, /--web-port: "abc" is not a number/);
+    const proc = await runCli(['ui', '--web-port', '0', '--out', '/proc/nope']);
+    assert.equal(proc.code, 2);
+    assert.match(proc.stderr, /out: cannot use \/proc\/nope: \/proc is a system pseudo file system/);
+    assert.doesNotMatch(proc.stdout, /fleetload ui: http/, 'it never served');
     const unknown = await runCli(['ui', '--devices', '3']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown flag --devices; .*see fleetload ui --help/);

@@ -203,6 +203,19 @@ test('notes: different scenarios and a saturated generator are said', () => {
   assert.ok(c.notes.some((n) => /run B: the generator was saturated/.test(n)));
 });
 
+test('notes: durations read as the flags take them (run time 10s → 6s), not milliseconds', () => {
+  const a = run(1);
+  const b = run(1);
+  if (!a.summary || !b.summary) throw new Error('fixture without summary');
+  Object.assign(a.summary.scenario, { runTimeMs: 10_000, intervalMs: 1000, jitterMs: 0 });
+  Object.assign(b.summary.scenario, { runTimeMs: 6000, intervalMs: 250, jitterMs: 120_000 });
+  const note = compareRuns(a, b).notes.find((n) => n.startsWith('the runs had different scenarios'));
+  assert.equal(
+    note,
+    'the runs had different scenarios: run time 10s → 6s, interval 1s → 250ms, jitter 0ms → 2m',
+  );
+});
+
 test('notes: payload, encoding, topic and stages that differ are said; keys neither run has are not', () => {
   const a = run(1);
   const b = run(1);
@@ -345,7 +358,7 @@ test('compare: control characters from a crafted summary.json never reach the te
   assert.doesNotMatch(t.out.stdout, raw);
   assert.ok(t.out.stdout.includes('r\\x1b]0;pwned\\x07\\x1b[2J'), 'shown as visible escapes');
   assert.ok(t.out.stdout.includes('\\x9b1;1H\\u202e\\x0d\\x0a\\x09'));
-  assert.match(t.out.stdout, /note: the runs had different scenarios: .*interval ms 1000 → 1000\\x1b/);
+  assert.match(t.out.stdout, /note: the runs had different scenarios: .*interval 1s → 1000\\x1b/);
 
   // on a TTY only fleetload's own color codes remain
   t = io(root, true);

@@ -18,7 +18,10 @@ test('placeholders render per message; generators stay in their ranges', () => {
 });
 
 test('bad templates are refused with the culprit named', () => {
-  assert.throws(() => compilePayloadTemplate('{{temp}}'), /\{\{temp\}\}: unknown placeholder "temp"/);
+  assert.throws(
+    () => compilePayloadTemplate('{{temp}}'),
+    /\{\{temp\}\} at line 1, column 1: unknown placeholder; known:/,
+  );
   assert.throws(() => compilePayloadTemplate('{{random 1}}'), /random takes 2 numbers/);
   assert.throws(() => compilePayloadTemplate('{"a": {{seq}'), /unclosed or malformed/);
   assert.deepEqual(payloadTemplateProblems('[1, 2]', 'json'), [
@@ -27,6 +30,38 @@ test('bad templates are refused with the culprit named', () => {
   assert.match(payloadTemplateProblems('{"a": {{choice x y}}}', 'json')[0] ?? '', /renders to invalid JSON/);
   assert.match(payloadTemplateProblems('{"seq": 1, "ts": 2}', 'json')[0] ?? '', /the template sets seq, ts/);
   assert.deepEqual(payloadTemplateProblems('not json at all {{seq}}', 'binary'), []);
+});
+
+test('a problem says line and column, never what the file holds (--payload may name any readable file)', () => {
+  const shadow = 'root:*:20200:0:99999:7:::\ndaemon:*:20200:0:99999:7:::\n';
+  assert.deepEqual(payloadTemplateProblems(shadow, 'json'), [
+    'with --encoding json the template must be a JSON object; it renders to invalid JSON at line 1, column 1 of the template (unexpected character)',
+  ]);
+  const cases: Array<[string, RegExp]> = [
+    ['vm-host-17\n', /at line 1, column 1 of the template \(unexpected character\)$/],
+    [
+      '{"a": 1,\n "pw": "hunter2",\n}',
+      /at line 3, column 1 of the template \(Expected double-quoted property name\)$/,
+    ],
+    [
+      '{"t": {{ts}}, "pw": "hunter2" oops}',
+      /at line 1, column 31 of the template \(Expected ',' or '\}' after property value\)$/,
+    ],
+    ['{"pw": "hunter2"', /at line 1, column 17 of the template/],
+    ['{"a": {{nope hunter2}}}', /^\{\{nope\}\} at line 1, column 7: unknown placeholder; known:/],
+    ['{"a":\n  {{random hunter2 x}}}', /^\{\{random\}\} at line 2, column 3: random takes 2 numbers$/],
+    [
+      '{"pw": "hunter2", "a": {{seq}',
+      /^an unclosed or malformed \{\{…\}\} placeholder at line 1, column 24;/,
+    ],
+  ];
+  for (const [text, says] of cases) {
+    const p = payloadTemplateProblems(text, 'json');
+    assert.equal(p.length, 1, text);
+    assert.match(p[0] ?? '', says);
+    for (const secret of ['root', 'hunter2', 'vm-host', 'oops', '20200'])
+      assert.doesNotMatch(p[0] ?? '', new RegExp(secret));
+  }
 });
 
 test('JSON encoding: measurement fields first, then the template fields; the consumer decodes it', () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
@@ -246,6 +246,42 @@ describe('prepareRun: the CLI loader checks it; command and YAML reproduce it, s
     const r = prepareRun({ host: 'mqtts://broker.example:8883', ca: 'certs/missing.pem' }, ctx(cwd));
     assert.ok('problems' in r);
     assert.match(r.problems.join('\n'), /^ca: .*certs\/missing\.pem/m);
+  });
+
+  test('file fields are confined to the UI’s folder and the results folder’s parent; links out are refused', () => {
+    const cwd = tmpDir();
+    const outside = tmpDir();
+    writeFileSync(join(outside, 'hostname'), 'vm-host-17\n');
+    writeFileSync(join(cwd, 'p.json'), '{"t": {{random 1 2}}}');
+    symlinkSync(join(outside, 'hostname'), join(cwd, 'link.json'));
+    const sibling = join(cwd, 'sibling.json');
+    writeFileSync(sibling, '{}');
+    const refused = (values: Record<string, string>, c = ctx(cwd)) => {
+      const r = prepareRun(values, c);
+      return 'problems' in r ? r.problems : [];
+    };
+    for (const [key, flag, value] of [
+      ['payload', 'payload', join(outside, 'hostname')],
+      ['payload', 'payload', '../../../../etc/hostname'],
+      ['payload', 'payload', 'link.json'],
+      ['ca', 'ca', join(outside, 'hostname')],
+      ['cert', 'cert', `${outside}/{deviceId}.pem`],
+      ['consumerKey', 'consumer-key', join(outside, 'hostname')],
+    ] as const) {
+      const p = refused({ [key]: value });
+      assert.equal(p.length, 1, `${key}=${value}: ${p.join('; ')}`);
+      assert.match(
+        p[0] ?? '',
+        new RegExp(`^${key}: .* is outside the folders fleetload ui reads files from`),
+      );
+      assert.match(p[0] ?? '', new RegExp(`\\(from --${flag}\\)$`));
+      assert.doesNotMatch(p[0] ?? '', /vm-host/, 'never what the file holds');
+    }
+    assert.deepEqual(refused({ payload: 'p.json' }), [], 'a file of the UI’s folder');
+    assert.deepEqual(refused({ payload: join(cwd, 'p.json') }), [], 'absolute, inside');
+    // the results folder's parent: a UI started elsewhere with --out next to the files
+    const other = tmpDir();
+    assert.deepEqual(refused({ payload: sibling }, { env: {}, cwd: other, out: join(cwd, 'res') }), []);
   });
 
   test('shellWord quotes only what the shell would split or expand', () => {

@@ -3,7 +3,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { Summary } from '../../src/stats/summary.js';
-import { listRuns, runFilePath, scenarioLine, verdictOf } from '../../src/web/ui-history.js';
+import { listRuns, runFilePath, scenarioLine, verdictOf, withUnlisted } from '../../src/web/ui-history.js';
 import { tmpDir } from '../helpers/process.js';
 import { summaryFixture } from '../helpers/summary.js';
 
@@ -53,6 +53,10 @@ function fixture(): string {
       startedAt: '2026-01-03T10:00:00.000Z',
       passed: false,
       valid: false,
+      invalid: [
+        'offered: 570 of 4130 scheduled messages were never sent',
+        'broker: mqtt://bob:hunter2@h:1883 was lost for 3 s',
+      ],
     }),
   );
   runDir(out, 'crashed-run');
@@ -153,6 +157,89 @@ describe('History: the runs of the results folder', () => {
     for (const [id, file] of refused) {
       assert.equal(await runFilePath(out, id, file), undefined, `${id} / ${file}`);
     }
+  });
+
+  test('an INVALID run says why (summary.invalid, redacted); other verdicts have no reasons', async () => {
+    const runs = await listRuns(fixture());
+    const by = (id: string) => runs.find((r) => r.runId === id);
+    assert.deepEqual(by('invalid-run')?.reasons, [
+      'offered: 570 of 4130 scheduled messages were never sent',
+      'broker: mqtt://bob:***@h:1883 was lost for 3 s',
+    ]);
+    for (const id of ['passed-run', 'failed-run', 'crashed-run']) assert.deepEqual(by(id)?.reasons, [], id);
+    for (const r of runs) assert.equal(r.folder, true);
+  });
+
+  test('the scenario line says what each message carried: encoding and size, or the template', () => {
+    const line = (over: object) => scenarioLine({ ...summaryFixture().scenario, ...over });
+    assert.equal(
+      line({ encoding: 'json', payloadSizeBytes: 300 }),
+      '10 devices @ 5/s · 30s · every 1s · json 300 B · QoS 1 · MQTT 3.1.1 · mqtt://localhost:1883',
+    );
+    assert.match(
+      line({ encoding: 'binary', payloadSizeBytes: 0 }),
+      / · every 1s · binary, no padding · QoS 1 /,
+    );
+    assert.match(
+      line({ encoding: 'json', payloadTemplate: 'abcdef012345' }),
+      / · every 1s · json template abcdef012345 · QoS 1 /,
+    );
+  });
+
+  test('runs of this UI that left no folder stay in History, with their verdict, command and why', () => {
+    const listed = [
+      {
+        runId: 'on-disk',
+        startedAt: '2026-01-01T10:00:00.000Z',
+        endedAt: null,
+        scenario: 'x',
+        verdict: 'PASSED',
+        folder: true,
+        reasons: [],
+        exitCode: 0,
+        interrupted: false,
+        files: ['summary.json'],
+      },
+    ];
+    const past = [
+      {
+        runId: 'unreachable',
+        startedAt: '2026-01-02T10:00:00.000Z',
+        command: 'fleetload run --host mqtt://bob:***@127.0.0.1:1 --out res',
+        exitCode: 3,
+        verdict: 'UNREACHABLE',
+        output: [
+          'starting',
+          'fleetload: consumer could not attach to mqtt://bob:hunter2@127.0.0.1:1: ECONNREFUSED',
+        ],
+      },
+      {
+        runId: 'on-disk',
+        startedAt: '2026-01-01T10:00:00.000Z',
+        command: 'c',
+        exitCode: 0,
+        verdict: 'PASSED',
+        output: [],
+      },
+    ];
+    const all = withUnlisted(listed, past);
+    assert.deepEqual(
+      all.map((r) => r.runId),
+      ['unreachable', 'on-disk'],
+      'newest first; a run with a folder is listed once',
+    );
+    assert.deepEqual(all[0], {
+      runId: 'unreachable',
+      startedAt: '2026-01-02T10:00:00.000Z',
+      endedAt: null,
+      scenario: 'fleetload run --host mqtt://bob:***@127.0.0.1:1 --out res',
+      verdict: 'UNREACHABLE',
+      folder: false,
+      reasons: ['consumer could not attach to mqtt://bob:***@127.0.0.1:1: ECONNREFUSED'],
+      exitCode: 3,
+      interrupted: false,
+      files: [],
+    });
   });
 
   test('verdictOf and scenarioLine', () => {
