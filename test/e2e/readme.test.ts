@@ -47,6 +47,8 @@ const EXEMPT: Record<string, string> = {
     'a real IoT Hub, Event Hubs namespace and Storage account (stand-ins: test/integration/eventhubs.test.ts)',
   'docs/guide/container.md: docker build -t fleetload --build-arg VERSION=$(node -p \'require("./package.json").version\') .':
     'no Docker daemon here (npm run test:image builds and runs the Dockerfile with buildah)',
+  'docs/guide/tls-performance.md: npm run build':
+    'the TLS bench: minutes of load with the peers (MQTT.js, Locust+paho) on both cores; its figures are bench/RESULTS.md §6',
   'docs/guide/event-hubs.md: EVENTHUB_CONNECTION_STRING="$EH_CS" CONSUMER_GROUP=fleetload STORAGE_CONNECTION_STRING="$STORAGE_CS" \\':
     'a real Event Hubs namespace and Storage account (stand-ins: test/integration/eventhubs.test.ts)',
 };
