@@ -59,7 +59,16 @@ async function main(): Promise<void> {
     mkdirSync(images, { recursive: true });
     const page = await browser.newPage({ viewport: { width, height: 900 } });
     await page.goto(url);
-    await sleep(15_000); // mid-run: the ramp is done and the charts have 15 s of data
+    await sleep(9_000);
+    // a load change from the dashboard (as its Load form sends it): an event, drawn as a marker on every chart
+    await page.evaluate(async () => {
+      await fetch('/api/fleet', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ devices: 200 }),
+      });
+    });
+    await sleep(7_000); // mid-run: the ramp is done and the charts have 16 s of data
     await page.screenshot({ path: join(images, 'dashboard.png'), fullPage: true });
     const code = await exited;
     if (code !== 0) throw new Error(`the run ended with exit ${code}:\n${log}`);
