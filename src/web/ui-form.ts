@@ -76,6 +76,7 @@ const CONNECTION = [
   'key',
   'insecure',
   'servername',
+  'tlsVersion',
   'consumer',
   'consumerHost',
   'consumerCert',
