@@ -321,7 +321,8 @@ Why the ones not met are not, with the floors: an idle TLS device cannot cost le
 (6c: OpenSSL 3's per-connection state and record buffers with TLS 1.3; a TLS 1.2 connection holds less; fleetload's
 own per-device state is about 3 KB, section 3). A handshake costs the client a socket, a TLS object, an X25519 key
 exchange and session bookkeeping whether or not it resumes (TLS 1.3 resumption keeps the key exchange and saves the
-certificate chain and its verification), so resumption cannot make the client 3× cheaper per connect; it saves the
+certificate chain and its verification; TLS 1.2 resumption drops the key exchange too and still costs 60–70% of a
+full handshake), so resumption cannot make the client 3× cheaper per connect; it saves the
 broker's signature and the bytes, and with mutual TLS the client's certificate work (6d). Per message, about half of
 fleetload's cost over TLS is the kernel's and OpenSSL's per-record work that any client with a socket per device
 pays (6f), which bounds every ratio to another generator.

@@ -294,31 +294,15 @@ function connectTls(o: TransportOptions, onOpen: () => void, onread?: OnRead): t
     ...(onread ? { onread } : {}),
   } as tls.ConnectionOptions);
   s.setNoDelay(true);
+  // every session the server gives replaces the kept one (TLS 1.2: emitted once the handshake is verified; TLS 1.3:
+  // tickets after it), so a broker that takes each ticket once still finds a fresh one at the next connect
+  if (resumption) s.on('session', (session: Buffer) => sessions.set(key, session));
   s.once('secureConnect', () => {
     if (s.isSessionReused()) tlsHandshakes.resumed++;
-    else {
-      tlsHandshakes.full++;
-      if (resumption) keepSession(s, key);
-    }
+    else tlsHandshakes.full++;
     onOpen();
   });
   return s;
-}
-
-/**
- * Keeps the session of a full handshake for the next connects (a resumed one leaves the kept session as it is: it
- * still works, and a connect it stops working for makes a full handshake, whose session replaces it). TLS 1.2: the
- * session is there once the handshake is done. TLS 1.3: the server sends its tickets after the handshake; the first
- * is kept. A socket only asks for its sessions here: Node then serializes no ticket of a resumed connection (two
- * Buffers per TLS 1.3 connect otherwise, each with the server's certificate).
- */
-function keepSession(s: tls.TLSSocket, key: string): void {
-  if (s.getProtocol() === 'TLSv1.3') {
-    s.once('session', (session: Buffer) => sessions.set(key, session));
-    return;
-  }
-  const session = s.getSession();
-  if (session) sessions.set(key, session);
 }
 
 /** Opens a transport; `onOpen` fires when bytes can flow (after the TLS handshake / WebSocket upgrade). */
