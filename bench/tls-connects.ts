@@ -7,6 +7,7 @@
  * With CERT_DIR (`fleetload certs` output), device i connects with its own certificate DIR/dev-00000i.pem and key
  * (mutual TLS): a device then only ever resumes its own session, so the resumed waves need each device to have
  * connected before — the waves reuse the same devices.
+ * TLS_VERSION=1.2 (or 1.3): pin the version, as `--tls-version` does (default: Node's negotiation, TLS 1.3 here).
  * usage: node --import tsx bench/tls-connects.ts URL CA_FILE [devices=2000] [inflight=200] [CERT_DIR]
  */
 
@@ -32,6 +33,12 @@ const mtls = certDir
     }))
   : undefined;
 const target = new URL(url);
+const pinned = process.env.TLS_VERSION;
+if (pinned !== undefined && pinned !== '1.2' && pinned !== '1.3') {
+  console.error('TLS_VERSION: 1.2 or 1.3');
+  process.exit(2);
+}
+const tlsVersion: '1.2' | '1.3' | undefined = pinned;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function wave(name: string, resume: boolean): Promise<void> {
@@ -56,7 +63,7 @@ async function wave(name: string, resume: boolean): Promise<void> {
       };
       channels.push(
         openChannel(
-          { url: target, ca, resume, ...mtls?.[i] },
+          { url: target, ca, resume, tlsVersion, ...mtls?.[i] },
           { onOpen: settle, onBytes() {}, onError: () => failed++, onClose: settle },
         ),
       );

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # fleetload's TLS bench (section 6 of bench/RESULTS.md), runnable alone: `bash bench/run.sh tls` (splices the section
 # into RESULTS.md) or `bash bench/tls.sh > section.md` (prints it). Every row is measured here, in one window:
-#   6a. CPU per delivered message over TLS, QoS 0 and 1: fleetload, MQTT.js, Locust+paho (bench/peer-bench.sh -T)
-#   6b. TLS handshakes: client CPU per handshake on one core (taskset) and handshakes/s, full vs resumed
-#   6c. idle TLS devices: RSS per device at TLS_IDLE devices, beside the floor (bare tls.connect sockets)
+#   6a. CPU per delivered message over TLS, QoS 0 and 1: fleetload, MQTT.js, Locust+paho (bench/peer-bench.sh -T);
+#       fleetload QoS 1 again with --tls-version 1.2
+#   6b. TLS handshakes: client CPU per handshake on one core (taskset) and handshakes/s, full vs resumed, with
+#       TLS 1.3 (Node's default) and TLS 1.2 (--tls-version 1.2)
+#   6c. idle TLS devices: RSS per device at TLS_IDLE devices (TLS 1.3 and --tls-version 1.2), beside the floor (bare
+#       tls.connect sockets, TLS 1.3 and 1.2)
 #   6d. mutual TLS, one certificate per device (fleetload certs, Mosquitto require_certificate): CPU per message,
 #       handshakes
 #   6e. reconnect storm: TLS_STORM devices lose the broker at once (kill -9, restart) and come back at
@@ -26,7 +29,7 @@ TMOSQ=
 trap '[[ -n $TMOSQ ]] && kill "$TMOSQ" 2>/dev/null; [[ -n ${KEEP_OUT:-} ]] || rm -rf "$OUT"' EXIT
 log() { printf '%s\n' "$*" >&2; }
 want() { [[ " ${TLS_SECTIONS:-a b c d e} " == *" $1 "* ]]; }
-PEER_ROWS= HS_ROWS= IDLE_ROWS= STORM_ROWS= MTLS_MSG= MTLS_HS= T_CERTS=–
+PEER_ROWS= HS_ROWS= IDLE_ROWS= T1_12= STORM_ROWS= MTLS_MSG= MTLS_HS= T_CERTS=–
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # 10,000 TLS devices need 10,000 descriptors (the hard limit here: 20,000)
 T_START=$(date +%s)
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -60,6 +63,7 @@ log "6a peers over TLS, QoS 0 and 1 (${SECS}s each)…"
 load_now
 T0=$(FLEETLOAD_CMD="$fl_cmd" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q 0 -p 500 -t locust,mqttjs,fleetload); log "$T0"
 T1=$(FLEETLOAD_CMD="$fl_cmd" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q 1 -p 500 -t locust,mqttjs,fleetload); log "$T1"
+T1_12=$(FLEETLOAD_CMD="$fl_cmd --tls-version 1.2" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q 1 -p 500 -t fleetload); log "$T1_12"
 load_now
 field() { sed -n "s/.*$2= *\([0-9.]*\).*/\1/p" <<<"$1"; }
 row() { grep "^$1 " <<<"$2" || true; }
@@ -73,7 +77,10 @@ PEER_ROWS=$(for q in 0 1; do
     [[ $tool != fleetload ]] && R=$(ratio "$F" "$U")
     echo "| $tool | $q | $(field "$L" delivered) | $U | $(field "$L" user_us_per_msg) | $(field "$L" sys_us_per_msg) | $(field "$L" peak_rss_mb) | $R |"
   done
-done)
+done
+L=$(row fleetload "$T1_12")
+[[ -n $L ]] && echo "| fleetload --tls-version 1.2 | 1 | $(field "$L" delivered) | $(field "$L" cpu_us_per_msg) | $(field "$L" user_us_per_msg) | $(field "$L" sys_us_per_msg) | $(field "$L" peak_rss_mb) | |"
+true)
 
 fi
 
@@ -88,7 +95,9 @@ if want b; then
 log "6b handshakes, client pinned to core 0…"
 PIN_BROKER="taskset -c 1" start_broker "$OUT/t.conf" "$TPORT"
 load_now
-HS_ROWS=$(timeout 180 taskset -c 0 node --import tsx "$HERE/tls-connects.ts" "mqtts://127.0.0.1:$TPORT" "$OUT/ca.pem" "$TLS_CONN" 200 | hs_rows "server certificate only")
+HS_ROWS=$(timeout 180 taskset -c 0 node --import tsx "$HERE/tls-connects.ts" "mqtts://127.0.0.1:$TPORT" "$OUT/ca.pem" "$TLS_CONN" 200 | hs_rows "server certificate only, TLS 1.3 (auto)")
+log "$HS_ROWS"
+HS_ROWS+=$'\n'$(TLS_VERSION=1.2 timeout 180 taskset -c 0 node --import tsx "$HERE/tls-connects.ts" "mqtts://127.0.0.1:$TPORT" "$OUT/ca.pem" "$TLS_CONN" 200 | hs_rows "server certificate only, --tls-version 1.2")
 log "$HS_ROWS"
 stop_broker
 
@@ -111,15 +120,18 @@ start_broker "$OUT/t.conf" "$TPORT"
 load_now
 IDLE_RAMP=$((TLS_IDLE / 1000 + 1)) # -r 1000: ~1000 handshakes/s
 fl_idle() { held_rss $CLI run -H "mqtts://127.0.0.1:$TPORT" --ca "$OUT/ca.pem" -u "$1" -r 1000 -t "$((IDLE_RAMP + 14))s" -i 1h --qos 0 \
-  --headless --consumer none --out "$OUT" --json; }
+  --headless --consumer none --out "$OUT" --json "${@:2}"; }
+fl_connected() { node -e 'try { console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).devices.connectedPeak) } catch { console.log("?") }' "$OUT/held.out"; }
 floor_idle() { FLOOR_HOLD_MS=9000 held_rss node --import tsx "$HERE/tls-floor.ts" "mqtts://127.0.0.1:$TPORT" "$OUT/ca.pem" "$1" 200; }
-FL1=$(fl_idle 1); FLN=$(fl_idle "$TLS_IDLE"); FLCONN=$(node -e 'try { console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).devices.connectedPeak) } catch { console.log("?") }' "$OUT/held.out")
+FL1=$(fl_idle 1); FLN=$(fl_idle "$TLS_IDLE"); FLCONN=$(fl_connected)
+FL12N=$(fl_idle "$TLS_IDLE" --tls-version 1.2); FL12CONN=$(fl_connected)
 FO1=$(floor_idle 1); FON=$(floor_idle "$TLS_IDLE"); FOCONN=$(node -e 'const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop(); try { console.log(JSON.parse(l).connected) } catch { console.log("?") }' "$OUT/held.out")
 F12N=$(FLOOR_MAX_VERSION=TLSv1.2 floor_idle "$TLS_IDLE")
 F12CONN=$(node -e 'const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop(); try { console.log(JSON.parse(l).connected) } catch { console.log("?") }' "$OUT/held.out")
 per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN{printf "%.1f", (b-a)/n}'; }
 IDLE_ROWS=$(
-  echo "| fleetload run (devices idle, -i 1h) | $FLCONN | $((FLN / 1024)) MB | $((FL1 / 1024)) MB | $(per "$FL1" "$FLN" "$TLS_IDLE") KB |"
+  echo "| fleetload run (devices idle, -i 1h), TLS 1.3 (auto) | $FLCONN | $((FLN / 1024)) MB | $((FL1 / 1024)) MB | $(per "$FL1" "$FLN" "$TLS_IDLE") KB |"
+  echo "| fleetload run --tls-version 1.2 (devices idle) | $FL12CONN | $((FL12N / 1024)) MB | $((FL1 / 1024)) MB | $(per "$FL1" "$FL12N" "$TLS_IDLE") KB |"
   echo "| floor: bare tls.connect + one CONNECT/CONNACK, TLS 1.3 | $FOCONN | $((FON / 1024)) MB | $((FO1 / 1024)) MB | $(per "$FO1" "$FON" "$TLS_IDLE") KB |"
   echo "| floor, TLS 1.2 (maxVersion) | $F12CONN | $((F12N / 1024)) MB | $((FO1 / 1024)) MB | $(per "$FO1" "$F12N" "$TLS_IDLE") KB |"
 )
@@ -212,25 +224,33 @@ T_ALL=$(( $(date +%s) - T_START ))
 cell() { awk -F'|' -v c="$1" '{gsub(/[ ,×KB]/, "", $c); print $c; exit}'; } # column of the first row on stdin
 R_MQTTJS=$(grep '^| mqttjs | 1 ' <<<"$PEER_ROWS" | cell 9 || true)
 R_LOCUST=$(grep '^| locust | 1 ' <<<"$PEER_ROWS" | cell 9 || true)
-FULL_CEIL=$(grep 'full handshakes again' <<<"$HS_ROWS" | cell 10 || true)
-RES_CEIL=$(grep 'with resumption again' <<<"$HS_ROWS" | cell 10 || true)
-IDLE_KB=$(grep '^| fleetload run' <<<"$IDLE_ROWS" | cell 6 || true)
-FLOOR_KB=$(grep 'TLS 1.3' <<<"$IDLE_ROWS" | cell 6 || true)
+us() { grep "^| $1 | 1 " <<<"$PEER_ROWS" | cell 5 || true; } # µs CPU / msg at QoS 1
+div() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a > 0 && b > 0) printf "%.1f", a / b }'; }
+R12_MQTTJS=$(div "$(us mqttjs)" "$(us 'fleetload --tls-version 1.2')")
+R12_LOCUST=$(div "$(us locust)" "$(us 'fleetload --tls-version 1.2')")
+ceil() { grep "$1" <<<"$HS_ROWS" | grep "$2" | cell 10 || true; } # label, wave → one core's ceiling
+FULL_CEIL=$(ceil 'TLS 1.3 (auto)' 'full handshakes again'); RES_CEIL=$(ceil 'TLS 1.3 (auto)' 'with resumption again')
+FULL12=$(ceil 'tls-version 1.2' 'full handshakes again'); RES12=$(ceil 'tls-version 1.2' 'with resumption again')
+IDLE_KB=$(grep '^| fleetload run (devices idle' <<<"$IDLE_ROWS" | cell 6 || true)
+IDLE12=$(grep '^| fleetload run --tls-version 1.2' <<<"$IDLE_ROWS" | cell 6 || true)
+FLOOR_KB=$(grep 'floor.*TLS 1.3' <<<"$IDLE_ROWS" | cell 6 || true)
+FLOOR12=$(grep 'floor, TLS 1.2' <<<"$IDLE_ROWS" | cell 6 || true)
 RES_X=$(awk -v a="$RES_CEIL" -v b="$FULL_CEIL" 'BEGIN{ if (b > 0 && a > 0) printf "%.2f", a / b }')
+RES12_X=$(awk -v a="$RES12" -v b="$FULL12" 'BEGIN{ if (b > 0 && a > 0) printf "%.2f", a / b }')
 met() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN{ if (v == "") print "not measured"; else if ((op == ">=" && v + 0 >= t) || (op == "<=" && v + 0 <= t)) print "**met**"; else print "**not met**" }'; }
 VERDICT=$(
-  echo "| target | this run | verdict |"
-  echo "|---|---|---|"
-  echo "| QoS 1 over TLS: ≥ 2× below MQTT.js | ${R_MQTTJS:-–}× | $(met "$R_MQTTJS" 2 '>=') |"
-  echo "| QoS 1 over TLS: ≥ 8× below Locust+paho | ${R_LOCUST:-–}× | $(met "$R_LOCUST" 8 '>=') |"
-  echo "| ≥ 1,000 full handshakes/s on one core (client ceiling, 6b) | ${FULL_CEIL:-–} | $(met "$FULL_CEIL" 1000 '>=') |"
-  echo "| ≥ 3× that with resumption | ${RES_CEIL:-–} (${RES_X:-–}×) | $(met "$RES_X" 3 '>=') |"
-  echo "| idle TLS device ≤ 30 KB (the floor: ${FLOOR_KB:-–} KB) | ${IDLE_KB:-–} KB | $(met "$IDLE_KB" 30 '<=') |"
+  echo "| target | TLS 1.3 (auto) | verdict | --tls-version 1.2 | verdict |"
+  echo "|---|---|---|---|---|"
+  echo "| QoS 1 over TLS: ≥ 2× below MQTT.js (at TLS 1.3) | ${R_MQTTJS:-–}× | $(met "$R_MQTTJS" 2 '>=') | ${R12_MQTTJS:-–}× | $(met "$R12_MQTTJS" 2 '>=') |"
+  echo "| QoS 1 over TLS: ≥ 8× below Locust+paho (at TLS 1.3) | ${R_LOCUST:-–}× | $(met "$R_LOCUST" 8 '>=') | ${R12_LOCUST:-–}× | $(met "$R12_LOCUST" 8 '>=') |"
+  echo "| ≥ 1,000 full handshakes/s on one core (client ceiling, 6b) | ${FULL_CEIL:-–} | $(met "$FULL_CEIL" 1000 '>=') | ${FULL12:-–} | $(met "$FULL12" 1000 '>=') |"
+  echo "| ≥ 3× that with resumption | ${RES_CEIL:-–} (${RES_X:-–}×) | $(met "$RES_X" 3 '>=') | ${RES12:-–} (${RES12_X:-–}×) | $(met "$RES12_X" 3 '>=') |"
+  echo "| idle TLS device ≤ 30 KB (floors: ${FLOOR_KB:-–} KB at 1.3, ${FLOOR12:-–} KB at 1.2) | ${IDLE_KB:-–} KB | $(met "$IDLE_KB" 30 '<=') | ${IDLE12:-–} KB | $(met "$IDLE12" 30 '<=') |"
 )
 
 # ---- section 6 --------------------------------------------------------------------------------------------------------
 cat <<EOF
-## 6. TLS (Mosquitto with a self-signed P-256 certificate, TLS 1.3)
+## 6. TLS (Mosquitto with a self-signed P-256 certificate; TLS 1.3 unless a row says 1.2)
 
 Measured by \`bash bench/run.sh tls\` (bench/tls.sh, ${T_ALL} s) on $(date -u +%Y-%m-%d), $(nproc) cores, node $(node --version), OpenSSL $(node -p process.versions.openssl).
 Load average (1 min) sampled during the section: $(IFS=' '; echo "${LOADS[*]}") — the machine was shared with other work:
@@ -301,7 +321,8 @@ Why the ones not met are not, with the floors: an idle TLS device cannot cost le
 (6c: OpenSSL 3's per-connection state and record buffers with TLS 1.3; a TLS 1.2 connection holds less; fleetload's
 own per-device state is about 3 KB, section 3). A handshake costs the client a socket, a TLS object, an X25519 key
 exchange and session bookkeeping whether or not it resumes (TLS 1.3 resumption keeps the key exchange and saves the
-certificate chain and its verification), so resumption cannot make the client 3× cheaper per connect; it saves the
+certificate chain and its verification; TLS 1.2 resumption drops the key exchange too and still costs 60–70% of a
+full handshake), so resumption cannot make the client 3× cheaper per connect; it saves the
 broker's signature and the bytes, and with mutual TLS the client's certificate work (6d). Per message, about half of
 fleetload's cost over TLS is the kernel's and OpenSSL's per-record work that any client with a socket per device
 pays (6f), which bounds every ratio to another generator.

@@ -53,6 +53,7 @@ Source:
       --mqtt-version 3.1.1|5  (5 without --shared: shared under --group, as before) (default: 3.1.1)
       --client-id ID, --username U, --password S   MQTT (the password is never written)
       --ca FILE, --cert FILE, --key FILE, --servername NAME, --insecure   TLS for mqtts:// and wss://
+      --tls-version 1.2|1.3|auto   pin the TLS version (default: auto)
       --nats-stream NAME      JetStream stream                (default: the stream capturing the subject)
       --nats-create-stream    no stream captures the subject: create one (--nats-stream NAME or FLEETLOAD,
                               capturing every run of the topic, messages kept 24h)
@@ -205,11 +206,12 @@ function crossProblems(m: Record<string, unknown>, kind: SourceKind, where: (k: 
       'key',
       'servername',
       'insecure',
+      'tlsVersion',
       'clientId',
       'username',
       'password',
     ] as const) {
-      if (m[k] === undefined || m[k] === false) continue;
+      if (m[k] === undefined || m[k] === false || m[k] === 'auto') continue;
       if (k === 'shared') {
         add(
           k,
@@ -251,7 +253,8 @@ function readTls(d: ConsumeParsed, cwd: string, where: (k: string) => string, pr
     const p = keyPairProblem(d.cert, d.key, cwd);
     if (p) problems.push(`key: ${p} (${where('key')})`);
   }
-  return { ca, cert, key, servername: d.servername, insecure: d.insecure ?? false };
+  const tlsVersion = d.tlsVersion === 'auto' ? undefined : d.tlsVersion;
+  return { ca, cert, key, servername: d.servername, insecure: d.insecure ?? false, tlsVersion };
 }
 
 function buildSource(
@@ -305,6 +308,7 @@ function buildSource(
     key: tls?.key,
     servername: tls?.servername,
     insecure: tls?.insecure ?? false,
+    tlsVersion: tls?.tlsVersion,
   };
 }
 

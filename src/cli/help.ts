@@ -120,6 +120,8 @@ TLS and cloud presets (fleetload certs makes a CA and per-device certificates):
       --key T               client private key file template, e.g. certs/{deviceId}.key
       --servername NAME     TLS server name (SNI, certificate check)  (default: the host)
       --insecure            do not verify the broker's certificate (mqtts://, wss:// only)
+      --tls-version 1.2|1.3|auto  pin the TLS version of the devices and the consumer; 1.2: less
+                            memory per connection, resumption without a key exchange (default: auto)
       --preset NAME         azure-iot-hub or aws-iot: identities, topic, host (consumer: none)
       --hub HOST            azure-iot-hub: NAME.azure-devices.net (host: mqtts://HOST:8883)
       --device-key KEY      azure-iot-hub: device key (base64) or @FILE template; never written

@@ -59,6 +59,15 @@ const HINTS: readonly Hint[] = [
     devices: "the broker's certificate is expired or not yet valid: renew it (or check this machine's clock)",
   },
   {
+    code: /ALERT[_ ]PROTOCOL[_ ]VERSION|UNSUPPORTED[_ ]PROTOCOL|NO[_ ]PROTOCOLS[_ ]AVAILABLE|VERSION[_ ]TOO[_ ](LOW|HIGH)/i,
+    consumer:
+      'the broker does not speak the TLS version asked for: change --tls-version (it applies to the consumer too; ' +
+      'auto lets both sides agree)',
+    devices:
+      'the broker does not speak the TLS version asked for: change --tls-version (auto lets both sides agree; ' +
+      'a broker limited to TLS 1.3 refuses 1.2)',
+  },
+  {
     code: /WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG/i,
     consumer: 'the port does not speak TLS: use mqtt:// (or ws://) for it, or the port of the TLS listener',
     devices: 'the port does not speak TLS: use mqtt:// (or ws://) for it, or the port of the TLS listener',

@@ -31,6 +31,8 @@ export interface MqttSourceOptions {
   cert?: Buffer | undefined;
   key?: Buffer | undefined;
   servername?: string | undefined;
+  /** TLS: pin this version (like the devices, --tls-version); absent = Node's default negotiation */
+  tlsVersion?: '1.2' | '1.3' | undefined;
   /** local receive time; default systemClock.now (Date.now() would floor to whole ms: −0.5 ms on average) */
   now?: () => number;
   /** the connection dropped after attaching (MQTT.js reconnects and resubscribes) */
@@ -67,6 +69,7 @@ export class MqttSource implements Source {
       ...(o.cert ? { cert: o.cert } : {}),
       ...(o.key ? { key: o.key } : {}),
       ...(o.servername ? { servername: o.servername } : {}),
+      ...(o.tlsVersion ? { minVersion: `TLSv${o.tlsVersion}`, maxVersion: `TLSv${o.tlsVersion}` } : {}),
       resubscribe: true,
     });
     this.client = client;

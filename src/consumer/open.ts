@@ -139,13 +139,13 @@ class LazySource implements Source {
 }
 
 /**
- * The run's consumer talks TLS like the devices do: the same CA, `--insecure` and server name. Its client
+ * The run's consumer talks TLS like the devices do: the same CA, `--insecure`, server name and TLS version. Its client
  * certificate: `--consumer-cert/--consumer-key` when given, else the devices' when the templates name one file
  * for everybody (per-device certificates stay the devices').
  */
 function consumerTls(
   s: Scenario,
-): Pick<MqttSourceOptions, 'ca' | 'cert' | 'key' | 'servername' | 'insecure'> {
+): Pick<MqttSourceOptions, 'ca' | 'cert' | 'key' | 'servername' | 'insecure' | 'tlsVersion'> {
   const read = (f: string | undefined) => (f !== undefined ? readFileSync(resolve(f)) : undefined);
   const shared = (t: string | undefined) => (t !== undefined && !t.includes('{') ? t : undefined);
   const cert = s.consumerCert ?? shared(s.cert);
@@ -155,5 +155,6 @@ function consumerTls(
     ca: read(s.ca),
     ...(cert && key ? { cert: read(cert), key: read(key) } : {}),
     servername: s.servername,
+    ...(s.tlsVersion !== 'auto' ? { tlsVersion: s.tlsVersion } : {}),
   };
 }

@@ -24,6 +24,8 @@ export interface DeviceTls {
   key?: Buffer;
   servername?: string;
   insecure?: boolean;
+  /** pinned TLS version; absent = Node's default negotiation */
+  tlsVersion?: '1.2' | '1.3';
 }
 
 export interface DeviceIdentity {
@@ -148,7 +150,13 @@ export function createIdentityProvider(s: Scenario, opts: IdentityOptions = {}):
   if (ca) shared.ca = ca;
   if (s.servername !== undefined) shared.servername = s.servername;
   if (s.insecure) shared.insecure = true;
-  const anyTls = ca !== undefined || s.servername !== undefined || s.insecure || certOf !== undefined;
+  if (s.tlsVersion !== 'auto') shared.tlsVersion = s.tlsVersion;
+  const anyTls =
+    ca !== undefined ||
+    s.servername !== undefined ||
+    s.insecure ||
+    certOf !== undefined ||
+    shared.tlsVersion !== undefined;
   const sharedTls = anyTls ? Object.freeze(shared) : undefined;
 
   const topicOf = compileTemplate(s.topic);

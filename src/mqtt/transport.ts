@@ -23,6 +23,8 @@ export interface TransportOptions {
   sockets?: 'raw' | 'node';
   /** TLS: false = do not offer a kept session on this connect (a full handshake); the new one is still kept */
   resume?: boolean;
+  /** TLS: pin this version (minVersion = maxVersion on the context); absent = Node's default negotiation */
+  tlsVersion?: '1.2' | '1.3' | undefined;
 }
 
 export interface Transport {
@@ -150,10 +152,11 @@ export function isTls(protocol: string): boolean {
  * once per device — less CPU during the ramp and less memory per connection. A device with its own certificate
  * gets its own context, made once and kept: its reconnects (a reconnect storm) do not parse its certificate, key
  * and CA again. Contexts are keyed by the content of the certificate and key (the identity provider reads a
- * device's files afresh at each connect) and by the CA buffer (read once per run).
+ * device's files afresh at each connect), by the CA buffer (read once per run) and by the pinned TLS version (its
+ * minVersion/maxVersion live on the context).
  */
-const sharedContexts = new WeakMap<Buffer, tls.SecureContext>();
-let systemContext: tls.SecureContext | undefined;
+const sharedContexts = new WeakMap<Buffer, Map<string, tls.SecureContext>>();
+const systemContexts = new Map<string, tls.SecureContext>();
 const certContexts = new Map<string, tls.SecureContext>();
 /** more distinct certificates than this (rotating ones in a long run): start the cache afresh */
 const MAX_CERT_CONTEXTS = 200_000;
@@ -161,9 +164,16 @@ const MAX_CERT_CONTEXTS = 200_000;
 /** SecureContexts made since start (tests: a context is reused, not remade) */
 export const tlsContextsMade = { count: 0 };
 
-function newContext(options: tls.SecureContextOptions): tls.SecureContext {
+/** A pinned version is both ends of the range the context allows; absent, Node's defaults (TLS 1.2 to 1.3). */
+function versionRange(v: TransportOptions['tlsVersion']): tls.SecureContextOptions {
+  if (!v) return {};
+  const version = v === '1.2' ? 'TLSv1.2' : 'TLSv1.3';
+  return { minVersion: version, maxVersion: version };
+}
+
+function newContext(options: tls.SecureContextOptions, v: TransportOptions['tlsVersion']): tls.SecureContext {
   tlsContextsMade.count++;
-  return tls.createSecureContext(options);
+  return tls.createSecureContext({ ...options, ...versionRange(v) });
 }
 
 function digest(b: Buffer | undefined): string {
@@ -172,25 +182,31 @@ function digest(b: Buffer | undefined): string {
 
 /** The context for a connect, and the client identity it carries (the certificate's digest, or '' without one). */
 export function secureContextFor(o: TransportOptions): { ctx: tls.SecureContext; certId: string } {
+  const v = o.tlsVersion ?? 'auto';
   if (o.cert || o.key) {
     const certId = digest(o.cert);
-    const k = `${certId} ${digest(o.key)} ${o.ca ? idOf(o.ca) : '-'}`;
+    const k = `${certId} ${digest(o.key)} ${o.ca ? idOf(o.ca) : '-'} ${v}`;
     let ctx = certContexts.get(k);
     if (!ctx) {
       if (certContexts.size >= MAX_CERT_CONTEXTS) certContexts.clear();
-      ctx = newContext({ ca: o.ca, cert: o.cert, key: o.key });
+      ctx = newContext({ ca: o.ca, cert: o.cert, key: o.key }, o.tlsVersion);
       certContexts.set(k, ctx);
     }
     return { ctx, certId };
   }
-  if (!o.ca) {
-    systemContext ??= newContext({});
-    return { ctx: systemContext, certId: '' };
+  let byVersion = systemContexts;
+  if (o.ca) {
+    let m = sharedContexts.get(o.ca);
+    if (!m) {
+      m = new Map();
+      sharedContexts.set(o.ca, m);
+    }
+    byVersion = m;
   }
-  let ctx = sharedContexts.get(o.ca);
+  let ctx = byVersion.get(v);
   if (!ctx) {
-    ctx = newContext({ ca: o.ca });
-    sharedContexts.set(o.ca, ctx);
+    ctx = newContext(o.ca ? { ca: o.ca } : {}, o.tlsVersion);
+    byVersion.set(v, ctx);
   }
   return { ctx, certId: '' };
 }
@@ -220,7 +236,7 @@ function idOf(o: object): number {
  * offered: resuming it would skip the verification those settings ask for.
  */
 function sessionKey(o: TransportOptions, ctx: tls.SecureContext, certId: string, server: string): string {
-  if (o.cert) return `c${certId} ${o.ca ? idOf(o.ca) : '-'} ${server}`;
+  if (o.cert) return `c${certId} ${o.ca ? idOf(o.ca) : '-'} ${o.tlsVersion ?? 'auto'} ${server}`;
   return `x${idOf(ctx)} ${server}`;
 }
 
@@ -278,6 +294,8 @@ function connectTls(o: TransportOptions, onOpen: () => void, onread?: OnRead): t
     ...(onread ? { onread } : {}),
   } as tls.ConnectionOptions);
   s.setNoDelay(true);
+  // every session the server gives replaces the kept one (TLS 1.2: emitted once the handshake is verified; TLS 1.3:
+  // tickets after it), so a broker that takes each ticket once still finds a fresh one at the next connect
   if (resumption) s.on('session', (session: Buffer) => sessions.set(key, session));
   s.once('secureConnect', () => {
     if (s.isSessionReused()) tlsHandshakes.resumed++;
@@ -301,6 +319,7 @@ export function openTransport(o: TransportOptions, onOpen: () => void): Transpor
       key: o.key,
       servername: o.servername,
       localAddress: o.localAddress,
+      ...versionRange(o.tlsVersion),
       perMessageDeflate: false,
     } as ConstructorParameters<typeof WsModule.WebSocket>[2]);
     const stream = createWebSocketStream(socket);

@@ -72,6 +72,7 @@ export const consumeInput = scenarioInput
     ca: true,
     servername: true,
     insecure: true,
+    tlsVersion: true,
     password: true,
     natsStream: true,
     natsCreateStream: true,

@@ -53,6 +53,7 @@ export const RUN_KINDS: Record<Key, OptionKind> = {
   key: 'string',
   insecure: 'boolean',
   servername: 'string',
+  tlsVersion: 'string',
   preset: 'string',
   hub: 'string',
   deviceKey: 'string',
@@ -185,6 +186,7 @@ const CONSUME_KINDS: Record<keyof ConsumeInput & string, OptionKind> = {
   key: 'string',
   servername: 'string',
   insecure: 'boolean',
+  tlsVersion: 'string',
   timePort: 'number',
   ...SINK_KINDS,
 };

@@ -135,6 +135,8 @@ function tlsProblems({ s, add, tlsHost, hostWords }: Check): void {
   for (const k of ['ca', 'cert', 'servername'] as const) {
     if (s[k] !== undefined && !tlsHost) add(k, `only applies to mqtts:// and wss:// hosts; ${hostWords}`);
   }
+  if (s.tlsVersion !== 'auto' && !tlsHost)
+    add('tlsVersion', `only applies to mqtts:// and wss:// hosts; ${hostWords}`);
   if (s.cert !== undefined && s.key === undefined)
     add('cert', "needs --key too (the device's private key file)");
   if (s.key !== undefined && s.cert === undefined)

@@ -78,6 +78,7 @@ const CONNECTION = [
   'key',
   'insecure',
   'servername',
+  'tlsVersion',
   'consumer',
   'consumerHost',
   'consumerCert',

@@ -140,6 +140,34 @@ const numbers: Case[] = [
   { name: '--consumer-qos 5', argv: R('--consumer-qos', '5'), says: /consumerQos: must be one of 0, 1, 2/ },
   { name: '--mqtt-version 4', argv: R('--mqtt-version', '4'), says: /mqttVersion: must be 3\.1\.1 or 5/ },
   { name: '--mqtt-version 3', argv: R('--mqtt-version', '3'), says: /mqttVersion: must be 3\.1\.1 or 5/ },
+  {
+    name: '--tls-version 1.1',
+    argv: R(...TLS, '--tls-version', '1.1'),
+    says: /tlsVersion: must be 1\.2, 1\.3 or auto \(from --tls-version\)/,
+    proc: true,
+  },
+  {
+    name: 'FLEETLOAD_TLS_VERSION=tls12',
+    argv: R(...TLS),
+    env: { FLEETLOAD_TLS_VERSION: 'tls12' },
+    says: /tlsVersion: must be 1\.2, 1\.3 or auto \(from FLEETLOAD_TLS_VERSION\)/,
+  },
+  {
+    name: 'tlsVersion: 1.0 in the scenario file',
+    argv: R('s.yaml'),
+    files: { 's.yaml': 'host: mqtts://127.0.0.1:8883\ntlsVersion: 1.0\n' },
+    says: /tlsVersion: must be 1\.2, 1\.3 or auto/,
+  },
+  {
+    name: 'consume --tls-version on NATS',
+    argv: C('-H', 'nats://127.0.0.1:4222', '--tls-version', '1.2'),
+    says: /tlsVersion: applies to the mqtt source only; the source is nats/,
+  },
+  {
+    name: '--tls-version on mqtt://',
+    argv: R('-H', 'mqtt://x', '--tls-version', '1.2'),
+    says: /tlsVersion: only applies to mqtts:\/\/ and wss:\/\//,
+  },
   { name: '--payload-size -1', argv: R('--payload-size', '-1'), says: /payloadSize: must be at least 0/ },
   {
     name: '--payload-size 300M',

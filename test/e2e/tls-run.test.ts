@@ -63,6 +63,74 @@ describe('runs over TLS', { skip: skipUnless('mosquitto') }, () => {
     assert.match(missing.stderr, /ca: cannot read nope\.pem: no such file \(from --ca\)/);
   });
 
+  test('--tls-version 1.2: devices and consumer connect over TLS 1.2, every message measured', async () => {
+    const out = tmpDir();
+    const args = ['run', '-H', broker.tlsUrl as string, '-u', '10', '-r', '200', '-i', '100ms'];
+    args.push('--messages-per-device', '5', '--headless', '--out', out, '--ca', join(certs, 'ca.pem'));
+    const r = await runCli([...args, '--tls-version', '1.2']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const s = summaryIn(out);
+    assert.equal(s.devices.connectedPeak, 10);
+    assert.equal(s.messages.received, 50);
+    assert.equal(s.messages.lost, 0);
+    assert.match(readFileSync(join(out, s.runId, 'scenario.yaml'), 'utf8'), /^tlsVersion: "?1\.2"?$/m);
+  });
+
+  test('a broker limited to TLS 1.3 with --tls-version 1.2: exit 3 and a hint naming --tls-version', async () => {
+    const only13 = await startMosquitto({
+      tls: { certfile: join(certs, 'server.pem'), keyfile: join(certs, 'server.key') },
+      extraConfig: 'tls_version tlsv1.3',
+    });
+    try {
+      const base = [
+        'run',
+        '-H',
+        only13.tlsUrl as string,
+        '-u',
+        '2',
+        '-i',
+        '100ms',
+        '--messages-per-device',
+        '2',
+      ];
+      base.push('--headless', '--connect-timeout', '3s', '--ca', join(certs, 'ca.pem'));
+      const r = await runCli([...base, '--tls-version', '1.2', '--out', tmpDir()]);
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /could not attach .*protocol version.*; hint: .*--tls-version[^\n]*\n$/i);
+      // the devices alone (no consumer to fail first) get the same fix
+      const devices = await runCli([
+        ...base,
+        '--tls-version',
+        '1.2',
+        '--consumer',
+        'none',
+        '--out',
+        tmpDir(),
+      ]);
+      assert.equal(devices.code, 3, devices.stderr);
+      assert.match(devices.stderr, /no device could connect.*PROTOCOL_VERSION.*; hint: .*--tls-version/i);
+      const consume = await runCli([
+        'consume',
+        '-H',
+        only13.tlsUrl as string,
+        '--ca',
+        join(certs, 'ca.pem'),
+        '--tls-version',
+        '1.2',
+        '--connect-timeout',
+        '3s',
+        '--out',
+        tmpDir(),
+      ]);
+      assert.equal(consume.code, 3, consume.stderr);
+      assert.match(consume.stderr, /could not attach .*protocol version.*; hint: .*--tls-version/i);
+      const ok = await runCli([...base, '--tls-version', '1.3', '--out', tmpDir()]);
+      assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+    } finally {
+      await only13.stop();
+    }
+  });
+
   test('mqtts:// with an untrusted broker certificate: exit 3 naming the TLS error', async () => {
     const r = await runCli([
       'run',

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type tls from 'node:tls';
 import { makeCerts } from '../../src/cli/certs.js';
 import { createIdentityProvider } from '../../src/identity/identity.js';
 import { Connection, type ConnectionHandler, State } from '../../src/mqtt/connection.js';
 import { encodeTopic } from '../../src/mqtt/packets.js';
 import {
+  forgetTlsSessions,
   openChannel,
+  openTransport,
   secureContextFor,
   type TransportOptions,
   tlsContextsMade,
@@ -219,5 +222,96 @@ describe('TLS reads through the shared read buffer (Mosquitto over TLS)', { skip
     assert.deepEqual([tlsHandshakes.full - before.full, tlsHandshakes.resumed - before.resumed], [1, 0]);
     await handshake(true);
     assert.deepEqual([tlsHandshakes.full - before.full, tlsHandshakes.resumed - before.resumed], [1, 1]);
+  });
+});
+
+/** One TLS connect through the transport, the way a device makes it: what was negotiated, and whether it resumed. */
+function tlsConnect(
+  o: TransportOptions,
+): Promise<{ ok: true; protocol: string | null; reused: boolean } | { ok: false; code: string }> {
+  return new Promise((resolve) => {
+    const s = openTransport(o, () => {
+      const protocol = s.getProtocol();
+      const reused = s.isSessionReused();
+      // TLS 1.3 tickets come after the handshake: give them time to arrive before closing
+      setTimeout(() => {
+        s.destroy();
+        resolve({ ok: true, protocol, reused });
+      }, 200);
+    }).stream as tls.TLSSocket;
+    s.once('error', (e: NodeJS.ErrnoException) => resolve({ ok: false, code: e.code ?? e.message }));
+  });
+}
+
+describe('--tls-version pins the version the devices negotiate (Mosquitto over TLS)', { skip }, () => {
+  let broker: Mosquitto;
+  let only13: Mosquitto;
+  before(async () => {
+    const tlsFiles = { certfile: join(certs, 'server.pem'), keyfile: join(certs, 'server.key') };
+    broker = await startMosquitto({ tls: tlsFiles });
+    only13 = await startMosquitto({ tls: tlsFiles, extraConfig: 'tls_version tlsv1.3' });
+  });
+  after(async () => {
+    await broker?.stop();
+    await only13?.stop();
+  });
+
+  const device = (url: string, flags: Record<string, unknown>): TransportOptions => {
+    const s = loadScenario({
+      flags: { host: url, ca: join(certs, 'ca.pem'), ...flags },
+      env: {},
+      cwd: dir,
+    }).scenario;
+    return {
+      url: new URL(url),
+      ...createIdentityProvider(s, { cwd: dir }).forDevice(0, 'dev-000000', 0).tls,
+    };
+  };
+
+  for (const [version, protocol] of [
+    ['1.2', 'TLSv1.2'],
+    ['1.3', 'TLSv1.3'],
+    ['auto', 'TLSv1.3'],
+  ] as const) {
+    test(`--tls-version ${version}: ${protocol} is negotiated, and the second connect resumes the session`, async () => {
+      const o = device(broker.tlsUrl as string, { tlsVersion: version });
+      assert.equal(o.tlsVersion, version === 'auto' ? undefined : version);
+      forgetTlsSessions();
+      assert.deepEqual(await tlsConnect(o), { ok: true, protocol, reused: false });
+      assert.deepEqual(await tlsConnect(o), { ok: true, protocol, reused: true }, 'resumed');
+      assert.deepEqual(await tlsConnect(o), { ok: true, protocol, reused: true }, 'and again');
+    });
+  }
+
+  test('with a client certificate too: 1.2 negotiated, its own session resumed', async () => {
+    const o = device(broker.tlsUrl as string, {
+      tlsVersion: '1.2',
+      cert: join(certs, '{deviceId}.pem'),
+      key: join(certs, '{deviceId}.key'),
+    });
+    forgetTlsSessions();
+    assert.deepEqual(await tlsConnect(o), { ok: true, protocol: 'TLSv1.2', reused: false });
+    assert.deepEqual(await tlsConnect(o), { ok: true, protocol: 'TLSv1.2', reused: true });
+  });
+
+  test('a session kept at one version is not offered at the other: a full handshake at 1.3 after 1.2', async () => {
+    forgetTlsSessions();
+    const at12 = device(broker.tlsUrl as string, { tlsVersion: '1.2' });
+    const at13 = device(broker.tlsUrl as string, { tlsVersion: '1.3' });
+    assert.notEqual(secureContextFor(at12).ctx, secureContextFor(at13).ctx);
+    assert.deepEqual(await tlsConnect(at12), { ok: true, protocol: 'TLSv1.2', reused: false });
+    assert.deepEqual(await tlsConnect(at13), { ok: true, protocol: 'TLSv1.3', reused: false });
+  });
+
+  test('a broker limited to TLS 1.3 refuses --tls-version 1.2, and takes 1.3', async () => {
+    const url = only13.tlsUrl as string;
+    const refused = await tlsConnect(device(url, { tlsVersion: '1.2' }));
+    assert.equal(refused.ok, false);
+    assert.match(JSON.stringify(refused), /PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL/);
+    assert.deepEqual(await tlsConnect(device(url, { tlsVersion: '1.3' })), {
+      ok: true,
+      protocol: 'TLSv1.3',
+      reused: false,
+    });
   });
 });

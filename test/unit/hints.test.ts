@@ -42,3 +42,17 @@ test('devices get the device flags; other TLS codes get their own fix; other mes
   assert.equal(withTlsHint(once), once, 'a hint is added once');
   assert.equal(plainOpenSsl('a\nb'), 'a b');
 });
+
+test('a TLS version the broker does not speak: the hint names --tls-version, for devices and consumer', () => {
+  const d = withTlsHint(
+    'no device could connect to mqtts://b:8883: tls ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION (x)',
+  );
+  assert.match(d, /hint: the broker does not speak the TLS version asked for: change --tls-version/);
+  const c = withTlsHint(
+    'consumer could not attach to mqtts://b:8883: EPROTO write EPROTO 809CC27CCF7F0000:error:0A00042E:SSL ' +
+      'routines:ssl3_read_bytes:tlsv1 alert protocol version:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:' +
+      '1601:SSL alert number 70\n',
+  );
+  assert.match(c, /\(tlsv1 alert protocol version\); hint: .*--tls-version \(it applies to the consumer too/);
+  assert.match(withTlsHint('no device could connect to x: ERR_SSL_UNSUPPORTED_PROTOCOL'), /--tls-version/);
+});

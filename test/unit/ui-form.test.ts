@@ -54,7 +54,7 @@ describe('form model from the scenario schema', () => {
       common?.fields.map((f) => f.key),
       ['host', 'devices', 'spawnRate', 'runTime', 'interval', 'qos', 'mqttVersion', 'thresholds'],
     );
-    for (const k of ['ca', 'cert', 'key', 'insecure', 'servername', 'username', 'password'])
+    for (const k of ['ca', 'cert', 'key', 'insecure', 'servername', 'tlsVersion', 'username', 'password'])
       assert.ok(
         connection?.fields.some((f) => f.key === k),
         k,
@@ -71,6 +71,8 @@ describe('form model from the scenario schema', () => {
     assert.deepEqual([...(field('mqttVersion').options ?? [])].sort(), ['3.1.1', '5']);
     assert.deepEqual(field('consumer').options, ['mqtt', 'nats', 'eventhubs', 'none']);
     assert.equal(field('insecure').input, 'checkbox');
+    assert.equal(field('tlsVersion').input, 'select');
+    assert.deepEqual([...(field('tlsVersion').options ?? [])].sort(), ['1.2', '1.3', 'auto']);
     assert.equal(field('thresholds').input, 'list');
     assert.equal(field('thresholds').flag, 'threshold');
     assert.equal(field('devices').input, 'number');
