@@ -13,6 +13,7 @@ import { DashboardAccess } from './access.js';
 import { type DashboardPoint, type FleetState, MAX_POINTS, PointSeries } from './figures.js';
 import { crossOrigin, isWildcardHost } from './guard.js';
 import { type BootData, renderPage } from './page.js';
+import { pageHeaders } from './page-headers.js';
 import { fleetLimits, parseFleetRequest, parseStopRequest, readBody } from './requests.js';
 
 export { parseFleetRequest } from './requests.js';
@@ -269,25 +270,7 @@ class DashboardServer {
   private servePage(req: IncomingMessage, res: ServerResponse): void {
     const nonce = randomBytes(16).toString('base64');
     const body = renderPage({ boot: this.boot, nonce, uplotJs: this.assets.js, uplotCss: this.assets.css });
-    res.writeHead(200, {
-      'Content-Type': 'text/html; charset=utf-8',
-      'Content-Length': Buffer.byteLength(body),
-      'Cache-Control': 'no-store',
-      // the page may talk to this origin only: no CDN, no fonts, no beacons
-      'Content-Security-Policy': [
-        "default-src 'none'",
-        `script-src 'nonce-${nonce}'`,
-        "style-src 'unsafe-inline'",
-        "connect-src 'self'",
-        'img-src data:',
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-      ].join('; '),
-      'X-Content-Type-Options': 'nosniff',
-      'Referrer-Policy': 'no-referrer',
-      'X-Frame-Options': 'DENY',
-    });
+    res.writeHead(200, pageHeaders(body, nonce));
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 

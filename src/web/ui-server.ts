@@ -17,6 +17,7 @@ import { loadResults } from '../report/load.js';
 import { FLEETLOAD_VERSION } from '../version.js';
 import { DashboardAccess } from './access.js';
 import { crossOrigin, isWildcardHost, replyJson } from './guard.js';
+import { framedBySameOrigin, pageHeaders } from './page-headers.js';
 import { formModel, type PreparedRun, prepareRun, runEnv } from './ui-form.js';
 import { listRuns, readRun, runFilePath, withUnlisted } from './ui-history.js';
 import { renderUiPage } from './ui-page.js';
@@ -315,25 +316,7 @@ class UiHandler {
         compareRule: COMPARE_RULE,
       },
     });
-    res.writeHead(200, {
-      'Content-Type': 'text/html; charset=utf-8',
-      'Content-Length': Buffer.byteLength(body),
-      'Cache-Control': 'no-store',
-      'Content-Security-Policy': [
-        "default-src 'none'",
-        `script-src 'nonce-${nonce}'`,
-        "style-src 'unsafe-inline'",
-        "connect-src 'self'",
-        "frame-src 'self'",
-        'img-src data:',
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-      ].join('; '),
-      'X-Content-Type-Options': 'nosniff',
-      'Referrer-Policy': 'no-referrer',
-      'X-Frame-Options': 'DENY',
-    });
+    res.writeHead(200, pageHeaders(body, nonce, { framesSameOrigin: true }));
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
@@ -518,12 +501,7 @@ function proxy(req: IncomingMessage, res: ServerResponse, base: string, path: st
       for (const [k, v] of Object.entries(answer.headers)) {
         if (v !== undefined && !HOP_BY_HOP.includes(k)) out[k] = v;
       }
-      if (page) {
-        out['x-frame-options'] = 'SAMEORIGIN';
-        const csp = out['content-security-policy'];
-        if (typeof csp === 'string')
-          out['content-security-policy'] = csp.replace("frame-ancestors 'none'", "frame-ancestors 'self'");
-      }
+      if (page) framedBySameOrigin(out);
       res.writeHead(answer.statusCode ?? 502, out);
       answer.pipe(res);
     },
