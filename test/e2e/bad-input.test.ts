@@ -656,7 +656,7 @@ const paths: Case[] = [
     name: '--payload unknown placeholder',
     argv: R('--payload', 'p.json'),
     files: { 'p.json': '{"t": {{temperature}}}' },
-    says: /payload: p\.json: \{\{temperature\}\}: unknown placeholder "temperature"/,
+    says: /payload: p\.json: \{\{temperature\}\} at line 1, column 7: unknown placeholder; known: deviceId /,
   },
   {
     name: '--payload sets seq',
