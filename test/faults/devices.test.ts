@@ -145,8 +145,11 @@ describe('per-device breakdown: the devices a proxy starved, and only they', {
       );
       assert.equal(top.counts.lost, STARVED.length);
 
-      // the console: one short line
-      assert.match(r.stdout, new RegExp(`lost: ${STARVED.map((d) => `${d} \\(${dropped}\\)`).join(', ')}`));
+      // the console: devices that lost the same seqs share one line, with the range and when (src/sinks/console-devices.ts)
+      assert.match(
+        r.stdout,
+        new RegExp(`lost: ${STARVED.join(', ')} \\(${dropped} each\\): seqs 5–14 at \\d+:\\d\\d`),
+      );
 
       // the report: a Devices section whose lost table names exactly them
       const html = readFileSync(join(dir, 'report.html'), 'utf8');
