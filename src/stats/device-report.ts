@@ -248,33 +248,6 @@ export function devicesCsv(rows: readonly DeviceRow[]): string {
 
 // ------------------------------------------------------------------------------------------ console
 
-const LIST_LABELS: Array<[keyof Omit<DevicesTop, 'counts'>, string, string]> = [
-  ['lost', 'lost', ''],
-  ['duplicated', 'duplicated', ''],
-  ['reordered', 'reordered', ''],
-  ['connectFailures', 'connect failures', ''],
-  ['e2eP99', 'e2e p99', ' ms'],
-];
-
-/**
- * One short line per non-empty top list (`lost: dev-000012 (40), dev-000013 (38), … 12 devices`). The e2e p99
- * list is printed only when another list is non-empty or it names more than one device (every device has a p99).
- */
-export function topLines(top: DevicesTop | undefined, shown = 3): Array<[string, string]> {
-  if (!top) return [];
-  const out: Array<[string, string]> = [];
-  for (const [key, label, unit] of LIST_LABELS) {
-    const list = top[key];
-    if (list.length === 0) continue;
-    if (key === 'e2eP99' && out.length === 0) continue;
-    const n = top.counts[key];
-    const items = list.slice(0, shown).map((t) => `${t.deviceId} (${t.value}${unit})`);
-    const tail = n > shown ? `, … ${n} devices` : '';
-    out.push([label, `${items.join(', ')}${tail}`]);
-  }
-  return out;
-}
-
 // ------------------------------------------------------------------------------------------ devices.json
 
 /**

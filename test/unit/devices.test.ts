@@ -11,7 +11,6 @@ import {
   deviceReport,
   devicesCsv,
   encodeDevices,
-  topLines,
 } from '../../src/stats/device-report.js';
 import {
   bucketOf,
@@ -203,10 +202,11 @@ describe('per-device accounting', () => {
     );
     assert.equal(r.top.lost.length, TOP_N);
     assert.equal(r.top.counts.lost, lossy.length);
-    assert.deepEqual(topLines(r.top)[0], [
-      'lost',
-      `${r.top.lost[0]?.deviceId} (1), ${r.top.lost[1]?.deviceId} (1), ${r.top.lost[2]?.deviceId} (1), … ${lossy.length} devices`,
-    ]);
+    // each listed device lost its one message (the printed lines: test/unit/console.test.ts)
+    assert.deepEqual(
+      r.top.lost.map((t) => t.value),
+      new Array(TOP_N).fill(1),
+    );
   });
 
   test('split consumers (one delivery seen by both) merge to what one consumer reports', () => {
