@@ -101,10 +101,7 @@ export class Connection implements ChannelSink {
   onOpen(): void {
     const p = this.connectPacket;
     this.connectPacket = undefined;
-    if (p) {
-      this.bytesSent += p.length;
-      this.t?.write(p);
-    }
+    if (p) this.write(p);
   }
 
   onBytes(chunk: Buffer): void {
@@ -134,9 +131,7 @@ export class Connection implements ChannelSink {
     props?: Buffer,
   ): number {
     const id = this.beginPublish(qos, now);
-    const packet = encodePublish(topic, qos, id, version, payload, payloadBytes, props);
-    this.bytesSent += packet.length;
-    (this.t as Channel).write(packet);
+    this.write(encodePublish(topic, qos, id, version, payload, payloadBytes, props));
     this.lastWriteAt = now;
     return id;
   }
@@ -153,6 +148,13 @@ export class Connection implements ChannelSink {
     return id;
   }
 
+  /** Every packet this connection writes goes through here (or sendTransient): bytesSent counts them all. */
+  private write(packet: Buffer): void {
+    if (!this.t) return;
+    this.bytesSent += packet.length;
+    this.t.write(packet);
+  }
+
   /** Writes a packet from a scratch buffer; true when the channel kept the bytes (see Channel.writeTransient). */
   sendTransient(packet: Buffer, now: number): boolean {
     this.lastWriteAt = now;
@@ -164,7 +166,7 @@ export class Connection implements ChannelSink {
   subscribe(filter: string, qos: 0 | 1 | 2, version: ProtocolVersion): void {
     if (this.state !== State.Connected || !this.t) return;
     const messageId = this.allocId();
-    this.t.write(
+    this.write(
       mqttPacket.generate(
         { cmd: 'subscribe', messageId, subscriptions: [{ topic: filter, qos }] },
         { protocolVersion: version },
@@ -174,8 +176,7 @@ export class Connection implements ChannelSink {
 
   ping(now: number): void {
     if (this.state !== State.Connected || !this.t) return;
-    this.t.write(PINGREQ);
-    this.bytesSent += PINGREQ.length;
+    this.write(PINGREQ);
     this.lastWriteAt = now;
   }
 
@@ -188,7 +189,9 @@ export class Connection implements ChannelSink {
     if (!t) return;
     if (this.state === State.Connected) {
       this.state = State.Closing;
-      t.end(version === 5 ? DISCONNECT_V5 : DISCONNECT_V4);
+      const bye = version === 5 ? DISCONNECT_V5 : DISCONNECT_V4;
+      this.bytesSent += bye.length;
+      t.end(bye);
       return;
     }
     if (this.state === State.Closing) return;
@@ -257,7 +260,7 @@ export class Connection implements ChannelSink {
           }
           return;
         }
-        this.t?.write(encodePubrel(id));
+        this.write(encodePubrel(id));
         return;
       }
       case CMD.pingresp:
@@ -286,15 +289,15 @@ export class Connection implements ChannelSink {
       case CMD.publish: {
         const p = parseFrame(buf.subarray(start, end), version);
         if (p instanceof Error || p.cmd !== 'publish') return;
-        if (p.qos === 1 && p.messageId !== undefined) this.t?.write(encodeAck(CMD.puback, p.messageId));
-        if (p.qos === 2 && p.messageId !== undefined) this.t?.write(encodeAck(CMD.pubrec, p.messageId));
+        if (p.qos === 1 && p.messageId !== undefined) this.write(encodeAck(CMD.puback, p.messageId));
+        if (p.qos === 2 && p.messageId !== undefined) this.write(encodeAck(CMD.pubrec, p.messageId));
         // a copy: the frame lives in a read buffer that is reused after this call
         this.handler.message?.(this.index, p.topic, Buffer.from(p.payload));
         return;
       }
       case CMD.pubrel: {
         const id = ((buf[body] as number) << 8) | (buf[body + 1] as number);
-        this.t?.write(encodeAck(CMD.pubcomp, id));
+        this.write(encodeAck(CMD.pubcomp, id));
         return;
       }
       case CMD.disconnect: {

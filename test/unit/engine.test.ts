@@ -143,6 +143,8 @@ test('QoS 2 completes PUBREC → PUBREL → PUBCOMP; a v5 PUBACK failure reason 
     if (qos === 2) {
       assert.equal(stats.total.acked, 4);
       assert.equal(broker.packets.filter((p) => p.cmd === 'pubrel').length, 4);
+      // every packet written counts as bytes sent: CONNECT, PUBLISH and PUBREL alike
+      assert.equal(engine.takeBytesSent(), broker.bytesIn);
     } else {
       assert.equal(stats.total.failed, 4);
       assert.equal(stats.errors()[0]?.reason, 'not authorized');
@@ -456,6 +458,8 @@ test('command topic: each device subscribes after CONNACK; commands are counted;
     broker.packets.some((p) => p.cmd === 'puback' && p.messageId === 7),
     'the device acks QoS 1 commands',
   );
+  // bytes sent count SUBSCRIBE and the command's PUBACK too, not only CONNECT and PUBLISH
+  assert.equal(engine.takeBytesSent(), broker.bytesIn);
   engine.stop();
 });
 

@@ -33,6 +33,8 @@ export type Responder = (p: mqttPacket.Packet, peer: MemBrokerPeer) => void;
 export class MemBroker {
   readonly packets: mqttPacket.Packet[] = [];
   readonly peers: MemBrokerPeer[] = [];
+  /** bytes the clients wrote, every packet of every connection */
+  bytesIn = 0;
   constructor(public respond: Responder = autoAck) {}
 
   factory = (_o: unknown, onOpen: () => void): Transport => {
@@ -59,7 +61,10 @@ export class MemBroker {
       this.packets.push(p);
       this.respond(p, peer);
     });
-    server.on('data', (b: Buffer) => parser.parse(b));
+    server.on('data', (b: Buffer) => {
+      this.bytesIn += b.length;
+      parser.parse(b);
+    });
     server.on('end', () => server.end()); // like a broker: the client's DISCONNECT + FIN closes the connection
     this.peers.push(peer);
     queueMicrotask(onOpen);
