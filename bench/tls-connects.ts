@@ -8,6 +8,7 @@
  * (mutual TLS): a device then only ever resumes its own session, so the resumed waves need each device to have
  * connected before — the waves reuse the same devices.
  * TLS_VERSION=1.2 (or 1.3): pin the version, as `--tls-version` does (default: Node's negotiation, TLS 1.3 here).
+ * SOCKETS=node: connect with tls.connect, as `--sockets node` does (default: TLS on raw handles, src/mqtt/raw-tls.ts).
  * usage: node --import tsx bench/tls-connects.ts URL CA_FILE [devices=2000] [inflight=200] [CERT_DIR]
  */
 
@@ -39,6 +40,7 @@ if (pinned !== undefined && pinned !== '1.2' && pinned !== '1.3') {
   process.exit(2);
 }
 const tlsVersion: '1.2' | '1.3' | undefined = pinned;
+const sockets = process.env.SOCKETS === 'node' ? 'node' : 'raw';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function wave(name: string, resume: boolean): Promise<void> {
@@ -63,7 +65,7 @@ async function wave(name: string, resume: boolean): Promise<void> {
       };
       channels.push(
         openChannel(
-          { url: target, ca, resume, tlsVersion, ...mtls?.[i] },
+          { url: target, ca, resume, tlsVersion, sockets, ...mtls?.[i] },
           { onOpen: settle, onBytes() {}, onError: () => failed++, onClose: settle },
         ),
       );

@@ -20,7 +20,7 @@ import type { Channel, ChannelSink } from './transport.js';
  * Errors are reported on the next tick, as net.Socket does: a failed write never re-enters its caller.
  */
 
-interface ReqLike {
+export interface ReqLike {
   oncomplete: ((status: number) => void) | undefined;
   handle?: TcpHandle;
   buffer?: Buffer | undefined;
@@ -28,9 +28,13 @@ interface ReqLike {
   port?: number;
 }
 
-interface TcpHandle {
+/** What a raw channel reads from: libuv's TCP handle, or a TLSWrap on it (src/mqtt/raw-tls.ts). */
+export interface ReadHandle {
   owner: RawTcpChannel | undefined;
-  onread: (this: TcpHandle, ab: ArrayBuffer | undefined) => void;
+  onread: (this: ReadHandle, ab: ArrayBuffer | undefined) => void;
+}
+
+export interface TcpHandle extends ReadHandle {
   connect(req: ReqLike, address: string, port: number): number;
   connect6(req: ReqLike, address: string, port: number): number;
   bind(address: string, port: number): number;
@@ -115,7 +119,7 @@ export function rawTcpAvailable(): boolean {
   return bindings !== null;
 }
 
-function b(): Bindings {
+export function b(): Bindings {
   if (!rawTcpAvailable())
     throw new Error('raw TCP handles are not available on this Node (use sockets: node)');
   return bindings as Bindings;
@@ -126,7 +130,7 @@ function b(): Bindings {
  * can share it — no 64 KB allocation per read as Node's default allocator makes. Chunks handed to the sink are
  * only valid during `onBytes`.
  */
-const readBuffer = Buffer.allocUnsafeSlow(64 * 1024);
+export const readBuffer = Buffer.allocUnsafeSlow(64 * 1024);
 
 /** The request object for writes the kernel takes at once; replaced when a write has to queue and keeps it. */
 let spareWrite: ReqLike | undefined;
@@ -160,7 +164,7 @@ function forget(host: string): void {
   resolved.delete(host);
 }
 
-function errorName(code: number): string {
+export function errorName(code: number): string {
   try {
     return getSystemErrorName(code);
   } catch {
@@ -168,7 +172,7 @@ function errorName(code: number): string {
   }
 }
 
-function onRead(this: TcpHandle, ab: ArrayBuffer | undefined): void {
+export function onRead(this: ReadHandle, ab: ArrayBuffer | undefined): void {
   const ch = this.owner;
   if (!ch) return;
   const bs = b();
@@ -182,7 +186,7 @@ function onRead(this: TcpHandle, ab: ArrayBuffer | undefined): void {
     return;
   }
   if (n === 0) return;
-  if (n === bs.UV_EOF) ch.closed(undefined, '');
+  if (n === bs.UV_EOF) ch.ended();
   else ch.closed(errorName(n), `read ${errorName(n)}`);
 }
 
@@ -200,8 +204,8 @@ export class RawTcpChannel implements Channel {
   sink: ChannelSink | undefined;
   /** writes waiting in libuv's queue (the kernel's send buffer was full) */
   queuedWrites = 0;
-  private h: TcpHandle | undefined;
-  private readonly where: string;
+  protected h: TcpHandle | undefined;
+  protected readonly where: string;
   /** addresses still to try when the current one refuses (a host name with several) */
   private rest: ResolvedAddress[] = [];
 
@@ -270,17 +274,22 @@ export class RawTcpChannel implements Channel {
         this.closed(errorName(status), `connect ${errorName(status)} ${this.where}`);
         return;
       }
-      h.setNoDelay(true);
-      h.useUserBuffer?.(readBuffer);
-      const err = h.readStart();
-      if (err) {
-        this.closed(errorName(err), `read ${errorName(err)}`);
-        return;
-      }
-      this.sink?.onOpen();
+      this.opened(h);
     };
     const err = family === 6 ? h.connect6(req, address, port) : h.connect(req, address, port);
     if (err) this.failSoon(errorName(err), `connect ${errorName(err)} ${this.where}`);
+  }
+
+  /** TCP is connected: read, and tell the sink bytes can flow (a TLS channel starts its handshake instead). */
+  protected opened(h: TcpHandle): void {
+    h.setNoDelay(true);
+    h.useUserBuffer?.(readBuffer);
+    const err = h.readStart();
+    if (err) {
+      this.closed(errorName(err), `read ${errorName(err)}`);
+      return;
+    }
+    this.sink?.onOpen();
   }
 
   write(buf: Buffer): void {
@@ -349,6 +358,11 @@ export class RawTcpChannel implements Channel {
     }
   }
 
+  /** The peer closed its side (EOF). */
+  ended(): void {
+    this.closed(undefined, '');
+  }
+
   /** The connection ended (EOF: `code` undefined) or failed: tell the sink once and let go of the handle. */
   closed(code: string | undefined, message: string): void {
     const sink = this.sink;
@@ -358,7 +372,7 @@ export class RawTcpChannel implements Channel {
     sink.onClose();
   }
 
-  private failSoon(code: string, message: string): void {
+  protected failSoon(code: string, message: string): void {
     process.nextTick(() => this.closed(code, message));
   }
 }

@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type * as WsModule from 'ws';
 import { RawTcpChannel, rawTcpAvailable } from './raw-tcp.js';
+import { RawTlsChannel, rawTlsAvailable } from './raw-tls.js';
 
 /**
  * One interface for every transport: a Duplex byte stream plus an `opened` callback. TCP and TLS sockets are
@@ -19,7 +20,7 @@ export interface TransportOptions {
   key?: Buffer | undefined;
   servername?: string | undefined;
   localAddress?: string | undefined;
-  /** plain TCP on raw libuv handles (default) or on net.Socket */
+  /** TCP and TLS on raw libuv handles (default) or on net.Socket / tls.TLSSocket */
   sockets?: 'raw' | 'node';
   /** TLS: false = do not offer a kept session on this connect (a full handshake); the new one is still kept */
   resume?: boolean;
@@ -102,8 +103,8 @@ class StreamChannel implements Channel {
 const tlsReadBuffer = Buffer.allocUnsafeSlow(16 * 1024);
 
 /**
- * Opens a device's channel. Plain TCP goes straight on libuv handles when this Node allows it (src/mqtt/raw-tcp.ts);
- * TLS, WebSocket and injected test transports are streams.
+ * Opens a device's channel. Plain TCP and TLS go straight on libuv handles when this Node allows it
+ * (src/mqtt/raw-tcp.ts, src/mqtt/raw-tls.ts); WebSocket, `sockets: node` and injected test transports are streams.
  */
 export function openChannel(o: TransportOptions, sink: ChannelSink, factory?: TransportFactory): Channel {
   const u = o.url;
@@ -112,7 +113,20 @@ export function openChannel(o: TransportOptions, sink: ChannelSink, factory?: Tr
     const host = u.hostname.replace(/^\[|\]$/g, '');
     return new RawTcpChannel(host, u.port ? Number(u.port) : 1883, o.localAddress, sink);
   }
-  if (!factory && (u.protocol === 'mqtts:' || u.protocol === 'ssl:' || u.protocol === 'tls:')) {
+  const tlsProtocol = u.protocol === 'mqtts:' || u.protocol === 'ssl:' || u.protocol === 'tls:';
+  if (!factory && tlsProtocol && o.sockets !== 'node' && rawTlsAvailable()) {
+    const t = tlsTarget(o);
+    return new RawTlsChannel(t.host, t.port, o.localAddress, sink, {
+      secureContext: t.secureContext,
+      servername: t.servername,
+      checkName: t.servername ?? t.host,
+      verify: !o.insecure,
+      session: t.session,
+      onSession: resumption ? (session) => sessions.set(t.key, session) : undefined,
+      onSecure: countHandshake,
+    });
+  }
+  if (!factory && tlsProtocol) {
     let ch: StreamChannel | undefined;
     const s = connectTls(o, () => sink.onOpen(), {
       buffer: tlsReadBuffer,
@@ -249,6 +263,11 @@ const resumption = process.env.FLEETLOAD_TLS_RESUMPTION !== 'off';
 /** Full and resumed TLS handshakes since start (for the bench and tests). */
 export const tlsHandshakes = { full: 0, resumed: 0 };
 
+/** How many TLS sessions are kept (tests: a session from a server that failed verification is never kept). */
+export function keptTlsSessions(): number {
+  return sessions.size;
+}
+
 /** Forgets every kept TLS session: the next connects make full handshakes (tests, benches). */
 export function forgetTlsSessions(): void {
   sessions.clear();
@@ -267,11 +286,20 @@ interface OnRead {
   callback(bytes: number, buf: Uint8Array): boolean;
 }
 
-/**
- * A TLS connection with the shared context and the kept session (see above); `onOpen` after the handshake.
- * `onread`: bytes go to its callback instead of 'data' events.
- */
-function connectTls(o: TransportOptions, onOpen: () => void, onread?: OnRead): tls.TLSSocket {
+function countHandshake(resumed: boolean): void {
+  if (resumed) tlsHandshakes.resumed++;
+  else tlsHandshakes.full++;
+}
+
+/** Where a TLS connect goes and with what: the shared context, the session key and the kept session to offer. */
+function tlsTarget(o: TransportOptions): {
+  host: string;
+  port: number;
+  servername: string | undefined;
+  secureContext: tls.SecureContext;
+  key: string;
+  session: Buffer | undefined;
+} {
   const u = o.url;
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = u.port ? Number(u.port) : defaultPort(u.protocol);
@@ -283,6 +311,17 @@ function connectTls(o: TransportOptions, onOpen: () => void, onread?: OnRead): t
     certId,
     `${host}:${port} ${servername ?? ''} ${o.insecure ? 'i' : 'v'}`,
   );
+  const session = resumption && o.resume !== false ? sessions.get(key) : undefined;
+  return { host, port, servername, secureContext, key, session };
+}
+
+/**
+ * A TLS connection with the shared context and the kept session (see above); `onOpen` after the handshake.
+ * `onread`: bytes go to its callback instead of 'data' events. (TLS devices use src/mqtt/raw-tls.ts where this
+ * Node allows it; this is the `sockets: node` path, and WebSocket's.)
+ */
+function connectTls(o: TransportOptions, onOpen: () => void, onread?: OnRead): tls.TLSSocket {
+  const { host, port, servername, secureContext, key, session } = tlsTarget(o);
   const s = tls.connect({
     host,
     port,
@@ -290,7 +329,7 @@ function connectTls(o: TransportOptions, onOpen: () => void, onread?: OnRead): t
     rejectUnauthorized: !o.insecure,
     secureContext,
     localAddress: o.localAddress,
-    session: resumption && o.resume !== false ? sessions.get(key) : undefined,
+    session,
     ...(onread ? { onread } : {}),
   } as tls.ConnectionOptions);
   s.setNoDelay(true);
@@ -298,8 +337,7 @@ function connectTls(o: TransportOptions, onOpen: () => void, onread?: OnRead): t
   // tickets after it), so a broker that takes each ticket once still finds a fresh one at the next connect
   if (resumption) s.on('session', (session: Buffer) => sessions.set(key, session));
   s.once('secureConnect', () => {
-    if (s.isSessionReused()) tlsHandshakes.resumed++;
-    else tlsHandshakes.full++;
+    countHandshake(s.isSessionReused());
     onOpen();
   });
   return s;

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type tls from 'node:tls';
@@ -6,8 +8,11 @@ import { makeCerts } from '../../src/cli/certs.js';
 import { createIdentityProvider } from '../../src/identity/identity.js';
 import { Connection, type ConnectionHandler, State } from '../../src/mqtt/connection.js';
 import { encodeTopic } from '../../src/mqtt/packets.js';
+import { RawTlsChannel, rawTlsAvailable } from '../../src/mqtt/raw-tls.js';
 import {
+  type Channel,
   forgetTlsSessions,
+  keptTlsSessions,
   openChannel,
   openTransport,
   secureContextFor,
@@ -18,7 +23,7 @@ import {
 import { loadScenario } from '../../src/scenario/load.js';
 import { type Mosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { tmpDir } from '../helpers/process.js';
-import { skipUnless } from '../helpers/services.js';
+import { freePort, skipUnless } from '../helpers/services.js';
 
 /**
  * The TLS path's savings keep its behaviour: one SecureContext per certificate set (not one per connect), and
@@ -313,5 +318,228 @@ describe('--tls-version pins the version the devices negotiate (Mosquitto over T
       protocol: 'TLSv1.3',
       reused: false,
     });
+  });
+});
+
+/** MQTT 3.1.1 CONNECT (clean session, keepalive 0) for `id`, with a will on `will/<id>` if asked; and DISCONNECT. */
+function connectPacket(id: string, will = false): Buffer {
+  const str = (x: string): Buffer => {
+    const b = Buffer.from(x);
+    return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
+  };
+  const flags = will ? 0x06 : 0x02;
+  const body = Buffer.concat([
+    Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, flags, 0, 0]),
+    str(id),
+    ...(will ? [str(`will/${id}`), str('gone')] : []),
+  ]);
+  return Buffer.concat([Buffer.from([0x10, body.length]), body]);
+}
+const DISCONNECT = Buffer.from([0xe0, 0]);
+
+interface Heard {
+  events: string[];
+  bytes: Buffer[];
+  /** resolves at the first event that matches */
+  when(re: RegExp, ms?: number): Promise<void>;
+}
+
+/** Opens a channel the way a device does and records what its sink hears. */
+function channel(o: TransportOptions): { ch: Channel; heard: Heard } {
+  const waiters: Array<{ re: RegExp; go: () => void }> = [];
+  const heard: Heard = {
+    events: [],
+    bytes: [],
+    when: (re, ms = 5000) =>
+      new Promise((resolve, reject) => {
+        if (heard.events.some((e) => re.test(e))) return resolve();
+        const timer = setTimeout(() => reject(new Error(`no ${re} in ${JSON.stringify(heard.events)}`)), ms);
+        waiters.push({
+          re,
+          go: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      }),
+  };
+  const hear = (e: string): void => {
+    heard.events.push(e);
+    for (const w of waiters.splice(0)) {
+      if (w.re.test(e)) w.go();
+      else waiters.push(w);
+    }
+  };
+  const ch = openChannel(o, {
+    onOpen: () => hear('open'),
+    onBytes: (b) => {
+      heard.bytes.push(Buffer.from(b));
+      hear(`bytes ${b.length}`);
+    },
+    onError: (code, message) => hear(`error ${code} ${message}`),
+    onClose: () => hear('close'),
+  });
+  return { ch, heard };
+}
+
+/** One connect on the raw channel: refused with a code, or what it negotiated (after the tickets had time). */
+async function rawConnect(
+  o: TransportOptions,
+): Promise<{ ok: true; protocol: string | null; resumed: boolean } | { ok: false; code: string }> {
+  const { ch, heard } = channel(o);
+  assert.ok(ch instanceof RawTlsChannel, 'TLS devices use the raw channel');
+  await heard.when(/^(open|close)$/);
+  if (!heard.events.includes('open')) {
+    const err = heard.events.find((e) => e.startsWith('error ')) ?? 'no error';
+    return { ok: false, code: err.split(' ')[1] as string };
+  }
+  await new Promise((r) => setTimeout(r, 200)); // TLS 1.3 tickets come after the handshake
+  const out = { ok: true as const, protocol: ch.protocol, resumed: ch.resumed };
+  ch.destroy();
+  return out;
+}
+
+describe('TLS on raw handles: TLSWrap on the TCP handle, the checks tls.connect makes (Mosquitto over TLS)', {
+  skip,
+}, () => {
+  let broker: Mosquitto;
+  let otherCa: string;
+  before(async () => {
+    broker = await startMosquitto({
+      tls: { certfile: join(certs, 'server.pem'), keyfile: join(certs, 'server.key') },
+    });
+    otherCa = join(dir, 'other');
+    await makeCerts({ devices: 0, out: otherCa });
+  });
+  after(async () => {
+    await broker?.stop();
+  });
+  const ca = (): Buffer => readFileSync(join(certs, 'ca.pem'));
+
+  test('devices use it on this Node; --sockets node uses tls.connect', () => {
+    assert.equal(rawTlsAvailable(), true);
+    const sink = { onOpen() {}, onBytes() {}, onError() {}, onClose() {} };
+    const url = new URL(broker.tlsUrl as string);
+    const raw = openChannel({ url, ca: ca() }, sink);
+    const node = openChannel({ url, ca: ca(), sockets: 'node' }, sink);
+    assert.ok(raw instanceof RawTlsChannel);
+    assert.ok(!(node instanceof RawTlsChannel));
+    raw.destroy();
+    node.destroy();
+  });
+
+  for (const [name, version, protocol] of [
+    ['TLS 1.3', undefined, 'TLSv1.3'],
+    ['--tls-version 1.2', '1.2', 'TLSv1.2'],
+  ] as const)
+    test(`${name}: verified, negotiated, the session kept and resumed`, async () => {
+      forgetTlsSessions();
+      const o: TransportOptions = { url: new URL(broker.tlsUrl as string), ca: ca(), tlsVersion: version };
+      const before = { ...tlsHandshakes };
+      assert.deepEqual(await rawConnect(o), { ok: true, protocol, resumed: false });
+      assert.equal(keptTlsSessions(), 1);
+      assert.deepEqual(await rawConnect(o), { ok: true, protocol, resumed: true });
+      assert.deepEqual([tlsHandshakes.full - before.full, tlsHandshakes.resumed - before.resumed], [1, 1]);
+    });
+
+  test('a server that fails the checks is refused and leaves no session (TLS 1.2 gives it before the checks)', async () => {
+    forgetTlsSessions();
+    const url = new URL(broker.tlsUrl as string);
+    const foreign = { url, ca: readFileSync(join(otherCa, 'ca.pem')), tlsVersion: '1.2' as const };
+    for (let i = 0; i < 2; i++) {
+      const o = await rawConnect(foreign);
+      assert.equal(o.ok, false);
+      assert.match(JSON.stringify(o), /UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|UNABLE_TO_GET_ISSUER/);
+    }
+    const misnamed = { url, ca: ca(), servername: 'not-the-broker.example', tlsVersion: '1.2' as const };
+    for (let i = 0; i < 2; i++)
+      assert.deepEqual(await rawConnect(misnamed), { ok: false, code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+    assert.equal(keptTlsSessions(), 0, 'nothing kept from a server that failed verification');
+    // --insecure connects to the same server, and its session is kept apart from verified ones
+    assert.deepEqual(await rawConnect({ ...misnamed, insecure: true }), {
+      ok: true,
+      protocol: 'TLSv1.2',
+      resumed: false,
+    });
+    assert.deepEqual(await rawConnect(misnamed), { ok: false, code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+  });
+
+  test('a server that hangs up mid-handshake: ECONNRESET, as tls.connect reports it', async () => {
+    const server = net.createServer((s) => s.destroy());
+    const port = await freePort();
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      const { heard } = channel({ url: new URL(`mqtts://127.0.0.1:${port}`), ca: ca() });
+      await heard.when(/^close$/);
+      assert.equal(heard.events.length, 2, JSON.stringify(heard.events));
+      assert.match(
+        heard.events[0] as string,
+        /^error ECONNRESET .*before secure TLS connection was established/,
+      );
+    } finally {
+      server.close();
+    }
+  });
+
+  test('writes made while one is in flight go out together: 3,000 packets written at once arrive intact, in order', async () => {
+    const url = broker.tlsUrl as string;
+    const sub = new Client();
+    const pub = new Client();
+    assert.equal(await sub.open(url, 'burst-sub'), true);
+    assert.equal(await pub.open(url, 'burst-pub'), true);
+    await sub.subscribe('burst/#');
+    const payloads = Array.from({ length: 3000 }, (_, k) => {
+      const b = Buffer.alloc(1 + ((k * 37) % 1500));
+      for (let j = 0; j < b.length; j++) b[j] = (j * 7 + k) & 0xff;
+      return b;
+    });
+    for (const p of payloads) pub.conn.publish(encodeTopic('burst/x'), 0, 4, p, p.length, Date.now());
+    await sub.received(payloads.length);
+    assert.equal(sub.got.length, payloads.length);
+    for (const [k, g] of sub.got.entries())
+      assert.ok(g.equals(payloads[k] as Buffer), `packet ${k} intact, in order`);
+    sub.conn.disconnect(4);
+    pub.conn.disconnect(4);
+  });
+
+  test('end: the last packet goes out, then close_notify; the broker closes, the sink hears close and no error', async () => {
+    // the broker publishes a device's will when its connection is lost, not after its DISCONNECT
+    const watcher = new Client();
+    assert.equal(await watcher.open(broker.tlsUrl as string, 'will-watcher'), true);
+    await watcher.subscribe('will/#');
+    const device = async (id: string): Promise<{ ch: Channel; heard: Heard }> => {
+      const d = channel({ url: new URL(broker.tlsUrl as string), ca: ca() });
+      await d.heard.when(/^open$/);
+      d.ch.write(connectPacket(id, true));
+      await d.heard.when(/^bytes/); // CONNACK
+      assert.deepEqual([...(d.heard.bytes[0] ?? [])], [0x20, 2, 0, 0]);
+      return d;
+    };
+    const ended = await device('raw-end');
+    ended.ch.end(DISCONNECT);
+    await ended.heard.when(/^close$/);
+    assert.deepEqual(ended.heard.events, ['open', 'bytes 4', 'close'], 'no error');
+    const lost = await device('raw-lost');
+    lost.ch.destroy();
+    await watcher.received(1);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(
+      watcher.got.map((b) => b.toString()),
+      ['gone'],
+      "one will: the destroyed device's; the ended one's DISCONNECT reached the broker",
+    );
+    watcher.conn.disconnect(4);
+  });
+
+  test('destroyed with a write in flight: nothing reaches the sink after destroy, the process goes on', async () => {
+    const { ch, heard } = channel({ url: new URL(broker.tlsUrl as string), ca: ca() });
+    await heard.when(/^open$/);
+    ch.write(connectPacket('raw-destroy'));
+    ch.write(Buffer.alloc(4 << 20, 0x30)); // 4 MB: still in flight when destroyed
+    ch.write(Buffer.alloc(10, 0x30)); // waits behind it
+    const seen = heard.events.length;
+    ch.destroy();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(heard.events.slice(seen), []);
   });
 });

@@ -37,6 +37,8 @@ interface Outcome {
 /** One device: connect with `identity`, resolve when CONNACK succeeds or the attempt fails. */
 class Device implements ConnectionHandler {
   readonly conn = new Connection(0, this);
+  /** 'raw': TLS on libuv's TCP handle (src/mqtt/raw-tls.ts, the default); 'node': tls.connect */
+  constructor(private readonly sockets: 'raw' | 'node' = 'raw') {}
   private settle: ((o: Outcome) => void) | undefined;
   private readonly acks: Array<(reason: number) => void> = [];
 
@@ -49,7 +51,7 @@ class Device implements ConnectionHandler {
       };
       this.conn.open(
         {
-          transport: { url: new URL(url), ...id.tls },
+          transport: { url: new URL(url), ...id.tls, sockets: this.sockets },
           version,
           connect: {
             clientId: id.clientId,
@@ -89,197 +91,201 @@ class Device implements ConnectionHandler {
   }
 }
 
-describe('TLS and mutual TLS (Mosquitto, certificates from fleetload certs)', { skip }, () => {
-  let dir: string;
-  let certs: string;
-  let broker: Mosquitto;
-  let wssUrl: string;
-  const devices: Device[] = [];
+// every check on both TLS paths: the raw one devices use by default, and tls.connect (`--sockets node`)
+for (const sockets of ['raw', 'node'] as const)
+  describe(`TLS and mutual TLS (Mosquitto, certificates from fleetload certs), sockets: ${sockets}`, {
+    skip,
+  }, () => {
+    let dir: string;
+    let certs: string;
+    let broker: Mosquitto;
+    let wssUrl: string;
+    const devices: Device[] = [];
 
-  const device = (): Device => {
-    const d = new Device();
-    devices.push(d);
-    return d;
-  };
-
-  /** The scenario as `fleetload run` would load it (preset aws-iot: mTLS, per-device certificate templates). */
-  const scenario = (host: string, flags: Record<string, unknown> = {}): Scenario =>
-    loadScenario({
-      flags: {
-        host,
-        preset: 'aws-iot',
-        ca: join(certs, 'ca.pem'),
-        cert: join(certs, '{deviceId}.pem'),
-        key: join(certs, '{deviceId}.key'),
-        mqttVersion: '5',
-        ...flags,
-      },
-      env: {},
-      cwd: dir,
-    }).scenario;
-
-  before(async () => {
-    dir = tmpDir('fleetload-tls-');
-    certs = join(dir, 'certs');
-    const made = await makeCerts({ devices: 5, out: certs, serverNames: ['localhost', '127.0.0.1'] });
-    assert.equal(made.deviceIds.length, 5);
-    await makeCerts({ devices: 1, out: join(dir, 'other-ca') });
-    const acl = join(dir, 'acl');
-    // %u is the username, here the certificate's CN
-    writeFileSync(acl, 'pattern readwrite dt/fleetload/%u/#\n');
-    const wssPort = await freePort();
-    wssUrl = `wss://127.0.0.1:${wssPort}/mqtt`;
-    const tlsFiles = [
-      `certfile ${join(certs, 'server.pem')}`,
-      `keyfile ${join(certs, 'server.key')}`,
-      `cafile ${join(certs, 'ca.pem')}`,
-      'require_certificate true',
-      'use_identity_as_username true',
-    ];
-    broker = await startMosquitto({
-      tls: {
-        certfile: join(certs, 'server.pem'),
-        keyfile: join(certs, 'server.key'),
-        cafile: join(certs, 'ca.pem'),
-        requireCertificate: true,
-      },
-      // the first line applies to the TLS listener (the last one); then a WSS listener with the same certificates
-      extraConfig: [
-        'use_identity_as_username true',
-        `listener ${wssPort} 127.0.0.1`,
-        'protocol websockets',
-        ...tlsFiles,
-        `acl_file ${acl}`,
-      ].join('\n'),
-    });
-    await waitForPort(wssPort);
-  });
-
-  after(async () => {
-    for (const d of devices) d.close();
-    await broker?.stop();
-  });
-
-  test('five devices connect with their own certificates and publish under their own id only', async () => {
-    const url = broker.tlsUrl as string;
-    const p = createIdentityProvider(scenario(url), { cwd: dir });
-    for (let i = 0; i < 5; i++) {
-      const id = p.forDevice(i, `dev-${String(i).padStart(6, '0')}`, Date.now());
-      assert.equal(id.clientId, `dev-${String(i).padStart(6, '0')}`);
-      const d = device();
-      const o = await d.open(url, id);
-      assert.deepEqual(o, { ok: true }, `device ${i}: ${JSON.stringify(o)}\n${broker.output()}`);
-      // own topic: accepted (0x00, or 0x10 "no matching subscribers"); another device's: not authorized
-      assert.ok((await d.publish(id.topic)) < 0x80, 'publish to its own topic');
-      assert.equal(await d.publish('dt/fleetload/dev-999999/telemetry'), 0x87, 'ACL keyed on the CN');
-      d.close();
-    }
-  });
-
-  test('a certificate from another CA is refused, and so is a device without one', async () => {
-    const url = broker.tlsUrl as string;
-    const foreign = createIdentityProvider(
-      scenario(url, {
-        cert: join(dir, 'other-ca', '{deviceId}.pem'),
-        key: join(dir, 'other-ca', '{deviceId}.key'),
-      }),
-      { cwd: dir },
-    ).forDevice(0, 'dev-000000', Date.now());
-    const o = await device().open(url, foreign);
-    assert.equal(o.ok, false);
-    assert.equal(o.kind, 'socket');
-    assert.equal(o.code, 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', JSON.stringify(o));
-
-    const none = createIdentityProvider(
-      scenario(url, { preset: undefined, cert: undefined, key: undefined }),
-      {
-        cwd: dir,
-      },
-    ).forDevice(0, 'dev-000000', Date.now());
-    assert.equal(none.tls?.cert, undefined);
-    const o2 = await device().open(url, none);
-    assert.equal(o2.ok, false);
-    assert.equal(o2.code, 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', JSON.stringify(o2));
-  });
-
-  test('the broker certificate is verified: unknown CA refused, --insecure skips the check', async () => {
-    const url = broker.tlsUrl as string;
-    // no --ca: the system store does not know the test CA (Mosquitto sends it along in the chain)
-    const s = scenario(url, { ca: undefined });
-    const id = createIdentityProvider(s, { cwd: dir }).forDevice(1, 'dev-000001', Date.now());
-    const o = await device().open(url, id);
-    assert.equal(o.ok, false);
-    assert.equal(o.code, 'SELF_SIGNED_CERT_IN_CHAIN', JSON.stringify(o));
-
-    const insecure = createIdentityProvider(scenario(url, { ca: undefined, insecure: true }), {
-      cwd: dir,
-    }).forDevice(1, 'dev-000001', Date.now());
-    assert.equal(insecure.tls?.insecure, true);
-    assert.deepEqual(await device().open(url, insecure), { ok: true });
-  });
-
-  test('servername: the certificate is checked against it (SNI), not the IP in the URL', async () => {
-    const url = broker.tlsUrl as string;
-    const good = createIdentityProvider(scenario(url, { servername: 'localhost' }), { cwd: dir });
-    assert.deepEqual(await device().open(url, good.forDevice(2, 'dev-000002', Date.now())), { ok: true });
-    const bad = createIdentityProvider(scenario(url, { servername: 'broker.invalid' }), { cwd: dir });
-    const o = await device().open(url, bad.forDevice(2, 'dev-000002', Date.now()));
-    assert.equal(o.ok, false);
-    assert.equal(o.code, 'ERR_TLS_CERT_ALTNAME_INVALID', JSON.stringify(o));
-  });
-
-  test('WSS with client certificates', async () => {
-    const p = createIdentityProvider(scenario(wssUrl), { cwd: dir });
-    const id = p.forDevice(3, 'dev-000003', Date.now());
-    const d = device();
-    const o = await d.open(wssUrl, id);
-    assert.deepEqual(o, { ok: true }, `${JSON.stringify(o)}\n${broker.output()}`);
-    assert.ok((await d.publish(id.topic)) < 0x80);
-    assert.equal(await d.publish('dt/fleetload/dev-000004/telemetry'), 0x87);
-  });
-
-  test("a reconnect resumes its own TLS session (not another device's); after a broker restart a full handshake", async () => {
-    const url = broker.tlsUrl as string;
-    const p = createIdentityProvider(scenario(url), { cwd: dir });
-    forgetTlsSessions();
-    const counted = async (i: number): Promise<{ full: number; resumed: number; reason: number }> => {
-      const before = { ...tlsHandshakes };
-      const id = p.forDevice(i, `dev-${String(i).padStart(6, '0')}`, Date.now());
-      const d = device();
-      const o = await d.open(url, id);
-      assert.deepEqual(o, { ok: true }, `${JSON.stringify(o)}\n${broker.output()}`);
-      // the broker still takes the certificate's CN as the username: the ACL lets it publish only under its own id
-      const reason = await d.publish(id.topic);
-      assert.equal(await d.publish('dt/fleetload/dev-999999/telemetry'), 0x87);
-      d.close();
-      return {
-        full: tlsHandshakes.full - before.full,
-        resumed: tlsHandshakes.resumed - before.resumed,
-        reason,
-      };
+    const device = (): Device => {
+      const d = new Device(sockets);
+      devices.push(d);
+      return d;
     };
-    assert.deepEqual(
-      await counted(0),
-      { full: 1, resumed: 0, reason: 0x10 },
-      'first connect: full handshake',
-    );
-    assert.deepEqual(await counted(0), { full: 0, resumed: 1, reason: 0x10 }, 'reconnect: resumed');
-    assert.deepEqual(
-      await counted(1),
-      { full: 1, resumed: 0, reason: 0x10 },
-      'another certificate: its own handshake',
-    );
-    assert.deepEqual(await counted(1), { full: 0, resumed: 1, reason: 0x10 });
-    await broker.restart();
-    // the restarted broker has new ticket keys: the kept ticket is refused and the device still connects
-    assert.deepEqual(
-      await counted(0),
-      { full: 1, resumed: 0, reason: 0x10 },
-      'after a restart: full handshake',
-    );
-    assert.deepEqual(await counted(0), { full: 0, resumed: 1, reason: 0x10 }, 'and resumes from then on');
+
+    /** The scenario as `fleetload run` would load it (preset aws-iot: mTLS, per-device certificate templates). */
+    const scenario = (host: string, flags: Record<string, unknown> = {}): Scenario =>
+      loadScenario({
+        flags: {
+          host,
+          preset: 'aws-iot',
+          ca: join(certs, 'ca.pem'),
+          cert: join(certs, '{deviceId}.pem'),
+          key: join(certs, '{deviceId}.key'),
+          mqttVersion: '5',
+          ...flags,
+        },
+        env: {},
+        cwd: dir,
+      }).scenario;
+
+    before(async () => {
+      dir = tmpDir('fleetload-tls-');
+      certs = join(dir, 'certs');
+      const made = await makeCerts({ devices: 5, out: certs, serverNames: ['localhost', '127.0.0.1'] });
+      assert.equal(made.deviceIds.length, 5);
+      await makeCerts({ devices: 1, out: join(dir, 'other-ca') });
+      const acl = join(dir, 'acl');
+      // %u is the username, here the certificate's CN
+      writeFileSync(acl, 'pattern readwrite dt/fleetload/%u/#\n');
+      const wssPort = await freePort();
+      wssUrl = `wss://127.0.0.1:${wssPort}/mqtt`;
+      const tlsFiles = [
+        `certfile ${join(certs, 'server.pem')}`,
+        `keyfile ${join(certs, 'server.key')}`,
+        `cafile ${join(certs, 'ca.pem')}`,
+        'require_certificate true',
+        'use_identity_as_username true',
+      ];
+      broker = await startMosquitto({
+        tls: {
+          certfile: join(certs, 'server.pem'),
+          keyfile: join(certs, 'server.key'),
+          cafile: join(certs, 'ca.pem'),
+          requireCertificate: true,
+        },
+        // the first line applies to the TLS listener (the last one); then a WSS listener with the same certificates
+        extraConfig: [
+          'use_identity_as_username true',
+          `listener ${wssPort} 127.0.0.1`,
+          'protocol websockets',
+          ...tlsFiles,
+          `acl_file ${acl}`,
+        ].join('\n'),
+      });
+      await waitForPort(wssPort);
+    });
+
+    after(async () => {
+      for (const d of devices) d.close();
+      await broker?.stop();
+    });
+
+    test('five devices connect with their own certificates and publish under their own id only', async () => {
+      const url = broker.tlsUrl as string;
+      const p = createIdentityProvider(scenario(url), { cwd: dir });
+      for (let i = 0; i < 5; i++) {
+        const id = p.forDevice(i, `dev-${String(i).padStart(6, '0')}`, Date.now());
+        assert.equal(id.clientId, `dev-${String(i).padStart(6, '0')}`);
+        const d = device();
+        const o = await d.open(url, id);
+        assert.deepEqual(o, { ok: true }, `device ${i}: ${JSON.stringify(o)}\n${broker.output()}`);
+        // own topic: accepted (0x00, or 0x10 "no matching subscribers"); another device's: not authorized
+        assert.ok((await d.publish(id.topic)) < 0x80, 'publish to its own topic');
+        assert.equal(await d.publish('dt/fleetload/dev-999999/telemetry'), 0x87, 'ACL keyed on the CN');
+        d.close();
+      }
+    });
+
+    test('a certificate from another CA is refused, and so is a device without one', async () => {
+      const url = broker.tlsUrl as string;
+      const foreign = createIdentityProvider(
+        scenario(url, {
+          cert: join(dir, 'other-ca', '{deviceId}.pem'),
+          key: join(dir, 'other-ca', '{deviceId}.key'),
+        }),
+        { cwd: dir },
+      ).forDevice(0, 'dev-000000', Date.now());
+      const o = await device().open(url, foreign);
+      assert.equal(o.ok, false);
+      assert.equal(o.kind, 'socket');
+      assert.equal(o.code, 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', JSON.stringify(o));
+
+      const none = createIdentityProvider(
+        scenario(url, { preset: undefined, cert: undefined, key: undefined }),
+        {
+          cwd: dir,
+        },
+      ).forDevice(0, 'dev-000000', Date.now());
+      assert.equal(none.tls?.cert, undefined);
+      const o2 = await device().open(url, none);
+      assert.equal(o2.ok, false);
+      assert.equal(o2.code, 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', JSON.stringify(o2));
+    });
+
+    test('the broker certificate is verified: unknown CA refused, --insecure skips the check', async () => {
+      const url = broker.tlsUrl as string;
+      // no --ca: the system store does not know the test CA (Mosquitto sends it along in the chain)
+      const s = scenario(url, { ca: undefined });
+      const id = createIdentityProvider(s, { cwd: dir }).forDevice(1, 'dev-000001', Date.now());
+      const o = await device().open(url, id);
+      assert.equal(o.ok, false);
+      assert.equal(o.code, 'SELF_SIGNED_CERT_IN_CHAIN', JSON.stringify(o));
+
+      const insecure = createIdentityProvider(scenario(url, { ca: undefined, insecure: true }), {
+        cwd: dir,
+      }).forDevice(1, 'dev-000001', Date.now());
+      assert.equal(insecure.tls?.insecure, true);
+      assert.deepEqual(await device().open(url, insecure), { ok: true });
+    });
+
+    test('servername: the certificate is checked against it (SNI), not the IP in the URL', async () => {
+      const url = broker.tlsUrl as string;
+      const good = createIdentityProvider(scenario(url, { servername: 'localhost' }), { cwd: dir });
+      assert.deepEqual(await device().open(url, good.forDevice(2, 'dev-000002', Date.now())), { ok: true });
+      const bad = createIdentityProvider(scenario(url, { servername: 'broker.invalid' }), { cwd: dir });
+      const o = await device().open(url, bad.forDevice(2, 'dev-000002', Date.now()));
+      assert.equal(o.ok, false);
+      assert.equal(o.code, 'ERR_TLS_CERT_ALTNAME_INVALID', JSON.stringify(o));
+    });
+
+    test('WSS with client certificates', async () => {
+      const p = createIdentityProvider(scenario(wssUrl), { cwd: dir });
+      const id = p.forDevice(3, 'dev-000003', Date.now());
+      const d = device();
+      const o = await d.open(wssUrl, id);
+      assert.deepEqual(o, { ok: true }, `${JSON.stringify(o)}\n${broker.output()}`);
+      assert.ok((await d.publish(id.topic)) < 0x80);
+      assert.equal(await d.publish('dt/fleetload/dev-000004/telemetry'), 0x87);
+    });
+
+    test("a reconnect resumes its own TLS session (not another device's); after a broker restart a full handshake", async () => {
+      const url = broker.tlsUrl as string;
+      const p = createIdentityProvider(scenario(url), { cwd: dir });
+      forgetTlsSessions();
+      const counted = async (i: number): Promise<{ full: number; resumed: number; reason: number }> => {
+        const before = { ...tlsHandshakes };
+        const id = p.forDevice(i, `dev-${String(i).padStart(6, '0')}`, Date.now());
+        const d = device();
+        const o = await d.open(url, id);
+        assert.deepEqual(o, { ok: true }, `${JSON.stringify(o)}\n${broker.output()}`);
+        // the broker still takes the certificate's CN as the username: the ACL lets it publish only under its own id
+        const reason = await d.publish(id.topic);
+        assert.equal(await d.publish('dt/fleetload/dev-999999/telemetry'), 0x87);
+        d.close();
+        return {
+          full: tlsHandshakes.full - before.full,
+          resumed: tlsHandshakes.resumed - before.resumed,
+          reason,
+        };
+      };
+      assert.deepEqual(
+        await counted(0),
+        { full: 1, resumed: 0, reason: 0x10 },
+        'first connect: full handshake',
+      );
+      assert.deepEqual(await counted(0), { full: 0, resumed: 1, reason: 0x10 }, 'reconnect: resumed');
+      assert.deepEqual(
+        await counted(1),
+        { full: 1, resumed: 0, reason: 0x10 },
+        'another certificate: its own handshake',
+      );
+      assert.deepEqual(await counted(1), { full: 0, resumed: 1, reason: 0x10 });
+      await broker.restart();
+      // the restarted broker has new ticket keys: the kept ticket is refused and the device still connects
+      assert.deepEqual(
+        await counted(0),
+        { full: 1, resumed: 0, reason: 0x10 },
+        'after a restart: full handshake',
+      );
+      assert.deepEqual(await counted(0), { full: 0, resumed: 1, reason: 0x10 }, 'and resumes from then on');
+    });
   });
-});
 
 describe('fleetload certs', () => {
   const io = (cwd: string): CliIo & { out: () => string } => {
