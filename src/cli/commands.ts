@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { alreadyRaised, checkCapacity, readLimits, reexecWithFileLimit } from '../engine/limits.js';
 import { FleetloadError } from '../errors.js';
 import { rawTcpAvailable } from '../mqtt/raw-tcp.js';
+import { rawTlsAvailable } from '../mqtt/raw-tls.js';
 import { exitCodeOfSummary } from '../run/verdict.js';
 import { formatDuration } from '../scenario/duration.js';
 import { loadScenario, redactSecrets } from '../scenario/load.js';
@@ -108,18 +109,23 @@ function load(argv: string[], io: CliIo) {
   if (args.help) return undefined;
   const loaded = loadScenario({ file: args.file, flags: args.flags, env: io.env, cwd: io.cwd });
   for (const w of loaded.warnings) io.stderr.write(`fleetload: ${w}\n`);
-  const note = socketsNote(loaded.scenario, rawTcpAvailable());
+  const note = socketsNote(loaded.scenario, rawTcpAvailable(), rawTlsAvailable());
   if (note) io.stderr.write(`fleetload: ${note}\n`);
   // thresholds were validated with the rest of the scenario; parsed here for the run
   const thresholds = loaded.scenario.thresholds.map((t) => parseThreshold(t));
   return { ...loaded, thresholds };
 }
 
-/** Says so when plain-TCP devices cannot use raw handles here (their cost per device and per message is higher). */
-export function socketsNote(s: Scenario, rawAvailable: boolean): string | undefined {
+/** Says so when TCP or TLS devices cannot use raw handles here (their cost per device and per message is higher). */
+export function socketsNote(s: Scenario, rawTcp: boolean, rawTls: boolean = rawTcp): string | undefined {
+  if (s.sockets !== 'raw') return undefined;
   const plain = s.host === undefined || /^(mqtt|tcp):/.test(s.host);
-  if (s.sockets !== 'raw' || !plain || rawAvailable) return undefined;
-  return `warning: this Node (${process.version}) has no raw TCP handle API; devices use net.Socket (more CPU per message and memory per device)`;
+  const tls = s.host !== undefined && /^(mqtts|ssl|tls):/.test(s.host);
+  if (plain && !rawTcp)
+    return `warning: this Node (${process.version}) has no raw TCP handle API; devices use net.Socket (more CPU per message and memory per device)`;
+  if (tls && !rawTls)
+    return `warning: this Node (${process.version}) has no raw TLS handle API; devices use tls.connect (more CPU per connect and memory per device)`;
+  return undefined;
 }
 
 function schemaCmd(argv: string[], io: CliIo): number {

@@ -92,8 +92,8 @@ Connections:
                             properties; binary: a compact binary header (tiny payloads)
       --tick D              scheduler resolution: due messages go out together at most once per
                             tick; coarser costs less CPU, adds up to D of schedule lag (default: 1ms)
-      --sockets raw|node    plain-TCP device sockets: raw libuv handles (default; less CPU and
-                            memory) or net.Socket (falls back to it where raw is unavailable)
+      --sockets raw|node    TCP and TLS device sockets: raw libuv handles (default; less CPU and
+                            memory) or net.Socket / tls.connect (the fallback where raw is unavailable)
       --workers K|auto      generator processes on this machine, each a segment of the fleet,
                             merged live; auto = one per core               (default: 1)
       --segment i/N         run segment i (0-based) of N of the fleet: devices [iD/N, (i+1)D/N) with

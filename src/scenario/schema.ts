@@ -496,7 +496,7 @@ export const scenarioInput = z.strictObject({
     .enum(['raw', 'node'])
     .default('raw')
     .describe(
-      'plain-TCP device sockets: raw libuv handles (less CPU and memory; falls back to node where unavailable) or net.Socket',
+      'TCP and TLS device sockets: raw libuv handles (less CPU and memory; falls back to node where unavailable) or net.Socket / tls.connect',
     ),
   tick: duration((v) => (v > 1000 ? 'must be at most 1s' : undefined))
     .default('1ms')

@@ -398,7 +398,7 @@ describe('JSON Schema', () => {
   });
 });
 
-test('sockets: a warning when plain-TCP devices cannot use raw handles on this Node, none otherwise', async () => {
+test('sockets: a warning when TCP or TLS devices cannot use raw handles on this Node, none otherwise', async () => {
   const { socketsNote } = await import('../../src/cli/commands.js');
   const load = (flags: Record<string, unknown>) =>
     loadScenario({ flags, env: {}, cwd: process.cwd() }).scenario;
@@ -406,11 +406,16 @@ test('sockets: a warning when plain-TCP devices cannot use raw handles on this N
   assert.match(socketsNote(load({ host: 'mqtt://127.0.0.1:1883' }), false) ?? '', /net\.Socket/);
   assert.equal(socketsNote(load({}), true), undefined);
   assert.equal(socketsNote(load({ sockets: 'node' }), false), undefined, 'asked for net.Socket');
+  const tlsHost = load({ host: 'mqtts://127.0.0.1:8883', insecure: true });
+  assert.match(socketsNote(tlsHost, false) ?? '', /no raw TLS handle API; devices use tls\.connect/);
+  assert.match(socketsNote(tlsHost, true, false) ?? '', /tls\.connect/);
+  assert.equal(socketsNote(tlsHost, true, true), undefined);
   assert.equal(
-    socketsNote(load({ host: 'mqtts://127.0.0.1:8883', insecure: true }), false),
+    socketsNote(tlsHost, false, true),
     undefined,
-    'TLS',
+    'TLS on raw handles: the TCP note is not for it',
   );
+  assert.equal(socketsNote(load({ host: 'wss://127.0.0.1:443/mqtt' }), false, false), undefined, 'WebSocket');
 });
 
 describe('input checks (issue 12)', () => {

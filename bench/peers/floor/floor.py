@@ -7,12 +7,17 @@ PUBACKs are drained with one recv per readable socket. Whatever a real generator
 (user-space) overhead; the row itself is the sender's share of loopback TCP and of waking the broker, which every
 generator with one connection per device pays.
 
-usage: floor.py URL DEVICES RATE_PER_DEVICE SECONDS QOS [SPAWN_PER_S]
+With an mqtts:// URL the same over TLS (Python's ssl module: OpenSSL, the broker certificate verified against
+$FLOOR_CA, a full handshake per connection, one SSL_write per message): the kernel's share plus OpenSSL's
+per-record work, without any JavaScript — the floor of a TLS generator on this machine.
+
+usage: [FLOOR_CA=ca.pem] floor.py URL DEVICES RATE_PER_DEVICE SECONDS QOS
 """
 import os
 import resource
 import select
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -42,10 +47,14 @@ def publish_packet(topic: bytes, payload: bytes, qos: int, packet_id: int) -> by
 def main() -> None:
     url, devices, rate, seconds, qos = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
     u = urlparse(url)
+    tls = u.scheme in ("mqtts", "ssl", "tls")
+    ctx = ssl.create_default_context(cafile=os.environ["FLOOR_CA"]) if tls else None
     socks = []
     for i in range(devices):
-        s = socket.create_connection((u.hostname, u.port or 1883))
+        s = socket.create_connection((u.hostname, u.port or (8883 if tls else 1883)))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if ctx:
+            s = ctx.wrap_socket(s, server_hostname=u.hostname)
         s.sendall(connect_packet(b"floor-%d" % i))
         socks.append(s)
     for s in socks:
@@ -55,6 +64,7 @@ def main() -> None:
     # one packet per device (QoS 1 reuses packet id 1: the broker acks each before the next is due)
     packets = [publish_packet(b"floor/dev-%06d" % i, payload, qos, 1) for i in range(devices)]
     fds = [s.fileno() for s in socks]
+    by_fd = {s.fileno(): s for s in socks}
     poller = select.epoll()
     for fd in fds:
         poller.register(fd, select.EPOLLIN)
@@ -69,13 +79,16 @@ def main() -> None:
         due = int(now * total_rate)
         while sent < due:
             k = sent % devices
-            os.write(fds[k], packets[k])
+            if tls:
+                socks[k].send(packets[k])  # one TLS record; a small one always fits the socket buffer here
+            else:
+                os.write(fds[k], packets[k])
             sent += 1
         if qos:
             for fd, _ in poller.poll(0):
                 try:
-                    acks += len(os.read(fd, 65536)) // 4
-                except BlockingIOError:
+                    acks += len(by_fd[fd].recv(65536) if tls else os.read(fd, 65536)) // 4
+                except (BlockingIOError, ssl.SSLWantReadError):
                     pass
         time.sleep(0.001)
     r = resource.getrusage(resource.RUSAGE_SELF)
