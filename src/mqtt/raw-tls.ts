@@ -27,6 +27,12 @@ import type { ChannelSink } from './transport.js';
  * session is only ever kept from a verified server. `--insecure` skips both checks, as `rejectUnauthorized:
  * false` does.
  *
+ * Records: OpenSSL sizes a connection's write buffer by its largest record (`max_send_fragment`, 16 KB by default)
+ * and keeps it for the connection's life. Devices start at 512-byte records, OpenSSL's least, and a connection
+ * that writes a bigger packet grows its records to fit it (to the next power of two, at most 16 KB): a fleet of
+ * small messages holds about 8 KB less per idle TLS 1.3 device (bench/RESULTS.md §6c), a fleet of big ones still
+ * writes each packet as one record after the first.
+ *
  * Writes: a TLSWrap takes one write at a time (it encrypts at once and keeps no reference to the caller's bytes,
  * but holds the request until the encrypted bytes are handed to the kernel). Writes made meanwhile wait here and
  * go together in one `writev` — one TLS record for them all — when it completes.
@@ -57,6 +63,7 @@ interface TlsWrap extends ReadHandle {
   writev(req: ReqLike, chunks: Buffer[], allBuffers: boolean): number;
   shutdown(req: ReqLike): number;
   destroySSL(): void;
+  setMaxSendFragment(size: number): number;
 }
 
 type Wrap = (handle: TcpHandle, context: unknown, isServer: boolean, activeWrite: boolean) => TlsWrap;
@@ -86,6 +93,7 @@ function load(): Wrap | null {
       'writev',
       'shutdown',
       'destroySSL',
+      'setMaxSendFragment',
     ])
       if (typeof proto[m] !== 'function') return null;
     const ctx = tls.createSecureContext() as unknown as { context?: unknown };
@@ -117,6 +125,17 @@ export interface TlsSetup {
   onSession: ((session: Buffer) => void) | undefined;
   /** the handshake passed (resumed or full), before the sink hears `onOpen` */
   onSecure: (resumed: boolean) => void;
+}
+
+/** OpenSSL's least and largest record sizes (`SSL_set_max_send_fragment`). */
+export const MIN_RECORD = 512;
+export const MAX_RECORD = 16384;
+
+/** The record size a packet of `n` bytes needs: the next power of two from MIN_RECORD, at most MAX_RECORD. */
+export function recordSizeFor(n: number): number {
+  let size = MIN_RECORD;
+  while (size < n && size < MAX_RECORD) size *= 2;
+  return size;
 }
 
 /** Write requests free for reuse (a TLS write holds its request until the bytes reach the kernel). */
@@ -160,6 +179,8 @@ export class RawTlsChannel extends RawTcpChannel {
   private waiting: Buffer[] = [];
   /** end() was called: half-close once the waiting writes are out */
   private ending = false;
+  /** the largest TLS record this connection writes (see "Records" above) */
+  recordSize = MIN_RECORD;
 
   constructor(
     host: string,
@@ -192,6 +213,7 @@ export class RawTlsChannel extends RawTcpChannel {
     ssl.onnewsession = onNewSession;
     this.ssl = ssl;
     ssl.setVerifyMode(true, setup.verify);
+    ssl.setMaxSendFragment(this.recordSize);
     if (setup.servername) ssl.setServername(setup.servername);
     if (setup.session) ssl.setSession(setup.session);
     if (setup.onSession) ssl.enableSessionCallbacks();
@@ -263,13 +285,22 @@ export class RawTlsChannel extends RawTcpChannel {
 
   /** The TLSWrap encrypts at once and keeps nothing of `buf`; only a write that has to wait here is copied. */
   override writeTransient(buf: Buffer): boolean {
-    if (this.ssl && (!this.secure || this.inFlight)) this.waiting.push(Buffer.from(buf));
+    if (this.ssl && (!this.secure || this.inFlight)) this.send(Buffer.from(buf));
     else this.send(buf);
     return false;
   }
 
+  /** A packet bigger than this connection's records: grow them so that it goes as one record. */
+  private growRecords(n: number): void {
+    const size = recordSizeFor(n);
+    if (size === this.recordSize) return;
+    this.recordSize = size;
+    this.ssl?.setMaxSendFragment(size);
+  }
+
   private send(buf: Buffer): void {
     if (!this.ssl) return;
+    if (buf.length > this.recordSize) this.growRecords(buf.length);
     if (!this.secure || this.inFlight) this.waiting.push(buf);
     else this.writeNow([buf]);
   }

@@ -8,7 +8,13 @@ import { makeCerts } from '../../src/cli/certs.js';
 import { createIdentityProvider } from '../../src/identity/identity.js';
 import { Connection, type ConnectionHandler, State } from '../../src/mqtt/connection.js';
 import { encodeTopic } from '../../src/mqtt/packets.js';
-import { RawTlsChannel, rawTlsAvailable } from '../../src/mqtt/raw-tls.js';
+import {
+  MAX_RECORD,
+  MIN_RECORD,
+  RawTlsChannel,
+  rawTlsAvailable,
+  recordSizeFor,
+} from '../../src/mqtt/raw-tls.js';
 import {
   type Channel,
   forgetTlsSessions,
@@ -529,6 +535,52 @@ describe('TLS on raw handles: TLSWrap on the TCP handle, the checks tls.connect 
       "one will: the destroyed device's; the ended one's DISCONNECT reached the broker",
     );
     watcher.conn.disconnect(4);
+  });
+
+  test('records start at 512 bytes and grow to fit the biggest packet written, up to 16 KB; every packet intact', async () => {
+    assert.deepEqual(
+      [1, 512, 513, 1500, 4096, 4097, 16_384, 16_385, 1e6].map(recordSizeFor),
+      [512, 512, 1024, 2048, 4096, 8192, 16_384, 16_384, 16_384],
+    );
+    const sub = new Client();
+    assert.equal(await sub.open(broker.tlsUrl as string, 'records-sub'), true);
+    await sub.subscribe('records/#');
+    const { ch, heard } = channel({ url: new URL(broker.tlsUrl as string), ca: ca() });
+    assert.ok(ch instanceof RawTlsChannel);
+    await heard.when(/^open$/);
+    assert.equal(ch.recordSize, MIN_RECORD);
+    ch.write(connectPacket('records-pub'));
+    await heard.when(/^bytes/);
+    const publish = (payload: Buffer): Buffer => {
+      const topic = Buffer.from([0, 9, ...Buffer.from('records/x')]);
+      const n = topic.length + payload.length;
+      const len =
+        n < 128
+          ? [n]
+          : n < 16_384
+            ? [(n & 0x7f) | 0x80, n >> 7]
+            : [(n & 0x7f) | 0x80, ((n >> 7) & 0x7f) | 0x80, n >> 14];
+      return Buffer.concat([Buffer.from([0x30, ...len]), topic, payload]);
+    };
+    const payloads = [100, 3000, 200, 40_000].map((n, k) => Buffer.alloc(n, 0x41 + k));
+    const sizes: number[] = [];
+    for (const p of payloads) {
+      ch.write(publish(p));
+      sizes.push(ch.recordSize);
+    }
+    assert.deepEqual(
+      sizes,
+      [MIN_RECORD, 4096, 4096, MAX_RECORD],
+      'grown by the 3,000 and 40,000-byte packets, never shrunk',
+    );
+    await sub.received(payloads.length);
+    assert.deepEqual(
+      sub.got.map((g) => [g.length, g[0]]),
+      payloads.map((p) => [p.length, p[0]]),
+    );
+    for (const [k, g] of sub.got.entries()) assert.ok(g.equals(payloads[k] as Buffer), `payload ${k} intact`);
+    ch.destroy();
+    sub.conn.disconnect(4);
   });
 
   test('destroyed with a write in flight: nothing reaches the sink after destroy, the process goes on', async () => {
