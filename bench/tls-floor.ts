@@ -4,6 +4,9 @@
  * traffic: the first application data in each direction is what makes OpenSSL and Node allocate their record
  * buffers), then is held open idle; prints the process's RSS before and after, per socket. Whatever fleetload adds
  * per idle TLS device is above this.
+ * FLOOR_RAW=1: the same on Node's TLS layer straight on libuv's TCP handle (`tls_wrap` over `tcp_wrap`, no
+ * TLSSocket), with 512-byte TLS records (`setMaxSendFragment`, OpenSSL's least): the least any Node client can hold
+ * per TLS connection — what src/mqtt/raw-tls.ts does for fleetload's devices.
  * Prints one JSON line: { sockets, connected, rssBeforeKB, rssAfterKB, perSocketKB, connectsPerSec }.
  * usage: node --expose-gc --import tsx bench/tls-floor.ts URL CA_FILE [sockets=10000] [inflight=200]
  */
@@ -43,16 +46,117 @@ function connectPacket(i: number): Buffer {
 }
 
 let session: Buffer | undefined;
-const sockets: tls.TLSSocket[] = [];
-// warm up: one connection (loads the TLS code, makes the first session)
-await new Promise<void>((resolve, reject) => {
-  const s = tls.connect({ host, port, secureContext }, resolve);
-  s.once('session', (x: Buffer) => {
+const sockets: Array<{ destroy(): void }> = [];
+
+/** tls.connect: writes CONNECT once secure, `done(true)` at the first bytes back (the CONNACK) */
+function viaTlsConnect(i: number, done: (ok: boolean) => void): void {
+  const s = tls.connect({ host, port, secureContext, session }, () => s.write(connectPacket(i)));
+  s.on('session', (x: Buffer) => {
     session = x;
   });
-  s.on('error', reject);
+  s.once('data', () => done(true));
+  s.on('error', () => done(false));
   sockets.push(s);
-});
+}
+
+type Req = { oncomplete?: (status: number) => void; handle?: unknown };
+interface RawBindings {
+  TCP: new (
+    type: number,
+  ) => { connect(req: Req, host: string, port: number): number; close(cb?: () => void): void };
+  TCPConnectWrap: new () => Req;
+  SOCKET: number;
+  WriteWrap: new () => Req;
+  state: Int32Array;
+  kReadBytesOrError: number;
+  wrap: (
+    handle: unknown,
+    context: unknown,
+    isServer: boolean,
+    activeWrite: boolean,
+  ) => Record<string, unknown> & {
+    setVerifyMode(a: boolean, b: boolean): void;
+    setMaxSendFragment(n: number): number;
+    setSession(s: Buffer): void;
+    enableSessionCallbacks(): void;
+    useUserBuffer(b: Uint8Array): void;
+    readStart(): number;
+    start(): void;
+    verifyError(): Error | null;
+    writeBuffer(req: Req, b: Buffer): number;
+  };
+}
+function rawBindings(): RawBindings {
+  const binding = (process as unknown as { binding(name: string): unknown }).binding;
+  const tcp = binding('tcp_wrap') as {
+    TCP: RawBindings['TCP'];
+    TCPConnectWrap: RawBindings['TCPConnectWrap'];
+    constants: { SOCKET: number };
+  };
+  const stream = binding('stream_wrap') as {
+    WriteWrap: RawBindings['WriteWrap'];
+    streamBaseState: Int32Array;
+    kReadBytesOrError: number;
+  };
+  return {
+    TCP: tcp.TCP,
+    TCPConnectWrap: tcp.TCPConnectWrap,
+    SOCKET: tcp.constants.SOCKET,
+    WriteWrap: stream.WriteWrap,
+    state: stream.streamBaseState,
+    kReadBytesOrError: stream.kReadBytesOrError,
+    wrap: (binding('tls_wrap') as { wrap: RawBindings['wrap'] }).wrap,
+  };
+}
+const raw = process.env.FLOOR_RAW === '1' ? rawBindings() : undefined;
+const readBuffer = Buffer.allocUnsafeSlow(16 * 1024);
+const noop = (): void => {};
+
+/** TLSWrap on a raw TCP handle, 512-byte records; the chain is checked (verifyError) as every client must */
+function viaRawHandle(i: number, done: (ok: boolean) => void): void {
+  const r = raw as RawBindings;
+  const h = new r.TCP(r.SOCKET);
+  const req = new r.TCPConnectWrap();
+  // the TLSWrap must be held: collected, it would hand the TCP handle's reads back to JavaScript
+  const conn: { destroy(): void; ssl?: unknown } = { destroy: () => h.close() };
+  req.oncomplete = (status) => {
+    if (status < 0) return done(false);
+    const ssl = r.wrap(h, (secureContext as unknown as { context: unknown }).context, false, false);
+    conn.ssl = ssl;
+    Object.assign(ssl, {
+      onhandshakestart: noop,
+      onocspresponse: noop,
+      onkeylog: noop,
+      onerror: () => done(false),
+      onnewsession: (_id: Buffer, x: Buffer) => {
+        session = x;
+      },
+      onhandshakedone: () => {
+        if (ssl.verifyError()) return done(false);
+        const w = new r.WriteWrap();
+        w.handle = ssl;
+        w.oncomplete = noop;
+        ssl.writeBuffer(w, connectPacket(i));
+      },
+      onread: () => done((r.state[r.kReadBytesOrError] as number) > 0),
+    });
+    ssl.setVerifyMode(true, true);
+    ssl.setMaxSendFragment(512);
+    if (session) ssl.setSession(session);
+    ssl.enableSessionCallbacks();
+    ssl.useUserBuffer(readBuffer);
+    ssl.readStart();
+    ssl.start();
+  };
+  h.connect(req, host, port);
+  sockets.push(conn);
+}
+const connect = raw ? viaRawHandle : viaTlsConnect;
+
+// warm up: one connection (loads the TLS code, makes the first session)
+await new Promise<void>((resolve, reject) =>
+  connect(-1, (ok) => (ok ? resolve() : reject(new Error('no connect')))),
+);
 await sleep(500);
 const before = rssKB();
 const heapBefore = heapKB();
@@ -73,10 +177,7 @@ await new Promise<void>((resolve) => {
       if (connected + failed === n) resolve();
       else next();
     };
-    const s = tls.connect({ host, port, secureContext, session }, () => s.write(connectPacket(i)));
-    s.once('data', () => settle(true)); // CONNACK
-    s.on('error', () => settle(false));
-    sockets.push(s);
+    connect(i, settle);
   };
   for (let i = 0; i < Math.min(inflight, n); i++) next();
 });

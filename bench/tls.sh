@@ -135,15 +135,19 @@ fl_connected() { node -e 'try { console.log(JSON.parse(require("fs").readFileSyn
 floor_idle() { FLOOR_HOLD_MS=9000 held_rss node --import tsx "$HERE/tls-floor.ts" "mqtts://127.0.0.1:$TPORT" "$OUT/ca.pem" "$1" 200; }
 FL1=$(fl_idle 1); FLN=$(fl_idle "$TLS_IDLE"); FLCONN=$(fl_connected)
 FL12N=$(fl_idle "$TLS_IDLE" --tls-version 1.2); FL12CONN=$(fl_connected)
-FO1=$(floor_idle 1); FON=$(floor_idle "$TLS_IDLE"); FOCONN=$(node -e 'const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop(); try { console.log(JSON.parse(l).connected) } catch { console.log("?") }' "$OUT/held.out")
-F12N=$(FLOOR_MAX_VERSION=TLSv1.2 floor_idle "$TLS_IDLE")
-F12CONN=$(node -e 'const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop(); try { console.log(JSON.parse(l).connected) } catch { console.log("?") }' "$OUT/held.out")
+FLNODE=$(fl_idle "$TLS_IDLE" --sockets node); FLNODECONN=$(fl_connected)
+floor_connected() { node -e 'const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop(); try { console.log(JSON.parse(l).connected) } catch { console.log("?") }' "$OUT/held.out"; }
+FO1=$(FLOOR_RAW=1 floor_idle 1); FON=$(FLOOR_RAW=1 floor_idle "$TLS_IDLE"); FOCONN=$(floor_connected)
+F12N=$(FLOOR_RAW=1 FLOOR_MAX_VERSION=TLSv1.2 floor_idle "$TLS_IDLE"); F12CONN=$(floor_connected)
+FT1=$(floor_idle 1); FTN=$(floor_idle "$TLS_IDLE"); FTCONN=$(floor_connected)
 per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN{printf "%.1f", (b-a)/n}'; }
 IDLE_ROWS=$(
   echo "| fleetload run (devices idle, -i 1h), TLS 1.3 (auto) | $FLCONN | $((FLN / 1024)) MB | $((FL1 / 1024)) MB | $(per "$FL1" "$FLN" "$TLS_IDLE") KB |"
   echo "| fleetload run --tls-version 1.2 (devices idle) | $FL12CONN | $((FL12N / 1024)) MB | $((FL1 / 1024)) MB | $(per "$FL1" "$FL12N" "$TLS_IDLE") KB |"
-  echo "| floor: bare tls.connect + one CONNECT/CONNACK, TLS 1.3 | $FOCONN | $((FON / 1024)) MB | $((FO1 / 1024)) MB | $(per "$FO1" "$FON" "$TLS_IDLE") KB |"
+  echo "| fleetload run --sockets node (tls.connect: before raw TLS), TLS 1.3 | $FLNODECONN | $((FLNODE / 1024)) MB | $((FL1 / 1024)) MB | $(per "$FL1" "$FLNODE" "$TLS_IDLE") KB |"
+  echo "| floor: TLSWrap on a raw TCP handle, 512-byte records, one CONNECT/CONNACK, TLS 1.3 | $FOCONN | $((FON / 1024)) MB | $((FO1 / 1024)) MB | $(per "$FO1" "$FON" "$TLS_IDLE") KB |"
   echo "| floor, TLS 1.2 (maxVersion) | $F12CONN | $((F12N / 1024)) MB | $((FO1 / 1024)) MB | $(per "$FO1" "$F12N" "$TLS_IDLE") KB |"
+  echo "| bare tls.connect + one CONNECT/CONNACK, TLS 1.3 (the floor before raw TLS) | $FTCONN | $((FTN / 1024)) MB | $((FT1 / 1024)) MB | $(per "$FT1" "$FTN" "$TLS_IDLE") KB |"
 )
 log "$IDLE_ROWS"
 
@@ -243,7 +247,7 @@ FULL_CEIL=$(ceil 'TLS 1.3 (auto)' 'full handshakes again'); RES_CEIL=$(ceil 'TLS
 FULL12=$(ceil 'tls-version 1.2' 'full handshakes again'); RES12=$(ceil 'tls-version 1.2' 'with resumption again')
 IDLE_KB=$(grep '^| fleetload run (devices idle' <<<"$IDLE_ROWS" | cell 6 || true)
 IDLE12=$(grep '^| fleetload run --tls-version 1.2' <<<"$IDLE_ROWS" | cell 6 || true)
-FLOOR_KB=$(grep 'floor.*TLS 1.3' <<<"$IDLE_ROWS" | cell 6 || true)
+FLOOR_KB=$(grep '^| floor: TLSWrap' <<<"$IDLE_ROWS" | cell 6 || true)
 FLOOR12=$(grep 'floor, TLS 1.2' <<<"$IDLE_ROWS" | cell 6 || true)
 RES_X=$(awk -v a="$RES_CEIL" -v b="$FULL_CEIL" 'BEGIN{ if (b > 0 && a > 0) printf "%.2f", a / b }')
 RES12_X=$(awk -v a="$RES12" -v b="$FULL12" 'BEGIN{ if (b > 0 && a > 0) printf "%.2f", a / b }')
@@ -296,9 +300,12 @@ Targets (issue 14): ≥ 1,000 full handshakes/s on one core; ≥ 3× that with r
 |---|---|---|---|---|
 $IDLE_ROWS
 
-RSS read from outside (VmRSS each second, lowest of the last seconds of the hold). The floor (bench/tls-floor.ts)
-is a bare Node TLS socket doing the least an MQTT device does (one CONNECT written, one CONNACK read), one shared
-SecureContext, sessions resumed. Target (issue 14): ≤ 30 KB per idle TLS device.
+RSS read from outside (VmRSS each second, lowest of the last seconds of the hold). The floor (bench/tls-floor.ts
+with FLOOR_RAW=1) is the least a Node TLS client can hold per connection: Node's TLS layer on a raw TCP handle, no
+socket objects, 512-byte records (OpenSSL's least: it sizes a connection's write buffer by them), doing the least
+an MQTT device does (one CONNECT written, one CONNACK read), one shared SecureContext, sessions resumed. The last row
+is the same on \`tls.connect\` sockets (the floor of a client built on Node's public TLS API). fleetload's own state
+per device is the rest (about 2–3 KB: section 3). Target (issue 14): ≤ 30 KB per idle TLS device.
 
 ### 6d. Mutual TLS, one certificate per device (\`fleetload certs\`: ECDSA P-256; Mosquitto \`require_certificate\`)
 
