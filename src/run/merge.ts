@@ -440,7 +440,7 @@ export function mergeParts(input: MergeInput): Merged {
       cpuPercentPeak: Math.max(...parts.map((p) => p.record.generator.cpuPercentPeak ?? 0)),
       eventLoopLagP99: Math.max(...parts.map((p) => p.record.generator.eventLoopLagP99 ?? 0)),
       // one saturated process: its share of the numbers describes the generator, not the system under test
-      saturated: () => parts.some((p) => p.record.generator.saturated === true),
+      saturated: parts.some((p) => p.record.generator.saturated === true),
     },
     lost,
     activeMs,

@@ -90,7 +90,7 @@ export interface GeneratorSide {
   sync?(): Promise<void>;
   /** parts of the fleet lost on the way (a worker that died), with why: the run is then incomplete */
   readonly failures?: readonly string[];
-  /** the health of generator processes other than this one (workers): judged with this process's own */
+  /** the health of generator processes other than this one (workers), each judged by itself with the one rule */
   health?(): GeneratorHealth;
 }
 
@@ -134,10 +134,7 @@ export interface PipelineOptions {
   clockReport?: () => Promise<Summary['clock'] | undefined>;
   log?: (line: string) => void;
   /** the generator's health; a real one by default */
-  monitor?: Pick<
-    GeneratorMonitor,
-    'begin' | 'sample' | 'stop' | 'cpuPercentPeak' | 'eventLoopLagP99' | 'saturated'
-  >;
+  monitor?: Pick<GeneratorMonitor, 'begin' | 'sample' | 'stop' | 'cpuPercentPeak' | 'eventLoopLagP99'>;
   /** run.json (src/run/record.ts): the segment this process runs (0/1 without one) */
   segment?: Segment;
   /** run.json: settings every segment of the run must share (summary.scenario is the base) */
@@ -308,7 +305,6 @@ class Pipeline {
             : { ...o.scenario, runTimeMs: Math.round(activeEndMs - this.startMs) },
         aggregator: this.aggregator,
         generator: this.health(),
-        saturation: this.rules,
         lost,
         activeMs: Math.max(1, activeEndMs - this.startMs),
         interrupted: ending === 'interrupt',
@@ -719,15 +715,17 @@ class Pipeline {
     };
   }
 
-  /** This process's health, and the workers' when there are: the busiest figures; saturated when any is. */
+  /**
+   * This process's health, and the workers' when there are: the busiest figures; saturated by the one rule
+   * (src/stats/events.ts SaturationRule) — this process's intervals as its events saw them, or any worker's own.
+   */
   private health(): SummaryInput['generator'] {
     const m = this.monitor;
     const w = this.o.generator?.health?.();
-    if (!w) return m;
     return {
-      cpuPercentPeak: Math.max(m.cpuPercentPeak, w.cpuPercentPeak),
-      eventLoopLagP99: Math.max(m.eventLoopLagP99, w.eventLoopLagP99),
-      saturated: (scheduleLagP99) => w.saturated || m.saturated(scheduleLagP99),
+      cpuPercentPeak: Math.max(m.cpuPercentPeak, w?.cpuPercentPeak ?? 0),
+      eventLoopLagP99: Math.max(m.eventLoopLagP99, w?.eventLoopLagP99 ?? 0),
+      saturated: this.rules.saturated || w?.saturated === true,
     };
   }
 

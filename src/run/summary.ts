@@ -22,13 +22,12 @@ export interface SummaryInput {
   /** devices this run was to connect (a segment's share of scenario.devices); default scenario.devices */
   devicesTarget?: number;
   aggregator: Aggregator;
-  generator: { cpuPercentPeak: number; eventLoopLagP99: number; saturated(scheduleLagP99: number): boolean };
   /**
-   * The run's saturation rule (src/stats/events.ts SaturationRule, as its events saw it, interval by interval):
-   * when given, it is `generator.saturated` — the summary says what the events said. Without it (a merge of
-   * folders) `generator.saturated` asks the callback above.
+   * `saturated`: the verdict of the run's one saturation rule (src/stats/events.ts SaturationRule), interval by
+   * interval — this process's as its events saw it, or any worker's on its own intervals; a merge of folders: any
+   * part's summary.
    */
-  saturation?: { readonly saturated: boolean };
+  generator: { cpuPercentPeak: number; eventLoopLagP99: number; saturated: boolean };
   /** sequence numbers never received by the end of the grace period (0 without a consumer) */
   lost: number;
   /** time the load was offered (producer) or read (consumer), for the rates */
@@ -92,7 +91,7 @@ export function buildSummary(i: SummaryInput): Summary {
     generator: {
       cpuPercentPeak: i.generator.cpuPercentPeak,
       eventLoopLagP99: i.generator.eventLoopLagP99,
-      saturated: i.saturation ? i.saturation.saturated : i.generator.saturated(scheduleLag.p99),
+      saturated: i.generator.saturated,
     },
     errors: [
       ...i.aggregator.errors(),

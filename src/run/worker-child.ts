@@ -5,13 +5,8 @@ import { segmentShare } from '../scenario/plan.js';
 import { GeneratorMonitor } from '../stats/monitor.js';
 import { Stats } from '../stats/stats.js';
 import { offsetClock } from '../timesync.js';
-import {
-  type FromWorker,
-  type GeneratorHealth,
-  SNAPSHOT_MS,
-  type ToWorker,
-  type WorkerState,
-} from './worker-protocol.js';
+import { WorkerHealth } from './worker-health.js';
+import { type FromWorker, SNAPSHOT_MS, type ToWorker, type WorkerState } from './worker-protocol.js';
 
 /**
  * `fleetload worker`: one generator process of `fleetload run --workers K`, started by it over an IPC channel. It
@@ -51,13 +46,12 @@ export async function runWorker(): Promise<number> {
 class WorkerChild {
   private clock: Clock = systemClock;
   private readonly monitor = new GeneratorMonitor();
+  /** its own saturation, by the run's one rule on its own intervals (one a second, like the parent's) */
+  private readonly health = new WorkerHealth(this.monitor, () => this.clock.now());
   private engine: Engine | undefined;
   private stats: Stats | undefined;
   private pusher: NodeJS.Timeout | undefined;
   private startTimer: NodeJS.Timeout | undefined;
-  /** health is sampled once a second, like the parent's own monitor (its saturation rule counts seconds) */
-  private sampledAt = 0;
-  private sample = { cpuPercent: 0, eventLoopLagP99Ms: 0 };
   private stopped = false;
   onFinish: () => void = () => {};
 
@@ -107,7 +101,7 @@ class WorkerChild {
     if (!e || !s) return;
     this.startTimer = setTimeout(
       () => {
-        this.monitor.begin();
+        this.health.begin();
         e.start();
         s.beginAt(e.startAt);
       },
@@ -153,6 +147,7 @@ class WorkerChild {
     const s = this.stats;
     if (!e || !s) return;
     s.count('bytesSent', e.takeBytesSent());
+    this.health.addScheduleLag(s.hInterval.scheduleLag);
     this.post({
       type: 'snapshot',
       snap: s.snapshot(this.clock.now()),
@@ -171,21 +166,7 @@ class WorkerChild {
       targetDevices: e.targetDevices,
       intervalMs: e.currentIntervalMs,
       startedAt: e.startAt,
-      health: this.health(),
-    };
-  }
-
-  private health(): GeneratorHealth {
-    const now = this.clock.now();
-    if (now - this.sampledAt >= 1000) {
-      this.sample = this.monitor.sample();
-      this.sampledAt = now;
-    }
-    return {
-      ...this.sample,
-      cpuPercentPeak: this.monitor.cpuPercentPeak,
-      eventLoopLagP99: this.monitor.eventLoopLagP99,
-      saturated: this.monitor.saturated(0),
+      health: this.health.health(),
     };
   }
 }

@@ -31,7 +31,10 @@ export interface GeneratorHealth {
   /** over the run so far */
   cpuPercentPeak: number;
   eventLoopLagP99: number;
-  /** by CPU and event-loop lag (schedule lag is judged on the merged histogram) */
+  /**
+   * saturated at some point so far, by the run's one rule (src/stats/events.ts SaturationRule) on this worker's
+   * own intervals: its CPU, event-loop lag and schedule lag (src/run/worker-health.ts)
+   */
   saturated: boolean;
 }
 

@@ -15,6 +15,7 @@ import {
 } from '../stats/stats.js';
 import type { FleetControl } from './output.js';
 import type { GeneratorSide } from './pipeline.js';
+import { mergeHealth } from './worker-health.js';
 import type { FromWorker, GeneratorHealth, ToWorker, WorkerState } from './worker-protocol.js';
 
 /**
@@ -309,25 +310,9 @@ export class WorkerPool implements GeneratorSide {
     );
   }
 
-  /** The workers' health together: the busiest worker's figures; saturated when any is. */
+  /** The workers' health together: the busiest worker's figures; saturated when any worker's own rule said so. */
   health(): GeneratorHealth {
-    const h: GeneratorHealth = {
-      cpuPercent: 0,
-      eventLoopLagP99Ms: 0,
-      cpuPercentPeak: 0,
-      eventLoopLagP99: 0,
-      saturated: false,
-    };
-    for (const w of this.workers) {
-      const x = w.state?.health;
-      if (!x) continue;
-      h.cpuPercent = Math.max(h.cpuPercent, x.cpuPercent);
-      h.eventLoopLagP99Ms = Math.max(h.eventLoopLagP99Ms, x.eventLoopLagP99Ms);
-      h.cpuPercentPeak = Math.max(h.cpuPercentPeak, x.cpuPercentPeak);
-      h.eventLoopLagP99 = Math.max(h.eventLoopLagP99, x.eventLoopLagP99);
-      h.saturated ||= x.saturated;
-    }
-    return h;
+    return mergeHealth(this.workers.map((w) => w.state?.health));
   }
 
   expectedLast(): Map<string, number> {

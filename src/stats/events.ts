@@ -153,7 +153,8 @@ export function isLiveThreshold(t: Threshold): boolean {
  *   back. An interval without data for it changes nothing. Every threshold starts as passing.
  * - saturation-start / -end: SaturationRule — the generator did not keep up for SATURATED_INTERVALS intervals in
  *   a row; it ends at the first interval where it keeps up. The summary's `generator.saturated` is this rule's
- *   verdict (`saturated`), so the events and the summary never disagree.
+ *   verdict (`saturated`), so the events and the summary never disagree (with `--workers`, also each worker's
+ *   verdict on its own intervals: src/run/worker-health.ts).
  */
 export class EventRules {
   private readonly live: Threshold[];
@@ -260,7 +261,7 @@ export interface GeneratorView {
 }
 
 /**
- * The one saturation rule, for the events and the summary alike. An interval is hot when its CPU was ≥
+ * The one saturation rule, for the events, the summary and each worker alike. An interval is hot when its CPU was ≥
  * SATURATED_CPU_PERCENT, or its event-loop lag p99 or schedule-lag p99 above SATURATED_LAG_MS. The generator is
  * saturated once SATURATED_INTERVALS intervals in a row were hot, and until the first interval that is not: one
  * hiccup (a GC pause, a slow disk flush) is not saturation, however large its lag — on a short run a single

@@ -2,18 +2,19 @@ import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 
 /**
  * The generator watches itself (STYLE): CPU of the whole process (percent of one core, like `top`) and
- * event-loop delay, sampled every interval. `saturated` says the numbers may describe the generator rather than
- * the system under test.
+ * event-loop delay, sampled every interval. Whether the numbers describe the generator rather than the system under
+ * test is the saturation rule's to say, on these samples (src/stats/events.ts SaturationRule).
  */
 export interface GeneratorSample {
   cpuPercent: number;
   eventLoopLagP99Ms: number;
 }
 
-/** CPU above this, sustained for SATURATED_INTERVALS samples, marks the run saturated (Locust warns at 90%). */
+/** An interval with CPU at or above this is hot (SaturationRule; Locust warns at 90%). */
 export const SATURATED_CPU_PERCENT = 90;
+/** this many hot intervals in a row: the generator is saturated */
 export const SATURATED_INTERVALS = 3;
-/** event-loop p99 or schedule-lag p99 above this marks the run saturated */
+/** an interval with an event-loop p99 or schedule-lag p99 above this is hot */
 export const SATURATED_LAG_MS = 100;
 
 const RESOLUTION_MS = 10;
@@ -25,8 +26,6 @@ const lagMs = (ns: number): number => Math.max(0, ns / 1e6 - RESOLUTION_MS);
 export class GeneratorMonitor {
   cpuPercentPeak = 0;
   eventLoopLagP99Peak = 0;
-  private hotIntervals = 0;
-  private maxHotStreak = 0;
   private lastCpu = process.cpuUsage();
   private lastWall = process.hrtime.bigint();
   private last: GeneratorSample = { cpuPercent: 0, eventLoopLagP99Ms: 0 };
@@ -65,10 +64,6 @@ export class GeneratorMonitor {
     this.loop.reset();
     if (cpuPercent > this.cpuPercentPeak) this.cpuPercentPeak = cpuPercent;
     if (lag > this.eventLoopLagP99Peak) this.eventLoopLagP99Peak = lag;
-    if (cpuPercent >= SATURATED_CPU_PERCENT) {
-      this.hotIntervals++;
-      this.maxHotStreak = Math.max(this.maxHotStreak, this.hotIntervals);
-    } else this.hotIntervals = 0;
     this.last = { cpuPercent, eventLoopLagP99Ms: Math.round(lag * 1000) / 1000 };
     return this.last;
   }
@@ -76,14 +71,6 @@ export class GeneratorMonitor {
   /** event-loop delay p99 over the whole run, ms */
   get eventLoopLagP99(): number {
     return this.whole.count > 0 ? Math.round(lagMs(this.whole.percentile(99)) * 1000) / 1000 : 0;
-  }
-
-  saturated(scheduleLagP99Ms: number): boolean {
-    return (
-      this.maxHotStreak >= SATURATED_INTERVALS ||
-      this.eventLoopLagP99 > SATURATED_LAG_MS ||
-      scheduleLagP99Ms > SATURATED_LAG_MS
-    );
   }
 
   stop(): void {

@@ -164,7 +164,6 @@ const quietMonitor = () => ({
   begin() {},
   sample: () => ({ cpuPercent: 10, eventLoopLagP99Ms: 1 }),
   stop() {},
-  saturated: () => false,
 });
 
 /** Runs several pipelines together on one fake clock, 10 ms at a time. */
