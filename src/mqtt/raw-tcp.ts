@@ -205,9 +205,9 @@ export class RawTcpChannel implements Channel {
   /** writes waiting in libuv's queue (the kernel's send buffer was full) */
   queuedWrites = 0;
   protected h: TcpHandle | undefined;
-  protected readonly where: string;
+
   /** addresses still to try when the current one refuses (a host name with several) */
-  private rest: ResolvedAddress[] = [];
+  private rest: ResolvedAddress[] | undefined;
 
   constructor(
     private readonly host: string,
@@ -217,7 +217,6 @@ export class RawTcpChannel implements Channel {
     resolver: Resolver = systemResolver,
   ) {
     this.sink = sink;
-    this.where = `${host}:${port}`;
     const family = net.isIP(host);
     if (family) {
       this.connect(host, family);
@@ -234,7 +233,7 @@ export class RawTcpChannel implements Channel {
           this.closed('EADDRNOTAVAIL', `${host} has no IPv${fam} address for source ${localAddress}`);
           return;
         }
-        this.rest = rest;
+        if (rest.length > 0) this.rest = rest;
         this.connect(first.address, first.family);
       },
       (e: NodeJS.ErrnoException) => this.closed(e.code ?? 'ENOTFOUND', `getaddrinfo ${e.code} ${host}`),
@@ -261,7 +260,7 @@ export class RawTcpChannel implements Channel {
     req.oncomplete = (status: number) => {
       if (this.h !== h) return; // destroyed meanwhile
       if (status < 0) {
-        const next = this.rest.shift();
+        const next = this.rest?.shift();
         if (next && this.sink) {
           // this address refused or is unreachable: the next one of the name, like net.connect
           this.h = undefined;
@@ -278,6 +277,11 @@ export class RawTcpChannel implements Channel {
     };
     const err = family === 6 ? h.connect6(req, address, port) : h.connect(req, address, port);
     if (err) this.failSoon(errorName(err), `connect ${errorName(err)} ${this.where}`);
+  }
+
+  /** host:port, for messages (made when one is needed: an idle device keeps no string for it) */
+  protected get where(): string {
+    return `${this.host}:${this.port}`;
   }
 
   /** TCP is connected: read, and tell the sink bytes can flow (a TLS channel starts its handshake instead). */

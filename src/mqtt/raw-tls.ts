@@ -110,7 +110,10 @@ export function rawTlsAvailable(): boolean {
   return wrap !== null;
 }
 
-/** What a TLS connect needs beyond the address: everything `tls.connect` would be given, decided by the caller. */
+/**
+ * What a TLS connect needs beyond the address and the session to offer: everything else `tls.connect` would be
+ * given. One is shared by every connect to the same server with the same context and checks.
+ */
 export interface TlsSetup {
   secureContext: tls.SecureContext;
   /** SNI sent, when set (a host name, never an IP) */
@@ -119,8 +122,6 @@ export interface TlsSetup {
   checkName: string;
   /** false: --insecure (no chain or name check) */
   verify: boolean;
-  /** a kept session to offer (resumption) */
-  session: Buffer | undefined;
   /** every session the server gives once it is verified; absent: none asked for */
   onSession: ((session: Buffer) => void) | undefined;
   /** the handshake passed (resumed or full), before the sink hears `onOpen` */
@@ -175,8 +176,8 @@ export class RawTlsChannel extends RawTcpChannel {
   private pendingSession: Buffer | undefined;
   /** the write the TLSWrap holds */
   private inFlight: TlsWriteReq | undefined;
-  /** writes waiting for it (or for the handshake) */
-  private waiting: Buffer[] = [];
+  /** writes waiting for it (or for the handshake); none most of the time, so no array per idle device */
+  private waiting: Buffer[] | undefined;
   /** end() was called: half-close once the waiting writes are out */
   private ending = false;
   /** the largest TLS record this connection writes (see "Records" above) */
@@ -188,6 +189,8 @@ export class RawTlsChannel extends RawTcpChannel {
     localAddress: string | undefined,
     sink: ChannelSink,
     private readonly setup: TlsSetup,
+    /** a kept session to offer (resumption); let go once offered */
+    private session: Buffer | undefined,
     resolver?: Resolver,
   ) {
     super(host, port, localAddress, sink, resolver);
@@ -215,7 +218,8 @@ export class RawTlsChannel extends RawTcpChannel {
     ssl.setVerifyMode(true, setup.verify);
     ssl.setMaxSendFragment(this.recordSize);
     if (setup.servername) ssl.setServername(setup.servername);
-    if (setup.session) ssl.setSession(setup.session);
+    if (this.session) ssl.setSession(this.session);
+    this.session = undefined;
     if (setup.onSession) ssl.enableSessionCallbacks();
     ssl.useUserBuffer(readBuffer);
     const err = ssl.readStart();
@@ -301,8 +305,9 @@ export class RawTlsChannel extends RawTcpChannel {
   private send(buf: Buffer): void {
     if (!this.ssl) return;
     if (buf.length > this.recordSize) this.growRecords(buf.length);
-    if (!this.secure || this.inFlight) this.waiting.push(buf);
-    else this.writeNow([buf]);
+    if (this.secure && !this.inFlight) this.writeNow([buf]);
+    else if (this.waiting) this.waiting.push(buf);
+    else this.waiting = [buf];
   }
 
   private writeNow(chunks: Buffer[]): void {
@@ -340,17 +345,17 @@ export class RawTlsChannel extends RawTcpChannel {
   }
 
   private flush(): void {
-    if (this.waiting.length > 0) {
-      const chunks = this.waiting;
-      this.waiting = [];
+    const chunks = this.waiting;
+    if (chunks) {
+      this.waiting = undefined;
       this.writeNow(chunks);
     }
-    if (this.ending && !this.inFlight && this.waiting.length === 0) this.shutdown();
+    if (this.ending && !this.inFlight && !this.waiting) this.shutdown();
   }
 
   override get queuedBytes(): number {
     let n = 0;
-    for (const w of this.waiting) n += w.length;
+    for (const w of this.waiting ?? []) n += w.length;
     return n;
   }
 
@@ -358,7 +363,7 @@ export class RawTlsChannel extends RawTcpChannel {
     if (!this.ssl) return;
     this.send(last);
     this.ending = true;
-    if (this.secure && !this.inFlight && this.waiting.length === 0) this.shutdown();
+    if (this.secure && !this.inFlight && !this.waiting) this.shutdown();
   }
 
   /** close_notify, then half-close TCP; the broker's close ends it (onRead sees EOF). */
@@ -377,7 +382,7 @@ export class RawTlsChannel extends RawTcpChannel {
   override destroy(): void {
     const ssl = this.ssl;
     this.ssl = undefined;
-    this.waiting = [];
+    this.waiting = undefined;
     this.inFlight = undefined;
     this.pendingSession = undefined;
     const h = this.h;

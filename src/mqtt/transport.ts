@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type * as WsModule from 'ws';
 import { RawTcpChannel, rawTcpAvailable } from './raw-tcp.js';
-import { RawTlsChannel, rawTlsAvailable } from './raw-tls.js';
+import { RawTlsChannel, rawTlsAvailable, type TlsSetup } from './raw-tls.js';
 
 /**
  * One interface for every transport: a Duplex byte stream plus an `opened` callback. TCP and TLS sockets are
@@ -116,15 +116,7 @@ export function openChannel(o: TransportOptions, sink: ChannelSink, factory?: Tr
   const tlsProtocol = u.protocol === 'mqtts:' || u.protocol === 'ssl:' || u.protocol === 'tls:';
   if (!factory && tlsProtocol && o.sockets !== 'node' && rawTlsAvailable()) {
     const t = tlsTarget(o);
-    return new RawTlsChannel(t.host, t.port, o.localAddress, sink, {
-      secureContext: t.secureContext,
-      servername: t.servername,
-      checkName: t.servername ?? t.host,
-      verify: !o.insecure,
-      session: t.session,
-      onSession: resumption ? (session) => sessions.set(t.key, session) : undefined,
-      onSecure: countHandshake,
-    });
+    return new RawTlsChannel(t.host, t.port, o.localAddress, sink, rawTlsSetup(o, t), t.session);
   }
   if (!factory && tlsProtocol) {
     let ch: StreamChannel | undefined;
@@ -284,6 +276,31 @@ function ws(): typeof WsModule {
 interface OnRead {
   buffer: Uint8Array;
   callback(bytes: number, buf: Uint8Array): boolean;
+}
+
+/** One setup per context and session key: what every connect to that server with those checks shares. */
+const rawSetups = new WeakMap<tls.SecureContext, Map<string, TlsSetup>>();
+
+function rawTlsSetup(o: TransportOptions, t: ReturnType<typeof tlsTarget>): TlsSetup {
+  let byKey = rawSetups.get(t.secureContext);
+  if (!byKey) {
+    byKey = new Map();
+    rawSetups.set(t.secureContext, byKey);
+  }
+  let setup = byKey.get(t.key);
+  if (!setup) {
+    const { key } = t;
+    setup = {
+      secureContext: t.secureContext,
+      servername: t.servername,
+      checkName: t.servername ?? t.host,
+      verify: !o.insecure,
+      onSession: resumption ? (session) => sessions.set(key, session) : undefined,
+      onSecure: countHandshake,
+    };
+    byKey.set(key, setup);
+  }
+  return setup;
 }
 
 function countHandshake(resumed: boolean): void {
