@@ -177,6 +177,8 @@ export class RawTlsChannel extends RawTcpChannel {
   private inFlight: TlsWriteReq | undefined;
   /** writes waiting for it (or for the handshake) */
   private waiting: Buffer[] = [];
+  /** inside writeBuffer/writev (a request the TLSWrap completes at once arrives in `written` meanwhile) */
+  private issuing = false;
   /** end() was called: half-close once the waiting writes are out */
   private ending = false;
   /** the largest TLS record this connection writes (see "Records" above) */
@@ -313,16 +315,22 @@ export class RawTlsChannel extends RawTcpChannel {
     req.handle = ssl as unknown as TcpHandle;
     req.oncomplete = onWriteDone;
     req.ch = this;
+    // in flight before the call: when the TCP write fails at once (the peer reset the connection), the TLSWrap
+    // completes the request inside writeBuffer, and that failure must not be lost
+    this.inFlight = req;
+    this.issuing = true;
     const err =
       chunks.length === 1 ? ssl.writeBuffer(req, chunks[0] as Buffer) : ssl.writev(req, chunks, true);
+    this.issuing = false;
     if (err) {
+      if (this.inFlight === req) this.inFlight = undefined;
       req.ch = undefined;
       spare.push(req);
       this.failSoon(errorName(err), `write ${errorName(err)}`);
       return;
     }
-    if (bs.state[bs.kLastWriteWasAsync]) this.inFlight = req;
-    else {
+    if (!bs.state[bs.kLastWriteWasAsync]) {
+      if (this.inFlight === req) this.inFlight = undefined;
       req.ch = undefined;
       spare.push(req);
     }
@@ -333,7 +341,9 @@ export class RawTlsChannel extends RawTcpChannel {
     if (req !== this.inFlight) return; // a write of a connection closed meanwhile
     this.inFlight = undefined;
     if (status < 0) {
-      this.closed(errorName(status), `write ${errorName(status)}`);
+      // failed inside writeBuffer: report it on the next tick, as every failed write is (never into the caller)
+      if (this.issuing) this.failSoon(errorName(status), `write ${errorName(status)}`);
+      else this.closed(errorName(status), `write ${errorName(status)}`);
       return;
     }
     this.flush();

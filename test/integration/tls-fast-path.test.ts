@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type tls from 'node:tls';
+import tls from 'node:tls';
 import { makeCerts } from '../../src/cli/certs.js';
 import { createIdentityProvider } from '../../src/identity/identity.js';
 import { Connection, type ConnectionHandler, State } from '../../src/mqtt/connection.js';
@@ -482,6 +482,41 @@ describe('TLS on raw handles: TLSWrap on the TCP handle, the checks tls.connect 
         heard.events[0] as string,
         /^error ECONNRESET .*before secure TLS connection was established/,
       );
+    } finally {
+      server.close();
+    }
+  });
+
+  test('a write that fails at once (the server reset the connection) is reported, as tls.connect reports it', async () => {
+    // the server resets the connection when it reads the first packet; the second goes when the first completes,
+    // into a socket the reset already broke: the TLSWrap fails it inside writeBuffer
+    const ctx = tls.createSecureContext({
+      cert: readFileSync(join(certs, 'server.pem')),
+      key: readFileSync(join(certs, 'server.key')),
+    });
+    const server = net.createServer((raw) => {
+      raw.on('error', () => {});
+      const s = new tls.TLSSocket(raw, { isServer: true, secureContext: ctx });
+      s.on('error', () => {});
+      s.on('data', () => raw.resetAndDestroy());
+    });
+    const port = await freePort();
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      for (const sockets of ['raw', 'node'] as const) {
+        const { ch, heard } = channel({ url: new URL(`mqtts://127.0.0.1:${port}`), ca: ca(), sockets });
+        await heard.when(/^open$/);
+        await new Promise((r) => setTimeout(r, 100)); // the server's tickets are in
+        ch.write(Buffer.alloc(100, 1));
+        ch.write(Buffer.alloc(100, 2));
+        await heard.when(/^close$/);
+        // not a bare close: that would count as the broker closing the connection, not as a reset
+        assert.match(
+          heard.events.join('|'),
+          /^open\|error (ECONNRESET|EPIPE) (read|write) (ECONNRESET|EPIPE)\|close$/,
+          sockets,
+        );
+      }
     } finally {
       server.close();
     }
