@@ -162,6 +162,7 @@ function onNewSession(this: TlsWrap, _id: Buffer, session: Buffer): void {
 function onWriteDone(this: TlsWriteReq, status: number): void {
   const ch = this.ch;
   this.ch = undefined;
+  this.handle = undefined; // a pooled request must not keep a closed connection's TLSWrap alive
   ch?.written(this, status);
   // free for reuse only now: Node detaches a request from its stream after this callback, not before
   spare.push(this);
@@ -325,6 +326,7 @@ export class RawTlsChannel extends RawTcpChannel {
     if (err) {
       if (this.inFlight === req) this.inFlight = undefined;
       req.ch = undefined;
+      req.handle = undefined;
       spare.push(req);
       this.failSoon(errorName(err), `write ${errorName(err)}`);
       return;
@@ -332,6 +334,7 @@ export class RawTlsChannel extends RawTcpChannel {
     if (!bs.state[bs.kLastWriteWasAsync]) {
       if (this.inFlight === req) this.inFlight = undefined;
       req.ch = undefined;
+      req.handle = undefined;
       spare.push(req);
     }
   }

@@ -4,6 +4,8 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { makeCerts } from '../../src/cli/certs.js';
 import { createIdentityProvider } from '../../src/identity/identity.js';
 import { Connection, type ConnectionHandler, State } from '../../src/mqtt/connection.js';
@@ -616,6 +618,26 @@ describe('TLS on raw handles: TLSWrap on the TCP handle, the checks tls.connect 
     for (const [k, g] of sub.got.entries()) assert.ok(g.equals(payloads[k] as Buffer), `payload ${k} intact`);
     ch.destroy();
     sub.conn.disconnect(4);
+  });
+
+  test('the pool of write requests keeps no closed connection alive', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const wraps: WeakRef<object>[] = [];
+    for (let i = 0; i < 5; i++) {
+      const { ch, heard } = channel({ url: new URL(broker.tlsUrl as string), ca: ca() });
+      await heard.when(/^open$/);
+      ch.write(connectPacket(`raw-pool-${i}`)); // in flight: its request goes back to the pool when it completes
+      await heard.when(/^bytes/);
+      wraps.push(new WeakRef((ch as unknown as { ssl: object }).ssl));
+      ch.destroy();
+    }
+    await new Promise((r) => setTimeout(r, 100)); // the handles' close callbacks
+    for (let k = 0; k < 3; k++) {
+      gc();
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(wraps.filter((w) => w.deref()).length, 0, 'every TLSWrap collected');
   });
 
   test('destroyed with a write in flight: nothing reaches the sink after destroy, the process goes on', async () => {
