@@ -64,18 +64,42 @@ interface TlsWrap extends ReadHandle {
   shutdown(req: ReqLike): number;
   destroySSL(): void;
   setMaxSendFragment(size: number): number;
+  getEphemeralKeyInfo(): { type?: string; size?: number } | null;
 }
 
-type Wrap = (handle: TcpHandle, context: unknown, isServer: boolean, activeWrite: boolean) => TlsWrap;
+/** Makes a client TLSWrap around a TCP handle with a SecureContext's native context. */
+type Wrap = (handle: TcpHandle, context: unknown) => TlsWrap;
 
 let wrap: Wrap | null | undefined;
+
+/** tls.connect's default `minDHSize`: a DHE key exchange with a smaller group is refused */
+const MIN_DH_SIZE = 1024;
+
+/**
+ * How many arguments this Node's `tls_wrap.wrap` takes: (handle, context, isServer) in older releases, plus
+ * `hasActiveWriteFromPrevOwner` in newer ones — and it aborts the process on a wrong count. Read from the call
+ * Node's own lib/_tls_wrap.js makes; unknown (undefined) means no raw TLS.
+ */
+export function wrapArity(binding: (name: string) => Record<string, unknown>): 3 | 4 | undefined {
+  const source = binding('natives')._tls_wrap;
+  if (typeof source !== 'string') return undefined;
+  const call = /tls_wrap\.wrap\(([^()]*(?:\([^()]*\)[^()]*)*)\)/.exec(source)?.[1];
+  if (call === undefined) return undefined;
+  const n = call.split(',').length;
+  return n === 3 || n === 4 ? n : undefined;
+}
 
 function load(): Wrap | null {
   try {
     if (!rawTcpAvailable()) return null;
     const binding = (process as unknown as { binding(name: string): Record<string, unknown> }).binding;
-    const t = binding('tls_wrap') as { wrap?: Wrap; TLSWrap?: { prototype: Record<string, unknown> } };
+    const t = binding('tls_wrap') as {
+      wrap?: (...args: unknown[]) => TlsWrap;
+      TLSWrap?: { prototype: Record<string, unknown> };
+    };
     if (typeof t.wrap !== 'function' || !t.TLSWrap) return null;
+    const arity = wrapArity(binding);
+    if (arity === undefined) return null;
     const proto = t.TLSWrap.prototype;
     for (const m of [
       'setVerifyMode',
@@ -94,11 +118,15 @@ function load(): Wrap | null {
       'shutdown',
       'destroySSL',
       'setMaxSendFragment',
+      'getEphemeralKeyInfo',
     ])
       if (typeof proto[m] !== 'function') return null;
     const ctx = tls.createSecureContext() as unknown as { context?: unknown };
     if (typeof ctx.context !== 'object' || ctx.context === null) return null;
-    return t.wrap;
+    const native = t.wrap;
+    return arity === 4
+      ? (handle, context) => native(handle, context, false, false)
+      : (handle, context) => native(handle, context, false);
   } catch {
     return null;
   }
@@ -163,6 +191,7 @@ function onNewSession(this: TlsWrap, _id: Buffer, session: Buffer): void {
 function onWriteDone(this: TlsWriteReq, status: number): void {
   const ch = this.ch;
   this.ch = undefined;
+  this.handle = undefined; // a pooled request must not keep a closed connection's TLSWrap alive
   ch?.written(this, status);
   // free for reuse only now: Node detaches a request from its stream after this callback, not before
   spare.push(this);
@@ -178,6 +207,8 @@ export class RawTlsChannel extends RawTcpChannel {
   private inFlight: TlsWriteReq | undefined;
   /** writes waiting for it (or for the handshake); none most of the time, so no array per idle device */
   private waiting: Buffer[] | undefined;
+  /** inside writeBuffer/writev (a request the TLSWrap completes at once arrives in `written` meanwhile) */
+  private issuing = false;
   /** end() was called: half-close once the waiting writes are out */
   private ending = false;
   /** the largest TLS record this connection writes (see "Records" above) */
@@ -200,12 +231,7 @@ export class RawTlsChannel extends RawTcpChannel {
   protected override opened(h: TcpHandle): void {
     h.setNoDelay(true);
     const { setup } = this;
-    const ssl = (wrap as Wrap)(
-      h,
-      (setup.secureContext as unknown as { context: unknown }).context,
-      false,
-      false,
-    );
+    const ssl = (wrap as Wrap)(h, (setup.secureContext as unknown as { context: unknown }).context);
     ssl.owner = this;
     ssl.onread = onRead;
     ssl.onhandshakestart = noop;
@@ -234,6 +260,12 @@ export class RawTlsChannel extends RawTcpChannel {
   secured(ssl: TlsWrap): void {
     if (this.secure || ssl !== this.ssl) return;
     const resumed = ssl.isSessionReused();
+    // as tls.connect does, --insecure or not: a finite-field key exchange must use a group of at least 1024 bits
+    const key = ssl.getEphemeralKeyInfo();
+    if (key?.type === 'DH' && (key.size ?? 0) < MIN_DH_SIZE) {
+      this.closed('ERR_TLS_DH_PARAM_SIZE', `DH parameter size ${key.size} is less than ${MIN_DH_SIZE}`);
+      return;
+    }
     if (this.setup.verify) {
       let failed: (Error & { code?: string }) | null | undefined = ssl.verifyError();
       if (!failed && !resumed) {
@@ -318,17 +350,25 @@ export class RawTlsChannel extends RawTcpChannel {
     req.handle = ssl as unknown as TcpHandle;
     req.oncomplete = onWriteDone;
     req.ch = this;
+    // in flight before the call: when the TCP write fails at once (the peer reset the connection), the TLSWrap
+    // completes the request inside writeBuffer, and that failure must not be lost
+    this.inFlight = req;
+    this.issuing = true;
     const err =
       chunks.length === 1 ? ssl.writeBuffer(req, chunks[0] as Buffer) : ssl.writev(req, chunks, true);
+    this.issuing = false;
     if (err) {
+      if (this.inFlight === req) this.inFlight = undefined;
       req.ch = undefined;
+      req.handle = undefined;
       spare.push(req);
       this.failSoon(errorName(err), `write ${errorName(err)}`);
       return;
     }
-    if (bs.state[bs.kLastWriteWasAsync]) this.inFlight = req;
-    else {
+    if (!bs.state[bs.kLastWriteWasAsync]) {
+      if (this.inFlight === req) this.inFlight = undefined;
       req.ch = undefined;
+      req.handle = undefined;
       spare.push(req);
     }
   }
@@ -338,7 +378,9 @@ export class RawTlsChannel extends RawTcpChannel {
     if (req !== this.inFlight) return; // a write of a connection closed meanwhile
     this.inFlight = undefined;
     if (status < 0) {
-      this.closed(errorName(status), `write ${errorName(status)}`);
+      // failed inside writeBuffer: report it on the next tick, as every failed write is (never into the caller)
+      if (this.issuing) this.failSoon(errorName(status), `write ${errorName(status)}`);
+      else this.closed(errorName(status), `write ${errorName(status)}`);
       return;
     }
     this.flush();

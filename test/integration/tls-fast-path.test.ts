@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type tls from 'node:tls';
+import tls from 'node:tls';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { makeCerts } from '../../src/cli/certs.js';
 import { createIdentityProvider } from '../../src/identity/identity.js';
 import { Connection, type ConnectionHandler, State } from '../../src/mqtt/connection.js';
@@ -14,6 +16,7 @@ import {
   RawTlsChannel,
   rawTlsAvailable,
   recordSizeFor,
+  wrapArity,
 } from '../../src/mqtt/raw-tls.js';
 import {
   type Channel,
@@ -422,6 +425,20 @@ describe('TLS on raw handles: TLSWrap on the TCP handle, the checks tls.connect 
   });
   const ca = (): Buffer => readFileSync(join(certs, 'ca.pem'));
 
+  test("tls_wrap.wrap's argument count is read from Node's own call (a wrong count aborts the process)", () => {
+    const fake = (source: unknown) => (name: string) => (name === 'natives' ? { _tls_wrap: source } : {});
+    const old = 'const res = tls_wrap.wrap(handle, context.context, !!options.isServer);';
+    const now =
+      'tls_wrap.wrap(handle, context.context,\n  !!options.isServer,\n  wrapHasActiveWriteFromPrevOwner);';
+    assert.equal(wrapArity(fake(old)), 3);
+    assert.equal(wrapArity(fake(now)), 4);
+    assert.equal(wrapArity(fake('tls_wrap.wrap(a, b, c, d, e)')), undefined, 'an unknown form: no raw TLS');
+    assert.equal(wrapArity(fake('nothing here')), undefined);
+    assert.equal(wrapArity(fake(undefined)), undefined, 'no sources: no raw TLS');
+    const real = (process as unknown as { binding(n: string): Record<string, unknown> }).binding;
+    assert.equal(wrapArity(real), 4, 'this Node (20.20) passes four');
+  });
+
   test('devices use it on this Node; --sockets node uses tls.connect', () => {
     assert.equal(rawTlsAvailable(), true);
     const sink = { onOpen() {}, onBytes() {}, onError() {}, onClose() {} };
@@ -482,6 +499,41 @@ describe('TLS on raw handles: TLSWrap on the TCP handle, the checks tls.connect 
         heard.events[0] as string,
         /^error ECONNRESET .*before secure TLS connection was established/,
       );
+    } finally {
+      server.close();
+    }
+  });
+
+  test('a write that fails at once (the server reset the connection) is reported, as tls.connect reports it', async () => {
+    // the server resets the connection when it reads the first packet; the second goes when the first completes,
+    // into a socket the reset already broke: the TLSWrap fails it inside writeBuffer
+    const ctx = tls.createSecureContext({
+      cert: readFileSync(join(certs, 'server.pem')),
+      key: readFileSync(join(certs, 'server.key')),
+    });
+    const server = net.createServer((raw) => {
+      raw.on('error', () => {});
+      const s = new tls.TLSSocket(raw, { isServer: true, secureContext: ctx });
+      s.on('error', () => {});
+      s.on('data', () => raw.resetAndDestroy());
+    });
+    const port = await freePort();
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      for (const sockets of ['raw', 'node'] as const) {
+        const { ch, heard } = channel({ url: new URL(`mqtts://127.0.0.1:${port}`), ca: ca(), sockets });
+        await heard.when(/^open$/);
+        await new Promise((r) => setTimeout(r, 100)); // the server's tickets are in
+        ch.write(Buffer.alloc(100, 1));
+        ch.write(Buffer.alloc(100, 2));
+        await heard.when(/^close$/);
+        // not a bare close: that would count as the broker closing the connection, not as a reset
+        assert.match(
+          heard.events.join('|'),
+          /^open\|error (ECONNRESET|EPIPE) (read|write) (ECONNRESET|EPIPE)\|close$/,
+          sockets,
+        );
+      }
     } finally {
       server.close();
     }
@@ -581,6 +633,26 @@ describe('TLS on raw handles: TLSWrap on the TCP handle, the checks tls.connect 
     for (const [k, g] of sub.got.entries()) assert.ok(g.equals(payloads[k] as Buffer), `payload ${k} intact`);
     ch.destroy();
     sub.conn.disconnect(4);
+  });
+
+  test('the pool of write requests keeps no closed connection alive', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const wraps: WeakRef<object>[] = [];
+    for (let i = 0; i < 5; i++) {
+      const { ch, heard } = channel({ url: new URL(broker.tlsUrl as string), ca: ca() });
+      await heard.when(/^open$/);
+      ch.write(connectPacket(`raw-pool-${i}`)); // in flight: its request goes back to the pool when it completes
+      await heard.when(/^bytes/);
+      wraps.push(new WeakRef((ch as unknown as { ssl: object }).ssl));
+      ch.destroy();
+    }
+    await new Promise((r) => setTimeout(r, 100)); // the handles' close callbacks
+    for (let k = 0; k < 3; k++) {
+      gc();
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(wraps.filter((w) => w.deref()).length, 0, 'every TLSWrap collected');
   });
 
   test('destroyed with a write in flight: nothing reaches the sink after destroy, the process goes on', async () => {
