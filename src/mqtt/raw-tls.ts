@@ -337,12 +337,13 @@ export class RawTlsChannel extends RawTcpChannel {
   private send(buf: Buffer): void {
     if (!this.ssl) return;
     if (buf.length > this.recordSize) this.growRecords(buf.length);
-    if (this.secure && !this.inFlight) this.writeNow([buf]);
+    if (this.secure && !this.inFlight) this.writeNow(buf);
     else if (this.waiting) this.waiting.push(buf);
     else this.waiting = [buf];
   }
 
-  private writeNow(chunks: Buffer[]): void {
+  /** One packet (the common case: no array per message) or the waiting ones together. */
+  private writeNow(chunks: Buffer | Buffer[]): void {
     const ssl = this.ssl;
     if (!ssl) return;
     const bs = b();
@@ -354,8 +355,11 @@ export class RawTlsChannel extends RawTcpChannel {
     // completes the request inside writeBuffer, and that failure must not be lost
     this.inFlight = req;
     this.issuing = true;
-    const err =
-      chunks.length === 1 ? ssl.writeBuffer(req, chunks[0] as Buffer) : ssl.writev(req, chunks, true);
+    const err = Buffer.isBuffer(chunks)
+      ? ssl.writeBuffer(req, chunks)
+      : chunks.length === 1
+        ? ssl.writeBuffer(req, chunks[0] as Buffer)
+        : ssl.writev(req, chunks, true);
     this.issuing = false;
     if (err) {
       if (this.inFlight === req) this.inFlight = undefined;
