@@ -478,7 +478,7 @@ class Pipeline {
     if (merged.durationMs < SLIVER_MS && merged.counters.sent + merged.counters.received === 0) return;
     const gaps = c ? c.consumer.ledger.gaps : 0;
     const t = this.aggregator.total;
-    const events = this.eventsOf(now, merged, gaps, health);
+    const events = this.eventsOf(now, merged, gaps, health, theirs);
     const delivered = t.received - t.duplicated - t.foreign - t.late;
     const figures: IntervalFigures = {
       elapsedMs: now - this.startMs,
@@ -551,7 +551,13 @@ class Pipeline {
    * The events of the interval ending now: what was added since the previous cut (load changes, the source's
    * disconnects), the stages that began, and what the rules find in the figures (src/stats/events.ts).
    */
-  private eventsOf(now: number, merged: MergedInterval, gaps: number, health: GeneratorSample): RunEvent[] {
+  private eventsOf(
+    now: number,
+    merged: MergedInterval,
+    gaps: number,
+    health: GeneratorSample,
+    workers?: GeneratorHealth,
+  ): RunEvent[] {
     const elapsed = now - this.startMs;
     if (this.o.stages && elapsed > this.stagesUpToMs) {
       stageEvents(this.events, this.o.stages, this.startMs, this.stagesUpToMs, elapsed);
@@ -566,6 +572,9 @@ class Pipeline {
       gaps,
       cpuPercent: health.cpuPercent,
       eventLoopLagP99Ms: health.eventLoopLagP99Ms,
+      ...(workers
+        ? { workers: { saturatedNow: workers.saturatedNow === true, reason: workers.saturatedReason } }
+        : {}),
     });
     return this.events.take();
   }

@@ -55,6 +55,8 @@ export class WorkerHealth {
       cpuPercentPeak: this.monitor.cpuPercentPeak,
       eventLoopLagP99: this.monitor.eventLoopLagP99,
       saturated: this.rule.ever,
+      saturatedNow: this.rule.now,
+      ...(this.rule.now ? { saturatedReason: this.rule.reason() } : {}),
     };
   }
 }
@@ -75,6 +77,10 @@ export function mergeHealth(all: Iterable<GeneratorHealth | undefined>): Generat
     h.cpuPercentPeak = Math.max(h.cpuPercentPeak, x.cpuPercentPeak);
     h.eventLoopLagP99 = Math.max(h.eventLoopLagP99, x.eventLoopLagP99);
     h.saturated ||= x.saturated;
+    if (x.saturatedNow) {
+      h.saturatedNow = true;
+      h.saturatedReason ??= x.saturatedReason;
+    }
   }
   return h;
 }

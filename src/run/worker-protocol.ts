@@ -36,6 +36,9 @@ export interface GeneratorHealth {
    * own intervals: its CPU, event-loop lag and schedule lag (src/run/worker-health.ts)
    */
   saturated: boolean;
+  /** saturated now (the rule's current state), and why: the parent logs it as a run event */
+  saturatedNow?: boolean;
+  saturatedReason?: string;
 }
 
 export type ToWorker =

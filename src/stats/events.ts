@@ -119,6 +119,11 @@ export interface IntervalView {
   gaps: number;
   cpuPercent: number;
   eventLoopLagP99Ms: number;
+  /**
+   * `--workers`: whether a worker is saturated now by the same rule on its own intervals (src/run/worker-health.ts),
+   * and why; the run is saturated while this process or any worker is
+   */
+  workers?: { saturatedNow: boolean; reason?: string | undefined };
 }
 
 /** A broker outage: at least this share of the connected devices dropped within BROKER_WINDOW intervals. */
@@ -163,6 +168,10 @@ export class EventRules {
   private readonly dropsBefore: number[] = [];
   private down: { atMs: number } | undefined;
   private readonly saturationRule = new SaturationRule();
+  /** saturated as of the last interval (this process or a worker) */
+  private saturatedNow = false;
+  /** a stretch of saturation was a worker's alone */
+  private workerSaturated = false;
 
   constructor(
     private readonly log: EventLog,
@@ -177,9 +186,12 @@ export class EventRules {
     this.saturation(v);
   }
 
-  /** Whether the generator was saturated at some point of the run (summary.json `generator.saturated`). */
+  /**
+   * Whether the generator was saturated at some point of the run (summary.json `generator.saturated`): by this
+   * process's rule, or a worker's as reported live.
+   */
   get saturated(): boolean {
-    return this.saturationRule.ever;
+    return this.saturationRule.ever || this.workerSaturated;
   }
 
   private broker(v: IntervalView): void {
@@ -238,17 +250,27 @@ export class EventRules {
     });
   }
 
+  /**
+   * Saturated while this process's rule or a worker's says so (a worker judges its own intervals: one segment's
+   * schedule lag can be diluted in the merged figures); one start and one end per stretch, whoever caused it.
+   */
   private saturation(v: IntervalView): void {
     const lagP99 = v.histograms.scheduleLag.totalCount > 0 ? summarize(v.histograms.scheduleLag).p99 : 0;
-    const change = this.saturationRule.observe({
+    this.saturationRule.observe({
       cpuPercent: v.cpuPercent,
       eventLoopLagP99Ms: v.eventLoopLagP99Ms,
       scheduleLagP99Ms: lagP99,
     });
-    if (change === 'start') {
-      const reason = this.saturationRule.reason();
+    const own = this.saturationRule.now;
+    const worker = v.workers?.saturatedNow === true;
+    const now = own || worker;
+    if (now && !this.saturatedNow) {
+      const reason = own ? this.saturationRule.reason() : `a worker: ${v.workers?.reason ?? 'its own rule'}`;
       this.log.add('saturation-start', `generator saturated: ${reason}`, { reason }, v.atMs);
-    } else if (change === 'end') this.log.add('saturation-end', 'generator keeps up again', {}, v.atMs);
+      this.workerSaturated ||= !own;
+    } else if (!now && this.saturatedNow)
+      this.log.add('saturation-end', 'generator keeps up again', {}, v.atMs);
+    this.saturatedNow = now;
   }
 }
 
@@ -277,6 +299,11 @@ export class SaturationRule {
   /** saturated at some point of the run */
   get ever(): boolean {
     return this.wasOn;
+  }
+
+  /** saturated as of the last interval */
+  get now(): boolean {
+    return this.on;
   }
 
   /** One interval; says when saturation starts or ends with it. */

@@ -52,6 +52,8 @@ class Script {
       lagMs?: number[];
       cpu?: number;
       loopLag?: number;
+      /** `--workers`: a worker saturated now by its own rule, and why */
+      worker?: string;
     } = {},
   ): RunEvent[] {
     this.clock.advance(1000);
@@ -69,6 +71,7 @@ class Script {
       gaps: o.gaps ?? 0,
       cpuPercent: o.cpu ?? 10,
       eventLoopLagP99Ms: o.loopLag ?? 1,
+      ...(o.worker !== undefined ? { workers: { saturatedNow: true, reason: o.worker } } : {}),
     };
     this.rules.observe(v);
     return this.log.take();
@@ -274,6 +277,38 @@ describe('generator saturation', () => {
     );
     assert.deepEqual(kinds(s.interval({})), ['saturation-end']);
     assert.equal(s.rules.saturated, true);
+  });
+});
+
+describe('generator saturation with --workers: a worker saturated by its own rule', () => {
+  test('starts the event at once (its rule already waited 3 intervals) and ends it when no one is saturated', () => {
+    const s = new Script();
+    assert.deepEqual(s.interval({}), []);
+    const start = s.interval({ worker: 'schedule lag p99 up to 150 ms (3 s in a row)' });
+    assert.deepEqual(kinds(start), ['saturation-start']);
+    assert.equal(start[0]?.reason, 'a worker: schedule lag p99 up to 150 ms (3 s in a row)');
+    assert.equal(s.rules.saturated, true, "the summary's verdict agrees with the event");
+    assert.deepEqual(s.interval({ worker: 'x' }), []);
+    assert.deepEqual(kinds(s.interval({})), ['saturation-end']);
+    assert.equal(s.rules.saturated, true);
+  });
+
+  test('this process and a worker saturated together, or one after the other: one start, one end', () => {
+    const s = new Script();
+    s.interval({ cpu: 95 });
+    s.interval({ cpu: 95 });
+    const start = s.interval({ cpu: 95, worker: 'w' });
+    assert.deepEqual(kinds(start), ['saturation-start']);
+    assert.match(start[0]?.reason ?? '', /^CPU up to 95%/, "this process's reason when its own rule fired");
+    assert.deepEqual(s.interval({ worker: 'w' }), [], 'the worker still is: no end, no second start');
+    assert.deepEqual(s.interval({ cpu: 95, worker: 'w' }), []);
+    assert.deepEqual(kinds(s.interval({})), ['saturation-end']);
+  });
+
+  test('no worker saturated: as without workers', () => {
+    const s = new Script();
+    for (let i = 0; i < 5; i++) assert.deepEqual(s.interval({}), []);
+    assert.equal(s.rules.saturated, false);
   });
 });
 

@@ -62,6 +62,14 @@ describe('a worker judges its own saturation by the one rule, interval by interv
     const h = w.run();
     assert.equal(h.saturated, true);
     assert.equal(h.cpuPercent, 10, 'the latest interval is calm again');
+    assert.equal(h.saturatedNow, false, 'and so is the rule now');
+    assert.equal(h.saturatedReason, undefined);
+  });
+
+  test('saturated now, with the reason, while the hot intervals last (the parent logs it as the run event)', () => {
+    const h = worker([{}, { cpu: 95 }, { cpu: 97 }, { cpu: 92 }]).run();
+    assert.equal(h.saturatedNow, true);
+    assert.equal(h.saturatedReason, 'CPU up to 97% (3 s in a row)');
   });
 
   test('one interval per second, not per push (5 pushes a second)', () => {
@@ -129,5 +137,13 @@ describe("the workers' health together", () => {
 
   test('no worker saturated: not saturated', () => {
     assert.equal(mergeHealth([calm, calm]).saturated, false);
+    assert.equal(mergeHealth([calm, calm]).saturatedNow, undefined);
+  });
+
+  test("a worker saturated now: the fleet is, with that worker's reason", () => {
+    const now = { ...calm, saturated: true, saturatedNow: true, saturatedReason: 'why' };
+    const m = mergeHealth([calm, now, { ...now, saturatedReason: 'other' }]);
+    assert.equal(m.saturatedNow, true);
+    assert.equal(m.saturatedReason, 'why');
   });
 });
