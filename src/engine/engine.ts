@@ -710,6 +710,10 @@ export class Engine implements ConnectionHandler {
     this.arm(now);
   }
 
+  tlsHandshake(_i: number, resumed: boolean): void {
+    this.stats.count(resumed ? 'tlsResumed' : 'tlsFull');
+  }
+
   connectFailed(i: number, kind: string, code: number | string, reason: string): void {
     this.stats.count('connectFailures');
     this.connectFails[i] = (this.connectFails[i] as number) + 1;

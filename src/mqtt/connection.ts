@@ -32,6 +32,8 @@ import {
 export interface ConnectionHandler {
   /** CONNACK accepted. */
   connected(index: number, sessionPresent: boolean): void;
+  /** an mqtts connection finished its TLS handshake, resuming a kept session or not (before CONNECT is sent) */
+  tlsHandshake?(index: number, resumed: boolean): void;
   /** The connection attempt failed before CONNACK success: socket error, refusal, timeout. */
   connectFailed(index: number, kind: string, code: number | string, reason: string): void;
   /** An established connection closed (by the broker, the network, or us). `inflight` messages lost with it. */
@@ -98,7 +100,8 @@ export class Connection implements ChannelSink {
 
   // ---- ChannelSink ------------------------------------------------------------------------------------------
 
-  onOpen(): void {
+  onOpen(tlsResumed?: boolean): void {
+    if (tlsResumed !== undefined) this.handler.tlsHandshake?.(this.index, tlsResumed);
     const p = this.connectPacket;
     this.connectPacket = undefined;
     if (p) this.write(p);

@@ -286,7 +286,7 @@ export class RawTlsChannel extends RawTcpChannel {
     this.pendingSession = undefined;
     if (session) this.setup.onSession?.(session);
     this.setup.onSecure(resumed);
-    this.sink?.onOpen();
+    this.sink?.onOpen(resumed);
     this.flush();
   }
 

@@ -34,8 +34,11 @@ export interface Transport {
 
 /** What a device connection hears from its byte channel. Nothing arrives after `onClose` or `destroy()`. */
 export interface ChannelSink {
-  /** bytes can flow (TCP connected, TLS handshake done, WebSocket upgraded) */
-  onOpen(): void;
+  /**
+   * bytes can flow (TCP connected, TLS handshake done, WebSocket upgraded); `tlsResumed`: an mqtts connection's
+   * handshake resumed a kept session (true) or was a full one (false); undefined for other transports
+   */
+  onOpen(tlsResumed?: boolean): void;
   /** `chunk` is only valid during the call (raw channels share one read buffer): copy what must outlive it */
   onBytes(chunk: Buffer): void;
   /** the channel failed (errno name such as ECONNRESET, or a TLS/WebSocket code); `onClose` follows */
@@ -120,7 +123,7 @@ export function openChannel(o: TransportOptions, sink: ChannelSink, factory?: Tr
   }
   if (!factory && tlsProtocol) {
     let ch: StreamChannel | undefined;
-    const s = connectTls(o, () => sink.onOpen(), {
+    const s = connectTls(o, (resumed) => sink.onOpen(resumed), {
       buffer: tlsReadBuffer,
       callback: (n: number, buf: Uint8Array) => {
         ch?.bytes(Buffer.from(buf.buffer, buf.byteOffset, n));
@@ -337,7 +340,7 @@ function tlsTarget(o: TransportOptions): {
  * `onread`: bytes go to its callback instead of 'data' events. (TLS devices use src/mqtt/raw-tls.ts where this
  * Node allows it; this is the `sockets: node` path, and WebSocket's.)
  */
-function connectTls(o: TransportOptions, onOpen: () => void, onread?: OnRead): tls.TLSSocket {
+function connectTls(o: TransportOptions, onOpen: (resumed: boolean) => void, onread?: OnRead): tls.TLSSocket {
   const { host, port, servername, secureContext, key, session } = tlsTarget(o);
   const s = tls.connect({
     host,
@@ -354,8 +357,9 @@ function connectTls(o: TransportOptions, onOpen: () => void, onread?: OnRead): t
   // tickets after it), so a broker that takes each ticket once still finds a fresh one at the next connect
   if (resumption) s.on('session', (session: Buffer) => sessions.set(key, session));
   s.once('secureConnect', () => {
-    countHandshake(s.isSessionReused());
-    onOpen();
+    const resumed = s.isSessionReused();
+    countHandshake(resumed);
+    onOpen(resumed);
   });
   return s;
 }

@@ -62,6 +62,9 @@ export function buildSummary(i: SummaryInput): Summary {
       connectedPeak: i.aggregator.connectedPeak,
       connectFailures: t.connectFailures,
       reconnects: t.reconnects,
+      ...(t.tlsFull + t.tlsResumed > 0
+        ? { tls: { handshakes: t.tlsFull + t.tlsResumed, resumed: t.tlsResumed } }
+        : {}),
     },
     messages: {
       scheduled: t.scheduled,

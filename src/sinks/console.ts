@@ -304,7 +304,10 @@ export function formatSummary(s: Summary, resultsDir?: string, opts: SummaryForm
     lines.push(
       label('devices') +
         `target ${int(s.devices.target)} · peak ${int(s.devices.connectedPeak)} · ` +
-        `connect failures ${int(s.devices.connectFailures)} · reconnects ${int(s.devices.reconnects)}`,
+        `connect failures ${int(s.devices.connectFailures)} · reconnects ${int(s.devices.reconnects)}` +
+        (s.devices.tls
+          ? ` · TLS handshakes ${int(s.devices.tls.handshakes)} (${int(s.devices.tls.resumed)} resumed)`
+          : ''),
     );
     lines.push(
       label('messages') +

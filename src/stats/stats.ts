@@ -34,6 +34,9 @@ export const COUNTERS = [
   /** MQTT packet bytes the generator wrote (headers included), and payload bytes the consumer received */
   'bytesSent',
   'bytesReceived',
+  /** TLS handshakes of the devices (mqtts): full ones, and abbreviated ones that resumed a kept session */
+  'tlsFull',
+  'tlsResumed',
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 export type Counters = Record<CounterName, number>;

@@ -43,7 +43,14 @@ export interface Summary {
     consumer?: string;
     consumerQos?: 0 | 1 | 2;
   };
-  devices: { target: number; connectedPeak: number; connectFailures: number; reconnects: number };
+  devices: {
+    target: number;
+    connectedPeak: number;
+    connectFailures: number;
+    reconnects: number;
+    /** TLS devices (mqtts): handshakes made, and how many of them resumed a kept session */
+    tls?: { handshakes: number; resumed: number };
+  };
   messages: {
     scheduled: number;
     sent: number;

@@ -139,6 +139,7 @@ describe('runs against Mosquitto', { skip: skipUnless('mosquitto') }, () => {
           },
         );
         assert.equal(s.devices.connectedPeak, 50);
+        assert.equal(s.devices.tls, undefined, 'no TLS handshakes over plain TCP');
         assert.equal(s.latency.e2e.count, 1000);
         assert.equal(s.latency.connect.count, 50);
         assert.equal(s.latency.publishAck.count, qos === 0 ? 0 : 1000);

@@ -43,6 +43,22 @@ describe('runs over TLS', { skip: skipUnless('mosquitto') }, () => {
     });
   }
 
+  test("summary.json counts the devices' TLS handshakes: the first full, the others resume its session", async () => {
+    const out = tmpDir();
+    // 5 devices a second: each connects after the previous one's session ticket arrived
+    const args = ['run', '-H', broker.tlsUrl as string, '-u', '6', '-r', '5', '-i', '200ms'];
+    args.push('--messages-per-device', '2', '--headless', '--out', out, '--ca', join(certs, 'ca.pem'));
+    const r = await runCli(args);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const s = summaryIn(out);
+    assert.equal(s.devices.reconnects, 0);
+    assert.equal(s.devices.tls?.handshakes, 6, 'one per device');
+    // every device after the first finds a session kept (a very slow machine may let the second start early)
+    const resumed = s.devices.tls?.resumed ?? -1;
+    assert.ok(resumed >= 4 && resumed <= 5, `resumed ${resumed}`);
+    assert.match(r.stdout, new RegExp(`TLS handshakes 6 \\(${resumed} resumed\\)`));
+  });
+
   test('fleetload consume over mqtts://: attaches with --ca, refuses the untrusted certificate without it', async () => {
     const base = ['consume', '-H', broker.tlsUrl as string, '--run-id', 'tls', '-t', '1s', '--grace', '0ms'];
     // attaching is what is tested: nothing is published, which --accept observed lets pass
