@@ -205,7 +205,6 @@ export class RawTcpChannel implements Channel {
   /** writes waiting in libuv's queue (the kernel's send buffer was full) */
   queuedWrites = 0;
   protected h: TcpHandle | undefined;
-
   /** addresses still to try when the current one refuses (a host name with several) */
   private rest: ResolvedAddress[] | undefined;
 

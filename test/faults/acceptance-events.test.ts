@@ -6,7 +6,7 @@ import type { Browser } from 'playwright-core';
 import { chromiumSkip, inkedChartPixels, launchChromium } from '../helpers/browser.js';
 import { cliOutput, spawnCli, tmpDir, waitForCliExit, waitForOutput } from '../helpers/cli.js';
 import { reportMarkers } from '../helpers/markers.js';
-import { startMosquitto } from '../helpers/mosquitto.js';
+import { RIDE_OUT_OUTAGE, startMosquitto } from '../helpers/mosquitto.js';
 import { skipUnless } from '../helpers/services.js';
 import { summaryIn } from '../helpers/summary.js';
 
@@ -62,16 +62,7 @@ describe('issue #13 acceptance', { skip }, () => {
       '200ms',
       '-t',
       '16s',
-      '--qos',
-      '1',
-      '--offline',
-      'buffer',
-      '--reconnect-min',
-      '100ms',
-      '--reconnect-max',
-      '500ms',
-      '--grace',
-      '3s',
+      ...RIDE_OUT_OUTAGE,
       '--out',
       out,
     ]);
@@ -108,9 +99,7 @@ describe('issue #13 acceptance', { skip }, () => {
 
       // the broker restart
       await new Promise((r) => setTimeout(r, 1200));
-      broker.kill('SIGKILL');
-      await new Promise((r) => setTimeout(r, 2500));
-      await broker.restart();
+      await broker.outage(2500);
 
       // the live dashboard, while the run still goes: every chart has the three markers, the errors log is filled
       const charts = DASHBOARD_CHARTS.length;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { runCli, spawnCli, tmpDir, waitForCliExit, waitForOutput } from '../helpers/cli.js';
-import { startMosquitto } from '../helpers/mosquitto.js';
+import { RIDE_OUT_OUTAGE, startMosquitto } from '../helpers/mosquitto.js';
 import { skipUnless } from '../helpers/services.js';
 import { summaryIn } from '../helpers/summary.js';
 
@@ -24,24 +24,13 @@ describe('broker faults', { skip: skipUnless('mosquitto') }, () => {
         '100ms',
         '-t',
         '9s',
-        '--qos',
-        '1',
-        '--offline',
-        'buffer',
-        '--reconnect-min',
-        '100ms',
-        '--reconnect-max',
-        '500ms',
-        '--grace',
-        '3s',
+        ...RIDE_OUT_OUTAGE,
         '--headless',
         '--out',
         out,
       ]);
       await waitForOutput(child, /devices 20\/20/, { timeoutMs: 15_000 });
-      broker.kill('SIGKILL');
-      await new Promise((r) => setTimeout(r, 1500));
-      await broker.restart();
+      await broker.outage(1500);
       const r = await waitForCliExit(child, 40_000);
       assert.equal(r.code, 0, r.stderr + r.stdout);
       const s = summaryIn(out);

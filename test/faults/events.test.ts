@@ -6,7 +6,7 @@ import type { IntervalRecord } from '../../src/stats/summary.js';
 import { chromiumSkip } from '../helpers/browser.js';
 import { spawnCli, tmpDir, waitForCliExit, waitForOutput } from '../helpers/cli.js';
 import { reportMarkers } from '../helpers/markers.js';
-import { startMosquitto } from '../helpers/mosquitto.js';
+import { RIDE_OUT_OUTAGE, startMosquitto } from '../helpers/mosquitto.js';
 import { skipUnless } from '../helpers/services.js';
 import { summaryIn } from '../helpers/summary.js';
 
@@ -35,25 +35,14 @@ describe('events of a broker outage', { skip }, () => {
         '200ms',
         '-t',
         '10s',
-        '--qos',
-        '1',
-        '--offline',
-        'buffer',
-        '--reconnect-min',
-        '100ms',
-        '--reconnect-max',
-        '500ms',
-        '--grace',
-        '3s',
+        ...RIDE_OUT_OUTAGE,
         '--headless',
         '--out',
         out,
       ]);
       await waitForOutput(child, /devices 20\/20/, { timeoutMs: 15_000 });
       await new Promise((r) => setTimeout(r, 1200));
-      broker.kill('SIGKILL');
-      await new Promise((r) => setTimeout(r, 2500));
-      await broker.restart();
+      await broker.outage(2500);
       const r = await waitForCliExit(child, 40_000);
       assert.equal(r.code, 0, r.stderr + r.stdout);
       assert.match(r.stdout, /event 0:\d\d broker-lost: broker lost: \d+ of \d+ connected devices dropped/);

@@ -56,9 +56,28 @@ export interface Mosquitto {
   kill(signal?: NodeJS.Signals): void;
   /** Stops it if it runs (frozen or not), then starts it again on the same ports. */
   restart(): Promise<void>;
+  /** A broker outage: SIGKILL (no goodbye to anyone), down for `downMs`, then started again on the same ports. */
+  outage(downMs: number): Promise<void>;
   /** The last lines the broker wrote (errors and warnings), for assertion messages. */
   output(): string;
 }
+
+/**
+ * The flags of a run that rides out a broker outage: QoS 1, messages due while offline buffered and sent on
+ * reconnect, reconnects within 100–500 ms, and a grace for the backlog to arrive.
+ */
+export const RIDE_OUT_OUTAGE = [
+  '--qos',
+  '1',
+  '--offline',
+  'buffer',
+  '--reconnect-min',
+  '100ms',
+  '--reconnect-max',
+  '500ms',
+  '--grace',
+  '3s',
+];
 
 const STOP_GRACE_MS = 5000;
 const TAIL_LINES = 50;
@@ -155,6 +174,11 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
       service?.kill(signal);
     },
     restart,
+    async outage(downMs: number): Promise<void> {
+      service?.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, downMs));
+      await restart();
+    },
     output: tail.text,
   };
   return broker;

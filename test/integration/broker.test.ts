@@ -223,6 +223,16 @@ describe('Mosquitto harness', { skip: skipUnless('mosquitto') }, () => {
       await assert.rejects(connect(broker.url, { connectTimeout: 300 }));
       await broker.restart();
       await roundTrip(broker.url);
+
+      // outage(): killed, down for the time asked (a new process after it), then serving again
+      const before = broker.pid;
+      const down = broker.outage(300);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok(await waitForExit(before, 3000), 'the broker is down during the outage');
+      await assert.rejects(connect(broker.url, { connectTimeout: 100 }));
+      await down;
+      assert.notEqual(broker.pid, before);
+      await roundTrip(broker.url);
     } finally {
       await broker.stop();
     }
