@@ -6,6 +6,7 @@ import tls from 'node:tls';
 import type * as WsModule from 'ws';
 import { RawTcpChannel, rawTcpAvailable } from './raw-tcp.js';
 import { RawTlsChannel, rawTlsAvailable, type TlsSetup } from './raw-tls.js';
+import { leanSession } from './tls-session.js';
 
 /**
  * One interface for every transport: a Duplex byte stream plus an `opened` callback. TCP and TLS sockets are
@@ -263,6 +264,11 @@ export function keptTlsSessions(): number {
   return sessions.size;
 }
 
+/** The kept TLS sessions, as offered on the next connects (tests: what a kept session holds). */
+export function keptTlsSessionBytes(): Buffer[] {
+  return [...sessions.values()];
+}
+
 /** Forgets every kept TLS session: the next connects make full handshakes (tests, benches). */
 export function forgetTlsSessions(): void {
   sessions.clear();
@@ -298,7 +304,7 @@ function rawTlsSetup(o: TransportOptions, t: ReturnType<typeof tlsTarget>): TlsS
       servername: t.servername,
       checkName: t.servername ?? t.host,
       verify: !o.insecure,
-      onSession: resumption ? (session) => sessions.set(key, session) : undefined,
+      onSession: resumption ? (session) => sessions.set(key, leanSession(session)) : undefined,
       onSecure: countHandshake,
     };
     byKey.set(key, setup);
@@ -355,7 +361,7 @@ function connectTls(o: TransportOptions, onOpen: (resumed: boolean) => void, onr
   s.setNoDelay(true);
   // every session the server gives replaces the kept one (TLS 1.2: emitted once the handshake is verified; TLS 1.3:
   // tickets after it), so a broker that takes each ticket once still finds a fresh one at the next connect
-  if (resumption) s.on('session', (session: Buffer) => sessions.set(key, session));
+  if (resumption) s.on('session', (session: Buffer) => sessions.set(key, leanSession(session)));
   s.once('secureConnect', () => {
     const resumed = s.isSessionReused();
     countHandshake(resumed);
