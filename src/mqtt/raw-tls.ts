@@ -211,6 +211,8 @@ export class RawTlsChannel extends RawTcpChannel {
   private issuing = false;
   /** end() was called: half-close once the waiting writes are out */
   private ending = false;
+  /** a session ticket was handled since the last write (see holdsWriteBuffer) */
+  private ticketSinceWrite = false;
   /** the largest TLS record this connection writes (see "Records" above) */
   recordSize = MIN_RECORD;
 
@@ -295,12 +297,22 @@ export class RawTlsChannel extends RawTcpChannel {
     return this.secure ? (this.ssl?.getProtocol() ?? null) : null;
   }
 
+  /**
+   * A TLS 1.3 server sends its session tickets after the handshake, usually after the device's CONNECT: OpenSSL
+   * sets up its write buffer to handle them and keeps it until the next write, which an idle device may not make
+   * for a keepalive period. Seen by the tickets fleetload keeps (not with FLEETLOAD_TLS_RESUMPTION=off).
+   */
+  holdsWriteBuffer(): boolean {
+    return this.secure && this.ticketSinceWrite && !this.inFlight && !this.waiting;
+  }
+
   /** Whether the handshake resumed a kept session (false until it passed). */
   get resumed(): boolean {
     return this.secure && (this.ssl?.isSessionReused() ?? false);
   }
 
   newSession(session: Buffer): void {
+    this.ticketSinceWrite = true;
     if (this.secure) this.setup.onSession?.(session);
     else this.pendingSession = session;
   }
@@ -361,6 +373,8 @@ export class RawTlsChannel extends RawTcpChannel {
         ? ssl.writeBuffer(req, chunks[0] as Buffer)
         : ssl.writev(req, chunks, true);
     this.issuing = false;
+    // OpenSSL lets go of its write buffer once a write is complete (Node sets SSL_MODE_RELEASE_BUFFERS)
+    this.ticketSinceWrite = false;
     if (err) {
       if (this.inFlight === req) this.inFlight = undefined;
       req.ch = undefined;

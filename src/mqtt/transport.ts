@@ -58,6 +58,11 @@ export interface Channel {
   /** writes `last`, then half-closes; the peer's close ends it */
   end(last: Buffer): void;
   destroy(): void;
+  /**
+   * TLS: the server sent something after this connection's last write (TLS 1.3 session tickets), and OpenSSL
+   * allocated its write buffer to handle it; it keeps that buffer (about 1.3 KB) until the next write completes.
+   */
+  holdsWriteBuffer?(): boolean;
 }
 
 export type TransportFactory = (o: TransportOptions, onOpen: () => void) => Transport;

@@ -6,10 +6,11 @@ import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import mqttPacket from 'mqtt-packet';
 import { makeCerts } from '../../src/cli/certs.js';
 import { createIdentityProvider } from '../../src/identity/identity.js';
 import { Connection, type ConnectionHandler, State } from '../../src/mqtt/connection.js';
-import { encodeTopic } from '../../src/mqtt/packets.js';
+import { encodeConnect, encodeTopic } from '../../src/mqtt/packets.js';
 import {
   MAX_RECORD,
   MIN_RECORD,
@@ -653,6 +654,70 @@ describe('TLS on raw handles: TLSWrap on the TCP handle, the checks tls.connect 
       await new Promise((r) => setImmediate(r));
     }
     assert.equal(wraps.filter((w) => w.deref()).length, 0, 'every TLSWrap collected');
+  });
+
+  for (const [name, version, pings] of [
+    ['TLS 1.3: one PINGREQ after CONNACK, full and resumed handshakes', undefined, 1],
+    ['TLS 1.2 (its ticket comes inside the handshake): none', '1.2', 0],
+  ] as const)
+    test(`an idle device and the write buffer OpenSSL set up for the tickets — ${name}`, async () => {
+      forgetTlsSessions();
+      const transport = { url: new URL(broker.tlsUrl as string), ca: ca(), tlsVersion: version };
+      for (const wave of ['full', 'resumed']) {
+        let done: (ok: boolean) => void = () => {};
+        const up = new Promise<boolean>((r) => {
+          done = r;
+        });
+        const handler: ConnectionHandler = {
+          connected: () => done(true),
+          connectFailed: () => done(false),
+          closed: () => {},
+          acked: () => {},
+        };
+        const conn = new Connection(0, handler);
+        const connect = { clientId: `raw-idle-${wave}`, version: 4 as const, keepaliveSec: 30, clean: true };
+        conn.open({ transport, version: 4, connect }, Date.now());
+        assert.equal(await up, true, wave);
+        const ch = (conn as unknown as { t: RawTlsChannel }).t;
+        assert.equal(ch.resumed, wave === 'resumed');
+        // CONNECT, then a PINGREQ (2 bytes) when nothing was written since the tickets
+        assert.equal(conn.bytesSent, encodeConnect(connect).length + 2 * pings, wave);
+        assert.equal(ch.holdsWriteBuffer(), false, 'the write buffer is let go');
+        await new Promise((r) => setTimeout(r, 100)); // the PINGRESP: taken as any other
+        assert.equal(conn.state, State.Connected);
+        conn.disconnect(4);
+      }
+    });
+
+  test('a device that writes after CONNACK makes no PINGREQ (its write frees the buffer)', async () => {
+    forgetTlsSessions();
+    let conn: Connection | undefined;
+    let done: (ok: boolean) => void = () => {};
+    const up = new Promise<boolean>((r) => {
+      done = r;
+    });
+    const handler: ConnectionHandler = {
+      connected: () => {
+        conn?.subscribe('fleetload/idle', 0, 4); // as the engine writes what waited for the connection
+        done(true);
+      },
+      connectFailed: () => done(false),
+      closed: () => {},
+      acked: () => {},
+    };
+    conn = new Connection(0, handler);
+    const connect = { clientId: 'raw-busy', version: 4 as const, keepaliveSec: 30, clean: true };
+    conn.open(
+      { transport: { url: new URL(broker.tlsUrl as string), ca: ca() }, version: 4, connect },
+      Date.now(),
+    );
+    assert.equal(await up, true);
+    const subscribe = mqttPacket.generate(
+      { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fleetload/idle', qos: 0 }] },
+      { protocolVersion: 4 },
+    );
+    assert.equal(conn.bytesSent, encodeConnect(connect).length + subscribe.length);
+    conn.disconnect(4);
   });
 
   test('destroyed with a write in flight: nothing reaches the sink after destroy, the process goes on', async () => {
