@@ -5,14 +5,17 @@
  * buffers), then is held open idle; prints the process's RSS before and after, per socket. Whatever fleetload adds
  * per idle TLS device is above this.
  * FLOOR_RAW=1: the same on Node's TLS layer straight on libuv's TCP handle (`tls_wrap` over `tcp_wrap`, no
- * TLSSocket), with 512-byte TLS records (`setMaxSendFragment`, OpenSSL's least): the least any Node client can hold
- * per TLS connection — what src/mqtt/raw-tls.ts does for fleetload's devices.
+ * TLSSocket), with 512-byte TLS records (`setMaxSendFragment`, OpenSSL's least), sessions kept without the server
+ * certificate (src/mqtt/tls-session.ts) and, when a ticket came after the CONNECT, one PINGREQ after the CONNACK (it
+ * lets OpenSSL free the write buffer the ticket made it allocate): the least any Node client can hold per TLS
+ * connection — what src/mqtt/raw-tls.ts and src/mqtt/connection.ts do for fleetload's devices.
  * Prints one JSON line: { sockets, connected, rssBeforeKB, rssAfterKB, perSocketKB, connectsPerSec }.
  * usage: node --expose-gc --import tsx bench/tls-floor.ts URL CA_FILE [sockets=10000] [inflight=200]
  */
 
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
+import { leanSession } from '../src/mqtt/tls-session.js';
 
 const [url, caFile] = process.argv.slice(2);
 if (!url || !caFile) {
@@ -119,6 +122,8 @@ function viaRawHandle(i: number, done: (ok: boolean) => void): void {
   const req = new r.TCPConnectWrap();
   // the TLSWrap must be held: collected, it would hand the TCP handle's reads back to JavaScript
   const conn: { destroy(): void; ssl?: unknown } = { destroy: () => h.close() };
+  let ticketSinceWrite = false;
+  let pinged = false;
   req.oncomplete = (status) => {
     if (status < 0) return done(false);
     const ssl = r.wrap(h, (secureContext as unknown as { context: unknown }).context, false, false);
@@ -129,17 +134,31 @@ function viaRawHandle(i: number, done: (ok: boolean) => void): void {
       onkeylog: noop,
       onerror: () => done(false),
       onnewsession: (_id: Buffer, x: Buffer) => {
-        session = x;
+        session = leanSession(x);
+        ticketSinceWrite = true;
       },
       onhandshakedone: () => {
         if (ssl.verifyError()) return done(false);
-        const w = new r.WriteWrap();
-        w.handle = ssl;
-        w.oncomplete = noop;
-        ssl.writeBuffer(w, connectPacket(i));
+        write(connectPacket(i));
       },
-      onread: () => done((r.state[r.kReadBytesOrError] as number) > 0),
+      onread: () => {
+        const ok = (r.state[r.kReadBytesOrError] as number) > 0;
+        // the CONNACK (then the PINGRESP): a ticket that came after the CONNECT left OpenSSL's write buffer set up
+        if (ok && ticketSinceWrite && !pinged) {
+          pinged = true;
+          write(Buffer.from([0xc0, 0])); // PINGREQ
+          return;
+        }
+        done(ok);
+      },
     });
+    function write(b: Buffer): void {
+      const w = new r.WriteWrap();
+      w.handle = ssl;
+      w.oncomplete = noop;
+      ssl.writeBuffer(w, b);
+      ticketSinceWrite = false;
+    }
     ssl.setVerifyMode(true, true);
     ssl.setMaxSendFragment(512);
     if (session) ssl.setSession(session);

@@ -145,7 +145,7 @@ IDLE_ROWS=$(
   echo "| fleetload run (devices idle, -i 1h), TLS 1.3 (auto) | $FLCONN | $((FLN / 1024)) MB | $((FL1 / 1024)) MB | $(per "$FL1" "$FLN" "$TLS_IDLE") KB |"
   echo "| fleetload run --tls-version 1.2 (devices idle) | $FL12CONN | $((FL12N / 1024)) MB | $((FL1 / 1024)) MB | $(per "$FL1" "$FL12N" "$TLS_IDLE") KB |"
   echo "| fleetload run --sockets node (tls.connect: before raw TLS), TLS 1.3 | $FLNODECONN | $((FLNODE / 1024)) MB | $((FL1 / 1024)) MB | $(per "$FL1" "$FLNODE" "$TLS_IDLE") KB |"
-  echo "| floor: TLSWrap on a raw TCP handle, 512-byte records, one CONNECT/CONNACK, TLS 1.3 | $FOCONN | $((FON / 1024)) MB | $((FO1 / 1024)) MB | $(per "$FO1" "$FON" "$TLS_IDLE") KB |"
+  echo "| floor: TLSWrap on a raw TCP handle, 512-byte records, lean sessions, CONNECT/CONNACK (+ PINGREQ after the tickets), TLS 1.3 | $FOCONN | $((FON / 1024)) MB | $((FO1 / 1024)) MB | $(per "$FO1" "$FON" "$TLS_IDLE") KB |"
   echo "| floor, TLS 1.2 (maxVersion) | $F12CONN | $((F12N / 1024)) MB | $((FO1 / 1024)) MB | $(per "$FO1" "$F12N" "$TLS_IDLE") KB |"
   echo "| bare tls.connect + one CONNECT/CONNACK, TLS 1.3 (the floor before raw TLS) | $FTCONN | $((FTN / 1024)) MB | $((FT1 / 1024)) MB | $(per "$FT1" "$FTN" "$TLS_IDLE") KB |"
 )
@@ -251,6 +251,10 @@ FLOOR_KB=$(grep '^| floor: TLSWrap' <<<"$IDLE_ROWS" | cell 6 || true)
 FLOOR12=$(grep 'floor, TLS 1.2' <<<"$IDLE_ROWS" | cell 6 || true)
 RES_X=$(awk -v a="$RES_CEIL" -v b="$FULL_CEIL" 'BEGIN{ if (b > 0 && a > 0) printf "%.2f", a / b }')
 RES12_X=$(awk -v a="$RES12" -v b="$FULL12" 'BEGIN{ if (b > 0 && a > 0) printf "%.2f", a / b }')
+FLOOR_US=$(us floor); L8_US=$(awk -v a="$(us locust)" 'BEGIN{ if (a > 0) printf "%.1f", a / 8 }')
+M2_US=$(awk -v a="$(us mqttjs)" 'BEGIN{ if (a > 0) printf "%.1f", a / 2 }')
+M2_ABOVE=$(awk -v a="$M2_US" -v f="$FLOOR_US" 'BEGIN{ if (a > 0 && f > 0) printf "%.1f", a - f }')
+OURS_ABOVE=$(awk -v a="$(us fleetload)" -v f="$FLOOR_US" 'BEGIN{ if (a > 0 && f > 0) printf "%.1f", a - f }')
 met() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN{ if (v == "") print "not measured"; else if ((op == ">=" && v + 0 >= t) || (op == "<=" && v + 0 <= t)) print "**met**"; else print "**not met**" }'; }
 VERDICT=$(
   echo "| target | TLS 1.3 (auto) | verdict | --tls-version 1.2 | verdict |"
@@ -303,7 +307,9 @@ $IDLE_ROWS
 RSS read from outside (VmRSS each second, lowest of the last seconds of the hold). The floor (bench/tls-floor.ts
 with FLOOR_RAW=1) is the least a Node TLS client can hold per connection: Node's TLS layer on a raw TCP handle, no
 socket objects, 512-byte records (OpenSSL's least: it sizes a connection's write buffer by them), doing the least
-an MQTT device does (one CONNECT written, one CONNACK read), one shared SecureContext, sessions resumed. The last row
+an MQTT device does (one CONNECT written, one CONNACK read), one shared SecureContext, sessions resumed and kept
+without the server certificate, and one PINGREQ after the CONNACK when a ticket came after the CONNECT (it lets
+OpenSSL free the write buffer the ticket made it set up) — what fleetload's devices do. The last row
 is the same on \`tls.connect\` sockets (the floor of a client built on Node's public TLS API). fleetload's own state
 per device is the rest (about 2–3 KB: section 3). Target (issue 14): ≤ 30 KB per idle TLS device.
 
@@ -338,14 +344,17 @@ cat <<EOF
 
 $VERDICT
 
-Why the ones not met are not, with the floors. Per message: about two fifths of a TLS message's cost is the
-kernel's and the rest mostly OpenSSL's per-record work and Node's C++ TLS layer (6f), which every generator with a
-socket per device pays; the \`floor\` row of 6a (OpenSSL and the kernel, no Node, no MQTT client) bounds every ratio
-to another generator, and "above the floor" (6a) compares what the generators themselves add. Locust+paho is
-saturated here (it delivers well under its schedule), so its ratio understates what it would cost at the full rate.
-Idle memory: with TLS 1.3 an idle device holds OpenSSL's per-connection state and the session it resumed (the raw
-floor of 6c) plus fleetload's own state (about 2–3 KB, section 3); TLS 1.2 holds less. Handshakes: a resumed TLS 1.3
-handshake still makes an X25519 key exchange and pays OpenSSL 3's algorithm fetching (6f), so it is not 3× cheaper
-than a full one on the client; a resumed TLS 1.2 handshake makes no key exchange. Resumption always saves the
-broker's signature and the bytes, and with mutual TLS the client's certificate work (6d).
+What bounds each target, with the floors. Per message: about two fifths of a TLS message's cost is the kernel's
+and the rest mostly OpenSSL's per-record work and Node's C++ TLS layer (6f), which every generator with a socket per
+device pays; the \`floor\` row of 6a (OpenSSL and the kernel, no Node, no MQTT client) bounds every ratio to another
+generator. On this run 8× below Locust+paho is ${L8_US:-–} µs per message and the floor costs ${FLOOR_US:-–} µs: that
+target asks for a generator about as cheap as OpenSSL and the kernel alone. 2× below MQTT.js is ${M2_US:-–} µs, which
+leaves a generator ${M2_ABOVE:-–} µs above the floor; fleetload adds ${OURS_ABOVE:-–} µs, most of it Node's C++ TLS layer
+(TLSWrap, NodeBIO, a write request and its completion callback per write) and V8's calls between C++ and JavaScript
+rather than fleetload's own JavaScript (6f). Locust+paho is saturated here (it delivers well under its schedule), so
+its ratio understates what it would cost at the full rate. Idle memory: an idle device holds OpenSSL's per-connection
+state (the raw floor of 6c) plus fleetload's own state (about 1–2 KB). Handshakes: a resumed TLS 1.3 handshake still
+makes an X25519 key exchange and pays OpenSSL 3's algorithm fetching (6f); a resumed TLS 1.2 handshake makes no key
+exchange. Resumption always saves the broker's signature and the bytes, and with mutual TLS the client's
+certificate work (6d).
 EOF
