@@ -1,10 +1,11 @@
 /**
  * Kept TLS sessions, made cheaper to offer. Node's `setSession` decodes the whole serialized session on every
  * connect, and a session holds the server's certificate: decoding its public key is OpenSSL 3's slowest path (its
- * decoder and algorithm lookups), about a third of a resumed handshake's client CPU. A resumed TLS 1.3 handshake
- * never uses that certificate — the server proves itself with the session's key, and Node counts a resumed TLS 1.3
- * session without a certificate as verified (as its own `tls.connect` does) — so a TLS 1.3 session is kept without
- * it. TLS 1.2 sessions keep theirs: Node would report a resumed TLS 1.2 session without a certificate as unverified.
+ * decoder and algorithm lookups), about a third of a resumed handshake's client CPU, and each connection keeps its
+ * own decoded copy. A resumed handshake never uses that certificate — the server proves itself with the session's
+ * secret — so sessions are kept without it. Node counts a resumed TLS 1.3 session without a certificate as verified
+ * (as its own `tls.connect` does); a resumed TLS 1.2 one it reports as UNABLE_TO_GET_ISSUER_CERT, so TLS 1.2
+ * sessions are only made lean for the raw TLS channel (`tls12`), which accepts exactly that case (src/mqtt/raw-tls.ts).
  */
 
 /** One DER element: where it starts, where its contents start, where it ends. */
@@ -45,12 +46,13 @@ const INTEGER = 0x02;
 /** SSL_SESSION_ASN1's `peer` field: [3] EXPLICIT Certificate OPTIONAL */
 const PEER = 0xa3;
 const TLS1_3_VERSION = 0x0304;
+const TLS1_2_VERSION = 0x0303;
 
 /**
- * The session to keep: a TLS 1.3 session without the server's certificate; anything else (TLS 1.2, or bytes this
- * does not recognise as an OpenSSL session) unchanged.
+ * The session to keep: a TLS 1.3 session (and with `tls12`, a TLS 1.2 one) without the server's certificate;
+ * anything else (other versions, bytes this does not recognise as an OpenSSL session) unchanged.
  */
-export function leanSession(der: Buffer): Buffer {
+export function leanSession(der: Buffer, o: { tls12?: boolean } = {}): Buffer {
   const outer = element(der, 0, der.length);
   if (!outer || outer.tag !== SEQUENCE || outer.start !== 0 || outer.end !== der.length) return der;
   const fields: Element[] = [];
@@ -62,7 +64,8 @@ export function leanSession(der: Buffer): Buffer {
   }
   const version = fields[1];
   if (!version || version.tag !== INTEGER || version.end - version.body !== 2) return der;
-  if (der.readUInt16BE(version.body) !== TLS1_3_VERSION) return der;
+  const v = der.readUInt16BE(version.body);
+  if (v !== TLS1_3_VERSION && !(o.tls12 && v === TLS1_2_VERSION)) return der;
   const peer = fields.find((f) => f.tag === PEER);
   if (!peer) return der;
   const length = outer.end - outer.body - (peer.end - peer.start);

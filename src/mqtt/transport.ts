@@ -124,7 +124,7 @@ export function openChannel(o: TransportOptions, sink: ChannelSink, factory?: Tr
   }
   const tlsProtocol = u.protocol === 'mqtts:' || u.protocol === 'ssl:' || u.protocol === 'tls:';
   if (!factory && tlsProtocol && o.sockets !== 'node' && rawTlsAvailable()) {
-    const t = tlsTarget(o);
+    const t = tlsTarget(o, true);
     return new RawTlsChannel(t.host, t.port, o.localAddress, sink, rawTlsSetup(o, t), t.session);
   }
   if (!factory && tlsProtocol) {
@@ -309,7 +309,9 @@ function rawTlsSetup(o: TransportOptions, t: ReturnType<typeof tlsTarget>): TlsS
       servername: t.servername,
       checkName: t.servername ?? t.host,
       verify: !o.insecure,
-      onSession: resumption ? (session) => sessions.set(key, leanSession(session)) : undefined,
+      onSession: resumption
+        ? (session) => sessions.set(key, leanSession(session, { tls12: true }))
+        : undefined,
       onSecure: countHandshake,
     };
     byKey.set(key, setup);
@@ -323,7 +325,14 @@ function countHandshake(resumed: boolean): void {
 }
 
 /** Where a TLS connect goes and with what: the shared context, the session key and the kept session to offer. */
-function tlsTarget(o: TransportOptions): {
+/**
+ * `raw`: for the raw TLS channel, whose kept sessions are lean for TLS 1.2 too (src/mqtt/tls-session.ts): they are
+ * kept apart from `tls.connect`'s, which would refuse a resumed TLS 1.2 session without the certificate.
+ */
+function tlsTarget(
+  o: TransportOptions,
+  raw = false,
+): {
   host: string;
   port: number;
   servername: string | undefined;
@@ -340,7 +349,7 @@ function tlsTarget(o: TransportOptions): {
     o,
     secureContext,
     certId,
-    `${host}:${port} ${servername ?? ''} ${o.insecure ? 'i' : 'v'}`,
+    `${host}:${port} ${servername ?? ''} ${o.insecure ? 'i' : 'v'}${raw ? ' raw' : ''}`,
   );
   const session = resumption && o.resume !== false ? sessions.get(key) : undefined;
   return { host, port, servername, secureContext, key, session };
