@@ -324,8 +324,8 @@ function countHandshake(resumed: boolean): void {
   else tlsHandshakes.full++;
 }
 
-/** Where a TLS connect goes and with what: the shared context, the session key and the kept session to offer. */
 /**
+ * Where a TLS connect goes and with what: the shared context, the session key and the kept session to offer.
  * `raw`: for the raw TLS channel, whose kept sessions are lean for TLS 1.2 too (src/mqtt/tls-session.ts): they are
  * kept apart from `tls.connect`'s, which would refuse a resumed TLS 1.2 session without the certificate.
  */
