@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fleetload's TLS bench (section 6 of bench/RESULTS.md), runnable alone: `bash bench/run.sh tls` (splices the section
 # into RESULTS.md) or `bash bench/tls.sh > section.md` (prints it). Every row is measured here, in one window:
-#   6a. CPU per delivered message over TLS, QoS 0 and 1: fleetload, MQTT.js, Locust+paho (bench/peer-bench.sh -T);
+#   6a. CPU per delivered message over TLS, QoS 0 and 1: fleetload, MQTT.js, Locust+paho (bench/peer-bench.sh -T),
+#       beside the floor (Python's ssl, no MQTT client) and the Node floor (the same through Node's own I/O);
 #       fleetload QoS 1 again with --tls-version 1.2; QoS 1 repeated TLS_ROUNDS times (each round the four
 #       generators one after another), and the targets judged on the medians of the rounds' ratios
 #   6b. TLS handshakes: client CPU per handshake on one core (taskset) and handshakes/s, full vs resumed, with
@@ -63,15 +64,16 @@ if want a; then
 fl_cmd="$CLI run -H {url} -u {devices} -r {spawn} -t {seconds}s -i {interval_ms}ms --qos {qos} --headless --consumer none --out $OUT --json --ca {ca}"
 log "6a peers over TLS, QoS 0 and 1 (${SECS}s each)…"
 load_now
-T0=$(FLEETLOAD_CMD="$fl_cmd" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q 0 -p 500 -t locust,mqttjs,fleetload,floor); log "$T0"
-T1=$(FLEETLOAD_CMD="$fl_cmd" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q 1 -p 500 -t locust,mqttjs,fleetload,floor); log "$T1"
+PEERS=locust,mqttjs,fleetload,floor,floor-node
+T0=$(FLEETLOAD_CMD="$fl_cmd" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q 0 -p 500 -t $PEERS); log "$T0"
+T1=$(FLEETLOAD_CMD="$fl_cmd" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q 1 -p 500 -t $PEERS); log "$T1"
 T1_12=$(FLEETLOAD_CMD="$fl_cmd --tls-version 1.2" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q 1 -p 500 -t fleetload); log "$T1_12"
 # before src/mqtt/raw-tls.ts: the same run on tls.connect sockets
 T1_NODE=$(FLEETLOAD_CMD="$fl_cmd --sockets node" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q 1 -p 500 -t fleetload); log "$T1_NODE"
 # the QoS 1 run again, TLS_ROUNDS − 1 more times: one run moves by about ±10% on a shared machine
 T1_ROUNDS=("$T1")
 for ((k = 2; k <= TLS_ROUNDS; k++)); do
-  T1_ROUNDS+=("$(FLEETLOAD_CMD="$fl_cmd" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q 1 -p 500 -t locust,mqttjs,fleetload,floor)")
+  T1_ROUNDS+=("$(FLEETLOAD_CMD="$fl_cmd" "$HERE/peer-bench.sh" -T -d 1000 -r 10 -s "$SECS" -q 1 -p 500 -t $PEERS)")
   log "${T1_ROUNDS[-1]}"
 done
 load_now
@@ -82,33 +84,38 @@ above() { awk -v a="$1" -v f="$2" 'BEGIN{ if (a > 0 && f > 0) printf "%.2f", a -
 PEER_ROWS=$(for q in 0 1; do
   T=$T0; [[ $q == 1 ]] && T=$T1
   F=$(field "$(row fleetload "$T")" cpu_us_per_msg); FL=$(field "$(row floor "$T")" cpu_us_per_msg)
+  FN=$(field "$(row floor-node "$T")" cpu_us_per_msg)
   FA=$(above "$F" "$FL")
-  for tool in locust mqttjs fleetload floor; do
+  for tool in locust mqttjs fleetload floor floor-node; do
     L=$(row $tool "$T"); [[ -z $L ]] && continue
-    U=$(field "$L" cpu_us_per_msg); R="" A=$(above "$U" "$FL") RA=""
+    U=$(field "$L" cpu_us_per_msg); R="" A=$(above "$U" "$FL") RA="" AN=$(above "$U" "$FN")
     [[ $tool == locust || $tool == mqttjs ]] && R=$(ratio "$F" "$U") && RA=$(ratio "$FA" "$A")
-    [[ $tool == floor ]] && A="(the floor)"
-    echo "| $tool | $q | $(field "$L" delivered) | $U | $(field "$L" user_us_per_msg) | $(field "$L" sys_us_per_msg) | $(field "$L" peak_rss_mb) | $R | $A | $RA |"
+    [[ $tool == floor ]] && A="(the floor)" AN=""
+    [[ $tool == floor-node ]] && AN="(the Node floor)"
+    echo "| $tool | $q | $(field "$L" delivered) | $U | $(field "$L" user_us_per_msg) | $(field "$L" sys_us_per_msg) | $(field "$L" peak_rss_mb) | $R | $A | $RA | $AN |"
   done
 done
-FL=$(field "$(row floor "$T1")" cpu_us_per_msg)
-L=$(row fleetload "$T1_12")
-[[ -n $L ]] && echo "| fleetload --tls-version 1.2 | 1 | $(field "$L" delivered) | $(field "$L" cpu_us_per_msg) | $(field "$L" user_us_per_msg) | $(field "$L" sys_us_per_msg) | $(field "$L" peak_rss_mb) | | $(above "$(field "$L" cpu_us_per_msg)" "$FL") | |"
-L=$(row fleetload "$T1_NODE")
-[[ -n $L ]] && echo "| fleetload --sockets node (tls.connect: before raw TLS) | 1 | $(field "$L" delivered) | $(field "$L" cpu_us_per_msg) | $(field "$L" user_us_per_msg) | $(field "$L" sys_us_per_msg) | $(field "$L" peak_rss_mb) | | $(above "$(field "$L" cpu_us_per_msg)" "$FL") | |"
+FL=$(field "$(row floor "$T1")" cpu_us_per_msg); FN=$(field "$(row floor-node "$T1")" cpu_us_per_msg)
+variant() { # label, peer-bench output: one more QoS 1 fleetload row
+  local L; L=$(row fleetload "$2"); [[ -n $L ]] || return 0
+  local U; U=$(field "$L" cpu_us_per_msg)
+  echo "| $1 | 1 | $(field "$L" delivered) | $U | $(field "$L" user_us_per_msg) | $(field "$L" sys_us_per_msg) | $(field "$L" peak_rss_mb) | | $(above "$U" "$FL") | | $(above "$U" "$FN") |"
+}
+variant 'fleetload --tls-version 1.2' "$T1_12"
+variant 'fleetload --sockets node (tls.connect: before raw TLS)' "$T1_NODE"
 true)
 # QoS 1, round by round: µs per message of each generator and fleetload's ratios; then the medians
 median() { tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-RF= RM= RL= RO= XM= XL=
 ROUND_ROWS=$(for ((k = 0; k < ${#T1_ROUNDS[@]}; k++)); do
   T=${T1_ROUNDS[$k]}
   F=$(field "$(row fleetload "$T")" cpu_us_per_msg); M=$(field "$(row mqttjs "$T")" cpu_us_per_msg)
   L=$(field "$(row locust "$T")" cpu_us_per_msg); O=$(field "$(row floor "$T")" cpu_us_per_msg)
-  echo "| $((k + 1)) | $F | $M | $L | $O | $(ratio "$F" "$M") | $(ratio "$F" "$L") |"
+  N=$(field "$(row floor-node "$T")" cpu_us_per_msg)
+  echo "| $((k + 1)) | $F | $M | $L | $O | $N | $(ratio "$F" "$M") | $(ratio "$F" "$L") |"
 done)
 col() { awk -F'|' -v c="$1" '{ gsub(/[ ×]/, "", $c); printf "%s ", $c }' <<<"$ROUND_ROWS"; }
-MED_MQTTJS=$(col 7 | median); MED_LOCUST=$(col 8 | median)
-ROUND_ROWS+=$'\n'"| median | $(col 3 | median) | $(col 4 | median) | $(col 5 | median) | $(col 6 | median) | ${MED_MQTTJS}× | ${MED_LOCUST}× |"
+MED_MQTTJS=$(col 8 | median); MED_LOCUST=$(col 9 | median)
+ROUND_ROWS+=$'\n'"| median | $(col 3 | median) | $(col 4 | median) | $(col 5 | median) | $(col 6 | median) | $(col 7 | median) | ${MED_MQTTJS}× | ${MED_LOCUST}× |"
 
 fi
 
@@ -276,12 +283,18 @@ RES_X=$(awk -v a="$RES_CEIL" -v b="$FULL_CEIL" 'BEGIN{ if (b > 0 && a > 0) print
 RES12_X=$(awk -v a="$RES12" -v b="$FULL12" 'BEGIN{ if (b > 0 && a > 0) printf "%.2f", a / b }')
 # µs per message at QoS 1: the medians of the rounds (the last row of ROUND_ROWS), else the table's
 med_us() { grep '^| median ' <<<"$ROUND_ROWS" | cell "$1" || true; }
-F_US=$(med_us 3); M_US=$(med_us 4); L_US=$(med_us 5); FLOOR_US=$(med_us 6)
-[[ -n $F_US ]] || { F_US=$(us fleetload); M_US=$(us mqttjs); L_US=$(us locust); FLOOR_US=$(us floor); }
+F_US=$(med_us 3); M_US=$(med_us 4); L_US=$(med_us 5); FLOOR_US=$(med_us 6); NFLOOR_US=$(med_us 7)
+[[ -n $F_US ]] || { F_US=$(us fleetload); M_US=$(us mqttjs); L_US=$(us locust); FLOOR_US=$(us floor); NFLOOR_US=$(us floor-node); }
 L8_US=$(awk -v a="$L_US" 'BEGIN{ if (a > 0) printf "%.1f", a / 8 }')
 M2_US=$(awk -v a="$M_US" 'BEGIN{ if (a > 0) printf "%.1f", a / 2 }')
 M2_ABOVE=$(awk -v a="$M2_US" -v f="$FLOOR_US" 'BEGIN{ if (a > 0 && f > 0) printf "%.1f", a - f }')
 OURS_ABOVE=$(awk -v a="$F_US" -v f="$FLOOR_US" 'BEGIN{ if (a > 0 && f > 0) printf "%.1f", a - f }')
+# the same against the Node floor (floor-node): what a load generator on Node may spend on its own work
+minus() { awk -v a="$1" -v f="$2" 'BEGIN{ if (a > 0 && f > 0) printf "%.1f", a - f }'; }
+M2_ABOVE_N=$(minus "$M2_US" "$NFLOOR_US"); OURS_ABOVE_N=$(minus "$F_US" "$NFLOOR_US")
+L8_NOTE=$(awk -v a="$L8_US" -v f="$NFLOOR_US" 'BEGIN{ if (!(a > 0 && f > 0)) print "not measured";
+  else if (a < f) print "that target is below what Node'"'"'s own I/O costs with no MQTT client at all: no generator on Node meets it here";
+  else printf "that target leaves a generator on Node %.1f µs above the Node floor", a - f }')
 met() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN{ if (v == "") print "not measured"; else if ((op == ">=" && v + 0 >= t) || (op == "<=" && v + 0 <= t)) print "**met**"; else print "**not met**" }'; }
 VERDICT=$(
   echo "| target | TLS 1.3 (auto) | verdict | --tls-version 1.2 | verdict |"
@@ -303,15 +316,15 @@ compare rows of one table, not figures across runs.
 
 ### 6a. Cost per delivered message over TLS: 1000 devices × 10 msg/s, ${SECS} s (\`bench/peer-bench.sh -T\`)
 
-| generator | QoS | delivered msg/s | µs CPU / msg | user µs | system µs | peak RSS MB | fleetload is cheaper by | above the floor, µs | above the floor, fleetload is cheaper by |
-|---|---|---|---|---|---|---|---|---|---|
+| generator | QoS | delivered msg/s | µs CPU / msg | user µs | system µs | peak RSS MB | fleetload is cheaper by | above the floor, µs | above the floor, fleetload is cheaper by | above the Node floor, µs |
+|---|---|---|---|---|---|---|---|---|---|---|
 $PEER_ROWS
 
-QoS 1 in ${TLS_ROUNDS} rounds (the first is the table above's; in each round the four generators run one after
-another, against the same broker), µs CPU per delivered message and how many times cheaper fleetload is:
+QoS 1 in ${TLS_ROUNDS} rounds (the first is the table above's; in each round the five run one after another, against
+the same broker), µs CPU per delivered message and how many times cheaper fleetload is:
 
-| round | fleetload | MQTT.js | Locust+paho | floor | × MQTT.js | × Locust+paho |
-|---|---|---|---|---|---|---|
+| round | fleetload | MQTT.js | Locust+paho | floor | Node floor | × MQTT.js | × Locust+paho |
+|---|---|---|---|---|---|---|---|
 $ROUND_ROWS
 
 Targets (issue 14): fleetload ≥ 2× below MQTT.js at QoS 1 and ≥ 8× below Locust+paho, judged (6g) on the medians
@@ -320,6 +333,15 @@ of the rounds' ratios.
 with pre-encoded packets, one TLS record written per message, PUBACKs drained per readable socket, a full handshake
 per connection. It is the kernel's share plus OpenSSL's per-record work, which every TLS generator with a
 connection per device pays; "above the floor" is each generator's own cost, the part a generator can cut.
+\`floor-node\` (bench/peers/floor/node-floor.mjs) is the same load through Node's own I/O, the cheapest way Node
+allows: libuv TCP handles from Node's internal bindings with Node's TLSWrap (OpenSSL) around them, as fleetload's
+devices use them (src/mqtt/raw-tls.ts), sessions resumed, the same packets pre-encoded, PUBACKs counted as they
+arrive — no MQTT client, no scheduling per device, no measuring. It adds Node's C++ I/O layer and event loop to the
+floor (libuv, StreamBase, TLSWrap and its memory BIOs, a write request and its completion callback per message) and
+its start-up: what every load generator written for Node pays before its own JavaScript runs. "Above the Node
+floor" is what a generator's own JavaScript costs: for fleetload, scheduling each device, encoding each payload
+(sequence number, timestamp), keeping each QoS 1 message until its PUBACK, parsing what comes back, the
+latency histograms and per-second counters, start-up and the ramp, and the results folder.
 
 ### 6b. TLS handshakes on one core: ${TLS_CONN} connects, 200 in flight (bench/tls-connects.ts under \`taskset -c 0\`, Mosquitto on core 1)
 
@@ -382,11 +404,12 @@ $VERDICT
 What bounds each target, with the floors. Per message: about two fifths of a TLS message's cost is the kernel's
 and the rest mostly OpenSSL's per-record work and Node's C++ TLS layer (6f), which every generator with a socket per
 device pays; the \`floor\` row of 6a (OpenSSL and the kernel, no Node, no MQTT client) bounds every ratio to another
-generator. On this run (medians of the QoS 1 rounds) 8× below Locust+paho is ${L8_US:-–} µs per message and the floor costs ${FLOOR_US:-–} µs: that
-target asks for a generator about as cheap as OpenSSL and the kernel alone. 2× below MQTT.js is ${M2_US:-–} µs, which
-leaves a generator ${M2_ABOVE:-–} µs above the floor; fleetload adds ${OURS_ABOVE:-–} µs, most of it Node's C++ TLS layer
-(TLSWrap, NodeBIO, a write request and its completion callback per write) and V8's calls between C++ and JavaScript
-rather than fleetload's own JavaScript (6f). Locust+paho is saturated here (it delivers well under its schedule), so
+generator, and the \`floor-node\` row (the same through Node's own I/O, no MQTT client) bounds every ratio a load
+generator written for Node can reach. On this run (medians of the QoS 1 rounds) 8× below Locust+paho is ${L8_US:-–} µs
+per message; the floor costs ${FLOOR_US:-–} µs and the Node floor ${NFLOOR_US:-–} µs: ${L8_NOTE}. 2× below MQTT.js is ${M2_US:-–} µs,
+${M2_ABOVE:-–} µs above the floor and ${M2_ABOVE_N:-–} µs above the Node floor: that is all a generator on Node may spend on
+its own work (start-up, the ramp, scheduling, encoding, QoS 1 tracking, measuring) at this load; fleetload spends
+${OURS_ABOVE_N:-–} µs there (${OURS_ABOVE:-–} µs above the floor). Locust+paho is saturated here (it delivers well under its schedule), so
 its ratio understates what it would cost at the full rate. Idle memory: an idle device holds OpenSSL's per-connection
 state (the raw floor of 6c) plus fleetload's own state (about 1–2 KB). Handshakes: a resumed TLS 1.3 handshake still
 makes an X25519 key exchange and pays OpenSSL 3's algorithm fetching (6f); a resumed TLS 1.2 handshake makes no key
