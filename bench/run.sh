@@ -195,7 +195,7 @@ CONS_ROW=$(node -e 'const c = JSON.parse(process.argv[1]); console.log(`| ${c.me
   echo
   echo "$S6"
   echo
-  echo "Commands: \`bench/run.sh\` runs all six, \`bash bench/run.sh tls\` section 6 alone; \`bench/peer-bench.sh\` (the shared peer bench plus a \`floor\` tool and user/system columns) runs section 1 alone,"
+  echo "Commands: \`bench/run.sh\` runs all six, \`bash bench/run.sh tls\` section 6 alone; \`bench/peer-bench.sh\` (the shared peer bench plus \`floor\` and \`floor-node\` tools and user/system columns) runs section 1 alone,"
   echo "e.g. \`FLEETLOAD_CMD='${fl_cmd//$OUT//tmp/out}' bench/peer-bench.sh -d 1000 -r 10 -s 20 -q 1 -t locust,mqttjs,fleetload,floor\`."
 } > "$RESULTS"
 log "wrote $RESULTS"
