@@ -119,8 +119,7 @@ export function openChannel(o: TransportOptions, sink: ChannelSink, factory?: Tr
   const u = o.url;
   const plain = u.protocol === 'mqtt:' || u.protocol === 'tcp:';
   if (!factory && plain && o.sockets !== 'node' && rawTcpAvailable()) {
-    const host = u.hostname.replace(/^\[|\]$/g, '');
-    return new RawTcpChannel(host, u.port ? Number(u.port) : 1883, o.localAddress, sink);
+    return new RawTcpChannel(hostOf(u), portOf(u), o.localAddress, sink);
   }
   const tlsProtocol = u.protocol === 'mqtts:' || u.protocol === 'ssl:' || u.protocol === 'tls:';
   if (!factory && tlsProtocol && o.sockets !== 'node' && rawTlsAvailable()) {
@@ -141,6 +140,16 @@ export function openChannel(o: TransportOptions, sink: ChannelSink, factory?: Tr
   }
   const t = (factory ?? openTransport)(o, () => sink.onOpen());
   return new StreamChannel(t.stream, sink);
+}
+
+/** The URL's host as a socket takes it: an IPv6 literal without its brackets. */
+function hostOf(u: URL): string {
+  return u.hostname.replace(/^\[|\]$/g, '');
+}
+
+/** The URL's port, else the protocol's default. */
+function portOf(u: URL): number {
+  return u.port ? Number(u.port) : defaultPort(u.protocol);
 }
 
 export function defaultPort(protocol: string): number {
@@ -341,8 +350,8 @@ function tlsTarget(
   session: Buffer | undefined;
 } {
   const u = o.url;
-  const host = u.hostname.replace(/^\[|\]$/g, '');
-  const port = u.port ? Number(u.port) : defaultPort(u.protocol);
+  const host = hostOf(u);
+  const port = portOf(u);
   const servername = o.servername ?? (net.isIP(host) ? undefined : host);
   const { ctx: secureContext, certId } = secureContextFor(o);
   const key = sessionKey(
@@ -387,8 +396,8 @@ function connectTls(o: TransportOptions, onOpen: (resumed: boolean) => void, onr
 /** Opens a transport; `onOpen` fires when bytes can flow (after the TLS handshake / WebSocket upgrade). */
 export function openTransport(o: TransportOptions, onOpen: () => void): Transport {
   const u = o.url;
-  const host = u.hostname.replace(/^\[|\]$/g, '');
-  const port = u.port ? Number(u.port) : defaultPort(u.protocol);
+  const host = hostOf(u);
+  const port = portOf(u);
   if (u.protocol === 'ws:' || u.protocol === 'wss:') {
     const { WebSocket, createWebSocketStream } = ws();
     const socket = new WebSocket(u, 'mqtt', {
