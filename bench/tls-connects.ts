@@ -1,8 +1,9 @@
 /**
  * TLS handshakes per second and client CPU per handshake, through fleetload's own transport (src/mqtt/transport.ts),
  * against a TLS broker: N devices connect (at most `inflight` handshakes at once), wait for the server's session
- * ticket, close; four waves, alternating: no kept session offered (`resume: false`: full handshakes, what every
- * connect cost before resumption; each device still keeps the session it is given) and as fleetload connects (resuming the session the server last gave).
+ * ticket, close; PAIRS pairs of waves (3), alternating: no kept session offered (`resume: false`: full handshakes,
+ * what every connect cost before resumption; each device still keeps the session it is given) and as fleetload
+ * connects (resuming the session the server last gave).
  * Prints one JSON line per wave: { wave, devices, full, resumed, failed, perSec, cpuUsPerHandshake }.
  * With CERT_DIR (`fleetload certs` output), device i connects with its own certificate DIR/dev-00000i.pem and key
  * (mutual TLS): a device then only ever resumes its own session, so the resumed waves need each device to have
@@ -92,7 +93,13 @@ async function wave(name: string, resume: boolean): Promise<void> {
   );
 }
 
-await wave('full handshakes (no resumption: before)', false);
-await wave('with resumption (after)', true);
-await wave('full handshakes again (no resumption)', false);
-await wave('with resumption again', true);
+// PAIRS (default 3) pairs of waves: one wave moves by about ±10% here, so the bench judges the medians
+const pairs = Number(process.env.PAIRS ?? 3);
+if (!Number.isInteger(pairs) || pairs < 1) {
+  console.error('PAIRS: a whole number ≥ 1');
+  process.exit(2);
+}
+for (let k = 1; k <= pairs; k++) {
+  await wave(k === 1 ? 'full handshakes (no resumption: before)' : `full handshakes again (${k})`, false);
+  await wave(k === 1 ? 'with resumption (after)' : `with resumption again (${k})`, true);
+}

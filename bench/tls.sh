@@ -14,7 +14,7 @@
 #   6e. reconnect storm: TLS_STORM devices lose the broker at once (kill -9, restart) and come back at
 #       --connect-rate: time to all connected, reconnects/s, with and without session resumption
 # usage: bench/tls.sh [--quick]   env: TLS_IDLE (10000), TLS_STORM (5000), STORM_RATE (2000), SECS (20),
-#   TLS_ROUNDS (3: QoS 1 peer rounds in 6a), TLS_SECTIONS (default "a b c d e": the subsections to run; the others'
+#   TLS_ROUNDS (3: QoS 1 peer rounds in 6a), HS_PAIRS (3: pairs of handshake waves in 6b and 6d), TLS_SECTIONS (default "a b c d e": the subsections to run; the others'
 #   tables stay empty)
 # Needs what bench/run.sh needs, and taskset.
 set -euo pipefail
@@ -23,8 +23,9 @@ ROOT=$(cd "$HERE/.." && pwd)
 cd "$ROOT" # node --import tsx resolves tsx from here
 QUICK=${1:-}
 SECS=${SECS:-20}; TLS_IDLE=${TLS_IDLE:-10000}; TLS_STORM=${TLS_STORM:-5000}; STORM_RATE=${STORM_RATE:-2000}
-TLS_CONN=2000; MTLS_DEVICES=1000; TLS_ROUNDS=${TLS_ROUNDS:-3}
-[[ $QUICK == --quick ]] && { SECS=8; TLS_IDLE=1000; TLS_STORM=500; TLS_CONN=300; MTLS_DEVICES=200; TLS_ROUNDS=1; }
+TLS_CONN=2000; MTLS_DEVICES=1000; TLS_ROUNDS=${TLS_ROUNDS:-3}; HS_PAIRS=${HS_PAIRS:-3}
+[[ $QUICK == --quick ]] && { SECS=8; TLS_IDLE=1000; TLS_STORM=500; TLS_CONN=300; MTLS_DEVICES=200; TLS_ROUNDS=1; HS_PAIRS=1; }
+export PAIRS=$HS_PAIRS # bench/tls-connects.ts: pairs of waves (full, resumed) per run
 CLI="node $ROOT/dist/cli/main.js"
 [[ -f $ROOT/dist/cli/main.js ]] || npm run build >/dev/null
 OUT=$(mktemp -d)
@@ -272,9 +273,13 @@ us() { grep "^| $1 | 1 " <<<"$PEER_ROWS" | cell 5 || true; } # µs CPU / msg at 
 div() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a > 0 && b > 0) printf "%.2f", a / b }'; }
 R12_MQTTJS=$(div "$(us mqttjs)" "$(us 'fleetload --tls-version 1.2')")
 R12_LOCUST=$(div "$(us locust)" "$(us 'fleetload --tls-version 1.2')")
-ceil() { grep "$1" <<<"$HS_ROWS" | grep "$2" | cell 10 || true; } # label, wave → one core's ceiling
-FULL_CEIL=$(ceil 'TLS 1.3 (auto)' 'full handshakes again'); RES_CEIL=$(ceil 'TLS 1.3 (auto)' 'with resumption again')
-FULL12=$(ceil 'tls-version 1.2' 'full handshakes again'); RES12=$(ceil 'tls-version 1.2' 'with resumption again')
+# label, wave kind → one core's ceiling: the median over that kind's waves (one wave moves by about ±10% here)
+ceil() {
+  grep "$1" <<<"$HS_ROWS" | grep "| $2" | awk -F'|' '{ gsub(/[ ,]/, "", $10); print $10 }' | grep -E '^[0-9.]+$' |
+    sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%d", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+FULL_CEIL=$(ceil 'TLS 1.3 (auto)' 'full handshakes'); RES_CEIL=$(ceil 'TLS 1.3 (auto)' 'with resumption')
+FULL12=$(ceil 'tls-version 1.2' 'full handshakes'); RES12=$(ceil 'tls-version 1.2' 'with resumption')
 IDLE_KB=$(grep '^| fleetload run (devices idle' <<<"$IDLE_ROWS" | cell 6 || true)
 IDLE12=$(grep '^| fleetload run --tls-version 1.2' <<<"$IDLE_ROWS" | cell 6 || true)
 FLOOR_KB=$(grep '^| floor: TLSWrap' <<<"$IDLE_ROWS" | cell 6 || true)
@@ -301,8 +306,8 @@ VERDICT=$(
   echo "|---|---|---|---|---|"
   echo "| QoS 1 over TLS: ≥ 2× below MQTT.js (at TLS 1.3; median of the rounds) | ${R_MQTTJS:-–}× | $(met "$R_MQTTJS" 2 '>=') | ${R12_MQTTJS:-–}× | $(met "$R12_MQTTJS" 2 '>=') |"
   echo "| QoS 1 over TLS: ≥ 8× below Locust+paho (at TLS 1.3; median of the rounds) | ${R_LOCUST:-–}× | $(met "$R_LOCUST" 8 '>=') | ${R12_LOCUST:-–}× | $(met "$R12_LOCUST" 8 '>=') |"
-  echo "| ≥ 1,000 full handshakes/s on one core (client ceiling, 6b) | ${FULL_CEIL:-–} | $(met "$FULL_CEIL" 1000 '>=') | ${FULL12:-–} | $(met "$FULL12" 1000 '>=') |"
-  echo "| ≥ 3× that (3,000/s) with resumption (in brackets: × this run's full handshakes) | ${RES_CEIL:-–} (${RES_X:-–}×) | $(met "$RES_CEIL" 3000 '>=') | ${RES12:-–} (${RES12_X:-–}×) | $(met "$RES12" 3000 '>=') |"
+  echo "| ≥ 1,000 full handshakes/s on one core (client ceiling, 6b; median of the waves) | ${FULL_CEIL:-–} | $(met "$FULL_CEIL" 1000 '>=') | ${FULL12:-–} | $(met "$FULL12" 1000 '>=') |"
+  echo "| ≥ 3× that (3,000/s) with resumption (median of the waves; in brackets: × the full handshakes' median) | ${RES_CEIL:-–} (${RES_X:-–}×) | $(met "$RES_CEIL" 3000 '>=') | ${RES12:-–} (${RES12_X:-–}×) | $(met "$RES12" 3000 '>=') |"
   echo "| idle TLS device ≤ 30 KB (floors: ${FLOOR_KB:-–} KB at 1.3, ${FLOOR12:-–} KB at 1.2) | ${IDLE_KB:-–} KB | $(met "$IDLE_KB" 30 '<=') | ${IDLE12:-–} KB | $(met "$IDLE12" 30 '<=') |"
 )
 
@@ -352,7 +357,8 @@ $HS_ROWS
 "One core's ceiling" is 10⁶ / (client µs CPU per handshake): what one fully busy client core sustains; the wall
 rate is also bounded by the broker (one core). "No resumption" waves offer no kept session (\`resume: false\`):
 every connect a full handshake, as before fleetload kept sessions; each device still keeps the session it is given,
-so the next wave resumes.
+so the next wave resumes. ${HS_PAIRS} pairs of waves per row set (one wave moves by about ±10% here); the targets
+are judged (6g) on the median ceiling of each kind of wave.
 Targets (issue 14): ≥ 1,000 full handshakes/s on one core; ≥ 3× that with resumption.
 
 ### 6c. Idle TLS devices: RSS per device at ${TLS_IDLE} devices, beside the floor
