@@ -11,11 +11,19 @@
  * connection — what src/mqtt/raw-tls.ts and src/mqtt/connection.ts do for fleetload's devices.
  * Prints one JSON line: { sockets, connected, rssBeforeKB, rssAfterKB, perSocketKB, connectsPerSec }.
  * usage: node --expose-gc --import tsx bench/tls-floor.ts URL CA_FILE [sockets=10000] [inflight=200]
+ * (after `npm run build`: bench/peers/floor/raw-tls.mjs takes the lean sessions from dist/)
  */
 
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
-import { leanSession } from '../src/mqtt/tls-session.js';
+import {
+  connectAll,
+  connectPacket,
+  secureHandle,
+  stream,
+  type TlsHandle,
+  tcp,
+} from './peers/floor/raw-tls.mjs';
 
 const [url, caFile] = process.argv.slice(2);
 if (!url || !caFile) {
@@ -41,19 +49,12 @@ const rssKB = (): number => {
   return process.memoryUsage.rss() / 1024;
 };
 
-/** MQTT 3.1.1 CONNECT, clean session, keepalive 0 (the broker never expects a ping), client id f<i> */
-function connectPacket(i: number): Buffer {
-  const id = Buffer.from(`f${i}`);
-  const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 0, 0, id.length]), id]);
-  return Buffer.concat([Buffer.from([0x10, body.length]), body]);
-}
-
 let session: Buffer | undefined;
 const sockets: Array<{ destroy(): void }> = [];
 
 /** tls.connect: writes CONNECT once secure, `done(true)` at the first bytes back (the CONNACK) */
 function viaTlsConnect(i: number, done: (ok: boolean) => void): void {
-  const s = tls.connect({ host, port, secureContext, session }, () => s.write(connectPacket(i)));
+  const s = tls.connect({ host, port, secureContext, session }, () => s.write(connectPacket(`f${i}`, 0)));
   s.on('session', (x: Buffer) => {
     session = x;
   });
@@ -62,90 +63,34 @@ function viaTlsConnect(i: number, done: (ok: boolean) => void): void {
   sockets.push(s);
 }
 
-type Req = { oncomplete?: (status: number) => void; handle?: unknown };
-interface RawBindings {
-  TCP: new (
-    type: number,
-  ) => { connect(req: Req, host: string, port: number): number; close(cb?: () => void): void };
-  TCPConnectWrap: new () => Req;
-  SOCKET: number;
-  WriteWrap: new () => Req;
-  state: Int32Array;
-  kReadBytesOrError: number;
-  wrap: (
-    handle: unknown,
-    context: unknown,
-    isServer: boolean,
-    activeWrite: boolean,
-  ) => Record<string, unknown> & {
-    setVerifyMode(a: boolean, b: boolean): void;
-    setMaxSendFragment(n: number): number;
-    setSession(s: Buffer): void;
-    enableSessionCallbacks(): void;
-    useUserBuffer(b: Uint8Array): void;
-    readStart(): number;
-    start(): void;
-    verifyError(): Error | null;
-    isSessionReused(): boolean;
-    writeBuffer(req: Req, b: Buffer): number;
-  };
-}
-function rawBindings(): RawBindings {
-  const binding = (process as unknown as { binding(name: string): unknown }).binding;
-  const tcp = binding('tcp_wrap') as {
-    TCP: RawBindings['TCP'];
-    TCPConnectWrap: RawBindings['TCPConnectWrap'];
-    constants: { SOCKET: number };
-  };
-  const stream = binding('stream_wrap') as {
-    WriteWrap: RawBindings['WriteWrap'];
-    streamBaseState: Int32Array;
-    kReadBytesOrError: number;
-  };
-  return {
-    TCP: tcp.TCP,
-    TCPConnectWrap: tcp.TCPConnectWrap,
-    SOCKET: tcp.constants.SOCKET,
-    WriteWrap: stream.WriteWrap,
-    state: stream.streamBaseState,
-    kReadBytesOrError: stream.kReadBytesOrError,
-    wrap: (binding('tls_wrap') as { wrap: RawBindings['wrap'] }).wrap,
-  };
-}
-const raw = process.env.FLOOR_RAW === '1' ? rawBindings() : undefined;
+const raw = process.env.FLOOR_RAW === '1';
 const readBuffer = Buffer.allocUnsafeSlow(16 * 1024);
 const noop = (): void => {};
 
-/** TLSWrap on a raw TCP handle, 512-byte records; the chain is checked (verifyError) as every client must */
+/** TLS on a raw TCP handle (bench/peers/floor/raw-tls.mjs, as node-floor.mjs), plus what fleetload's devices do idle */
 function viaRawHandle(i: number, done: (ok: boolean) => void): void {
-  const r = raw as RawBindings;
-  const h = new r.TCP(r.SOCKET);
-  const req = new r.TCPConnectWrap();
+  const h = new tcp.TCP(tcp.constants.SOCKET);
+  const req = new tcp.TCPConnectWrap();
   // the TLSWrap must be held: collected, it would hand the TCP handle's reads back to JavaScript
-  const conn: { destroy(): void; ssl?: unknown } = { destroy: () => h.close() };
+  const conn: { destroy(): void; ssl?: TlsHandle } = { destroy: () => h.close() };
   let ticketSinceWrite = false;
   let pinged = false;
+  const write = (b: Buffer): void => {
+    const w = new stream.WriteWrap();
+    w.handle = conn.ssl;
+    w.oncomplete = noop;
+    conn.ssl?.writeBuffer(w, b);
+    ticketSinceWrite = false;
+  };
   req.oncomplete = (status) => {
     if (status < 0) return done(false);
-    const ssl = r.wrap(h, (secureContext as unknown as { context: unknown }).context, false, false);
-    conn.ssl = ssl;
-    Object.assign(ssl, {
-      onhandshakestart: noop,
-      onocspresponse: noop,
-      onkeylog: noop,
-      onerror: () => done(false),
-      onnewsession: (_id: Buffer, x: Buffer) => {
-        session = leanSession(x, { tls12: true });
+    conn.ssl = secureHandle(h, secureContext, readBuffer, {
+      secure: (ok) => (ok ? write(connectPacket(`f${i}`, 0)) : done(false)),
+      ticket: () => {
         ticketSinceWrite = true;
       },
-      onhandshakedone: () => {
-        // as src/mqtt/raw-tls.ts: a resumed lean session has no certificate to report on (it was verified when kept)
-        const err = ssl.verifyError() as (Error & { code?: string }) | null;
-        if (err && !(err.code === 'UNABLE_TO_GET_ISSUER_CERT' && ssl.isSessionReused())) return done(false);
-        write(connectPacket(i));
-      },
-      onread: () => {
-        const ok = (r.state[r.kReadBytesOrError] as number) > 0;
+      read: () => {
+        const ok = (stream.streamBaseState[stream.kReadBytesOrError] as number) > 0;
         // the CONNACK (then the PINGRESP): a ticket that came after the CONNECT left OpenSSL's write buffer set up
         if (ok && ticketSinceWrite && !pinged) {
           pinged = true;
@@ -155,20 +100,6 @@ function viaRawHandle(i: number, done: (ok: boolean) => void): void {
         done(ok);
       },
     });
-    function write(b: Buffer): void {
-      const w = new r.WriteWrap();
-      w.handle = ssl;
-      w.oncomplete = noop;
-      ssl.writeBuffer(w, b);
-      ticketSinceWrite = false;
-    }
-    ssl.setVerifyMode(true, true);
-    ssl.setMaxSendFragment(512);
-    if (session) ssl.setSession(session);
-    ssl.enableSessionCallbacks();
-    ssl.useUserBuffer(readBuffer);
-    ssl.readStart();
-    ssl.start();
   };
   h.connect(req, host, port);
   sockets.push(conn);
@@ -182,27 +113,8 @@ await new Promise<void>((resolve, reject) =>
 await sleep(500);
 const before = rssKB();
 const heapBefore = heapKB();
-let connected = 0;
-let failed = 0;
-let started = 0;
 const t0 = performance.now();
-await new Promise<void>((resolve) => {
-  const next = (): void => {
-    if (started >= n) return;
-    const i = started++; // distinct client ids: the broker drops an older connection with the same id
-    let settled = false;
-    const settle = (ok: boolean): void => {
-      if (settled) return;
-      settled = true;
-      if (ok) connected++;
-      else failed++;
-      if (connected + failed === n) resolve();
-      else next();
-    };
-    connect(i, settle);
-  };
-  for (let i = 0; i < Math.min(inflight, n); i++) next();
-});
+const connected = await connectAll(n, inflight, connect);
 const secs = (performance.now() - t0) / 1000;
 await sleep(Number(process.env.FLOOR_HOLD_MS ?? 2000)); // tickets and late reads settle
 const after = rssKB();

@@ -14,8 +14,8 @@
 #   6e. reconnect storm: TLS_STORM devices lose the broker at once (kill -9, restart) and come back at
 #       --connect-rate: time to all connected, reconnects/s, with and without session resumption
 # usage: bench/tls.sh [--quick]   env: TLS_IDLE (10000), TLS_STORM (5000), STORM_RATE (2000), SECS (20),
-#   TLS_ROUNDS (3: QoS 1 peer rounds in 6a), HS_PAIRS (3: pairs of handshake waves in 6b and 6d), TLS_SECTIONS (default "a b c d e": the subsections to run; the others'
-#   tables stay empty)
+#   TLS_ROUNDS (3: QoS 1 peer rounds in 6a), HS_PAIRS (3: pairs of handshake waves in 6b and 6d),
+#   TLS_SECTIONS (default "a b c d e": the subsections to run; the others' tables stay empty)
 # Needs what bench/run.sh needs, and taskset.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -33,6 +33,14 @@ TMOSQ=
 trap '[[ -n $TMOSQ ]] && kill "$TMOSQ" 2>/dev/null; [[ -n ${KEEP_OUT:-} ]] || rm -rf "$OUT"' EXIT
 log() { printf '%s\n' "$*" >&2; }
 want() { [[ " ${TLS_SECTIONS:-a b c d e} " == *" $1 "* ]]; }
+# arithmetic on figures that may be missing (a subsection not run): empty (div, minus, median) or – (ratio) then
+div() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a > 0 && b > 0) printf "%.2f", a / b }'; } # 2 decimals: judged as printed
+ratio() { local q; q=$(div "$2" "$1"); if [[ -n $q ]]; then echo "$q×"; else echo "–"; fi; } # how many times cheaper a is
+minus() { awk -v a="$1" -v f="$2" 'BEGIN{ if (a > 0 && f > 0) printf "%.1f", a - f }'; }
+median() { # of the numbers on stdin (anything else skipped); $1: printf format (%.2f)
+  tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -g |
+    awk -v f="${1:-%.2f}" '{ v[NR] = $1 } END { if (NR) printf f, (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
 PEER_ROWS= ROUND_ROWS= MED_MQTTJS= MED_LOCUST= HS_ROWS= IDLE_ROWS= T1_12= STORM_ROWS= MTLS_MSG= MTLS_HS= T_CERTS=–
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # 10,000 TLS devices need 10,000 descriptors (the hard limit here: 20,000)
 T_START=$(date +%s)
@@ -80,7 +88,6 @@ done
 load_now
 field() { sed -n "s/.*$2= *\([0-9.]*\).*/\1/p" <<<"$1"; }
 row() { grep "^$1 " <<<"$2" || true; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0 && a>0) printf "%.2f×", b/a; else print "–" }'; } # 2 decimals: judged as printed
 above() { awk -v a="$1" -v f="$2" 'BEGIN{ if (a > 0 && f > 0) printf "%.2f", a - f; else print "–" }'; }
 PEER_ROWS=$(for q in 0 1; do
   T=$T0; [[ $q == 1 ]] && T=$T1
@@ -106,7 +113,6 @@ variant 'fleetload --tls-version 1.2' "$T1_12"
 variant 'fleetload --sockets node (tls.connect: before raw TLS)' "$T1_NODE"
 true)
 # QoS 1, round by round: µs per message of each generator and fleetload's ratios; then the medians
-median() { tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 ROUND_ROWS=$(for ((k = 0; k < ${#T1_ROUNDS[@]}; k++)); do
   T=${T1_ROUNDS[$k]}
   F=$(field "$(row fleetload "$T")" cpu_us_per_msg); M=$(field "$(row mqttjs "$T")" cpu_us_per_msg)
@@ -270,32 +276,25 @@ R_LOCUST=$(grep '^| locust | 1 ' <<<"$PEER_ROWS" | cell 9 || true)
 [[ -n $MED_MQTTJS ]] && R_MQTTJS=$MED_MQTTJS
 [[ -n $MED_LOCUST ]] && R_LOCUST=$MED_LOCUST
 us() { grep "^| $1 | 1 " <<<"$PEER_ROWS" | cell 5 || true; } # µs CPU / msg at QoS 1
-div() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a > 0 && b > 0) printf "%.2f", a / b }'; }
 R12_MQTTJS=$(div "$(us mqttjs)" "$(us 'fleetload --tls-version 1.2')")
 R12_LOCUST=$(div "$(us locust)" "$(us 'fleetload --tls-version 1.2')")
 # label, wave kind → one core's ceiling: the median over that kind's waves (one wave moves by about ±10% here)
-ceil() {
-  grep "$1" <<<"$HS_ROWS" | grep "| $2" | awk -F'|' '{ gsub(/[ ,]/, "", $10); print $10 }' | grep -E '^[0-9.]+$' |
-    sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%d", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
-}
+ceil() { grep "$1" <<<"$HS_ROWS" | grep "| $2" | awk -F'|' '{ gsub(/[ ,]/, "", $10); print $10 }' | median %d; }
 FULL_CEIL=$(ceil 'TLS 1.3 (auto)' 'full handshakes'); RES_CEIL=$(ceil 'TLS 1.3 (auto)' 'with resumption')
 FULL12=$(ceil 'tls-version 1.2' 'full handshakes'); RES12=$(ceil 'tls-version 1.2' 'with resumption')
 IDLE_KB=$(grep '^| fleetload run (devices idle' <<<"$IDLE_ROWS" | cell 6 || true)
 IDLE12=$(grep '^| fleetload run --tls-version 1.2' <<<"$IDLE_ROWS" | cell 6 || true)
 FLOOR_KB=$(grep '^| floor: TLSWrap' <<<"$IDLE_ROWS" | cell 6 || true)
 FLOOR12=$(grep 'floor, TLS 1.2' <<<"$IDLE_ROWS" | cell 6 || true)
-RES_X=$(awk -v a="$RES_CEIL" -v b="$FULL_CEIL" 'BEGIN{ if (b > 0 && a > 0) printf "%.2f", a / b }')
-RES12_X=$(awk -v a="$RES12" -v b="$FULL12" 'BEGIN{ if (b > 0 && a > 0) printf "%.2f", a / b }')
+RES_X=$(div "$RES_CEIL" "$FULL_CEIL"); RES12_X=$(div "$RES12" "$FULL12")
 # µs per message at QoS 1: the medians of the rounds (the last row of ROUND_ROWS), else the table's
 med_us() { grep '^| median ' <<<"$ROUND_ROWS" | cell "$1" || true; }
 F_US=$(med_us 3); M_US=$(med_us 4); L_US=$(med_us 5); FLOOR_US=$(med_us 6); NFLOOR_US=$(med_us 7)
 [[ -n $F_US ]] || { F_US=$(us fleetload); M_US=$(us mqttjs); L_US=$(us locust); FLOOR_US=$(us floor); NFLOOR_US=$(us floor-node); }
 L8_US=$(awk -v a="$L_US" 'BEGIN{ if (a > 0) printf "%.1f", a / 8 }')
 M2_US=$(awk -v a="$M_US" 'BEGIN{ if (a > 0) printf "%.1f", a / 2 }')
-M2_ABOVE=$(awk -v a="$M2_US" -v f="$FLOOR_US" 'BEGIN{ if (a > 0 && f > 0) printf "%.1f", a - f }')
-OURS_ABOVE=$(awk -v a="$F_US" -v f="$FLOOR_US" 'BEGIN{ if (a > 0 && f > 0) printf "%.1f", a - f }')
+M2_ABOVE=$(minus "$M2_US" "$FLOOR_US"); OURS_ABOVE=$(minus "$F_US" "$FLOOR_US")
 # the same against the Node floor (floor-node): what a load generator on Node may spend on its own work
-minus() { awk -v a="$1" -v f="$2" 'BEGIN{ if (a > 0 && f > 0) printf "%.1f", a - f }'; }
 M2_ABOVE_N=$(minus "$M2_US" "$NFLOOR_US"); OURS_ABOVE_N=$(minus "$F_US" "$NFLOOR_US")
 L8_NOTE=$(awk -v a="$L8_US" -v f="$NFLOOR_US" 'BEGIN{ if (!(a > 0 && f > 0)) print "not measured";
   else if (a < f) print "that target is below what Node'"'"'s own I/O costs with no MQTT client at all: no generator on Node meets it here";

@@ -15,7 +15,7 @@
 // usage: [FLOOR_CA=ca.pem] node node-floor.mjs URL DEVICES RATE_PER_DEVICE SECONDS QOS   (needs `npm run build`)
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
-import { leanSession } from '../../../dist/mqtt/tls-session.js';
+import { connectAll, connectPacket, secureHandle, stream, tcp } from './raw-tls.mjs';
 
 const [url, devices, rate, seconds, qos] = process.argv.slice(2);
 const N = Number(devices);
@@ -24,9 +24,6 @@ const target = new URL(url);
 const secure = target.protocol === 'mqtts:';
 const host = target.hostname;
 const port = Number(target.port || (secure ? 8883 : 1883));
-const { binding } = process;
-const tcp = binding('tcp_wrap');
-const stream = binding('stream_wrap');
 const state = stream.streamBaseState;
 const kRead = stream.kReadBytesOrError;
 const kAsync = stream.kLastWriteWasAsync;
@@ -35,15 +32,8 @@ if (!(N > 0) || !(Number(rate) > 0) || !(Number(seconds) > 0) || !(Q === 0 || Q 
   process.exit(2);
 }
 const secureContext = secure ? tls.createSecureContext({ ca: readFileSync(process.env.FLOOR_CA) }) : undefined;
-const wrap = secure ? binding('tls_wrap').wrap : undefined;
 const readBuffer = Buffer.allocUnsafeSlow(64 * 1024);
-const noop = () => {};
 
-function connectPacket(i) {
-  const id = Buffer.from(`node-floor-${i}`);
-  const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, id.length]), id]);
-  return Buffer.concat([Buffer.from([0x10, body.length]), body]);
-}
 /** floor.py's packet: the same topic and 120-byte payload; QoS 1 reuses packet id 1 (each is acked before the next) */
 function publishPacket(i) {
   const topic = Buffer.from(`floor/dev-${String(i).padStart(6, '0')}`);
@@ -60,7 +50,6 @@ function publishPacket(i) {
   ]);
 }
 
-let session; // the last session a server gave (lean), offered by the next connect
 let acks = 0;
 let failed = 0;
 const conns = [];
@@ -92,7 +81,7 @@ function open(i, ready) {
     c.w.oncomplete = () => {
       c.busy = false;
     };
-    write(c, connectPacket(i));
+    write(c, connectPacket(`node-floor-${i}`, 60));
   };
   req.oncomplete = (status) => {
     if (status < 0) return ready(false);
@@ -103,31 +92,10 @@ function open(i, ready) {
       h.readStart();
       return start(h);
     }
-    const ssl = wrap(h, secureContext.context, false, false);
-    c.tls = ssl;
-    Object.assign(ssl, {
-      onhandshakestart: noop,
-      onocspresponse: noop,
-      onkeylog: noop,
-      onerror: () => ready(false),
-      onnewsession: (_id, s) => {
-        session = leanSession(s, { tls12: true });
-      },
-      onhandshakedone: () => {
-        // the chain is checked as every client must; a resumed lean session has no certificate to check again
-        const err = ssl.verifyError();
-        if (err && !(err.code === 'UNABLE_TO_GET_ISSUER_CERT' && ssl.isSessionReused())) return ready(false);
-        start(ssl);
-      },
-      onread,
+    c.tls = secureHandle(h, secureContext, readBuffer, {
+      secure: (ok) => (ok ? start(c.tls) : ready(false)),
+      read: onread,
     });
-    ssl.setVerifyMode(true, true);
-    ssl.setMaxSendFragment(512);
-    if (session) ssl.setSession(session);
-    ssl.enableSessionCallbacks();
-    ssl.useUserBuffer(readBuffer);
-    ssl.readStart();
-    ssl.start();
   };
   h.connect(req, host, port);
   conns.push(c);
@@ -141,24 +109,10 @@ function write(c, bytes) {
 }
 
 // connect everyone (200 handshakes in flight), as floor.py does before sending
-let connected = 0;
-await new Promise((resolve) => {
-  let started = 0;
-  let settled = 0;
-  const next = () => {
-    if (started >= N) return;
-    const i = started++;
-    open(i, (ok) => {
-      if (ok) connected++;
-      if (++settled === N) resolve();
-      else next();
-    });
-  };
-  for (let k = 0; k < Math.min(200, N); k++) next();
-});
+const connected = await connectAll(N, 200, open);
 
 if (connected < N) {
-  console.error(`node-floor: ${N - connected} of ${N} connections failed (is the broker up at ${url}?)`);
+  console.error(`node-floor: ${N - connected} of ${N} connections failed (is the broker up at ${url}, and its certificate trusted by FLOOR_CA?)`);
   process.exit(1);
 }
 
